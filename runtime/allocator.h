@@ -1,0 +1,40 @@
+// Device memory. Each device backend registers one allocator; tensors hold their memory through a
+// reference-counted Storage that returns it to that allocator.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "runtime/dtype.h"
+
+namespace lrkv {
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;
+  virtual void Free(void* ptr) = 0;
+  virtual absl::Status Memset0(void* ptr, size_t bytes) = 0;
+  // Copies between this device and the host (or within this device).
+  virtual absl::Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
+  virtual absl::Status CopyFromHost(void* dst, const void* src, size_t bytes) = 0;
+};
+
+// The allocator for `device`, or FailedPrecondition when this build or machine has none.
+absl::StatusOr<Allocator*> AllocatorFor(Device device);
+// Backends register themselves once at start-up (the CUDA backend does so when a GPU is present).
+void RegisterAllocator(Device device, Allocator* allocator);
+
+struct Storage {
+  Storage(void* p, size_t n, Device d, Allocator* a) : ptr(p), bytes(n), device(d), allocator(a) {}
+  ~Storage() { allocator->Free(ptr); }
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* ptr;
+  size_t bytes;
+  Device device;
+  Allocator* allocator;
+};
+
+}  // namespace lrkv

@@ -1,0 +1,41 @@
+// Element types and devices a tensor can have.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace lrkv {
+
+// fp32 is the training dtype on CPU; fp64 serves the finite-difference gradient checks; bf16 is the
+// CUDA backend's compute dtype (storage is designed in, CPU kernels refuse it); i32 holds token ids.
+enum class DType : uint8_t { kF32, kF64, kBF16, kI32 };
+enum class Device : uint8_t { kCpu, kCuda };
+
+inline int64_t DTypeSize(DType t) {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kF64: return 8;
+    case DType::kBF16: return 2;
+    case DType::kI32: return 4;
+  }
+  return 0;
+}
+
+inline const char* DTypeName(DType t) {
+  switch (t) {
+    case DType::kF32: return "f32";
+    case DType::kF64: return "f64";
+    case DType::kBF16: return "bf16";
+    case DType::kI32: return "i32";
+  }
+  return "?";
+}
+
+inline const char* DeviceName(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+
+template <typename T> struct DTypeOf;
+template <> struct DTypeOf<float> { static constexpr DType value = DType::kF32; };
+template <> struct DTypeOf<double> { static constexpr DType value = DType::kF64; };
+template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kI32; };
+
+}  // namespace lrkv

@@ -1,0 +1,17 @@
+// Argument checks shared by the op launchers. Each returns InvalidArgument naming the op and tensor.
+#pragma once
+
+#include <initializer_list>
+
+#include "absl/status/status.h"
+#include "runtime/tensor.h"
+
+namespace lrkv {
+
+// `t` is defined and has exactly `shape`.
+absl::Status CheckShape(const char* op, const char* name, const Tensor& t, const Shape& shape);
+// All tensors are defined, share the device, and (for `same_dtype`) the dtype of the first.
+absl::Status CheckSameDeviceAndDType(const char* op, std::initializer_list<const Tensor*> tensors);
+absl::Status CheckDType(const char* op, const char* name, const Tensor& t, DType dtype);
+
+}  // namespace lrkv

@@ -1,0 +1,49 @@
+// CPU GEMM through OpenBLAS. Batched calls loop over the batch; each call is multithreaded by OpenBLAS.
+#include <cblas.h>
+
+#include "runtime/ops/dispatch.h"
+#include "runtime/ops/gemm.h"
+
+namespace lrkv::cpu {
+namespace {
+
+// k == 0 is legal (an LRKV rank of zero): C = beta * C, which BLAS implementations may skip.
+template <typename T>
+void ScaleOnly(T* c, const GemmArgs& g) {
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t i = 0; i < g.m; ++i)
+      for (int64_t j = 0; j < g.n; ++j) {
+        T& x = c[b * g.stride_c + i * g.ldc + j];
+        x = g.beta == 0.0 ? T(0) : static_cast<T>(g.beta) * x;
+      }
+}
+
+void Blas(const float* a, const float* b, float* c, const GemmArgs& g, int64_t i) {
+  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
+              g.m, g.n, g.k, static_cast<float>(g.alpha), a + i * g.stride_a, g.lda, b + i * g.stride_b,
+              g.ldb, static_cast<float>(g.beta), c + i * g.stride_c, g.ldc);
+}
+void Blas(const double* a, const double* b, double* c, const GemmArgs& g, int64_t i) {
+  cblas_dgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
+              g.m, g.n, g.k, g.alpha, a + i * g.stride_a, g.lda, b + i * g.stride_b, g.ldb, g.beta,
+              c + i * g.stride_c, g.ldc);
+}
+
+template <typename T>
+absl::Status GemmKernel(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return absl::OkStatus();
+  if (g.k == 0) {
+    ScaleOnly(c.data<T>(), g);
+    return absl::OkStatus();
+  }
+  for (int64_t i = 0; i < g.batch; ++i) Blas(a.data<T>(), b.data<T>(), c.data<T>(), g, i);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
+  LRKV_CPU_FLOAT_DISPATCH(c.dtype(), GemmKernel, a, b, c, g);
+}
+
+}  // namespace lrkv::cpu

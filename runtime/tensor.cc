@@ -1,0 +1,104 @@
+#include "runtime/tensor.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+
+int64_t NumElements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string ShapeString(const Shape& shape) { return absl::StrCat("(", absl::StrJoin(shape, ", "), ")"); }
+
+absl::StatusOr<Tensor> Tensor::Empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t d : shape) {
+    LRKV_REQUIRE(d >= 0, "negative dimension in shape ", ShapeString(shape));
+  }
+  LRKV_TRY_ASSIGN(Allocator * alloc, AllocatorFor(device));
+  const size_t bytes = static_cast<size_t>(NumElements(shape) * DTypeSize(dtype));
+  LRKV_TRY_ASSIGN(void* ptr, alloc->Allocate(bytes));
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(ptr, bytes, device, alloc);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::Zeros(const Shape& shape, DType dtype, Device device) {
+  LRKV_TRY_ASSIGN(Tensor t, Empty(shape, dtype, device));
+  LRKV_TRY(t.SetZero());
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::View(const Shape& shape) const {
+  LRKV_REQUIRE(NumElements(shape) == numel(), "cannot view ", DebugString(), " as ", ShapeString(shape));
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::Slice(int64_t begin, int64_t end) const {
+  LRKV_REQUIRE(rank() >= 1 && 0 <= begin && begin <= end && end <= shape_[0], "slice [", begin, ", ",
+               end, ") out of range for ", DebugString());
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.offset_ = offset_ + begin * (numel() / (shape_[0] == 0 ? 1 : shape_[0]));
+  return t;
+}
+
+absl::Status Tensor::SetZero() {
+  if (!defined()) return absl::OkStatus();
+  return storage_->allocator->Memset0(raw(), nbytes());
+}
+
+absl::Status Tensor::CopyFrom(const Tensor& src) {
+  LRKV_REQUIRE(src.dtype() == dtype_ && src.numel() == numel(), "copy from ", src.DebugString(),
+               " into ", DebugString());
+  if (src.device() == Device::kCpu) return storage_->allocator->CopyFromHost(raw(), src.raw(), nbytes());
+  if (device() == Device::kCpu) return src.storage_->allocator->CopyToHost(raw(), src.raw(), nbytes());
+  // Device to device goes through the host; only tests and checkpoints take this path.
+  std::vector<char> host(nbytes());
+  LRKV_TRY(src.storage_->allocator->CopyToHost(host.data(), src.raw(), nbytes()));
+  return storage_->allocator->CopyFromHost(raw(), host.data(), nbytes());
+}
+
+namespace {
+template <typename From, typename To>
+void Convert(const From* src, To* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(src[i]);
+}
+}  // namespace
+
+absl::StatusOr<Tensor> Tensor::To(Device device, DType dtype) const {
+  LRKV_TRY_ASSIGN(Tensor host, Empty(shape_, dtype_, Device::kCpu));
+  LRKV_TRY(host.CopyFrom(*this));
+  if (dtype != dtype_) {
+    LRKV_TRY_ASSIGN(Tensor converted, Empty(shape_, dtype, Device::kCpu));
+    const int64_t n = numel();
+    if (dtype_ == DType::kF32 && dtype == DType::kF64) {
+      Convert(host.data<float>(), converted.data<double>(), n);
+    } else if (dtype_ == DType::kF64 && dtype == DType::kF32) {
+      Convert(host.data<double>(), converted.data<float>(), n);
+    } else {
+      return absl::UnimplementedError(
+          absl::StrCat("conversion ", DTypeName(dtype_), " -> ", DTypeName(dtype), " on the host"));
+    }
+    host = converted;
+  }
+  if (device == Device::kCpu) return host;
+  LRKV_TRY_ASSIGN(Tensor out, Empty(shape_, dtype, device));
+  LRKV_TRY(out.CopyFrom(host));
+  return out;
+}
+
+std::string Tensor::DebugString() const {
+  return absl::StrCat(DTypeName(dtype_), ShapeString(shape_), " ", DeviceName(device()));
+}
+
+}  // namespace lrkv

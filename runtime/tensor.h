@@ -1,0 +1,65 @@
+// A tensor: a typed, shaped, contiguous (row-major) view into device memory. Copies share storage;
+// View/Slice make new views without copying. Every op documents the shapes it expects.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/allocator.h"
+#include "runtime/dtype.h"
+
+namespace lrkv {
+
+using Shape = std::vector<int64_t>;
+
+int64_t NumElements(const Shape& shape);
+std::string ShapeString(const Shape& shape);  // "(2, 3, 4)"
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // Uninitialised memory. Fails with ResourceExhausted when the device cannot allocate.
+  static absl::StatusOr<Tensor> Empty(const Shape& shape, DType dtype, Device device = Device::kCpu);
+  static absl::StatusOr<Tensor> Zeros(const Shape& shape, DType dtype, Device device = Device::kCpu);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return NumElements(shape_); }
+  int64_t nbytes() const { return numel() * DTypeSize(dtype_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return storage_ ? storage_->device : Device::kCpu; }
+
+  // Typed access to host data; T must match dtype (checked in debug builds).
+  template <typename T> T* data() const {
+    return reinterpret_cast<T*>(static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_));
+  }
+  void* raw() const { return static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_); }
+
+  // Same elements, another shape with the same element count.
+  absl::StatusOr<Tensor> View(const Shape& shape) const;
+  // Rows [begin, end) along dim 0, sharing storage.
+  absl::StatusOr<Tensor> Slice(int64_t begin, int64_t end) const;
+
+  // Sets every element to zero (any device).
+  absl::Status SetZero();
+  // Copies src's elements (same dtype and numel, any devices) into this tensor.
+  absl::Status CopyFrom(const Tensor& src);
+  // A new tensor with the same contents on `device`, converted to `dtype`.
+  absl::StatusOr<Tensor> To(Device device, DType dtype) const;
+
+  std::string DebugString() const;  // "f32(2, 3) cpu"
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  DType dtype_ = DType::kF32;
+};
+
+}  // namespace lrkv

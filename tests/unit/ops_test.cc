@@ -1,0 +1,308 @@
+// Every op's backward against central finite differences in float64 (relative error < 1e-6), plus
+// forward checks against direct formulas, FLOP counts and argument errors.
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/flop_counter.h"
+#include "runtime/ops/activation.h"
+#include "runtime/ops/add.h"
+#include "runtime/ops/attention.h"
+#include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/embedding.h"
+#include "runtime/ops/gemm.h"
+#include "runtime/ops/layernorm.h"
+#include "runtime/ops/linear.h"
+#include "runtime/ops/optimizer_ops.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/rope.h"
+#include "runtime/status.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+using testing::At;
+using testing::GradCase;
+using testing::MaxGradientError;
+using testing::Random;
+using testing::ZerosLike;
+using Grads = absl::StatusOr<std::vector<Tensor>>;
+constexpr double kTol = 1e-6;
+
+Tensor New(const Shape& s, DType t = DType::kF64) { return Tensor::Zeros(s, t).value(); }
+
+TEST(OpsGradient, Linear) {
+  GradCase c{{Random({5, 4}, 1), Random({4, 3}, 2)},
+             [](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New({5, 3});
+               LRKV_TRY(LinearForward(in[0], in[1], y, FlopCategory::kMlp));
+               return y;
+             },
+             [](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor dx = ZerosLike(in[0]), dw = ZerosLike(in[1]);
+               LRKV_TRY(LinearBackward(dy, in[0], in[1], &dx, dw, FlopCategory::kMlp));
+               return std::vector<Tensor>{dx, dw};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+TEST(OpsGradient, Embedding) {
+  const Tensor tokens = testing::Tokens({6}, 5, 3);
+  GradCase c{{Random({5, 4}, 1)},
+             [&](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New({6, 4});
+               LRKV_TRY(EmbeddingForward(tokens, in[0], y));
+               return y;
+             },
+             [&](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor dw = ZerosLike(in[0]);
+               LRKV_TRY(EmbeddingBackward(tokens, dy, dw));
+               return std::vector<Tensor>{dw};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+// inputs: x, and w when with_weight (QK-norm has none).
+void CheckRmsNorm(bool with_weight) {
+  GradCase c{{Random({3, 8}, 1)},
+             [](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New({3, 8}), r = New({3});
+               LRKV_TRY(RmsNormForward(in[0], in.size() > 1 ? &in[1] : nullptr, 1e-5, y, r));
+               return y;
+             },
+             [](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               const Tensor* w = in.size() > 1 ? &in[1] : nullptr;
+               Tensor y = New({3, 8}), r = New({3}), dx = ZerosLike(in[0]), dw = New({8});
+               LRKV_TRY(RmsNormForward(in[0], w, 1e-5, y, r));
+               LRKV_TRY(RmsNormBackward(dy, in[0], w, r, dx, w ? &dw : nullptr));
+               if (w == nullptr) return std::vector<Tensor>{dx};
+               return std::vector<Tensor>{dx, dw};
+             }};
+  if (with_weight) c.inputs.push_back(Random({8}, 2));
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+TEST(OpsGradient, RmsNorm) { CheckRmsNorm(true); }
+TEST(OpsGradient, QkNormIsWeightFreeRmsNorm) { CheckRmsNorm(false); }
+
+TEST(OpsGradient, LayerNorm) {
+  GradCase c{{Random({3, 8}, 1), Random({8}, 2), Random({8}, 3)},
+             [](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New({3, 8}), m = New({3}), r = New({3});
+               LRKV_TRY(LayerNormForward(in[0], in[1], in[2], 1e-5, y, m, r));
+               return y;
+             },
+             [](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor y = New({3, 8}), m = New({3}), r = New({3});
+               Tensor dx = ZerosLike(in[0]), dw = ZerosLike(in[1]), db = ZerosLike(in[2]);
+               LRKV_TRY(LayerNormForward(in[0], in[1], in[2], 1e-5, y, m, r));
+               LRKV_TRY(LayerNormBackward(dy, in[0], in[1], m, r, dx, dw, db));
+               return std::vector<Tensor>{dx, dw, db};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+void CheckRope(int64_t rope_dims) {
+  GradCase c{{Random({2, 5, 3, 8}, 1)},
+             [=](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New(in[0].shape());
+               LRKV_TRY(RopeForward(in[0], rope_dims, 10000.0, y));
+               return y;
+             },
+             [=](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor dx = ZerosLike(in[0]);
+               LRKV_TRY(RopeBackward(dy, rope_dims, 10000.0, dx));
+               return std::vector<Tensor>{dx};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+TEST(OpsGradient, RopeFullHead) { CheckRope(8); }
+TEST(OpsGradient, RopePartialHead) { CheckRope(4); }
+
+TEST(OpsForward, RopeRotatesByPositionTimesFrequency) {
+  Tensor x = New({1, 3, 1, 2});
+  for (int t = 0; t < 3; ++t) x.data<double>()[t * 2] = 1.0;  // (1, 0) at every position
+  Tensor y = New(x.shape());
+  ASSERT_TRUE(RopeForward(x, 2, 10000.0, y).ok());
+  for (int t = 0; t < 3; ++t) {  // frequency 1 for the single pair: angle = t
+    EXPECT_NEAR(y.data<double>()[t * 2], std::cos(t), 1e-12);
+    EXPECT_NEAR(y.data<double>()[t * 2 + 1], std::sin(t), 1e-12);
+  }
+}
+
+void CheckAttention(int64_t h, int64_t hk, int64_t dqk, int64_t dv) {
+  const int64_t b = 2, t = 4;
+  const double scale = 1.0 / std::sqrt(double(dqk));
+  GradCase c{{Random({b, t, h, dqk}, 1), Random({b, t, hk, dqk}, 2), Random({b, t, hk, dv}, 3)},
+             [=](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor o = New({b, t, h, dv}), p = New({b, h, t, t});
+               LRKV_TRY(CausalAttentionForward(in[0], in[1], in[2], scale, o, p));
+               return o;
+             },
+             [=](const std::vector<Tensor>& in, const Tensor& dout) -> Grads {
+               Tensor o = New({b, t, h, dv}), p = New({b, h, t, t});
+               LRKV_TRY(CausalAttentionForward(in[0], in[1], in[2], scale, o, p));
+               Tensor dq = ZerosLike(in[0]), dk = ZerosLike(in[1]), dvv = ZerosLike(in[2]);
+               LRKV_TRY(CausalAttentionBackward(dout, in[0], in[1], in[2], p, scale, dq, dk, dvv));
+               return std::vector<Tensor>{dq, dk, dvv};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+TEST(OpsGradient, AttentionPerHead) { CheckAttention(3, 3, 4, 4); }
+TEST(OpsGradient, AttentionGrouped) { CheckAttention(4, 2, 4, 4); }
+TEST(OpsGradient, AttentionSingleKvHead) { CheckAttention(3, 1, 4, 4); }
+TEST(OpsGradient, AttentionDifferentQkAndVWidths) { CheckAttention(2, 2, 6, 3); }
+
+TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
+  const int64_t t = 3, d = 2;
+  Tensor q = Random({1, t, 1, d}, 1), k = Random({1, t, 1, d}, 2), v = Random({1, t, 1, d}, 3);
+  Tensor o = New({1, t, 1, d}), p = New({1, 1, t, t});
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.5, o, p).ok());
+  for (int64_t i = 0; i < t; ++i) {
+    std::vector<double> w(i + 1);
+    double z = 0;
+    for (int64_t j = 0; j <= i; ++j) {
+      w[j] = std::exp(0.5 * (At(q, i * d) * At(k, j * d) + At(q, i * d + 1) * At(k, j * d + 1)));
+      z += w[j];
+    }
+    for (int64_t c = 0; c < d; ++c) {
+      double expect = 0;
+      for (int64_t j = 0; j <= i; ++j) expect += w[j] / z * At(v, j * d + c);
+      EXPECT_NEAR(At(o, i * d + c), expect, 1e-12);
+    }
+  }
+}
+
+void CheckActivation(Activation act) {
+  GradCase c{{Random({4, 5}, 1)},
+             [=](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New(in[0].shape());
+               LRKV_TRY(ActivationForward(act, in[0], y));
+               return y;
+             },
+             [=](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor dx = ZerosLike(in[0]);
+               LRKV_TRY(ActivationBackward(act, dy, in[0], dx));
+               return std::vector<Tensor>{dx};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+TEST(OpsGradient, Gelu) { CheckActivation(Activation::kGelu); }
+TEST(OpsGradient, ReluSquared) { CheckActivation(Activation::kReluSquared); }
+
+TEST(OpsGradient, SwiGlu) {
+  GradCase c{{Random({4, 5}, 1), Random({4, 5}, 2)},
+             [](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New(in[0].shape());
+               LRKV_TRY(SwiGluForward(in[0], in[1], y));
+               return y;
+             },
+             [](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor dg = ZerosLike(in[0]), du = ZerosLike(in[1]);
+               LRKV_TRY(SwiGluBackward(dy, in[0], in[1], dg, du));
+               return std::vector<Tensor>{dg, du};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+TEST(OpsGradient, Add) {
+  GradCase c{{Random({3, 4}, 1), Random({3, 4}, 2)},
+             [](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor y = New(in[0].shape());
+               LRKV_TRY(Add(in[0], in[1], y));
+               return y;
+             },
+             [](const std::vector<Tensor>&, const Tensor& dy) -> Grads { return std::vector<Tensor>{dy, dy}; }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+TEST(OpsGradient, CrossEntropy) {
+  const Tensor targets = testing::Tokens({5}, 7, 4);
+  // The scalar loss sum as a (1)-tensor output, so the checker differentiates it.
+  GradCase c{{Random({5, 7}, 1)},
+             [&](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+               Tensor lse = New({5}), y = New({1});
+               double sum = 0;
+               LRKV_TRY(CrossEntropyForward(in[0], targets, lse, &sum));
+               y.data<double>()[0] = sum;
+               return y;
+             },
+             [&](const std::vector<Tensor>& in, const Tensor& dy) -> Grads {
+               Tensor lse = New({5}), dz = ZerosLike(in[0]);
+               double sum = 0;
+               LRKV_TRY(CrossEntropyForward(in[0], targets, lse, &sum));
+               LRKV_TRY(CrossEntropyBackward(in[0], targets, lse, At(dy, 0), dz));
+               return std::vector<Tensor>{dz};
+             }};
+  EXPECT_LT(MaxGradientError(c), kTol);
+}
+
+TEST(OpsForward, BatchedStridedGemmMatchesLoops) {
+  // Per head h: C[:, h*4:(h+1)*4] = A[:, h*2:(h+1)*2] @ B[h]^T, the LRKV residual's shape.
+  const int64_t n = 5, heads = 3, r = 2, dh = 4;
+  Tensor a = Random({n, heads * r}, 1), b = Random({heads, dh, r}, 2), c = New({n, heads * dh});
+  GemmArgs g;
+  g.m = n, g.n = dh, g.k = r, g.trans_b = true, g.lda = heads * r, g.ldb = r, g.ldc = heads * dh;
+  g.batch = heads, g.stride_a = r, g.stride_b = dh * r, g.stride_c = dh;
+  ASSERT_TRUE(Gemm(a, b, c, g, FlopCategory::kAttentionProjection).ok());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < dh; ++j) {
+        double s = 0;
+        for (int64_t l = 0; l < r; ++l) s += At(a, i * heads * r + h * r + l) * At(b, (h * dh + j) * r + l);
+        EXPECT_NEAR(At(c, i * heads * dh + h * dh + j), s, 1e-12);
+      }
+}
+
+TEST(OpsForward, AdamWMatchesFormula) {
+  Tensor p = Random({3}, 1), g = Random({3}, 2), m = New({3}), v = New({3});
+  const Tensor p0 = Random({3}, 1);
+  AdamWStep s{0.1, 0.9, 0.95, 1e-8, 0.01, 1};
+  ASSERT_TRUE(AdamWUpdate(p, g, m, v, s).ok());
+  for (int i = 0; i < 3; ++i) {
+    // Step 1 with zero state: m_hat = g, v_hat = g^2.
+    const double expect = At(p0, i) - 0.1 * (At(g, i) / (std::abs(At(g, i)) + 1e-8) + 0.01 * At(p0, i));
+    EXPECT_NEAR(At(p, i), expect, 1e-12);
+  }
+}
+
+TEST(OpsFlops, GemmAndAttentionCountModelFlops) {
+  FlopCounter::Global().Reset();
+  Tensor x = Random({6, 4}, 1, DType::kF32), w = Random({4, 5}, 2, DType::kF32), y = New({6, 5}, DType::kF32);
+  ASSERT_TRUE(LinearForward(x, w, y, FlopCategory::kMlp).ok());
+  EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kMlp), 2 * 6 * 4 * 5);
+  const int64_t b = 2, t = 5, h = 3, d = 4;
+  Tensor q = Random({b, t, h, d}, 1, DType::kF32), o = New({b, t, h, d}, DType::kF32);
+  Tensor p = New({b, h, t, t}, DType::kF32);
+  ASSERT_TRUE(CausalAttentionForward(q, q, q, 0.5, o, p).ok());
+  EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kAttentionCore),
+            b * h * (t * (t + 1) / 2) * 2 * (d + d));
+}
+
+TEST(OpsErrors, ShapeMismatchNamesOpAndShapes) {
+  Tensor x = New({3, 4}), w = New({5, 2}), y = New({3, 2});
+  const absl::Status s = LinearForward(x, w, y, FlopCategory::kMlp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("LinearForward"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("(3, 4)"), std::string::npos) << s;
+}
+
+TEST(OpsErrors, TokenOutsideVocabulary) {
+  Tensor tokens = Tensor::Zeros({2}, DType::kI32).value();
+  tokens.data<int32_t>()[1] = 9;
+  Tensor table = New({5, 3}), out = New({2, 3});
+  const absl::Status s = EmbeddingForward(tokens, table, out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("token id 9"), std::string::npos) << s;
+}
+
+TEST(OpsErrors, Bf16IsRefusedOnCpuWithAMessage) {
+  Tensor a = Tensor::Zeros({2, 2}, DType::kBF16).value();
+  Tensor c = Tensor::Zeros({2, 2}, DType::kBF16).value();
+  const absl::Status s = Add(a, a, c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.message().find("bf16"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace lrkv

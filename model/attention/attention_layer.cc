@@ -1,0 +1,77 @@
+#include "model/attention/attention_layer.h"
+
+#include <cmath>
+
+#include "runtime/ops/attention.h"
+#include "runtime/ops/linear.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/rope.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+
+absl::StatusOr<std::unique_ptr<AttentionLayer>> AttentionLayer::Create(const ModelConfig& c, const std::string& prefix,
+                                                                       ParameterSet& params) {
+  auto layer = std::make_unique<AttentionLayer>();
+  LRKV_TRY_ASSIGN(layer->variant_, MakeAttentionVariant(c, prefix, params));
+  const AttentionDims dims = layer->variant_->dims();
+  // Residual-branch outputs start smaller with depth (GPT-2's 1/sqrt(2 L) scaling).
+  const double std = LinearInitStd(dims.heads * dims.v_dim) / std::sqrt(2.0 * c.n_layers());
+  LRKV_TRY_ASSIGN(layer->wo_, params.Add({prefix + "wo", {dims.heads * dims.v_dim, c.d_model()}, InitKind::kNormal, std}));
+  layer->qk_norm_ = c.qk_norm();
+  layer->eps_ = c.norm_eps();
+  layer->rope_theta_ = c.rope_theta();
+  return layer;
+}
+
+absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActivations& a) {
+  const AttentionDims d = variant_->dims();
+  const int64_t b = x.dim(0), t = x.dim(1);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  a.x = x;
+  LRKV_TRY_ASSIGN(Tensor q, Tensor::Empty({b, t, d.heads, d.qk_dim}, dt, dev));
+  LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({b, t, d.kv_heads, d.qk_dim}, dt, dev));
+  LRKV_TRY_ASSIGN(a.v, Tensor::Empty({b, t, d.kv_heads, d.v_dim}, dt, dev));
+  LRKV_TRY(variant_->Forward(x, q, k, a.v, a.variant));
+  if (qk_norm_) {
+    a.q_raw = q, a.k_raw = k;
+    LRKV_TRY_ASSIGN(q, Tensor::Empty(a.q_raw.shape(), dt, dev));
+    LRKV_TRY_ASSIGN(k, Tensor::Empty(a.k_raw.shape(), dt, dev));
+    LRKV_TRY_ASSIGN(a.q_rstd, Tensor::Empty({b * t * d.heads}, dt, dev));
+    LRKV_TRY_ASSIGN(a.k_rstd, Tensor::Empty({b * t * d.kv_heads}, dt, dev));
+    LRKV_TRY(RmsNormForward(a.q_raw, nullptr, eps_, q, a.q_rstd));
+    LRKV_TRY(RmsNormForward(a.k_raw, nullptr, eps_, k, a.k_rstd));
+  }
+  LRKV_TRY(RopeForward(q, d.rope_dims, rope_theta_, q));  // in place
+  LRKV_TRY(RopeForward(k, d.rope_dims, rope_theta_, k));
+  a.q = q, a.k = k;
+  LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
+  LRKV_TRY_ASSIGN(a.probs, Tensor::Empty({b, d.heads, t, t}, dt, dev));
+  LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.probs));
+  return LinearForward(a.o, wo_->value, y, FlopCategory::kAttentionProjection);
+}
+
+absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx) {
+  const AttentionDims d = variant_->dims();
+  const DType dt = dy.dtype();
+  const Device dev = dy.device();
+  LRKV_TRY_ASSIGN(Tensor d_o, Tensor::Empty(a.o.shape(), dt, dev));
+  LRKV_TRY(LinearBackward(dy, a.o, wo_->value, &d_o, wo_->grad, FlopCategory::kAttentionProjection));
+  LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(a.q.shape(), dt, dev));
+  LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(a.k.shape(), dt, dev));
+  LRKV_TRY_ASSIGN(Tensor dv, Tensor::Empty(a.v.shape(), dt, dev));
+  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.probs, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv));
+  LRKV_TRY(RopeBackward(dq, d.rope_dims, rope_theta_, dq));
+  LRKV_TRY(RopeBackward(dk, d.rope_dims, rope_theta_, dk));
+  if (qk_norm_) {
+    LRKV_TRY_ASSIGN(Tensor dq_raw, Tensor::Empty(a.q.shape(), dt, dev));
+    LRKV_TRY_ASSIGN(Tensor dk_raw, Tensor::Empty(a.k.shape(), dt, dev));
+    LRKV_TRY(RmsNormBackward(dq, a.q_raw, nullptr, a.q_rstd, dq_raw, nullptr));
+    LRKV_TRY(RmsNormBackward(dk, a.k_raw, nullptr, a.k_rstd, dk_raw, nullptr));
+    dq = dq_raw, dk = dk_raw;
+  }
+  return variant_->Backward(a.x, a.variant, dq, dk, dv, dx);
+}
+
+}  // namespace lrkv

@@ -1,0 +1,43 @@
+// One attention sublayer: a variant's projections, then the shared part
+//   q, k <- QK-norm (optional, weight-free RMSNorm per head) <- RoPE on the last rope_dims entries
+//   o = causal softmax(q k^T / sqrt(Dqk)) v;  y = o W_O with wo: (H Dv, d)
+// x, y: (B, T, d).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/attention/attention_variant.h"
+#include "model/config.pb.h"
+
+namespace lrkv {
+
+// Everything the backward pass of one attention sublayer needs from its forward pass.
+struct AttentionActivations {
+  Tensor x;                    // (B, T, d), the sublayer input
+  VariantSaved variant;        // the variant's own
+  Tensor q_raw, k_raw;         // (B, T, H, Dqk), (B, T, Hk, Dqk) before QK-norm (kept only with QK-norm)
+  Tensor q_rstd, k_rstd;       // (B T H), (B T Hk)
+  Tensor q, k, v;              // after QK-norm and RoPE: what the core saw
+  Tensor probs;                // (B, H, T, T)
+  Tensor o;                    // (B, T, H, Dv)
+};
+
+class AttentionLayer {
+ public:
+  static absl::StatusOr<std::unique_ptr<AttentionLayer>> Create(const ModelConfig& config, const std::string& prefix,
+                                                                ParameterSet& params);
+  absl::Status Forward(const Tensor& x, Tensor& y, AttentionActivations& a);
+  // dx written; parameter gradients accumulated.
+  absl::Status Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx);
+  const AttentionVariant& variant() const { return *variant_; }
+
+ private:
+  std::unique_ptr<AttentionVariant> variant_;
+  Parameter* wo_ = nullptr;
+  bool qk_norm_ = false;
+  double eps_ = 0, rope_theta_ = 0;
+};
+
+}  // namespace lrkv

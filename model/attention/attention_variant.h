@@ -1,0 +1,54 @@
+// What distinguishes the attention variants: how the normalised input x becomes per-head queries,
+// keys and values. Everything after that (QK-norm, RoPE, the causal core, the output projection) is
+// shared and lives in attention_layer.h.
+//
+// Shapes (N = B * T tokens):
+//   x: (B, T, d)   q: (B, T, H, Dqk)   k: (B, T, Hk, Dqk)   v: (B, T, Hk, Dv)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/config.pb.h"
+#include "model/parameter.h"
+#include "runtime/tensor.h"
+
+namespace lrkv {
+
+struct AttentionDims {
+  int64_t heads;      // H, query heads
+  int64_t kv_heads;   // Hk, KV heads the core sees
+  int64_t qk_dim;     // Dqk
+  int64_t v_dim;      // Dv
+  int64_t rope_dims;  // RoPE acts on the last rope_dims entries of each q and k head
+};
+
+// Tensors a variant keeps from Forward for Backward; each variant documents its own layout.
+struct VariantSaved {
+  std::vector<Tensor> tensors;
+};
+
+class AttentionVariant {
+ public:
+  virtual ~AttentionVariant() = default;
+  virtual AttentionDims dims() const = 0;
+  // q, k, v are allocated by the caller with the shapes above and written here.
+  virtual absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) = 0;
+  // Accumulates parameter gradients; writes dx (B, T, d).
+  virtual absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+                                const Tensor& dv, Tensor& dx) = 0;
+  // Values cached per token per layer at inference (MHA: 2 H d_h; LRKV: 2 (d_h + H r); MLA: c + d_R).
+  virtual int64_t KvCacheValuesPerToken() const = 0;
+};
+
+// Registers the variant's parameters under `prefix` ("layers.3.attn.") and returns it.
+absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const ModelConfig& config,
+                                                                       const std::string& prefix,
+                                                                       ParameterSet& params);
+
+// Standard deviation of a linear weight with `fan_in` inputs (1/sqrt(fan_in)).
+double LinearInitStd(int64_t fan_in);
+
+}  // namespace lrkv

@@ -1,0 +1,102 @@
+#include "model/attention/lrkv_attention.h"
+
+#include <cmath>
+
+#include "model/config.h"
+#include "runtime/ops/gemm.h"
+#include "runtime/ops/head_slice.h"
+#include "runtime/ops/linear.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
+
+// The per-head residual GEMM: for every head h, C[:, h, :] (+)= A[:, h, :] op(B[h]). A and C are
+// (N, H, width) row blocks of one matrix; B is (H, rows_b, cols_b).
+GemmArgs PerHeadGemm(int64_t n, int64_t h, int64_t rows_b, int64_t cols_b, bool trans_b, int64_t a_width,
+                     int64_t c_width, double beta) {
+  GemmArgs g;
+  g.m = n;
+  g.k = trans_b ? cols_b : rows_b;
+  g.n = trans_b ? rows_b : cols_b;
+  g.trans_b = trans_b;
+  g.lda = h * a_width, g.ldb = cols_b, g.ldc = h * c_width;
+  g.batch = h, g.stride_a = a_width, g.stride_b = rows_b * cols_b, g.stride_c = c_width;
+  g.beta = beta;
+  return g;
+}
+
+}  // namespace
+
+double LrkvAttention::FactorInitStd(int64_t d_model, int64_t rank) {
+  return rank == 0 ? 0.0 : std::pow(0.01 / (double(d_model) * rank), 0.25);
+}
+
+absl::StatusOr<std::unique_ptr<AttentionVariant>> LrkvAttention::Create(const ModelConfig& c, const std::string& prefix,
+                                                                        ParameterSet& params) {
+  auto a = std::make_unique<LrkvAttention>();
+  const int64_t d = c.d_model(), h = c.n_heads(), dh = HeadDim(c), r = c.lrkv_rank();
+  a->dims_ = {h, h, dh, dh, dh};
+  a->rank_ = r;
+  const double std = LinearInitStd(d), factor_std = FactorInitStd(d, r);
+  LRKV_TRY_ASSIGN(a->wq_, params.Add({prefix + "wq", {d, h * dh}, InitKind::kNormal, std}));
+  for (auto [f, kv] : {std::pair{&a->k_, "k"}, std::pair{&a->v_, "v"}}) {
+    LRKV_TRY_ASSIGN(f->shared, params.Add({prefix + "w" + kv + "_shared", {d, dh}, InitKind::kNormal, std}));
+    LRKV_TRY_ASSIGN(f->u, params.Add({prefix + "u" + kv, {d, h * r}, InitKind::kNormal, factor_std}));
+    LRKV_TRY_ASSIGN(f->b, params.Add({prefix + "b" + kv, {h, dh, r}, InitKind::kNormal, factor_std}));
+  }
+  return std::unique_ptr<AttentionVariant>(std::move(a));
+}
+
+// out (B, T, H, d_h) = broadcast(x W_shared) + per head (x U_h) B_h^T; latent (N, H r) = x U is saved.
+absl::Status LrkvAttention::ForwardFactored(const Factored& f, const Tensor& x, Tensor& out, Tensor& latent) {
+  const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dh = dims_.qk_dim, r = rank_;
+  LRKV_TRY_ASSIGN(Tensor shared, Tensor::Empty({n, 1, dh}, x.dtype(), x.device()));
+  LRKV_TRY(LinearForward(x, f.shared->value, shared, kCat));  // (N, 1, d_h)
+  LRKV_TRY_ASSIGN(Tensor heads, out.View({n, h, dh}));
+  LRKV_TRY(CopyToHeadSlice(shared, 0, heads));
+  LRKV_TRY(LinearForward(x, f.u->value, latent, kCat));  // (N, H r)
+  return Gemm(latent, f.b->value, heads, PerHeadGemm(n, h, dh, r, /*trans_b=*/true, r, dh, /*beta=*/1.0), kCat);
+}
+
+absl::Status LrkvAttention::BackwardFactored(const Factored& f, const Tensor& x, const Tensor& latent,
+                                             const Tensor& dout, Tensor& dx) {
+  const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dh = dims_.qk_dim, r = rank_;
+  LRKV_TRY_ASSIGN(Tensor dheads, dout.View({n, h, dh}));
+  // Shared path: dK_shared = sum over heads of dK_h.
+  LRKV_TRY_ASSIGN(Tensor dshared, Tensor::Empty({n, 1, dh}, x.dtype(), x.device()));
+  LRKV_TRY(ReduceFromHeadSlice(dheads, 0, dshared));
+  LRKV_TRY(LinearBackward(dshared, x, f.shared->value, &dx, f.shared->grad, kCat, /*accumulate_dx=*/true));
+  // Residual path: d(latent_h) = dK_h B_h;  dB_h += dK_h^T latent_h;  then through x U.
+  LRKV_TRY_ASSIGN(Tensor dlatent, Tensor::Empty({n, h * r}, x.dtype(), x.device()));
+  LRKV_TRY(Gemm(dout, f.b->value, dlatent, PerHeadGemm(n, h, dh, r, /*trans_b=*/false, dh, r, 0.0), kCat));
+  GemmArgs g;  // per head: (d_h, r) += dK_h^T (d_h x N) @ latent_h (N x r)
+  g.trans_a = true, g.m = dh, g.n = r, g.k = n;
+  g.lda = h * dh, g.ldb = h * r, g.ldc = r;
+  g.batch = h, g.stride_a = dh, g.stride_b = r, g.stride_c = dh * r;
+  g.beta = 1.0;
+  LRKV_TRY(Gemm(dout, latent, f.b->grad, g, kCat));
+  return LinearBackward(dlatent, x, f.u->value, &dx, f.u->grad, kCat, /*accumulate_dx=*/true);
+}
+
+// saved.tensors = {latent_k (N, H r), latent_v (N, H r)}
+absl::Status LrkvAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) {
+  const int64_t n = x.numel() / x.dim(-1), h = dims_.heads;
+  LRKV_TRY(LinearForward(x, wq_->value, q, kCat));
+  saved.tensors.resize(2);
+  for (Tensor& latent : saved.tensors) {
+    LRKV_TRY_ASSIGN(latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
+  }
+  LRKV_TRY(ForwardFactored(k_, x, k, saved.tensors[0]));
+  return ForwardFactored(v_, x, v, saved.tensors[1]);
+}
+
+absl::Status LrkvAttention::Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+                                     const Tensor& dv, Tensor& dx) {
+  LRKV_TRY(LinearBackward(dq, x, wq_->value, &dx, wq_->grad, kCat));
+  LRKV_TRY(BackwardFactored(k_, x, saved.tensors[0], dk, dx));
+  return BackwardFactored(v_, x, saved.tensors[1], dv, dx);
+}
+
+}  // namespace lrkv

@@ -1,0 +1,44 @@
+// LRKV (arXiv 2601.11471): per layer one shared K and V projection plus per-head low-rank residuals,
+// computed in the factored form, for K (and likewise V):
+//   K_h = X W_shared + (X U_h) B_h^T
+//   wq: (d, H d_h)   wk_shared, wv_shared: (d, d_h)
+//   uk, uv: (d, H r), U_h = columns [h r, (h+1) r)   bk, bv: (H, d_h, r), B_h = bk[h]
+// Queries are per head at full rank. r = 0 is MQA. Init follows the paper: W_shared like any
+// projection (std 1/sqrt(d)); U and B with std (0.01 / (d r))^(1/4) each, so that
+// ||U_h B_h^T||_F is about 0.1 ||W_shared||_F.
+// Inference caches K_shared, V_shared (d_h each) and the latents X U_h (r per head, K and V):
+// 2 (d_h + H r) values per token per layer.
+#pragma once
+
+#include "model/attention/attention_variant.h"
+
+namespace lrkv {
+
+class LrkvAttention final : public AttentionVariant {
+ public:
+  static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
+                                                                  ParameterSet& params);
+  AttentionDims dims() const override { return dims_; }
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
+  absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+                        const Tensor& dv, Tensor& dx) override;
+  int64_t KvCacheValuesPerToken() const override { return 2 * (dims_.qk_dim + dims_.heads * rank_); }
+
+  static double FactorInitStd(int64_t d_model, int64_t rank);
+
+ private:
+  // One of the two factored projections (K or V).
+  struct Factored {
+    Parameter *shared, *u, *b;
+  };
+  absl::Status ForwardFactored(const Factored& f, const Tensor& x, Tensor& out, Tensor& latent);
+  absl::Status BackwardFactored(const Factored& f, const Tensor& x, const Tensor& latent, const Tensor& dout,
+                                Tensor& dx);
+
+  AttentionDims dims_{};
+  int64_t rank_ = 0;
+  Parameter* wq_ = nullptr;
+  Factored k_{}, v_{};
+};
+
+}  // namespace lrkv

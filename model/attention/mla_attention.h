@@ -1,0 +1,41 @@
+// MLA as in DeepSeek-V2: keys and values come from a per-token latent of width c (kv_lora_rank),
+// RMS-normalised; a decoupled RoPE key of width d_R is shared by all heads; queries are either one
+// projection or compressed through a latent of width c' (q_lora_rank) with its own RMSNorm.
+//   queries: wq (d, H (d_n + d_R))  or  wq_down (d, c'), q_norm.weight (c'), wq_up (c', H (d_n + d_R))
+//   wkv_down (d, c), kv_norm.weight (c), wk_up (c, H d_n), wv_up (c, H d_v), wk_rope (d, d_R)
+// Each head's query and key are [nope (d_n); rope (d_R)]; RoPE acts on the last d_R entries.
+// Inference caches the latent and the RoPE key: c + d_R values per token per layer.
+#pragma once
+
+#include "model/attention/attention_variant.h"
+
+namespace lrkv {
+
+class MlaAttention final : public AttentionVariant {
+ public:
+  static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
+                                                                  ParameterSet& params);
+  AttentionDims dims() const override { return dims_; }
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
+  absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+                        const Tensor& dv, Tensor& dx) override;
+  int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
+
+ private:
+  // x (N, d) -> down-projection -> RMSNorm -> latent; saves {raw, rstd, latent}.
+  struct Latent {
+    Parameter *down, *norm;
+  };
+  absl::Status LatentForward(const Latent& l, const Tensor& x, Tensor* saved);
+  absl::Status LatentBackward(const Latent& l, const Tensor& x, const Tensor* saved, const Tensor& dlatent,
+                              Tensor& dx);
+
+  AttentionDims dims_{};
+  int64_t kv_rank_ = 0, q_rank_ = 0, nope_dim_ = 0;
+  double eps_ = 0;
+  Parameter* wq_ = nullptr;  // when q_rank_ == 0
+  Latent q_latent_{}, kv_latent_{};
+  Parameter *wq_up_ = nullptr, *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;
+};
+
+}  // namespace lrkv

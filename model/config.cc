@@ -1,0 +1,190 @@
+#include "model/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+// Collects the parser's first error with its position.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (error_.empty()) error_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+}  // namespace
+
+absl::StatusOr<RunConfig> ParseRunConfig(const std::string& text, const std::string& source_name) {
+  RunConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("config ", source_name, ":", errors.error()));
+  }
+  return config;
+}
+
+absl::StatusOr<RunConfig> LoadRunConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config file not found or unreadable: ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseRunConfig(text.str(), path);
+}
+
+absl::Status ApplyOverride(RunConfig& config, const std::string& path, const std::string& value) {
+  using google::protobuf::FieldDescriptor;
+  const std::vector<std::string> parts = absl::StrSplit(path, '.');
+  google::protobuf::Message* msg = &config;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const FieldDescriptor* field = msg->GetDescriptor()->FindFieldByName(parts[i]);
+    LRKV_REQUIRE(field != nullptr, "unknown config field '", path, "' (no field '", parts[i], "' in ",
+                 msg->GetDescriptor()->name(), ")");
+    if (i + 1 < parts.size()) {
+      LRKV_REQUIRE(field->type() == FieldDescriptor::TYPE_MESSAGE, "config field '", path, "': '", parts[i],
+                   "' is not a section");
+      msg = msg->GetReflection()->MutableMessage(msg, field);
+      continue;
+    }
+    LRKV_REQUIRE(field->type() != FieldDescriptor::TYPE_MESSAGE, "config field '", path,
+                 "' is a section; set one of its fields");
+    // Let the text-format parser convert the value, so overrides accept exactly what files accept.
+    const std::string quoted = field->type() == FieldDescriptor::TYPE_STRING
+                                   ? absl::StrCat("\"", absl::CEscape(value), "\"")
+                                   : value;
+    google::protobuf::TextFormat::Parser parser;
+    ErrorCollector errors;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFieldValueFromString(quoted, field, msg)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config field '", path, "': cannot parse value '", value, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FillDefaults(RunConfig& config) {
+  ModelConfig& m = *config.mutable_model();
+  if (m.d_ff() == 0) m.set_d_ff(4 * m.d_model());
+  if (m.norm_eps() == 0) m.set_norm_eps(1e-5);
+  if (m.rope_theta() == 0) m.set_rope_theta(10000.0);
+  if (m.init_std() == 0) m.set_init_std(0.02);
+  if (m.activation() == ACTIVATION_UNSPECIFIED) m.set_activation(GELU);
+  if (m.norm() == NORM_UNSPECIFIED) m.set_norm(RMSNORM);
+  if (m.attention() == MQA && m.kv_heads() == 0) m.set_kv_heads(1);
+  if (m.attention() == MHA && m.kv_heads() == 0) m.set_kv_heads(m.n_heads());
+  if (m.attention() == MLA && m.n_heads() > 0) {
+    if (m.mla().nope_dim() == 0) m.mutable_mla()->set_nope_dim(m.d_model() / m.n_heads());
+    if (m.mla().v_dim() == 0) m.mutable_mla()->set_v_dim(m.d_model() / m.n_heads());
+  }
+  TrainConfig& t = *config.mutable_train();
+  if (t.micro_batch() == 0) t.set_micro_batch(t.global_batch());
+  if (t.beta1() == 0) t.set_beta1(0.9);
+  if (t.beta2() == 0) t.set_beta2(0.95);
+  if (t.adam_eps() == 0) t.set_adam_eps(1e-8);
+  if (t.eval_batches() == 0) t.set_eval_batches(8);
+  if (t.log_every() == 0) t.set_log_every(1);
+  if (t.out_dir().empty()) t.set_out_dir("runs/latest");
+  if (t.metrics_out().empty()) t.set_metrics_out(t.out_dir() + "/metrics.jsonl");
+}
+
+int32_t AttentionKvHeads(const ModelConfig& m) {
+  switch (m.attention()) {
+    case GQA: return m.kv_heads();
+    case MQA: return 1;
+    default: return m.n_heads();
+  }
+}
+
+const char* AttentionKindName(AttentionKind kind) {
+  switch (kind) {
+    case MHA: return "mha";
+    case GQA: return "gqa";
+    case MQA: return "mqa";
+    case MLA: return "mla";
+    case LRKV: return "lrkv";
+    default: return "unspecified";
+  }
+}
+
+absl::Status ValidateModelConfig(const ModelConfig& m) {
+  LRKV_REQUIRE(m.vocab_size() > 0, "model.vocab_size must be positive, got ", m.vocab_size());
+  LRKV_REQUIRE(m.d_model() > 0, "model.d_model must be positive, got ", m.d_model());
+  LRKV_REQUIRE(m.n_layers() > 0, "model.n_layers must be positive, got ", m.n_layers());
+  LRKV_REQUIRE(m.n_heads() > 0, "model.n_heads must be positive, got ", m.n_heads());
+  LRKV_REQUIRE(m.d_model() % m.n_heads() == 0, "model.n_heads (", m.n_heads(), ") does not divide model.d_model (",
+               m.d_model(), ")");
+  LRKV_REQUIRE(m.seq_len() > 0, "model.seq_len must be positive, got ", m.seq_len());
+  LRKV_REQUIRE(m.d_ff() > 0, "model.d_ff must be positive, got ", m.d_ff());
+  LRKV_REQUIRE(m.norm_eps() > 0, "model.norm_eps must be positive");
+  LRKV_REQUIRE(m.rope_theta() > 0, "model.rope_theta must be positive");
+  const int32_t dh = HeadDim(m);
+  switch (m.attention()) {
+    case MHA:
+      LRKV_REQUIRE(m.kv_heads() == m.n_heads(), "model.kv_heads (", m.kv_heads(),
+                   ") must equal model.n_heads for MHA (or be left unset)");
+      break;
+    case MQA:
+      LRKV_REQUIRE(m.kv_heads() == 1, "model.kv_heads must be 1 (or unset) for MQA, got ", m.kv_heads());
+      break;
+    case GQA:
+      LRKV_REQUIRE(m.kv_heads() > 0, "model.kv_heads must be set (> 0) for GQA");
+      LRKV_REQUIRE(m.n_heads() % m.kv_heads() == 0, "model.kv_heads (", m.kv_heads(),
+                   ") does not divide model.n_heads (", m.n_heads(), ")");
+      break;
+    case LRKV:
+      LRKV_REQUIRE(m.lrkv_rank() >= 0 && m.lrkv_rank() <= dh, "model.lrkv_rank (", m.lrkv_rank(),
+                   ") must be in [0, d_head = ", dh, "]");
+      break;
+    case MLA: {
+      const MlaConfig& a = m.mla();
+      LRKV_REQUIRE(a.kv_lora_rank() > 0, "model.mla.kv_lora_rank must be set (> 0) for MLA");
+      LRKV_REQUIRE(a.rope_dim() > 0 && a.rope_dim() % 2 == 0, "model.mla.rope_dim must be set, positive and even for MLA, got ",
+                   a.rope_dim());
+      LRKV_REQUIRE(a.q_lora_rank() >= 0, "model.mla.q_lora_rank must be >= 0");
+      LRKV_REQUIRE(a.nope_dim() > 0 && a.v_dim() > 0, "model.mla.nope_dim and model.mla.v_dim must be positive");
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("model.attention must be one of MHA, GQA, MQA, MLA, LRKV");
+  }
+  if (m.attention() != MLA) {
+    LRKV_REQUIRE(!m.has_mla(), "model.mla is set but model.attention is ", AttentionKindName(m.attention()));
+    LRKV_REQUIRE(dh % 2 == 0, "d_head = d_model / n_heads (", dh, ") must be even for RoPE");
+  }
+  if (m.attention() != LRKV) {
+    LRKV_REQUIRE(m.lrkv_rank() == 0, "model.lrkv_rank is set but model.attention is ", AttentionKindName(m.attention()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTrainConfig(const TrainConfig& t) {
+  LRKV_REQUIRE(t.steps() > 0, "train.steps must be positive, got ", t.steps());
+  LRKV_REQUIRE(t.global_batch() > 0, "train.global_batch must be positive, got ", t.global_batch());
+  LRKV_REQUIRE(t.micro_batch() > 0 && t.global_batch() % t.micro_batch() == 0, "train.micro_batch (",
+               t.micro_batch(), ") must divide train.global_batch (", t.global_batch(), ")");
+  LRKV_REQUIRE(t.lr() > 0, "train.lr must be positive, got ", t.lr());
+  LRKV_REQUIRE(t.min_lr() >= 0 && t.min_lr() <= t.lr(), "train.min_lr must be in [0, train.lr]");
+  LRKV_REQUIRE(t.warmup_steps() >= 0, "train.warmup_steps must be >= 0");
+  LRKV_REQUIRE(t.beta1() >= 0 && t.beta1() < 1 && t.beta2() >= 0 && t.beta2() < 1,
+               "train.beta1 and train.beta2 must be in [0, 1)");
+  LRKV_REQUIRE(t.grad_clip() >= 0, "train.grad_clip must be >= 0");
+  LRKV_REQUIRE(!t.data_dir().empty(), "train.data_dir is empty: pass --data_dir or set it in the config");
+  return absl::OkStatus();
+}
+
+}  // namespace lrkv

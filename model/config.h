@@ -1,0 +1,33 @@
+// Loading, overriding, defaulting and validating run configs (model/config.proto).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/config.pb.h"
+
+namespace lrkv {
+
+// Parses a text-format RunConfig. Errors name the file, line and column.
+absl::StatusOr<RunConfig> LoadRunConfig(const std::string& path);
+absl::StatusOr<RunConfig> ParseRunConfig(const std::string& text, const std::string& source_name);
+
+// Sets one field by dotted path, e.g. ("model.lrkv_rank", "8") or ("train.data_dir", "/tmp/d").
+// Unknown paths and unparsable values fail with a message naming the path.
+absl::Status ApplyOverride(RunConfig& config, const std::string& path, const std::string& value);
+
+// Writes the documented defaults into fields left at 0 (d_ff, norm_eps, rope_theta, MLA widths,
+// optimizer constants, ...), so that every consumer reads the effective value from the message.
+void FillDefaults(RunConfig& config);
+
+// Checks that the model can be built; the message names the offending field(s).
+absl::Status ValidateModelConfig(const ModelConfig& model);
+absl::Status ValidateTrainConfig(const TrainConfig& train);
+
+// Derived sizes used across the model.
+inline int32_t HeadDim(const ModelConfig& m) { return m.d_model() / m.n_heads(); }
+// KV heads the attention core sees: H for MHA, MLA and LRKV (materialised per head), kv_heads for GQA, 1 for MQA.
+int32_t AttentionKvHeads(const ModelConfig& m);
+const char* AttentionKindName(AttentionKind kind);  // "lrkv"
+
+}  // namespace lrkv

@@ -1,0 +1,73 @@
+#include "model/parameter.h"
+
+#include <cmath>
+#include <vector>
+
+#include "runtime/hash.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ull;
+  return h;
+}
+
+}  // namespace
+
+double InitNormal(uint64_t seed, const std::string& name, int64_t index) {
+  const uint64_t h = HashCombine(HashCombine(seed, Fnv1a(name)), static_cast<uint64_t>(index));
+  const double u1 = (static_cast<double>(h >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+  const double u2 = static_cast<double>(SplitMix64(h) >> 11) * 0x1.0p-53;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
+  LRKV_REQUIRE(Find(spec.name) == nullptr, "duplicate parameter name ", spec.name);
+  auto p = std::make_unique<Parameter>();
+  LRKV_TRY_ASSIGN(p->value, Tensor::Empty(spec.shape, dtype_, device_));
+  LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(spec.shape, dtype_, device_));
+  p->spec = std::move(spec);
+  params_.push_back(std::move(p));
+  return params_.back().get();
+}
+
+absl::Status ParameterSet::Initialize(uint64_t seed) {
+  for (auto& p : params_) {
+    const int64_t n = p->value.numel();
+    std::vector<double> values(n);
+    for (int64_t i = 0; i < n; ++i) {
+      switch (p->spec.init) {
+        case InitKind::kNormal: values[i] = p->spec.std * InitNormal(seed, p->spec.name, i); break;
+        case InitKind::kOnes: values[i] = 1.0; break;
+        case InitKind::kZeros: values[i] = 0.0; break;
+      }
+    }
+    LRKV_TRY_ASSIGN(Tensor host, Tensor::Empty(p->spec.shape, DType::kF64));
+    std::copy(values.begin(), values.end(), host.data<double>());
+    LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, dtype_));
+    LRKV_TRY(p->value.CopyFrom(converted));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParameterSet::ZeroGrads() {
+  for (auto& p : params_) LRKV_TRY(p->grad.SetZero());
+  return absl::OkStatus();
+}
+
+Parameter* ParameterSet::Find(const std::string& name) const {
+  for (const auto& p : params_)
+    if (p->spec.name == name) return p.get();
+  return nullptr;
+}
+
+int64_t ParameterSet::NumElements() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p->value.numel();
+  return n;
+}
+
+}  // namespace lrkv

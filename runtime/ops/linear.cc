@@ -7,9 +7,11 @@ namespace lrkv {
 namespace {
 absl::Status CheckLinear(const Tensor& x, const Tensor& w, const Tensor& y, const char* op) {
   LRKV_REQUIRE(w.rank() == 2, op, ": weight must be (in, out), got ", w.DebugString());
-  LRKV_REQUIRE(x.rank() >= 1 && x.dim(-1) == w.dim(0), op, ": input ", x.DebugString(),
+  LRKV_REQUIRE(w.dim(0) > 0 && x.numel() % w.dim(0) == 0, op, ": input ", x.DebugString(),
                " does not match weight ", w.DebugString());
-  LRKV_REQUIRE(y.defined() && y.dim(-1) == w.dim(1) && y.numel() / w.dim(1) == x.numel() / w.dim(0), op,
+  // Inputs and outputs are (N, in) and (N, out) matrices, whatever their tensor shapes, e.g.
+  // (B, T, d) in and (B, T, H, d_h) out.
+  LRKV_REQUIRE(y.defined() && y.numel() == x.numel() / w.dim(0) * w.dim(1), op,
                ": output ", y.DebugString(), " does not match input ", x.DebugString(), " and weight ",
                w.DebugString());
   return absl::OkStatus();

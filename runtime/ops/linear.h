@@ -8,7 +8,8 @@
 
 namespace lrkv {
 
-// x: (N, in) or any shape whose last dim is `in`; w: (in, out); y: (N, out), written.
+// x: (N, in); w: (in, out); y: (N, out), written. x and y may have any shapes of N * in and
+// N * out elements, e.g. (B, T, d) in and (B, T, H, d_h) out.
 absl::Status LinearForward(const Tensor& x, const Tensor& w, Tensor& y, FlopCategory category);
 
 // dx (N, in) = dy @ w^T, written (or added to dx when accumulate_dx; skipped when dx is null);

@@ -11,6 +11,7 @@
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/gemm.h"
+#include "runtime/ops/head_slice.h"
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/optimizer_ops.h"
@@ -303,6 +304,30 @@ TEST(OpsErrors, Bf16IsRefusedOnCpuWithAMessage) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(s.message().find("bf16"), std::string::npos) << s;
 }
+
+}  // namespace
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+void CheckHeadSlice(int64_t hs, int64_t offset) {
+  const int64_t n = 3, h = 4, ds = 2, dd = 5;
+  testing::GradCase c{{testing::Random({n, hs, ds}, 1)},
+                      [=](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
+                        Tensor y = Tensor::Zeros({n, h, dd}, DType::kF64).value();
+                        LRKV_TRY(CopyToHeadSlice(in[0], offset, y));
+                        return y;
+                      },
+                      [=](const std::vector<Tensor>& in, const Tensor& dy) -> absl::StatusOr<std::vector<Tensor>> {
+                        Tensor dx = testing::ZerosLike(in[0]);
+                        LRKV_TRY(ReduceFromHeadSlice(dy, offset, dx));
+                        return std::vector<Tensor>{dx};
+                      }};
+  EXPECT_LT(testing::MaxGradientError(c), 1e-6);
+}
+TEST(OpsGradient, HeadSliceBroadcast) { CheckHeadSlice(1, 3); }
+TEST(OpsGradient, HeadSlicePerHead) { CheckHeadSlice(4, 0); }
 
 }  // namespace
 }  // namespace lrkv

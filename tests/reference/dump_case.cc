@@ -1,0 +1,93 @@
+// Writes one PyTorch reference case (see tests/reference/README.md): builds the model of a config
+// with random weights, runs forward and backward on random tokens, and dumps config.json, params/,
+// tokens, targets, logits, loss and grads/ for compare_case.py.
+//   dump_case --config=FILE --out=DIR [--batch=2] [--seed=7]
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "runtime/status.h"
+#include "tests/testing/npy.h"
+#include "tests/testing/tensor_testing.h"
+
+ABSL_FLAG(std::string, config, "", "model config (text-format RunConfig)");
+ABSL_FLAG(std::string, out, "", "case directory to write");
+ABSL_FLAG(int, batch, 2, "sequences");
+ABSL_FLAG(uint64_t, seed, 7, "init and token seed");
+
+namespace lrkv {
+namespace {
+
+const char* Name(MlpActivation a) { return a == SWIGLU ? "swiglu" : a == RELU_SQUARED ? "relu2" : "gelu"; }
+
+std::string ConfigJson(const ModelConfig& m) {
+  const MlaConfig& a = m.mla();
+  return absl::StrCat(
+      "{\"vocab_size\": ", m.vocab_size(), ", \"d_model\": ", m.d_model(), ", \"n_layers\": ", m.n_layers(),
+      ", \"n_heads\": ", m.n_heads(), ", \"d_head\": ", HeadDim(m), ", \"attention\": \"",
+      AttentionKindName(m.attention()), "\", \"kv_heads\": ", AttentionKvHeads(m), ", \"lrkv_rank\": ", m.lrkv_rank(),
+      ", \"mla\": {\"kv_lora_rank\": ", a.kv_lora_rank(), ", \"q_lora_rank\": ", a.q_lora_rank(),
+      ", \"rope_dim\": ", a.rope_dim(), ", \"nope_dim\": ", a.nope_dim(), ", \"v_dim\": ", a.v_dim(),
+      "}, \"d_ff\": ", m.d_ff(), ", \"activation\": \"", Name(m.activation()), "\", \"norm\": \"",
+      m.norm() == LAYERNORM ? "layernorm" : "rmsnorm", "\", \"norm_eps\": ", m.norm_eps(),
+      ", \"qk_norm\": ", m.qk_norm() ? "true" : "false", ", \"rope_theta\": ", m.rope_theta(),
+      ", \"tie_embeddings\": ", m.tie_embeddings() ? "true" : "false", ", \"seq_len\": ", m.seq_len(),
+      ", \"dtype\": \"f32\"}\n");
+}
+
+absl::Status Run() {
+  const std::string dir = absl::GetFlag(FLAGS_out);
+  LRKV_REQUIRE(!dir.empty(), "--out is required");
+  LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(absl::GetFlag(FLAGS_config)));
+  FillDefaults(config);
+  LRKV_TRY(ValidateModelConfig(config.model()));
+  const ModelConfig& m = config.model();
+  LRKV_TRY_ASSIGN(auto model, Decoder::Create(m));
+  LRKV_TRY(model->params().Initialize(absl::GetFlag(FLAGS_seed)));
+  // Random init of the norm gains too, so that the comparison exercises their gradients.
+  for (const auto& p : model->params().all()) {
+    if (p->spec.role == ParamRole::kNorm) {
+      const Tensor r = testing::Random(p->spec.shape, 11, DType::kF32);
+      for (int64_t i = 0; i < r.numel(); ++i) p->value.data<float>()[i] = 1.0f + 0.5f * r.data<float>()[i];
+    }
+  }
+  const int64_t b = absl::GetFlag(FLAGS_batch), t = m.seq_len();
+  const Tensor tokens = testing::Tokens({b, t}, m.vocab_size(), absl::GetFlag(FLAGS_seed) + 1);
+  const Tensor targets = testing::Tokens({b, t}, m.vocab_size(), absl::GetFlag(FLAGS_seed) + 2);
+  LRKV_TRY_ASSIGN(const double loss, model->Forward(tokens, targets));
+  LRKV_TRY(model->Backward(1.0));
+
+  std::filesystem::create_directories(dir + "/params");
+  std::filesystem::create_directories(dir + "/grads");
+  std::ofstream(dir + "/config.json") << ConfigJson(m);
+  for (const auto& p : model->params().all()) {
+    LRKV_TRY(testing::WriteNpy(dir + "/params/" + p->spec.name + ".npy", p->value));
+    LRKV_TRY(testing::WriteNpy(dir + "/grads/" + p->spec.name + ".npy", p->grad));
+  }
+  LRKV_TRY(testing::WriteNpy(dir + "/tokens.npy", tokens));
+  LRKV_TRY(testing::WriteNpy(dir + "/targets.npy", targets));
+  LRKV_TRY_ASSIGN(Tensor logits, model->logits().View({b, t, m.vocab_size()}));
+  LRKV_TRY(testing::WriteNpy(dir + "/logits.npy", logits));
+  LRKV_TRY_ASSIGN(Tensor loss_t, Tensor::Empty({}, DType::kF64));
+  loss_t.data<double>()[0] = loss;
+  return testing::WriteNpy(dir + "/loss.npy", loss_t);
+}
+
+}  // namespace
+}  // namespace lrkv
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status s = lrkv::Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "dump_case: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,201 @@
+// Model-level tests: config validation, whole-model gradients against finite differences in float64,
+// the variant identities (LRKV r = 0 is MQA, GQA with kv_heads = H is MHA), LRKV's init scale,
+// initialisation keyed by name, and each variant's KV-cache size.
+#include <cmath>
+#include <random>
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "model/attention/lrkv_attention.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+// A tiny model (d = 8, H = 2 unless `model_fields` sets them otherwise).
+RunConfig Tiny(const std::string& model_fields) {
+  RunConfig c = ParseRunConfig("model { vocab_size: 11 d_model: 8 n_layers: 2 n_heads: 2 seq_len: 4 d_ff: 12 }", "base")
+                    .value();
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString("model { " + model_fields + " }", &c)) << model_fields;
+  FillDefaults(c);
+  return c;
+}
+
+absl::Status Invalid(const std::string& model_fields) {
+  RunConfig c = Tiny(model_fields);
+  return ValidateModelConfig(c.model());
+}
+
+void ExpectErrorMentions(const absl::Status& s, const std::string& text) {
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find(text), std::string::npos) << s;
+}
+
+TEST(Config, InvalidConfigsNameTheField) {
+  ExpectErrorMentions(Invalid("attention: MHA n_heads: 3"), "model.n_heads (3) does not divide model.d_model (8)");
+  ExpectErrorMentions(Invalid("attention: LRKV lrkv_rank: 5"), "model.lrkv_rank (5)");
+  ExpectErrorMentions(Invalid("attention: GQA n_heads: 4 kv_heads: 3"), "model.kv_heads (3) does not divide");
+  ExpectErrorMentions(Invalid("attention: MLA"), "model.mla.kv_lora_rank");
+  ExpectErrorMentions(Invalid("attention: MLA mla { kv_lora_rank: 4 }"), "model.mla.rope_dim");
+  ExpectErrorMentions(Invalid(""), "model.attention");
+  EXPECT_TRUE(Invalid("attention: LRKV lrkv_rank: 4").ok());
+}
+
+TEST(Config, MalformedTextGivesLineAndColumn) {
+  const auto c = ParseRunConfig("model {\n  d_model: 8\n  n_heads: x\n}", "bad.textproto");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("bad.textproto:3:"), std::string::npos) << c.status();
+}
+
+TEST(Config, MissingFileIsNotFound) {
+  const auto c = LoadRunConfig("/nonexistent/config.textproto");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("/nonexistent/config.textproto"), std::string::npos);
+}
+
+TEST(Config, OverridesSetNestedFieldsAndRejectUnknownOnes) {
+  RunConfig c = Tiny("attention: MLA");
+  ASSERT_TRUE(ApplyOverride(c, "model.mla.kv_lora_rank", "6").ok());
+  ASSERT_TRUE(ApplyOverride(c, "train.data_dir", "/tmp/x y").ok());
+  ASSERT_TRUE(ApplyOverride(c, "model.attention", "LRKV").ok());
+  EXPECT_EQ(c.model().mla().kv_lora_rank(), 6);
+  EXPECT_EQ(c.train().data_dir(), "/tmp/x y");
+  EXPECT_EQ(c.model().attention(), LRKV);
+  ExpectErrorMentions(ApplyOverride(c, "model.no_such_field", "1"), "model.no_such_field");
+  ExpectErrorMentions(ApplyOverride(c, "model.d_model", "wide"), "cannot parse value 'wide'");
+}
+
+std::unique_ptr<Decoder> Build(const RunConfig& c, DType dtype, uint64_t seed = 3) {
+  EXPECT_TRUE(ValidateModelConfig(c.model()).ok()) << ValidateModelConfig(c.model());
+  auto m = Decoder::Create(c.model(), dtype).value();
+  EXPECT_TRUE(m->params().Initialize(seed).ok());
+  return m;
+}
+
+// Backward of the whole model against central differences of the loss, float64, on a sample of
+// elements of every parameter.
+void CheckModelGradients(const std::string& fields) {
+  const RunConfig c = Tiny(fields);
+  auto model = Build(c, DType::kF64);
+  const Tensor tokens = testing::Tokens({2, 4}, 11, 1), targets = testing::Tokens({2, 4}, 11, 2);
+  ASSERT_TRUE(model->Forward(tokens, targets).ok());
+  ASSERT_TRUE(model->Backward(1.0).ok());
+  std::mt19937 rng(5);
+  for (const auto& p : model->params().all()) {
+    const int64_t n = p->value.numel();
+    for (int sample = 0; sample < std::min<int64_t>(n, 6); ++sample) {
+      const int64_t i = rng() % n;
+      double* v = p->value.data<double>() + i;
+      const double saved = *v, h = 1e-6;
+      *v = saved + h;
+      const double up = model->Forward(tokens, targets).value();
+      *v = saved - h;
+      const double down = model->Forward(tokens, targets).value();
+      *v = saved;
+      const double numeric = (up - down) / (2 * h), analytic = p->grad.data<double>()[i];
+      EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(1.0, std::abs(numeric))) << p->spec.name << "[" << i << "]";
+    }
+  }
+}
+
+TEST(ModelGradient, Mha) { CheckModelGradients("attention: MHA qk_norm: true tie_embeddings: true"); }
+TEST(ModelGradient, Gqa) { CheckModelGradients("n_heads: 4 attention: GQA kv_heads: 2 activation: SWIGLU"); }
+TEST(ModelGradient, Mqa) { CheckModelGradients("attention: MQA norm: LAYERNORM"); }
+TEST(ModelGradient, Mla) {
+  CheckModelGradients("attention: MLA mla { kv_lora_rank: 3 q_lora_rank: 3 rope_dim: 2 } qk_norm: true");
+}
+TEST(ModelGradient, Lrkv) { CheckModelGradients("attention: LRKV lrkv_rank: 2 qk_norm: true activation: RELU_SQUARED"); }
+
+// Copies every parameter of `from` whose name exists in `to`, with `rename` applied first.
+void CopyParams(Decoder& from, Decoder& to, const std::map<std::string, std::string>& rename = {}) {
+  for (const auto& p : from.params().all()) {
+    std::string name = p->spec.name;
+    for (const auto& [suffix, replacement] : rename) {
+      const bool match = name.size() >= suffix.size() &&
+                         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      if (match) name = name.substr(0, name.size() - suffix.size()) + replacement;
+    }
+    Parameter* q = to.params().Find(name);
+    if (q != nullptr) {
+      ASSERT_TRUE(q->value.CopyFrom(p->value).ok()) << name;
+    }
+  }
+}
+
+void ExpectSameLogits(Decoder& a, Decoder& b) {
+  const Tensor tokens = testing::Tokens({2, 4}, 11, 1), targets = testing::Tokens({2, 4}, 11, 2);
+  const double la = a.Forward(tokens, targets).value(), lb = b.Forward(tokens, targets).value();
+  EXPECT_NEAR(la, lb, 1e-12);
+  EXPECT_LT(testing::RelativeError(a.logits(), b.logits()), 1e-12);
+}
+
+TEST(VariantIdentity, LrkvWithRankZeroIsMqa) {
+  auto lrkv = Build(Tiny("attention: LRKV lrkv_rank: 0 qk_norm: true"), DType::kF64);
+  auto mqa = Build(Tiny("attention: MQA qk_norm: true"), DType::kF64, 99);
+  CopyParams(*lrkv, *mqa, {{"wk_shared", "wk"}, {"wv_shared", "wv"}});
+  ExpectSameLogits(*lrkv, *mqa);
+}
+
+TEST(VariantIdentity, GqaWithAllKvHeadsIsMha) {
+  auto gqa = Build(Tiny("attention: GQA kv_heads: 2"), DType::kF64);
+  auto mha = Build(Tiny("attention: MHA"), DType::kF64, 99);
+  CopyParams(*gqa, *mha);
+  ExpectSameLogits(*gqa, *mha);
+}
+
+double FrobeniusNorm(const double* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i] * x[i];
+  return std::sqrt(s);
+}
+
+TEST(LrkvInit, ResidualIsAboutATenthOfTheSharedProjection) {
+  // At a realistic width the Frobenius-norm ratio concentrates near 0.1 (paper, section 3).
+  RunConfig c = Tiny("attention: LRKV lrkv_rank: 16");
+  c.mutable_model()->set_d_model(256);
+  c.mutable_model()->set_n_heads(4);
+  auto model = Build(c, DType::kF64);
+  const int64_t d = 256, dh = 64, r = 16;
+  const Parameter* w = model->params().Find("layers.0.attn.wk_shared");
+  const Parameter* u = model->params().Find("layers.0.attn.uk");
+  const Parameter* b = model->params().Find("layers.0.attn.bk");
+  for (int64_t h = 0; h < 4; ++h) {
+    std::vector<double> residual(d * dh, 0.0);  // U_h B_h^T: (d, d_h)
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t j = 0; j < dh; ++j)
+        for (int64_t l = 0; l < r; ++l)
+          residual[i * dh + j] += u->value.data<double>()[i * 4 * r + h * r + l] * b->value.data<double>()[(h * dh + j) * r + l];
+    const double ratio = FrobeniusNorm(residual.data(), d * dh) / FrobeniusNorm(w->value.data<double>(), d * dh);
+    EXPECT_NEAR(ratio, 0.1, 0.02) << "head " << h;
+  }
+}
+
+TEST(Init, KeyedBySeedNameAndIndex) {
+  auto a = Build(Tiny("attention: MHA"), DType::kF32, 42);
+  auto b = Build(Tiny("attention: GQA kv_heads: 1"), DType::kF32, 42);  // other parameters around it
+  auto c = Build(Tiny("attention: MHA"), DType::kF32, 43);
+  const Parameter* pa = a->params().Find("layers.1.mlp.w_in");
+  const Parameter* pb = b->params().Find("layers.1.mlp.w_in");
+  const Parameter* pc = c->params().Find("layers.1.mlp.w_in");
+  EXPECT_EQ(testing::RelativeError(pa->value, pb->value), 0.0);
+  EXPECT_GT(testing::RelativeError(pa->value, pc->value), 0.1);
+  // Values are N(0, 1/sqrt(fan_in)): the sample std over 96 elements is near 1/sqrt(8).
+  double ss = 0;
+  for (int64_t i = 0; i < pa->value.numel(); ++i) ss += std::pow(testing::At(pa->value, i), 2);
+  EXPECT_NEAR(std::sqrt(ss / pa->value.numel()), 1 / std::sqrt(8.0), 0.05);
+}
+
+TEST(KvCache, ValuesPerTokenPerLayer) {
+  // d = 8, H = 2, d_h = 4.
+  EXPECT_EQ(Build(Tiny("attention: MHA"), DType::kF32)->KvCacheValuesPerTokenPerLayer(), 2 * 2 * 4);
+  EXPECT_EQ(Build(Tiny("attention: MQA"), DType::kF32)->KvCacheValuesPerTokenPerLayer(), 2 * 4);
+  EXPECT_EQ(Build(Tiny("n_heads: 4 attention: GQA kv_heads: 2"), DType::kF32)->KvCacheValuesPerTokenPerLayer(), 2 * 2 * 2);
+  EXPECT_EQ(Build(Tiny("attention: MLA mla { kv_lora_rank: 3 rope_dim: 2 }"), DType::kF32)->KvCacheValuesPerTokenPerLayer(),
+            3 + 2);
+  EXPECT_EQ(Build(Tiny("attention: LRKV lrkv_rank: 3"), DType::kF32)->KvCacheValuesPerTokenPerLayer(), 2 * (4 + 2 * 3));
+}
+
+}  // namespace
+}  // namespace lrkv

@@ -1,0 +1,20 @@
+// The subcommands of the `lrkv` binary. Each parses nothing itself: main() has already parsed the
+// Abseil flags; `config_overrides` are the --model.X=V / --train.X=V arguments, in order.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace lrkv {
+
+using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
+
+absl::Status RunTrainCommand(const ConfigOverrides& config_overrides);
+// Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
+// on failure to start it.
+absl::Status ExecPrepareData(char** argv);
+
+}  // namespace lrkv

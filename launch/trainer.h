@@ -1,0 +1,21 @@
+// The single-process training loop: data, model, AdamW, schedule, clipping, gradient accumulation,
+// periodic validation, progress on the terminal and metrics as JSONL.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "model/config.pb.h"
+
+namespace lrkv {
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double final_loss = 0;      // training loss of the last step
+  double final_val_loss = 0;  // validation loss after the last step
+  double seconds = 0;
+};
+
+// `config` must have passed FillDefaults; it is validated here before any work.
+absl::StatusOr<TrainSummary> Train(const RunConfig& config);
+
+}  // namespace lrkv

@@ -38,6 +38,7 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
   for (auto& p : params_) {
     const int64_t n = p->value.numel();
     std::vector<double> values(n);
+#pragma omp parallel for
     for (int64_t i = 0; i < n; ++i) {
       switch (p->spec.init) {
         case InitKind::kNormal: values[i] = p->spec.std * InitNormal(seed, p->spec.name, i); break;

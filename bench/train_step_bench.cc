@@ -294,7 +294,7 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
   Clock::time_point t0 = Clock::now();
   LRKV_TRY_ASSIGN(std::unique_ptr<Decoder> model, Decoder::Create(m));
   LRKV_TRY(model->params().Initialize(config.train().seed()));
-  LRKV_TRY_ASSIGN(AdamW opt, AdamW::Create(model->params(), config.train()));
+  LRKV_TRY_ASSIGN(AdamW opt, AdamW::Create(WholeParameters(model->params()), config.train()));
   r.init_s = Since(t0);
   r.params = model->params().NumElements();
   r.kv_values = model->KvCacheValuesPerTokenPerLayer();

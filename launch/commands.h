@@ -1,5 +1,5 @@
 // The subcommands of the `lrkv` binary. Each parses nothing itself: main() has already parsed the
-// Abseil flags; `config_overrides` are the --model.X=V / --train.X=V arguments, in order.
+// Abseil flags; `config_overrides` are the --model.X=V / --train.X=V / --parallel.X=V arguments.
 #pragma once
 
 #include <string>
@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "parallel/mpi_communicator.h"
 
 namespace lrkv {
 
 using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 
-absl::Status RunTrainCommand(const ConfigOverrides& config_overrides);
+absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.
 absl::Status ExecPrepareData(char** argv);

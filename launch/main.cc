@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/flags/parse.h"
+#include <mpi.h>
+
 #include "absl/flags/usage.h"
 #include "launch/commands.h"
 
@@ -18,11 +20,34 @@ constexpr char kUsage[] =
     "                  --corpus=brown --out=DIR [--vocab_size=8192]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
+    "                  [--dp=N --zero1]   (launch N ranks with mpirun -np N)\n"
     "                  [--model.FIELD=VALUE ...] [--train.FIELD=VALUE ...]\n"
     "run `lrkv COMMAND --helpfull` for every flag.";
 
 bool IsConfigOverride(const char* arg) {
-  return std::strncmp(arg, "--model.", 8) == 0 || std::strncmp(arg, "--train.", 8) == 0;
+  return std::strncmp(arg, "--model.", 8) == 0 || std::strncmp(arg, "--train.", 8) == 0 ||
+         std::strncmp(arg, "--parallel.", 11) == 0;
+}
+
+// Runs `lrkv train` inside MPI (a plain launch is a world of one). A rank that fails ends the whole
+// job at once with MPI_Abort, so no other rank waits forever in a collective.
+int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  int rank = 0, size = 1;
+  {
+    lrkv::MpiCommunicator world(MPI_COMM_WORLD, "world");
+    rank = world.rank(), size = world.size();
+    const absl::Status status = lrkv::RunTrainCommand(overrides, world);
+    if (!status.ok()) {
+      std::fprintf(stderr, "lrkv train [rank %d of %d]: error: %s\n", rank, size, std::string(status.message()).c_str());
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      return 1;
+    }
+  }
+  MPI_Finalize();
+  return 0;
 }
 
 }  // namespace
@@ -59,16 +84,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lrkv %s: unexpected argument '%s'\n", command.c_str(), positional[1]);
     return 2;
   }
-  absl::Status status;
-  if (command == "train") {
-    status = lrkv::RunTrainCommand(overrides);
-  } else {
-    std::fprintf(stderr, "lrkv: unknown command '%s'\n%s\n", command.c_str(), kUsage);
-    return 2;
-  }
-  if (!status.ok()) {
-    std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+  if (command == "train") return RunTrain(overrides, &argc, &argv);
+  std::fprintf(stderr, "lrkv: unknown command '%s'\n%s\n", command.c_str(), kUsage);
+  return 2;
 }

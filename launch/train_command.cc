@@ -1,5 +1,5 @@
 // lrkv train --config=FILE [--steps=N] [--seed=S] [--data_dir=D] [--out_dir=O] [--metrics_out=F]
-//            [--model.FIELD=V ...] [--train.FIELD=V ...]
+//            [--dp=N --zero1] [--model.FIELD=V ...] [--train.FIELD=V ...] [--parallel.FIELD=V ...]
 #include <cstdint>
 #include <string>
 
@@ -15,10 +15,14 @@ ABSL_FLAG(int64_t, seed, -1, "train: override train.seed (init and data order)")
 ABSL_FLAG(std::string, data_dir, "", "train: override train.data_dir (output of prepare-data)");
 ABSL_FLAG(std::string, out_dir, "", "train: override train.out_dir (metrics.jsonl, summary.json)");
 ABSL_FLAG(std::string, metrics_out, "", "train: override train.metrics_out (default OUT_DIR/metrics.jsonl)");
+ABSL_FLAG(int, dp, 0, "train: data-parallel ranks (parallel.dp); world size = dp x pp x tp");
+ABSL_FLAG(int, tp, 0, "train: tensor-parallel ranks (parallel.tp; not implemented yet)");
+ABSL_FLAG(int, pp, 0, "train: pipeline stages (parallel.pp; not implemented yet)");
+ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel ranks (parallel.zero1)");
 
 namespace lrkv {
 
-absl::Status RunTrainCommand(const ConfigOverrides& config_overrides) {
+absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world) {
   const std::string path = absl::GetFlag(FLAGS_config);
   LRKV_REQUIRE(!path.empty(), "train needs --config=FILE (see configs/)");
   LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(path));
@@ -31,10 +35,15 @@ absl::Status RunTrainCommand(const ConfigOverrides& config_overrides) {
   if (!absl::GetFlag(FLAGS_metrics_out).empty()) {
     overrides.emplace_back("train.metrics_out", absl::GetFlag(FLAGS_metrics_out));
   }
+  for (const char* dim : {"dp", "tp", "pp"}) {
+    const int v = dim[0] == 'd' ? absl::GetFlag(FLAGS_dp) : dim[0] == 't' ? absl::GetFlag(FLAGS_tp) : absl::GetFlag(FLAGS_pp);
+    if (v > 0) overrides.emplace_back(std::string("parallel.") + dim, std::to_string(v));
+  }
+  if (absl::GetFlag(FLAGS_zero1)) overrides.emplace_back("parallel.zero1", "true");
   overrides.insert(overrides.end(), config_overrides.begin(), config_overrides.end());
   for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(config, field, value));
   FillDefaults(config);
-  return Train(config).status();
+  return Train(config, world).status();
 }
 
 }  // namespace lrkv

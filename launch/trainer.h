@@ -1,9 +1,11 @@
-// The single-process training loop: data, model, AdamW, schedule, clipping, gradient accumulation,
-// periodic validation, progress on the terminal and metrics as JSONL.
+// The training loop: data, model, AdamW, schedule, clipping, gradient accumulation, data
+// parallelism (optionally ZeRO-1) over the ranks of `world`, periodic validation, progress on the
+// terminal and metrics as JSONL (both from world rank 0).
 #pragma once
 
 #include "absl/status/statusor.h"
 #include "model/config.pb.h"
+#include "parallel/mpi_communicator.h"
 
 namespace lrkv {
 
@@ -16,6 +18,6 @@ struct TrainSummary {
 };
 
 // `config` must have passed FillDefaults; it is validated here before any work.
-absl::StatusOr<TrainSummary> Train(const RunConfig& config);
+absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& world);
 
 }  // namespace lrkv

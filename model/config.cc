@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -91,8 +92,13 @@ void FillDefaults(RunConfig& config) {
     if (m.mla().nope_dim() == 0) m.mutable_mla()->set_nope_dim(m.d_model() / m.n_heads());
     if (m.mla().v_dim() == 0) m.mutable_mla()->set_v_dim(m.d_model() / m.n_heads());
   }
+  ParallelConfig& p = *config.mutable_parallel();
+  if (p.dp() == 0) p.set_dp(1);
+  if (p.tp() == 0) p.set_tp(1);
+  if (p.pp() == 0) p.set_pp(1);
+  if (p.bucket_bytes() == 0) p.set_bucket_bytes(25 << 20);
   TrainConfig& t = *config.mutable_train();
-  if (t.micro_batch() == 0) t.set_micro_batch(t.global_batch());
+  if (t.micro_batch() == 0) t.set_micro_batch(std::max(1, t.global_batch() / p.dp()));
   if (t.beta1() == 0) t.set_beta1(0.9);
   if (t.beta2() == 0) t.set_beta2(0.95);
   if (t.adam_eps() == 0) t.set_adam_eps(1e-8);
@@ -169,6 +175,17 @@ absl::Status ValidateModelConfig(const ModelConfig& m) {
   if (m.attention() != LRKV) {
     LRKV_REQUIRE(m.lrkv_rank() == 0, "model.lrkv_rank is set but model.attention is ", AttentionKindName(m.attention()));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateParallelConfig(const RunConfig& c) {
+  const ParallelConfig& p = c.parallel();
+  LRKV_REQUIRE(p.tp() == 1, "parallel.tp = ", p.tp(), ": tensor parallelism is not implemented yet (use --tp=1)");
+  LRKV_REQUIRE(p.pp() == 1, "parallel.pp = ", p.pp(), ": pipeline parallelism is not implemented yet (use --pp=1)");
+  LRKV_REQUIRE(p.dp() >= 1, "parallel.dp must be >= 1, got ", p.dp());
+  const TrainConfig& t = c.train();
+  LRKV_REQUIRE(t.global_batch() % (int64_t(p.dp()) * t.micro_batch()) == 0, "train.global_batch (", t.global_batch(),
+               ") must be a multiple of parallel.dp (", p.dp(), ") x train.micro_batch (", t.micro_batch(), ")");
   return absl::OkStatus();
 }
 

@@ -23,6 +23,8 @@ void FillDefaults(RunConfig& config);
 // Checks that the model can be built; the message names the offending field(s).
 absl::Status ValidateModelConfig(const ModelConfig& model);
 absl::Status ValidateTrainConfig(const TrainConfig& train);
+// The layout against the model and batch (the world size is checked by parallel/mesh.h).
+absl::Status ValidateParallelConfig(const RunConfig& config);
 
 // Derived sizes used across the model.
 inline int32_t HeadDim(const ModelConfig& m) { return m.d_model() / m.n_heads(); }

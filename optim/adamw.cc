@@ -4,26 +4,53 @@
 #include "runtime/status.h"
 
 namespace lrkv {
+namespace {
+absl::StatusOr<Tensor> FlatRange(const Tensor& t, int64_t begin, int64_t end) {
+  LRKV_TRY_ASSIGN(Tensor flat, t.View({t.numel()}));
+  return flat.Slice(begin, end);
+}
+}  // namespace
 
-absl::StatusOr<AdamW> AdamW::Create(ParameterSet& params, const TrainConfig& t) {
+std::vector<ParamPiece> WholeParameters(const ParameterSet& params) {
+  std::vector<ParamPiece> pieces;
+  for (const auto& p : params.all()) pieces.push_back({p.get(), 0, p->value.numel()});
+  return pieces;
+}
+
+absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainConfig& t) {
   AdamW opt;
   opt.beta1_ = t.beta1(), opt.beta2_ = t.beta2(), opt.eps_ = t.adam_eps();
-  for (const auto& p : params.all()) {
-    State s{p.get(), {}, {}, t.weight_decay()};
-    if (p->spec.role == ParamRole::kNorm && !t.decay_norms()) s.weight_decay = 0;
-    if (p->spec.role == ParamRole::kEmbedding && !t.decay_embeddings()) s.weight_decay = 0;
-    LRKV_TRY_ASSIGN(s.m, Tensor::Zeros(p->value.shape(), p->value.dtype(), p->value.device()));
-    LRKV_TRY_ASSIGN(s.v, Tensor::Zeros(p->value.shape(), p->value.dtype(), p->value.device()));
+  for (const ParamPiece& piece : pieces) {
+    const Parameter& p = *piece.param;
+    State s;
+    s.weight_decay = t.weight_decay();
+    if (p.spec.role == ParamRole::kNorm && !t.decay_norms()) s.weight_decay = 0;
+    if (p.spec.role == ParamRole::kEmbedding && !t.decay_embeddings()) s.weight_decay = 0;
+    LRKV_TRY_ASSIGN(s.param, FlatRange(p.value, piece.begin, piece.end));
+    LRKV_TRY_ASSIGN(s.grad, FlatRange(p.grad, piece.begin, piece.end));
+    LRKV_TRY_ASSIGN(s.m, Tensor::Zeros(s.param.shape(), p.value.dtype(), p.value.device()));
+    LRKV_TRY_ASSIGN(s.v, Tensor::Zeros(s.param.shape(), p.value.dtype(), p.value.device()));
     opt.states_.push_back(std::move(s));
   }
   return opt;
 }
 
-absl::Status AdamW::Step(double lr) {
+absl::StatusOr<double> AdamW::GradSumSquares() const {
+  double total = 0;
+  for (const State& s : states_) {
+    double sq = 0;
+    LRKV_TRY(SumSquares(s.grad, &sq));
+    total += sq;
+  }
+  return total;
+}
+
+absl::Status AdamW::Step(double lr, double grad_scale) {
   ++step_;
   for (State& s : states_) {
+    if (grad_scale != 1.0) LRKV_TRY(Scale(s.grad, grad_scale));
     const AdamWStep args{lr, beta1_, beta2_, eps_, s.weight_decay, step_};
-    LRKV_TRY(AdamWUpdate(s.param->value, s.param->grad, s.m, s.v, args));
+    LRKV_TRY(AdamWUpdate(s.param, s.grad, s.m, s.v, args));
   }
   return absl::OkStatus();
 }

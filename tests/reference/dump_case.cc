@@ -13,7 +13,7 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "runtime/status.h"
-#include "tests/testing/npy.h"
+#include "runtime/npy.h"
 #include "tests/testing/tensor_testing.h"
 
 ABSL_FLAG(std::string, config, "", "model config (text-format RunConfig)");
@@ -67,16 +67,16 @@ absl::Status Run() {
   std::filesystem::create_directories(dir + "/grads");
   std::ofstream(dir + "/config.json") << ConfigJson(m);
   for (const auto& p : model->params().all()) {
-    LRKV_TRY(testing::WriteNpy(dir + "/params/" + p->spec.name + ".npy", p->value));
-    LRKV_TRY(testing::WriteNpy(dir + "/grads/" + p->spec.name + ".npy", p->grad));
+    LRKV_TRY(WriteNpy(dir + "/params/" + p->spec.name + ".npy", p->value));
+    LRKV_TRY(WriteNpy(dir + "/grads/" + p->spec.name + ".npy", p->grad));
   }
-  LRKV_TRY(testing::WriteNpy(dir + "/tokens.npy", tokens));
-  LRKV_TRY(testing::WriteNpy(dir + "/targets.npy", targets));
+  LRKV_TRY(WriteNpy(dir + "/tokens.npy", tokens));
+  LRKV_TRY(WriteNpy(dir + "/targets.npy", targets));
   LRKV_TRY_ASSIGN(Tensor logits, model->logits().View({b, t, m.vocab_size()}));
-  LRKV_TRY(testing::WriteNpy(dir + "/logits.npy", logits));
+  LRKV_TRY(WriteNpy(dir + "/logits.npy", logits));
   LRKV_TRY_ASSIGN(Tensor loss_t, Tensor::Empty({}, DType::kF64));
   loss_t.data<double>()[0] = loss;
-  return testing::WriteNpy(dir + "/loss.npy", loss_t);
+  return WriteNpy(dir + "/loss.npy", loss_t);
 }
 
 }  // namespace

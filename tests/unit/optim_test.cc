@@ -44,7 +44,7 @@ TEST(AdamW, WeightDecaySkipsNormsUnlessAsked) {
     ParameterSet ps = TwoParams();
     TrainConfig t;
     t.set_beta1(0.9), t.set_beta2(0.95), t.set_adam_eps(1e-8), t.set_weight_decay(0.5), t.set_decay_norms(decay_norms);
-    AdamW opt = AdamW::Create(ps, t).value();
+    AdamW opt = AdamW::Create(WholeParameters(ps), t).value();
     ASSERT_TRUE(opt.Step(0.1).ok());
     // Element 1 of w and element 0 of the norm have zero gradient: only decay moves them.
     EXPECT_NEAR(ps.Find("w")->value.data<double>()[1], 1.0 - 0.1 * 0.5, 1e-12);

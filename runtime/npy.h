@@ -1,4 +1,4 @@
-// Writes tensors as NumPy .npy files (format version 1.0), for the PyTorch reference tests.
+// Writes tensors as NumPy .npy files (format version 1.0): parameter dumps and reference tests.
 #pragma once
 
 #include <string>
@@ -6,8 +6,8 @@
 #include "absl/status/status.h"
 #include "runtime/tensor.h"
 
-namespace lrkv::testing {
+namespace lrkv {
 
 absl::Status WriteNpy(const std::string& path, const Tensor& t);
 
-}  // namespace lrkv::testing
+}  // namespace lrkv

@@ -1,4 +1,4 @@
-#include "tests/testing/npy.h"
+#include "runtime/npy.h"
 
 #include <cstdint>
 #include <fstream>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/status.h"
 
-namespace lrkv::testing {
+namespace lrkv {
 
 absl::Status WriteNpy(const std::string& path, const Tensor& t) {
   const char* descr = t.dtype() == DType::kF32 ? "<f4" : t.dtype() == DType::kF64 ? "<f8" : "<i4";
@@ -31,4 +31,4 @@ absl::Status WriteNpy(const std::string& path, const Tensor& t) {
   return absl::OkStatus();
 }
 
-}  // namespace lrkv::testing
+}  // namespace lrkv

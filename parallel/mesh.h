@@ -1,0 +1,51 @@
+// The process mesh: world = DP x PP x TP ranks, TP innermost, so that the TP ranks of a group are
+// neighbours (on a cluster, the same node):
+//   world rank = (dp_index * pp + pp_index) * tp + tp_index
+// Each rank holds communicators for its TP group (same dp, pp), its PP group (same dp, tp; ordered
+// by stage) and its DP group (same pp, tp).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "parallel/mpi_communicator.h"
+
+namespace lrkv {
+
+struct Layout {
+  int dp = 1, pp = 1, tp = 1;
+  int world_size() const { return dp * pp * tp; }
+  std::string ToString() const;  // "dp2 x pp1 x tp2"
+};
+
+// Checks the layout against the world before any work; the message names the numbers.
+absl::Status ValidateLayout(const Layout& layout, int world_size);
+
+// Splits `units` (e.g. layers) into `parts` contiguous ranges: the first units % parts parts get one
+// extra unit. Fails when parts > units, so that no part is empty.
+absl::Status CheckSplit(int units, int parts, const char* what);
+void SplitRange(int units, int parts, int index, int* begin, int* end);
+
+class ProcessMesh {
+ public:
+  // `world` must outlive the mesh.
+  static absl::StatusOr<std::unique_ptr<ProcessMesh>> Create(MpiCommunicator& world, const Layout& layout);
+
+  const Layout& layout() const { return layout_; }
+  int dp_index() const { return dp_index_; }
+  int pp_index() const { return pp_index_; }
+  int tp_index() const { return tp_index_; }
+  MpiCommunicator& world() { return *world_; }
+  Communicator& tp() { return *tp_; }
+  Communicator& pp() { return *pp_; }
+  Communicator& dp() { return *dp_; }
+
+ private:
+  Layout layout_;
+  int dp_index_ = 0, pp_index_ = 0, tp_index_ = 0;
+  MpiCommunicator* world_ = nullptr;
+  std::unique_ptr<MpiCommunicator> tp_, pp_, dp_;
+};
+
+}  // namespace lrkv

@@ -1,0 +1,129 @@
+#include "parallel/mpi_communicator.h"
+
+#include "absl/strings/str_cat.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+absl::StatusOr<MPI_Datatype> MpiType(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::kF32: return MPI_FLOAT;
+    case DType::kF64: return MPI_DOUBLE;
+    case DType::kI32: return MPI_INT;
+    case DType::kBF16: break;
+  }
+  return absl::UnimplementedError(absl::StrCat("MPI collectives on ", DTypeName(t.dtype()), " tensors"));
+}
+
+absl::Status HostOnly(const Tensor& t, const char* call) {
+  LRKV_REQUIRE(t.device() == Device::kCpu, call, ": the MPI communicator works on host tensors, got ",
+               t.DebugString());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char* CommKindName(CommKind k) {
+  switch (k) {
+    case CommKind::kAllReduce: return "all_reduce";
+    case CommKind::kAllGather: return "all_gather";
+    case CommKind::kReduceScatter: return "reduce_scatter";
+    case CommKind::kBroadcast: return "broadcast";
+    case CommKind::kSendRecv: return "send_recv";
+    case CommKind::kCount: break;
+  }
+  return "?";
+}
+
+int64_t CommStats::total_bytes() const {
+  int64_t t = 0;
+  for (int64_t b : bytes) t += b;
+  return t;
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::string name) : Communicator(std::move(name)), comm_(comm) {
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
+}
+
+absl::Status MpiCommunicator::Check(int mpi_error, const char* call) const {
+  if (mpi_error == MPI_SUCCESS) return absl::OkStatus();
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(mpi_error, text, &len);
+  return absl::UnavailableError(absl::StrCat(call, " on the ", name(), " group failed: ", std::string(text, len)));
+}
+
+absl::Status MpiCommunicator::AllReduce(Tensor& t, ReduceOp op) {
+  LRKV_TRY(HostOnly(t, "AllReduce"));
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  Record(CommKind::kAllReduce, t.nbytes());
+  return Check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), static_cast<int>(t.numel()), type,
+                             op == ReduceOp::kSum ? MPI_SUM : MPI_MAX, comm_),
+               "MPI_Allreduce");
+}
+
+absl::Status MpiCommunicator::AllGather(const Tensor& in, Tensor& out) {
+  LRKV_TRY(HostOnly(in, "AllGather"));
+  LRKV_REQUIRE(out.numel() == in.numel() * size_ && out.dtype() == in.dtype(), "AllGather: output ",
+               out.DebugString(), " must hold ", size_, " x ", in.DebugString());
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(in));
+  Record(CommKind::kAllGather, out.nbytes());
+  return Check(MPI_Allgather(in.raw(), static_cast<int>(in.numel()), type, out.raw(), static_cast<int>(in.numel()),
+                             type, comm_),
+               "MPI_Allgather");
+}
+
+absl::Status MpiCommunicator::ReduceScatter(const Tensor& in, Tensor& out) {
+  LRKV_TRY(HostOnly(in, "ReduceScatter"));
+  LRKV_REQUIRE(in.numel() == out.numel() * size_ && out.dtype() == in.dtype(), "ReduceScatter: input ",
+               in.DebugString(), " must hold ", size_, " x ", out.DebugString());
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(in));
+  Record(CommKind::kReduceScatter, in.nbytes());
+  return Check(MPI_Reduce_scatter_block(in.raw(), out.raw(), static_cast<int>(out.numel()), type, MPI_SUM, comm_),
+               "MPI_Reduce_scatter_block");
+}
+
+absl::Status MpiCommunicator::Broadcast(Tensor& t, int root) {
+  LRKV_TRY(HostOnly(t, "Broadcast"));
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  Record(CommKind::kBroadcast, t.nbytes());
+  return Check(MPI_Bcast(t.raw(), static_cast<int>(t.numel()), type, root, comm_), "MPI_Bcast");
+}
+
+absl::Status MpiCommunicator::Send(const Tensor& t, int peer) {
+  LRKV_TRY(HostOnly(t, "Send"));
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  Record(CommKind::kSendRecv, t.nbytes());
+  return Check(MPI_Send(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_), "MPI_Send");
+}
+
+absl::Status MpiCommunicator::Recv(Tensor& t, int peer) {
+  LRKV_TRY(HostOnly(t, "Recv"));
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  MPI_Status status;
+  LRKV_TRY(Check(MPI_Recv(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &status), "MPI_Recv"));
+  int count = 0;
+  MPI_Get_count(&status, type, &count);
+  LRKV_REQUIRE(count == t.numel(), "Recv on the ", name(), " group: expected ", t.numel(), " elements from rank ",
+               peer, ", got ", count);
+  return absl::OkStatus();
+}
+
+absl::Status MpiCommunicator::Barrier() { return Check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Split(int color, int key, std::string name) const {
+  MPI_Comm sub;
+  LRKV_TRY(Check(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"));
+  return std::make_unique<MpiCommunicator>(sub, std::move(name));
+}
+
+}  // namespace lrkv

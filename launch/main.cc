@@ -20,7 +20,7 @@ constexpr char kUsage[] =
     "                  --corpus=brown --out=DIR [--vocab_size=8192]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
-    "                  [--dp=N --zero1]   (launch N ranks with mpirun -np N)\n"
+    "                  [--dp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np N)\n"
     "                  [--model.FIELD=VALUE ...] [--train.FIELD=VALUE ...]\n"
     "run `lrkv COMMAND --helpfull` for every flag.";
 

@@ -19,6 +19,9 @@ ABSL_FLAG(int, dp, 0, "train: data-parallel ranks (parallel.dp); world size = dp
 ABSL_FLAG(int, tp, 0, "train: tensor-parallel ranks (parallel.tp; not implemented yet)");
 ABSL_FLAG(int, pp, 0, "train: pipeline stages (parallel.pp; not implemented yet)");
 ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel ranks (parallel.zero1)");
+ABSL_FLAG(int, micro_batches, 0,
+          "train: micro-batches per step on each rank; sets train.micro_batch = global_batch / (dp x micro_batches)");
+ABSL_FLAG(bool, print_layout, false, "train: print every rank's parameters (name, local shape) before training");
 
 namespace lrkv {
 
@@ -40,9 +43,16 @@ absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommuni
     if (v > 0) overrides.emplace_back(std::string("parallel.") + dim, std::to_string(v));
   }
   if (absl::GetFlag(FLAGS_zero1)) overrides.emplace_back("parallel.zero1", "true");
+  if (absl::GetFlag(FLAGS_print_layout)) overrides.emplace_back("train.print_layout", "true");
   overrides.insert(overrides.end(), config_overrides.begin(), config_overrides.end());
   for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(config, field, value));
   FillDefaults(config);
+  if (const int mbs = absl::GetFlag(FLAGS_micro_batches); mbs > 0) {
+    const int64_t per_rank = config.train().global_batch() / config.parallel().dp();
+    LRKV_REQUIRE(per_rank % mbs == 0, "--micro_batches=", mbs, " does not divide the ", per_rank,
+                 " sequences each data-parallel rank gets per step");
+    config.mutable_train()->set_micro_batch(static_cast<int32_t>(per_rank / mbs));
+  }
   return Train(config, world).status();
 }
 

@@ -57,11 +57,12 @@ absl::Status SumOver(Communicator& comm, std::vector<double>& values) {
   return absl::OkStatus();
 }
 
-// Mean validation loss over the first eval_batches * micro_batch windows of the validation stream
-// (fewer when the stream is shorter): the same tokens at every evaluation, split over DP ranks.
+// Mean validation loss over the first eval_batches * global_batch windows of the validation stream
+// (fewer when the stream is shorter): the same tokens at every evaluation and for every layout,
+// split over the DP ranks and run in micro-batches.
 absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, const TrainConfig& t, Communicator& dp) {
   const int64_t mb = t.micro_batch(), seq = val.seq_len();
-  const int64_t windows = std::min<int64_t>(int64_t(t.eval_batches()) * mb * dp.size(), val.num_windows());
+  const int64_t windows = std::min<int64_t>(int64_t(t.eval_batches()) * t.global_batch(), val.num_windows());
   int64_t first = 0, count = 0;
   data::RankSlice(windows, dp.rank(), dp.size(), &first, &count);
   LRKV_TRY_ASSIGN(Tensor tokens, Tensor::Empty({mb, seq}, DType::kI32));
@@ -80,6 +81,29 @@ absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, co
   }
   LRKV_TRY(SumOver(dp, sums));
   return sums[0] / windows;
+}
+
+// Rank 0 prints every rank's parameters (name, local shape), gathered as bytes in rank order.
+absl::Status PrintLayout(const ParameterSet& params, const ProcessMesh& mesh, MpiCommunicator& world) {
+  std::string text = absl::StrFormat("rank %d (dp %d, pp %d, tp %d): %.3fM parameters\n", world.rank(),
+                                     mesh.dp_index(), mesh.pp_index(), mesh.tp_index(), params.NumElements() / 1e6);
+  for (const auto& p : params.all()) {
+    absl::StrAppendFormat(&text, "  %-32s %s\n", p->spec.name, ShapeString(p->value.shape()));
+  }
+  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
+  length.data<int32_t>()[0] = static_cast<int32_t>(text.size());
+  LRKV_TRY_ASSIGN(Tensor lengths, Tensor::Empty({world.size()}, DType::kI32));
+  LRKV_TRY(world.AllGather(length, lengths));
+  for (int r = 0; r < world.size(); ++r) {
+    const int32_t n = lengths.data<int32_t>()[r];
+    LRKV_TRY_ASSIGN(Tensor bytes, Tensor::Zeros({(n + 3) / 4}, DType::kI32));
+    if (r == world.rank()) std::copy(text.begin(), text.end(), static_cast<char*>(bytes.raw()));
+    if (r != 0 && world.rank() == r) LRKV_TRY(world.Send(bytes, 0));
+    if (r != 0 && world.rank() == 0) LRKV_TRY(world.Recv(bytes, r));
+    if (world.rank() == 0) std::fwrite(bytes.raw(), 1, n, stdout);
+  }
+  std::fflush(stdout);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -119,6 +143,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     }
   }
   LRKV_TRY_ASSIGN(AdamW optimizer, AdamW::Create(pieces, t));
+  if (t.print_layout()) LRKV_TRY(PrintLayout(model->params(), *mesh, world));
   std::unique_ptr<MetricsWriter> metrics;
   if (lead) {
     std::error_code ec;

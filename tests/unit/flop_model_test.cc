@@ -1,0 +1,79 @@
+// The analytic cost model against the model itself: parameter counts against the parameters the
+// decoder allocates, and matmul FLOPs against what the runtime's op counter measures in a real
+// forward and backward pass, exactly, per category and pass, for every variant.
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "model/flop_model.h"
+#include "runtime/flop_counter.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+ModelConfig Config(const std::string& fields) {
+  RunConfig c;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "model { vocab_size: 53 d_model: 24 n_layers: 2 n_heads: 4 seq_len: 7 d_ff: 40 " + fields + " }", &c));
+  FillDefaults(c);
+  EXPECT_TRUE(ValidateModelConfig(c.model()).ok()) << ValidateModelConfig(c.model());
+  return c.model();
+}
+
+class MeasuredEqualsAnalytic : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MeasuredEqualsAnalytic, ParametersAndFlopsPerCategoryAndPass) {
+  const ModelConfig m = Config(GetParam());
+  const ModelCost cost = AnalyzeModel(m);
+  auto model = Decoder::Create(m).value();
+  ASSERT_TRUE(model->params().Initialize(1).ok());
+  EXPECT_EQ(model->params().NumElements(), cost.params_total);
+  EXPECT_EQ(model->KvCacheValuesPerTokenPerLayer(), cost.kv_cache_values_per_token_per_layer);
+
+  const int64_t batch = 3;
+  const Tensor tokens = testing::Tokens({batch, m.seq_len()}, m.vocab_size(), 1);
+  const Tensor targets = testing::Tokens({batch, m.seq_len()}, m.vocab_size(), 2);
+  FlopCounter& counter = FlopCounter::Global();
+  counter.Reset();
+  ASSERT_TRUE(model->Forward(tokens, targets).ok());
+  ASSERT_TRUE(model->Backward(1.0).ok());
+  const std::pair<FlopCategory, int64_t> expected[] = {
+      {FlopCategory::kAttentionProjection, cost.attention_projection_flops},
+      {FlopCategory::kAttentionCore, cost.attention_core_flops},
+      {FlopCategory::kMlp, cost.mlp_flops},
+      {FlopCategory::kLmHead, cost.lm_head_flops}};
+  for (const auto& [category, per_sequence] : expected) {
+    EXPECT_EQ(counter.Get(Pass::kForward, category), batch * per_sequence) << FlopCategoryName(category);
+    EXPECT_EQ(counter.Get(Pass::kBackward, category), 2 * batch * per_sequence) << FlopCategoryName(category);
+  }
+  EXPECT_EQ(counter.Total(), 3 * batch * cost.forward_flops());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, MeasuredEqualsAnalytic,
+    ::testing::Values("attention: MHA tie_embeddings: true", "attention: GQA kv_heads: 2 activation: SWIGLU",
+                      "attention: MQA norm: LAYERNORM qk_norm: true",
+                      "attention: MLA mla { kv_lora_rank: 10 rope_dim: 4 }",
+                      "attention: MLA mla { kv_lora_rank: 10 q_lora_rank: 8 rope_dim: 2 nope_dim: 5 v_dim: 7 }",
+                      "attention: LRKV lrkv_rank: 3 qk_norm: true", "attention: LRKV lrkv_rank: 0"));
+
+TEST(AnalyzeModel, MhaByHand) {
+  // d 24, H 4 (d_h 6), 2 layers, T 7, d_ff 40, V 53, untied, RMSNorm.
+  const ModelCost c = AnalyzeModel(Config("attention: MHA"));
+  EXPECT_EQ(c.params_attention, 2 * 4 * 24 * 24);
+  EXPECT_EQ(c.params_mlp, 2 * 2 * 24 * 40);
+  EXPECT_EQ(c.params_total, 2 * 53 * 24 + 2 * 4 * 24 * 24 + 2 * 2 * 24 * 40 + 5 * 24);
+  EXPECT_EQ(c.attention_core_flops, 2 * 2 * 4 * (6 + 6) * (7 * 8 / 2));
+  EXPECT_EQ(c.attention_core_full_flops, 2 * 2 * 4 * (6 + 6) * 49);
+  EXPECT_EQ(c.lm_head_flops, 2 * 24 * 53 * 7);
+  EXPECT_EQ(c.kv_cache_values_per_token, 2 * 2 * 4 * 6);
+}
+
+TEST(AnalyzeModel, LrkvCacheIsSharedPlusLatents) {
+  const ModelCost c = AnalyzeModel(Config("attention: LRKV lrkv_rank: 3"));
+  EXPECT_EQ(c.kv_cache_values_per_token_per_layer, 2 * (6 + 4 * 3));
+}
+
+}  // namespace
+}  // namespace lrkv

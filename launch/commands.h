@@ -13,6 +13,9 @@ namespace lrkv {
 
 using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 
+// Prints the analytic cost of each config; format "table" or "json" (one object per line).
+absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format);
+
 absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.

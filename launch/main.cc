@@ -18,6 +18,8 @@ constexpr char kUsage[] =
     "commands:\n"
     "  prepare-data  fetch a corpus, train the tokenizer, write token shards\n"
     "                  --corpus=brown --out=DIR [--vocab_size=8192]\n"
+    "  flops         parameters, FLOPs per token and KV cache of configs, side by side\n"
+    "                  --config=FILE [--config=FILE ...] [--format=table|json]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np N)\n"
@@ -59,6 +61,26 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : (std::strcmp(argv[1], "--help") == 0 ? 0 : 2);
   }
   const std::string command = argv[1];
+  if (command == "flops") {
+    // --config may repeat, which Abseil flags do not allow: this command reads its own arguments.
+    std::vector<std::string> configs;
+    std::string format = "table";
+    for (int i = 2; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg.rfind("--config=", 0) == 0) {
+        configs.push_back(arg.substr(9));
+      } else if (arg.rfind("--format=", 0) == 0) {
+        format = arg.substr(9);
+      } else {
+        std::fprintf(stderr, "lrkv flops: unknown argument '%s'\n%s\n", argv[i], kUsage);
+        return 2;
+      }
+    }
+    const absl::Status s = lrkv::RunFlopsCommand(configs, format);
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "lrkv flops: error: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   if (command == "prepare-data") {
     const absl::Status s = lrkv::ExecPrepareData(argv);
     std::fprintf(stderr, "lrkv prepare-data: error: %s\n", std::string(s.message()).c_str());

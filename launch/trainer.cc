@@ -12,6 +12,7 @@
 #include "data/sampler.h"
 #include "data/token_shard.h"
 #include "launch/metrics_writer.h"
+#include "launch/peak_flops.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "optim/adamw.h"
@@ -170,6 +171,15 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     std::fflush(stdout);
   }
 
+  double peak_flops = t.peak_flops();
+  if (peak_flops <= 0) {
+    LRKV_TRY_ASSIGN(peak_flops, MeasureJobPeakFlops(world, 0.5));
+  }
+  if (lead) {
+    std::printf("  MFU against %.1f GFLOP/s (%s)\n", peak_flops / 1e9,
+                t.peak_flops() > 0 ? "train.peak_flops" : "fp32 GEMM peak measured on every rank");
+  }
+
   LRKV_TRY_ASSIGN(Tensor tokens, Tensor::Empty({mb, seq}, DType::kI32));
   LRKV_TRY_ASSIGN(Tensor targets, Tensor::Empty({mb, seq}, DType::kI32));
   TrainSummary summary;
@@ -227,6 +237,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     record.Add("step", step + 1).Add("loss", loss).Add("lr", lr).Add("grad_norm", grad_norm);
     record.Add("tokens", summary.tokens).Add("tokens_per_s", tokens_per_step / step_seconds);
     record.Add("step_time_s", step_seconds).Add("flops_step", flops_step).Add("flops_cumulative", flops_cumulative);
+    record.Add("flops_per_s", flops_step / step_seconds).Add("mfu", flops_step / step_seconds / peak_flops);
     for (int k = 0; k < static_cast<int>(CommKind::kCount); ++k) {
       if (comm.calls[k] > 0) record.Add(absl::StrCat("comm_bytes_dp_", CommKindName(CommKind(k))), comm.bytes[k]);
     }
@@ -239,9 +250,10 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     if (eval || (step + 1) % t.log_every() == 0 || step == 0) {
       const double elapsed = Seconds(start);
       const double eta = elapsed / (step + 1) * (t.steps() - step - 1);
-      std::printf("step %5lld/%lld | loss %.4f | lr %.2e | grad_norm %.3f | %6.0f tok/s | ETA %s%s\n",
+      std::printf("step %5lld/%lld | loss %.4f | lr %.2e | grad_norm %.3f | %6.0f tok/s | MFU %4.1f%% | ETA %s%s\n",
                   static_cast<long long>(step + 1), static_cast<long long>(t.steps()), loss, lr, grad_norm,
-                  tokens_per_step / step_seconds, Duration(eta).c_str(), val_text.c_str());
+                  tokens_per_step / step_seconds, 100.0 * flops_step / step_seconds / peak_flops,
+                  Duration(eta).c_str(), val_text.c_str());
       std::fflush(stdout);
     }
   }

@@ -17,12 +17,15 @@ import json, sys
 out = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{out}/metrics.jsonl")]
 assert len(rows) == 30, len(rows)
-for key in ("step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "flops_step"):
+for key in ("step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "flops_step", "flops_cumulative",
+            "flops_per_s", "mfu"):
     assert all(key in r for r in rows), key
 evals = [r for r in rows if "val_loss" in r]
 assert [r["step"] for r in evals] == [15, 30], evals
 first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-5:]) / 5
 assert last < first - 0.5, (first, last)
+assert all(0 < r["mfu"] < 1.5 for r in rows), [r["mfu"] for r in rows]
+assert rows[-1]["flops_cumulative"] == sum(r["flops_step"] for r in rows)
 summary = json.load(open(f"{out}/summary.json"))
 assert summary["steps"] == 30 and summary["final_val_loss"] == evals[-1]["val_loss"]
 print(f"train_smoke: loss {first:.3f} -> {last:.3f}, val {evals[-1]['val_loss']:.3f}")

@@ -16,6 +16,7 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "optim/adamw.h"
+#include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
 #include "parallel/data_parallel.h"
 #include "parallel/mesh.h"
@@ -209,7 +210,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY_ASSIGN(norm_sq[0], optimizer.GradSumSquares());
     if (zero1) LRKV_TRY(SumOver(dp, norm_sq));  // shards are disjoint
     const double grad_norm = std::sqrt(norm_sq[0]);
-    const double clip = t.grad_clip() > 0 && grad_norm > t.grad_clip() ? t.grad_clip() / grad_norm : 1.0;
+    const double clip = ClipScale(grad_norm, t.grad_clip());
     const double lr = LearningRate(t, step);
     LRKV_TRY(optimizer.Step(lr, clip));
     if (zero1) LRKV_TRY(zero1->AllGatherParameters(dp, values));

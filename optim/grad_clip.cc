@@ -7,6 +7,10 @@
 
 namespace lrkv {
 
+double ClipScale(double norm, double max_norm) {
+  return max_norm > 0 && norm > max_norm ? max_norm / norm : 1.0;
+}
+
 absl::StatusOr<double> GlobalGradNorm(const ParameterSet& params) {
   double total = 0;
   for (const auto& p : params.all()) {
@@ -19,8 +23,9 @@ absl::StatusOr<double> GlobalGradNorm(const ParameterSet& params) {
 
 absl::StatusOr<double> ClipGradNorm(ParameterSet& params, double max_norm) {
   LRKV_TRY_ASSIGN(const double norm, GlobalGradNorm(params));
-  if (max_norm > 0 && norm > max_norm) {
-    for (const auto& p : params.all()) LRKV_TRY(Scale(p->grad, max_norm / norm));
+  const double scale = ClipScale(norm, max_norm);
+  if (scale != 1.0) {
+    for (const auto& p : params.all()) LRKV_TRY(Scale(p->grad, scale));
   }
   return norm;
 }

@@ -14,14 +14,17 @@
 #include "launch/metrics_writer.h"
 #include "launch/peak_flops.h"
 #include "model/config.h"
+#include "launch/parameter_report.h"
 #include "model/decoder.h"
+#include "model/decoder_stage.h"
+#include "model/flop_model.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
 #include "parallel/data_parallel.h"
 #include "parallel/mesh.h"
+#include "parallel/pipeline_schedule.h"
 #include "runtime/flop_counter.h"
-#include "runtime/npy.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -49,7 +52,7 @@ absl::StatusOr<data::TokenBuffer> LoadShard(const std::string& path, int vocab_s
   return std::make_shared<const std::vector<int32_t>>(std::move(shard.tokens));
 }
 
-// Sum over the group of a few doubles (loss sums and counts).
+// Sum over the group of a few doubles (loss sums, FLOPs, byte counts).
 absl::Status SumOver(Communicator& comm, std::vector<double>& values) {
   if (comm.size() == 1) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor t, Tensor::Empty({int64_t(values.size())}, DType::kF64));
@@ -59,54 +62,37 @@ absl::Status SumOver(Communicator& comm, std::vector<double>& values) {
   return absl::OkStatus();
 }
 
+// The loss sums of a pipeline count once per pipeline: on its last stage, TP rank 0.
+bool ReportsLoss(ProcessMesh& mesh) { return mesh.last_stage() && mesh.tp_index() == 0; }
+
 // Mean validation loss over the first eval_batches * global_batch windows of the validation stream
 // (fewer when the stream is shorter): the same tokens at every evaluation and for every layout,
-// split over the DP ranks and run in micro-batches.
-absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, const TrainConfig& t, Communicator& dp) {
+// split over the DP ranks and run through the pipeline in micro-batches.
+absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, const TrainConfig& t, ProcessMesh& mesh) {
   const int64_t mb = t.micro_batch(), seq = val.seq_len();
   const int64_t windows = std::min<int64_t>(int64_t(t.eval_batches()) * t.global_batch(), val.num_windows());
   int64_t first = 0, count = 0;
-  data::RankSlice(windows, dp.rank(), dp.size(), &first, &count);
-  LRKV_TRY_ASSIGN(Tensor tokens, Tensor::Empty({mb, seq}, DType::kI32));
-  LRKV_TRY_ASSIGN(Tensor targets, Tensor::Empty({mb, seq}, DType::kI32));
-  std::vector<double> sums = {0.0};
-  for (int64_t done = 0; done < count;) {
-    const int64_t rows = std::min(mb, count - done);
-    for (int64_t r = 0; r < rows; ++r) {
-      val.Window(first + done + r, tokens.data<int32_t>() + r * seq, targets.data<int32_t>() + r * seq);
+  data::RankSlice(windows, mesh.dp_index(), mesh.layout().dp, &first, &count);
+  const int micro_batches = static_cast<int>((count + mb - 1) / mb);
+  auto rows = [&](int micro) { return std::min(mb, count - micro * mb); };
+  auto batch = [&](int micro, int32_t* tokens, int32_t* targets) {
+    for (int64_t r = 0; r < rows(micro); ++r) {
+      val.Window(first + micro * mb + r, tokens + r * seq, targets + r * seq);
     }
-    LRKV_TRY_ASSIGN(Tensor tk, tokens.Slice(0, rows));
-    LRKV_TRY_ASSIGN(Tensor tg, targets.Slice(0, rows));
-    LRKV_TRY_ASSIGN(const double loss, model.Forward(tk, tg));
-    sums[0] += loss * rows;
-    done += rows;
-  }
-  LRKV_TRY(SumOver(dp, sums));
-  return sums[0] / windows;
+  };
+  DecoderStage stage(model, rows, batch, /*loss_scale=*/0, /*backward=*/false);
+  LRKV_TRY(RunPipelineForward(mesh.pp(), stage, micro_batches));
+  std::vector<double> sums = {ReportsLoss(mesh) ? stage.loss_sum() : 0.0};
+  LRKV_TRY(SumOver(mesh.world(), sums));
+  return sums[0] / (double(windows) * seq);
 }
 
-// Rank 0 prints every rank's parameters (name, local shape), gathered as bytes in rank order.
-absl::Status PrintLayout(const ParameterSet& params, const ProcessMesh& mesh, MpiCommunicator& world) {
-  std::string text = absl::StrFormat("rank %d (dp %d, pp %d, tp %d): %.3fM parameters\n", world.rank(),
-                                     mesh.dp_index(), mesh.pp_index(), mesh.tp_index(), params.NumElements() / 1e6);
-  for (const auto& p : params.all()) {
-    absl::StrAppendFormat(&text, "  %-32s %s\n", p->spec.name, ShapeString(p->value.shape()));
-  }
-  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
-  length.data<int32_t>()[0] = static_cast<int32_t>(text.size());
-  LRKV_TRY_ASSIGN(Tensor lengths, Tensor::Empty({world.size()}, DType::kI32));
-  LRKV_TRY(world.AllGather(length, lengths));
-  for (int r = 0; r < world.size(); ++r) {
-    const int32_t n = lengths.data<int32_t>()[r];
-    LRKV_TRY_ASSIGN(Tensor bytes, Tensor::Zeros({(n + 3) / 4}, DType::kI32));
-    if (r == world.rank()) std::copy(text.begin(), text.end(), static_cast<char*>(bytes.raw()));
-    if (r != 0 && world.rank() == r) LRKV_TRY(world.Send(bytes, 0));
-    if (r != 0 && world.rank() == 0) LRKV_TRY(world.Recv(bytes, r));
-    if (world.rank() == 0) std::fwrite(bytes.raw(), 1, n, stdout);
-  }
-  std::fflush(stdout);
-  return absl::OkStatus();
+// The groups whose traffic the metrics report, in order, with their names.
+std::vector<Communicator*> LoggedGroups(ProcessMesh& mesh) {
+  return {&mesh.tp(), &mesh.pp(), &mesh.dp(), mesh.pp_ends()};
 }
+constexpr const char* kLoggedGroupNames[] = {"tp", "pp", "dp", "pp_ends"};
+constexpr int kKinds = static_cast<int>(CommKind::kCount);
 
 }  // namespace
 
@@ -130,11 +116,34 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   LRKV_TRY_ASSIGN(const data::TrainSampler sampler, data::TrainSampler::Create(train_tokens, m.seq_len(), t.seed()));
   LRKV_TRY_ASSIGN(const data::EvalSampler val, data::EvalSampler::Create(val_tokens, m.seq_len()));
 
-  // Every rank builds the same model from the same seed.
-  LRKV_TRY_ASSIGN(std::unique_ptr<Decoder> model, Decoder::Create(m));
+  // This rank's part of the model: its pipeline stage's layers, its tensor-parallel blocks. Every
+  // block is initialised from the same seed by global element index, so the model is the one a
+  // single process would build.
+  ModelPlacement placement;
+  placement.tp = par.tp() > 1 ? &mesh->tp() : nullptr;
+  SplitRange(m.n_layers(), par.pp(), mesh->pp_index(), &placement.first_layer, &placement.end_layer);
+  placement.first_stage = mesh->first_stage();
+  placement.last_stage = mesh->last_stage();
+  LRKV_TRY_ASSIGN(std::unique_ptr<Decoder> model, Decoder::Create(m, placement));
   LRKV_TRY(model->params().Initialize(t.seed()));
-  std::vector<Tensor*> values, grads;
-  for (const auto& p : model->params().all()) values.push_back(&p->value), grads.push_back(&p->grad);
+
+  // Gradient groups: replicated parameters with partial gradients are summed over TP; tied
+  // embeddings held by both pipeline ends are summed over those two ranks.
+  std::vector<Tensor*> values, grads, tp_partial_grads, tied_grads;
+  const bool tied_copy = m.tie_embeddings() && par.pp() > 1;
+  for (const auto& p : model->params().all()) {
+    values.push_back(&p->value), grads.push_back(&p->grad);
+    if (p->spec.tp == TpSplit::kReplicatedPartialGrad && par.tp() > 1) tp_partial_grads.push_back(&p->grad);
+    if (tied_copy && p->spec.name == "embed.weight") tied_grads.push_back(&p->grad);
+  }
+  // Each gradient element counts once in the global norm: replicated parameters on TP rank 0, the
+  // tied embedding on the first stage, and without ZeRO-1 (every DP rank holds the full averaged
+  // gradient) on DP rank 0.
+  auto counts_in_norm = [&](const Parameter& p) {
+    if (p.block.dim < 0 && mesh->tp_index() != 0) return false;
+    if (tied_copy && p.spec.name == "embed.weight" && !mesh->first_stage()) return false;
+    return par.zero1() || mesh->dp_index() == 0;
+  };
   std::optional<Zero1Partition> zero1;
   std::vector<ParamPiece> pieces = WholeParameters(model->params());
   if (par.zero1()) {
@@ -144,8 +153,9 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       pieces.push_back({model->params().all()[piece.index].get(), piece.begin, piece.end});
     }
   }
+  for (ParamPiece& piece : pieces) piece.in_grad_norm = counts_in_norm(*piece.param);
   LRKV_TRY_ASSIGN(AdamW optimizer, AdamW::Create(pieces, t));
-  if (t.print_layout()) LRKV_TRY(PrintLayout(model->params(), *mesh, world));
+  if (t.print_layout()) LRKV_TRY(PrintLayout(model->params(), *mesh));
   std::unique_ptr<MetricsWriter> metrics;
   if (lead) {
     std::error_code ec;
@@ -154,19 +164,21 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     metrics = std::make_unique<MetricsWriter>(std::move(writer));
   }
 
+  const ModelCost cost = AnalyzeModel(m);
   const int64_t seq = m.seq_len(), mb = t.micro_batch();
   int64_t first = 0, rows = 0;  // this DP rank's slice of every global batch
-  data::RankSlice(t.global_batch(), dp.rank(), dp.size(), &first, &rows);
-  const int64_t accum = rows / mb;
+  data::RankSlice(t.global_batch(), mesh->dp_index(), par.dp(), &first, &rows);
+  const int accum = static_cast<int>(rows / mb);
   const int64_t tokens_per_step = int64_t(t.global_batch()) * seq;
   if (lead) {
     std::printf("lrkv train: %s, %d layers, d_model %d, %d heads, %.2fM parameters, KV cache %lld values/token/layer\n",
-                AttentionKindName(m.attention()), m.n_layers(), m.d_model(), m.n_heads(),
-                model->params().NumElements() / 1e6, static_cast<long long>(model->KvCacheValuesPerTokenPerLayer()));
-    std::printf("  layout %s%s on %d ranks; %lld steps x %lld tokens (%d seqs x %lld; %lld micro-batches of %lld per rank)\n",
+                AttentionKindName(m.attention()), m.n_layers(), m.d_model(), m.n_heads(), cost.params_total / 1e6,
+                static_cast<long long>(cost.kv_cache_values_per_token_per_layer));
+    std::printf("  layout %s%s on %d ranks (%s schedule); %lld steps x %lld tokens (%d seqs x %lld; %d micro-batches of %lld per pipeline)\n",
                 mesh->layout().ToString().c_str(), par.zero1() ? " + ZeRO-1" : "", world.size(),
-                static_cast<long long>(t.steps()), static_cast<long long>(tokens_per_step), t.global_batch(),
-                static_cast<long long>(seq), static_cast<long long>(accum), static_cast<long long>(mb));
+                par.schedule() == GPIPE ? "GPipe" : "1F1B", static_cast<long long>(t.steps()),
+                static_cast<long long>(tokens_per_step), t.global_batch(), static_cast<long long>(seq), accum,
+                static_cast<long long>(mb));
     std::printf("  data %s: %zu train / %zu val tokens; metrics -> %s\n", t.data_dir().c_str(), train_tokens->size(),
                 val_tokens->size(), t.metrics_out().c_str());
     std::fflush(stdout);
@@ -181,43 +193,55 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
                 t.peak_flops() > 0 ? "train.peak_flops" : "fp32 GEMM peak measured on every rank");
   }
 
-  LRKV_TRY_ASSIGN(Tensor tokens, Tensor::Empty({mb, seq}, DType::kI32));
-  LRKV_TRY_ASSIGN(Tensor targets, Tensor::Empty({mb, seq}, DType::kI32));
+  // Each token's loss weighs 1 / (tokens on this DP rank); the DP average then makes the gradient
+  // that of the mean loss over the global batch.
+  const double loss_scale = 1.0 / (double(rows) * seq);
+  int64_t step = 0;
+  DecoderStage stage(
+      *model, [&](int) { return mb; },
+      [&](int micro, int32_t* tokens, int32_t* targets) {
+        sampler.SampleBatch(step, t.global_batch(), first + micro * mb, mb, tokens, targets);
+      },
+      loss_scale, /*backward=*/true);
+  const PipelineSchedule schedule = par.schedule() == GPIPE ? PipelineSchedule::kGPipe : PipelineSchedule::k1F1B;
+  const std::vector<Communicator*> groups = LoggedGroups(*mesh);
   TrainSummary summary;
   int64_t flops_cumulative = 0;
   const Clock::time_point start = Clock::now();
-  for (int64_t step = 0; step < t.steps(); ++step) {
+  for (step = 0; step < t.steps(); ++step) {
     const Clock::time_point step_start = Clock::now();
     FlopCounter::Global().Reset();
-    dp.stats().Reset();
-    LRKV_TRY(model->params().ZeroGrads());
-    // (loss sum, FLOPs) over the rank's micro-batches; losses are means over each micro-batch.
-    std::vector<double> totals = {0.0, 0.0};
-    for (int64_t micro = 0; micro < accum; ++micro) {
-      sampler.SampleBatch(step, t.global_batch(), first + micro * mb, mb, tokens.data<int32_t>(),
-                          targets.data<int32_t>());
-      LRKV_TRY_ASSIGN(const double micro_loss, model->Forward(tokens, targets));
-      LRKV_TRY(model->Backward(1.0 / accum));
-      totals[0] += micro_loss * mb;
+    for (Communicator* g : groups) {
+      if (g) g->stats().Reset();
     }
-    // Gradients: the mean over the global batch on every rank (or on its ZeRO-1 shard).
+    LRKV_TRY(model->params().ZeroGrads());
+    const double loss_before = stage.loss_sum();
+    LRKV_TRY(RunPipeline(schedule, mesh->pp(), stage, accum));
+    // Gradients: partial sums completed over TP and the pipeline ends, then the mean over the
+    // global batch on every DP rank (or on its ZeRO-1 shard).
+    LRKV_TRY(AllReduceInBuckets(mesh->tp(), tp_partial_grads, par.bucket_bytes(), 1.0));
+    if (mesh->pp_ends()) LRKV_TRY(AllReduceInBuckets(*mesh->pp_ends(), tied_grads, par.bucket_bytes(), 1.0));
     if (zero1) {
       LRKV_TRY(zero1->ReduceScatterGradients(dp, grads));
     } else {
-      LRKV_TRY(GradientAllReduce(dp, grads, par.bucket_bytes()));
+      LRKV_TRY(AllReduceInBuckets(dp, grads, par.bucket_bytes(), 1.0 / dp.size()));
     }
     std::vector<double> norm_sq = {0.0};
     LRKV_TRY_ASSIGN(norm_sq[0], optimizer.GradSumSquares());
-    if (zero1) LRKV_TRY(SumOver(dp, norm_sq));  // shards are disjoint
+    LRKV_TRY(SumOver(world, norm_sq));
     const double grad_norm = std::sqrt(norm_sq[0]);
     const double clip = ClipScale(grad_norm, t.grad_clip());
     const double lr = LearningRate(t, step);
     LRKV_TRY(optimizer.Step(lr, clip));
     if (zero1) LRKV_TRY(zero1->AllGatherParameters(dp, values));
-    totals[1] = double(FlopCounter::Global().Total());
-    const CommStats comm = dp.stats();  // this step's gradient traffic, before the logging sums
-    LRKV_TRY(SumOver(dp, totals));
-    const double loss = totals[0] / t.global_batch();
+    // Job totals: loss sum, FLOPs, and the step's bytes per (group, kind), summed over all ranks.
+    std::vector<double> totals = {ReportsLoss(*mesh) ? stage.loss_sum() - loss_before : 0.0,
+                                  double(FlopCounter::Global().Total())};
+    for (Communicator* g : groups) {
+      for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);
+    }
+    LRKV_TRY(SumOver(world, totals));
+    const double loss = totals[0] / tokens_per_step;
     if (!std::isfinite(loss)) {
       return absl::InternalError(absl::StrCat("training loss is not finite at step ", step + 1));
     }
@@ -231,7 +255,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     const bool last = step + 1 == t.steps();
     const bool eval = last || (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0);
     if (eval) {
-      LRKV_TRY_ASSIGN(summary.final_val_loss, Evaluate(*model, val, t, dp));
+      LRKV_TRY_ASSIGN(summary.final_val_loss, Evaluate(*model, val, t, *mesh));
     }
     if (!lead) continue;
     JsonRecord record;
@@ -239,8 +263,11 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     record.Add("tokens", summary.tokens).Add("tokens_per_s", tokens_per_step / step_seconds);
     record.Add("step_time_s", step_seconds).Add("flops_step", flops_step).Add("flops_cumulative", flops_cumulative);
     record.Add("flops_per_s", flops_step / step_seconds).Add("mfu", flops_step / step_seconds / peak_flops);
-    for (int k = 0; k < static_cast<int>(CommKind::kCount); ++k) {
-      if (comm.calls[k] > 0) record.Add(absl::StrCat("comm_bytes_dp_", CommKindName(CommKind(k))), comm.bytes[k]);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (int k = 0; k < kKinds; ++k) {
+        const int64_t bytes = static_cast<int64_t>(totals[2 + g * kKinds + k]);
+        if (bytes > 0) record.Add(absl::StrCat("comm_bytes_", kLoggedGroupNames[g], "_", CommKindName(CommKind(k))), bytes);
+      }
     }
     std::string val_text;
     if (eval) {
@@ -259,17 +286,11 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     }
   }
   summary.seconds = Seconds(start);
+  if (!t.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t.save_params_dir(), model->params(), *mesh));
   if (!lead) return summary;
-  if (!t.save_params_dir().empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(t.save_params_dir(), ec);
-    for (const auto& p : model->params().all()) {
-      LRKV_TRY(WriteNpy(t.save_params_dir() + "/" + p->spec.name + ".npy", p->value));
-    }
-  }
 
   JsonRecord s;
-  s.Add("attention", std::string(AttentionKindName(m.attention()))).Add("params", model->params().NumElements());
+  s.Add("attention", std::string(AttentionKindName(m.attention()))).Add("params", cost.params_total);
   s.Add("layout", mesh->layout().ToString()).Add("steps", summary.steps).Add("tokens", summary.tokens);
   s.Add("final_loss", summary.final_loss).Add("final_val_loss", summary.final_val_loss).Add("seconds", summary.seconds);
   s.Add("flops_cumulative", flops_cumulative);

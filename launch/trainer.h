@@ -1,6 +1,8 @@
-// The training loop: data, model, AdamW, schedule, clipping, gradient accumulation, data
-// parallelism (optionally ZeRO-1) over the ranks of `world`, periodic validation, progress on the
-// terminal and metrics as JSONL (both from world rank 0).
+// The training loop over the ranks of `world` in a DP x PP x TP layout: data, this rank's part of
+// the model, the pipeline schedule over micro-batches (gradient accumulation when pp = 1), the
+// gradient reductions (TP partial sums, tied embeddings, DP average or ZeRO-1), AdamW, learning-rate
+// schedule, clipping, periodic validation, progress on the terminal and metrics as JSONL (both from
+// world rank 0).
 #pragma once
 
 #include "absl/status/statusor.h"

@@ -6,13 +6,14 @@
 
 namespace lrkv {
 
-absl::StatusOr<std::unique_ptr<Block>> Block::Create(const ModelConfig& c, int index, ParameterSet& params) {
+absl::StatusOr<std::unique_ptr<Block>> Block::Create(const ModelConfig& c, int index, ParameterSet& params,
+                                                     Communicator* tp) {
   auto b = std::make_unique<Block>();
   const std::string p = absl::StrCat("layers.", index, ".");
   LRKV_TRY_ASSIGN(b->attn_norm_, NormLayer::Create(c, p + "attn_norm.", params));
-  LRKV_TRY_ASSIGN(b->attn_, AttentionLayer::Create(c, p + "attn.", params));
+  LRKV_TRY_ASSIGN(b->attn_, AttentionLayer::Create(c, p + "attn.", params, tp));
   LRKV_TRY_ASSIGN(b->mlp_norm_, NormLayer::Create(c, p + "mlp_norm.", params));
-  LRKV_TRY_ASSIGN(b->mlp_, Mlp::Create(c, p + "mlp.", params));
+  LRKV_TRY_ASSIGN(b->mlp_, Mlp::Create(c, p + "mlp.", params, tp));
   return b;
 }
 

@@ -20,7 +20,9 @@ struct BlockActivations {
 class Block {
  public:
   // Parameters are named "layers.<index>.{attn_norm,attn,mlp_norm,mlp}.*".
-  static absl::StatusOr<std::unique_ptr<Block>> Create(const ModelConfig& config, int index, ParameterSet& params);
+  // `tp`: the tensor-parallel group (may be null), see attention_layer.h and mlp.h.
+  static absl::StatusOr<std::unique_ptr<Block>> Create(const ModelConfig& config, int index, ParameterSet& params,
+                                                       Communicator* tp);
   absl::Status Forward(const Tensor& x, Tensor& y, BlockActivations& a);
   absl::Status Backward(const Tensor& dy, const BlockActivations& a, Tensor& dx);
   const AttentionLayer& attention() const { return *attn_; }

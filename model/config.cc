@@ -180,9 +180,18 @@ absl::Status ValidateModelConfig(const ModelConfig& m) {
 
 absl::Status ValidateParallelConfig(const RunConfig& c) {
   const ParallelConfig& p = c.parallel();
-  LRKV_REQUIRE(p.tp() == 1, "parallel.tp = ", p.tp(), ": tensor parallelism is not implemented yet (use --tp=1)");
-  LRKV_REQUIRE(p.pp() == 1, "parallel.pp = ", p.pp(), ": pipeline parallelism is not implemented yet (use --pp=1)");
-  LRKV_REQUIRE(p.dp() >= 1, "parallel.dp must be >= 1, got ", p.dp());
+  const ModelConfig& m = c.model();
+  LRKV_REQUIRE(p.dp() >= 1 && p.tp() >= 1 && p.pp() >= 1, "parallel.dp, parallel.tp and parallel.pp must be >= 1, got dp ",
+               p.dp(), ", tp ", p.tp(), ", pp ", p.pp());
+  // Tensor parallelism splits heads, MLP columns and vocabulary rows evenly (KV heads that do not
+  // split evenly are replicated instead, see model/attention/grouped_query_attention.h).
+  LRKV_REQUIRE(m.n_heads() % p.tp() == 0, "parallel.tp (", p.tp(), ") does not divide model.n_heads (", m.n_heads(),
+               "): every tensor-parallel rank needs the same number of attention heads");
+  LRKV_REQUIRE(m.d_ff() % p.tp() == 0, "parallel.tp (", p.tp(), ") does not divide model.d_ff (", m.d_ff(), ")");
+  LRKV_REQUIRE(m.vocab_size() % p.tp() == 0, "parallel.tp (", p.tp(), ") does not divide model.vocab_size (",
+               m.vocab_size(), "): the embedding and LM head are split by vocabulary rows");
+  LRKV_REQUIRE(p.pp() <= m.n_layers(), "parallel.pp (", p.pp(), ") is more pipeline stages than model.n_layers (",
+               m.n_layers(), "): every stage needs at least one layer");
   const TrainConfig& t = c.train();
   LRKV_REQUIRE(t.global_batch() % (int64_t(p.dp()) * t.micro_batch()) == 0, "train.global_batch (", t.global_batch(),
                ") must be a multiple of parallel.dp (", p.dp(), ") x train.micro_batch (", t.micro_batch(), ")");

@@ -1,5 +1,8 @@
 #include "model/decoder.h"
 
+#include "model/attention/attention_variant.h"
+#include "parallel/tensor_parallel.h"
+#include "parallel/vocab_parallel_cross_entropy.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/gemm.h"
@@ -7,23 +10,34 @@
 
 namespace lrkv {
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& c, DType dtype, Device device) {
-  std::unique_ptr<Decoder> m(new Decoder(c, dtype, device));
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& c, const ModelPlacement& placement,
+                                                         DType dtype, Device device) {
+  std::unique_ptr<Decoder> m(new Decoder(c, placement, dtype, device));
+  ModelPlacement& p = m->placement_;
+  if (p.end_layer < 0) p.end_layer = c.n_layers();
+  LRKV_REQUIRE(0 <= p.first_layer && p.first_layer < p.end_layer && p.end_layer <= c.n_layers(), "layers [",
+               p.first_layer, ", ", p.end_layer, ") are not a stage of a ", c.n_layers(), "-layer model");
   const int64_t v = c.vocab_size(), d = c.d_model();
-  LRKV_TRY_ASSIGN(m->embed_,
-                  m->params_.Add({"embed.weight", {v, d}, InitKind::kNormal, c.init_std(), ParamRole::kEmbedding}));
-  for (int i = 0; i < c.n_layers(); ++i) {
-    LRKV_TRY_ASSIGN(auto block, Block::Create(c, i, m->params_));
+  // Vocabulary-parallel: rows split over TP.
+  const ParameterSpec embed{"embed.weight", {v, d}, InitKind::kNormal, c.init_std(), ParamRole::kEmbedding,
+                            TpSplit::kSplit, 0};
+  if (p.first_stage || (p.last_stage && c.tie_embeddings())) {
+    LRKV_TRY_ASSIGN(m->embed_, m->params_.Add(embed));
+  }
+  for (int i = p.first_layer; i < p.end_layer; ++i) {
+    LRKV_TRY_ASSIGN(auto block, Block::Create(c, i, m->params_, p.tp));
     m->blocks_.push_back(std::move(block));
   }
-  LRKV_TRY_ASSIGN(m->final_norm_, NormLayer::Create(c, "final_norm.", m->params_));
-  if (c.tie_embeddings()) {
-    m->head_ = m->embed_;
-  } else {
-    LRKV_TRY_ASSIGN(m->head_,
-                    m->params_.Add({"lm_head.weight", {v, d}, InitKind::kNormal, c.init_std(), ParamRole::kEmbedding}));
+  if (p.last_stage) {
+    LRKV_TRY_ASSIGN(m->final_norm_, NormLayer::Create(c, "final_norm.", m->params_));
+    if (c.tie_embeddings()) {
+      m->head_ = m->embed_;
+    } else {
+      ParameterSpec head = embed;
+      head.name = "lm_head.weight";
+      LRKV_TRY_ASSIGN(m->head_, m->params_.Add(head));
+    }
   }
-  m->block_acts_.resize(c.n_layers());
   return m;
 }
 
@@ -31,59 +45,108 @@ int64_t Decoder::KvCacheValuesPerTokenPerLayer() const {
   return blocks_.front()->attention().variant().KvCacheValuesPerToken();
 }
 
-absl::StatusOr<double> Decoder::Forward(const Tensor& tokens, const Tensor& targets) {
-  LRKV_REQUIRE(tokens.rank() == 2 && targets.shape() == tokens.shape(), "Decoder::Forward: tokens ",
-               tokens.DebugString(), " and targets ", targets.DebugString(), " must both be (B, T)");
-  LRKV_REQUIRE(tokens.dim(1) <= config_.seq_len(), "Decoder::Forward: sequence length ", tokens.dim(1),
-               " exceeds model.seq_len ", config_.seq_len());
-  const int64_t b = tokens.dim(0), t = tokens.dim(1), n = b * t, d = config_.d_model(), v = config_.vocab_size();
+int64_t Decoder::vocab_begin() const { return config_.vocab_size() / params_.tp().size * params_.tp().index; }
+
+absl::StatusOr<double> Decoder::ForwardStage(const Tensor& tokens, const Tensor& input, const Tensor& targets,
+                                             DecoderActivations& a, Tensor& output) {
+  const Tensor& shape_source = placement_.first_stage ? tokens : input;
+  LRKV_REQUIRE(shape_source.rank() >= 2, "Decoder::ForwardStage: input ", shape_source.DebugString(),
+               " must be (B, T) tokens or (B, T, d) activations");
+  const int64_t b = shape_source.dim(0), t = shape_source.dim(1), n = b * t, d = config_.d_model();
+  LRKV_REQUIRE(t <= config_.seq_len(), "Decoder::ForwardStage: sequence length ", t, " exceeds model.seq_len ",
+               config_.seq_len());
   const DType dt = params_.dtype();
   const Device dev = params_.device();
-  tokens_ = tokens, targets_ = targets;
-  block_inputs_.assign(blocks_.size() + 1, Tensor());
-  LRKV_TRY_ASSIGN(block_inputs_[0], Tensor::Empty({b, t, d}, dt, dev));
-  LRKV_TRY_ASSIGN(Tensor flat_x, block_inputs_[0].View({n, d}));
-  LRKV_TRY(EmbeddingForward(tokens, embed_->value, flat_x));
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    LRKV_TRY_ASSIGN(block_inputs_[i + 1], Tensor::Empty({b, t, d}, dt, dev));
-    LRKV_TRY(blocks_[i]->Forward(block_inputs_[i], block_inputs_[i + 1], block_acts_[i]));
+  a.block_inputs.assign(blocks_.size() + 1, Tensor());
+  a.blocks.resize(blocks_.size());
+  if (placement_.first_stage) {
+    LRKV_REQUIRE(tokens.rank() == 2, "Decoder::ForwardStage: tokens ", tokens.DebugString(), " must be (B, T)");
+    a.tokens = tokens;
+    LRKV_TRY_ASSIGN(a.block_inputs[0], Tensor::Empty({b, t, d}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor flat_x, a.block_inputs[0].View({n, d}));
+    LRKV_TRY(EmbeddingForward(tokens, embed_->value, flat_x, vocab_begin(), config_.vocab_size()));
+    LRKV_TRY(AllReduceOverTp(placement_.tp, flat_x));  // each rank looked up its vocabulary rows
+  } else {
+    LRKV_REQUIRE(input.shape() == Shape({b, t, d}), "Decoder::ForwardStage: input ", input.DebugString(),
+                 " must be (B, T, d = ", d, ")");
+    a.block_inputs[0] = input;
   }
-  LRKV_TRY_ASSIGN(final_normed_, Tensor::Empty({n, d}, dt, dev));
-  LRKV_TRY_ASSIGN(Tensor last, block_inputs_.back().View({n, d}));
-  LRKV_TRY(final_norm_.Forward(last, final_normed_, final_norm_acts_));
-  LRKV_TRY_ASSIGN(logits_, Tensor::Empty({n, v}, dt, dev));
-  LRKV_TRY(Gemm(final_normed_, head_->value, logits_, GemmArgs::Dense(n, v, d, false, /*trans_b=*/true),
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    LRKV_TRY_ASSIGN(a.block_inputs[i + 1], Tensor::Empty({b, t, d}, dt, dev));
+    LRKV_TRY(blocks_[i]->Forward(a.block_inputs[i], a.block_inputs[i + 1], a.blocks[i]));
+  }
+  if (!placement_.last_stage) {
+    output = a.block_inputs.back();
+    return 0.0;
+  }
+  LRKV_REQUIRE(targets.shape() == Shape({b, t}), "Decoder::ForwardStage: targets ", targets.DebugString(),
+               " must be (B, T) = (", b, ", ", t, ")");
+  a.targets = targets;
+  LRKV_TRY_ASSIGN(a.final_normed, Tensor::Empty({n, d}, dt, dev));
+  LRKV_TRY_ASSIGN(Tensor last, a.block_inputs.back().View({n, d}));
+  LRKV_TRY(final_norm_.Forward(last, a.final_normed, a.final_norm));
+  const int64_t v_local = head_->value.dim(0);
+  LRKV_TRY_ASSIGN(a.logits, Tensor::Empty({n, v_local}, dt, dev));
+  LRKV_TRY(Gemm(a.final_normed, head_->value, a.logits, GemmArgs::Dense(n, v_local, d, false, /*trans_b=*/true),
                 FlopCategory::kLmHead));
-  LRKV_TRY_ASSIGN(lse_, Tensor::Empty({n}, dt, dev));
-  double loss_sum = 0;
-  LRKV_TRY(CrossEntropyForward(logits_, targets, lse_, &loss_sum));
-  return loss_sum / n;
+  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({n}, dt, dev));
+  return VocabParallelCrossEntropyForward(placement_.tp, a.logits, targets, vocab_begin(), config_.vocab_size(), a.lse);
+}
+
+absl::Status Decoder::BackwardStage(const DecoderActivations& a, const Tensor& doutput, double loss_scale,
+                                    Tensor& dinput) {
+  PassScope pass(Pass::kBackward);
+  const Tensor& out = a.block_inputs.back();  // (B, T, d)
+  const int64_t n = out.dim(0) * out.dim(1), d = config_.d_model();
+  const DType dt = params_.dtype();
+  const Device dev = params_.device();
+  Tensor dx;
+  if (placement_.last_stage) {
+    LRKV_REQUIRE(a.logits.defined(), "Decoder::BackwardStage called before ForwardStage");
+    const int64_t v_local = a.logits.dim(1);
+    LRKV_TRY_ASSIGN(Tensor dlogits, Tensor::Empty({n, v_local}, dt, dev));
+    LRKV_TRY(CrossEntropyBackward(a.logits, a.targets, vocab_begin(), a.lse, loss_scale, dlogits));
+    // LM head: d(normed) = dlogits W_head, summed over the vocabulary blocks;  dW_head += dlogits^T normed.
+    LRKV_TRY_ASSIGN(Tensor dnormed, Tensor::Empty({n, d}, dt, dev));
+    LRKV_TRY(Gemm(dlogits, head_->value, dnormed, GemmArgs::Dense(n, d, v_local), FlopCategory::kLmHead));
+    LRKV_TRY(AllReduceOverTp(placement_.tp, dnormed));
+    GemmArgs gw = GemmArgs::Dense(v_local, d, n, /*trans_a=*/true);
+    gw.beta = 1.0;
+    LRKV_TRY(Gemm(dlogits, a.final_normed, head_->grad, gw, FlopCategory::kLmHead));
+    LRKV_TRY_ASSIGN(dx, Tensor::Empty(out.shape(), dt, dev));
+    LRKV_TRY_ASSIGN(Tensor dx_flat, dx.View({n, d}));
+    LRKV_TRY(final_norm_.Backward(dnormed, a.final_norm, dx_flat));
+  } else {
+    LRKV_REQUIRE(doutput.shape() == out.shape(), "Decoder::BackwardStage: doutput ", doutput.DebugString(),
+                 " must match the stage output ", out.DebugString());
+    dx = doutput;
+  }
+  for (size_t i = blocks_.size(); i-- > 0;) {
+    LRKV_TRY_ASSIGN(Tensor dprev, Tensor::Empty(dx.shape(), dt, dev));
+    LRKV_TRY(blocks_[i]->Backward(dx, a.blocks[i], dprev));
+    dx = dprev;
+  }
+  if (!placement_.first_stage) {
+    dinput = dx;
+    return absl::OkStatus();
+  }
+  LRKV_TRY_ASSIGN(Tensor dx_flat, dx.View({n, d}));
+  return EmbeddingBackward(a.tokens, dx_flat, embed_->grad, vocab_begin());
+}
+
+absl::StatusOr<double> Decoder::Forward(const Tensor& tokens, const Tensor& targets) {
+  LRKV_REQUIRE(placement_.first_stage && placement_.last_stage, "Decoder::Forward needs the whole pipeline");
+  LRKV_REQUIRE(tokens.rank() == 2 && targets.shape() == tokens.shape(), "Decoder::Forward: tokens ",
+               tokens.DebugString(), " and targets ", targets.DebugString(), " must both be (B, T)");
+  Tensor unused;
+  LRKV_TRY_ASSIGN(const double loss_sum, ForwardStage(tokens, Tensor(), targets, last_, unused));
+  return loss_sum / tokens.numel();
 }
 
 absl::Status Decoder::Backward(double loss_scale) {
-  LRKV_REQUIRE(logits_.defined(), "Decoder::Backward called before Forward");
-  PassScope pass(Pass::kBackward);
-  const int64_t n = logits_.dim(0), v = logits_.dim(1), d = config_.d_model();
-  const DType dt = params_.dtype();
-  const Device dev = params_.device();
-  LRKV_TRY_ASSIGN(Tensor dlogits, Tensor::Empty({n, v}, dt, dev));
-  LRKV_TRY(CrossEntropyBackward(logits_, targets_, lse_, loss_scale / n, dlogits));
-  // LM head: d(normed) = dlogits W_head;  dW_head += dlogits^T normed.
-  LRKV_TRY_ASSIGN(Tensor dnormed, Tensor::Empty({n, d}, dt, dev));
-  LRKV_TRY(Gemm(dlogits, head_->value, dnormed, GemmArgs::Dense(n, d, v), FlopCategory::kLmHead));
-  GemmArgs gw = GemmArgs::Dense(v, d, n, /*trans_a=*/true);
-  gw.beta = 1.0;
-  LRKV_TRY(Gemm(dlogits, final_normed_, head_->grad, gw, FlopCategory::kLmHead));
-  LRKV_TRY_ASSIGN(Tensor dx, Tensor::Empty(block_inputs_.back().shape(), dt, dev));
-  LRKV_TRY_ASSIGN(Tensor dx_flat, dx.View({n, d}));
-  LRKV_TRY(final_norm_.Backward(dnormed, final_norm_acts_, dx_flat));
-  for (size_t i = blocks_.size(); i-- > 0;) {
-    LRKV_TRY_ASSIGN(Tensor dprev, Tensor::Empty(dx.shape(), dt, dev));
-    LRKV_TRY(blocks_[i]->Backward(dx, block_acts_[i], dprev));
-    dx = dprev;
-  }
-  LRKV_TRY_ASSIGN(dx_flat, dx.View({n, d}));
-  return EmbeddingBackward(tokens_, dx_flat, embed_->grad);
+  LRKV_REQUIRE(last_.logits.defined(), "Decoder::Backward called before Forward");
+  Tensor unused;
+  return BackwardStage(last_, Tensor(), loss_scale / last_.tokens.numel(), unused);
 }
 
 }  // namespace lrkv

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/attention/attention_variant.h"
+#include "parallel/tensor_parallel.h"
 #include "runtime/ops/activation.h"
 #include "runtime/ops/linear.h"
 #include "runtime/status.h"
@@ -13,17 +14,19 @@ constexpr FlopCategory kCat = FlopCategory::kMlp;
 Activation Pointwise(MlpActivation a) { return a == RELU_SQUARED ? Activation::kReluSquared : Activation::kGelu; }
 }  // namespace
 
-absl::StatusOr<Mlp> Mlp::Create(const ModelConfig& c, const std::string& prefix, ParameterSet& params) {
+absl::StatusOr<Mlp> Mlp::Create(const ModelConfig& c, const std::string& prefix, ParameterSet& params,
+                                Communicator* tp) {
   Mlp m;
+  m.tp_ = tp;
   m.activation_ = c.activation();
   const int64_t d = c.d_model(), ff = c.d_ff();
   const bool glu = m.activation_ == SWIGLU;
-  LRKV_TRY_ASSIGN(m.w_in_, params.Add({prefix + (glu ? "w_up" : "w_in"), {d, ff}, InitKind::kNormal, LinearInitStd(d)}));
+  LRKV_TRY_ASSIGN(m.w_in_, params.Add(ColumnParallelWeight(prefix + (glu ? "w_up" : "w_in"), d, ff, LinearInitStd(d))));
   if (glu) {
-    LRKV_TRY_ASSIGN(m.w_gate_, params.Add({prefix + "w_gate", {d, ff}, InitKind::kNormal, LinearInitStd(d)}));
+    LRKV_TRY_ASSIGN(m.w_gate_, params.Add(ColumnParallelWeight(prefix + "w_gate", d, ff, LinearInitStd(d))));
   }
   const double out_std = LinearInitStd(ff) / std::sqrt(2.0 * c.n_layers());
-  LRKV_TRY_ASSIGN(m.w_out_, params.Add({prefix + "w_out", {ff, d}, InitKind::kNormal, out_std}));
+  LRKV_TRY_ASSIGN(m.w_out_, params.Add(RowParallelWeight(prefix + "w_out", ff, d, out_std)));
   return m;
 }
 
@@ -40,7 +43,8 @@ absl::Status Mlp::Forward(const Tensor& x, Tensor& y, MlpActivations& a) const {
   } else {
     LRKV_TRY(ActivationForward(Pointwise(activation_), a.h, a.a));
   }
-  return LinearForward(a.a, w_out_->value, y, kCat);
+  LRKV_TRY(LinearForward(a.a, w_out_->value, y, kCat));
+  return AllReduceOverTp(tp_, y);
 }
 
 absl::Status Mlp::Backward(const Tensor& dy, const MlpActivations& a, Tensor& dx) const {
@@ -51,10 +55,12 @@ absl::Status Mlp::Backward(const Tensor& dy, const MlpActivations& a, Tensor& dx
     LRKV_TRY_ASSIGN(Tensor dgate, Tensor::Empty(a.gate.shape(), dy.dtype(), dy.device()));
     LRKV_TRY(SwiGluBackward(da, a.gate, a.h, dgate, dh));
     LRKV_TRY(LinearBackward(dgate, a.x, w_gate_->value, &dx, w_gate_->grad, kCat));
-    return LinearBackward(dh, a.x, w_in_->value, &dx, w_in_->grad, kCat, /*accumulate_dx=*/true);
+    LRKV_TRY(LinearBackward(dh, a.x, w_in_->value, &dx, w_in_->grad, kCat, /*accumulate_dx=*/true));
+  } else {
+    LRKV_TRY(ActivationBackward(Pointwise(activation_), da, a.h, dh));
+    LRKV_TRY(LinearBackward(dh, a.x, w_in_->value, &dx, w_in_->grad, kCat));
   }
-  LRKV_TRY(ActivationBackward(Pointwise(activation_), da, a.h, dh));
-  return LinearBackward(dh, a.x, w_in_->value, &dx, w_in_->grad, kCat);
+  return AllReduceOverTp(tp_, dx);
 }
 
 }  // namespace lrkv

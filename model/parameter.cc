@@ -24,11 +24,44 @@ double InitNormal(uint64_t seed, const std::string& name, int64_t index) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
+ParameterSpec ColumnParallelWeight(std::string name, int64_t in, int64_t out, double std) {
+  return {std::move(name), {in, out}, InitKind::kNormal, std, ParamRole::kWeight, TpSplit::kSplit, 1};
+}
+ParameterSpec RowParallelWeight(std::string name, int64_t in, int64_t out, double std) {
+  return {std::move(name), {in, out}, InitKind::kNormal, std, ParamRole::kWeight, TpSplit::kSplit, 0};
+}
+ParameterSpec ReplicatedWeight(std::string name, Shape shape, double std) {
+  return {std::move(name), std::move(shape), InitKind::kNormal, std, ParamRole::kWeight,
+          TpSplit::kReplicatedPartialGrad};
+}
+
+int64_t GlobalIndex(const Shape& global, const LocalBlock& block, int64_t local_index) {
+  if (block.dim < 0) return local_index;
+  // (outer, along, inner) view of the shape around the split dimension.
+  int64_t inner = 1;
+  for (size_t i = block.dim + 1; i < global.size(); ++i) inner *= global[i];
+  const int64_t local_along = block.shape[block.dim], global_along = global[block.dim];
+  const int64_t outer = local_index / (local_along * inner);
+  const int64_t along = local_index / inner % local_along;
+  return (outer * global_along + block.offset + along) * inner + local_index % inner;
+}
+
 absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
   LRKV_REQUIRE(Find(spec.name) == nullptr, "duplicate parameter name ", spec.name);
   auto p = std::make_unique<Parameter>();
-  LRKV_TRY_ASSIGN(p->value, Tensor::Empty(spec.shape, dtype_, device_));
-  LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(spec.shape, dtype_, device_));
+  p->block.shape = spec.shape;
+  if (spec.tp == TpSplit::kSplit && tp_.size > 1) {
+    LRKV_REQUIRE(spec.split_dim >= 0 && spec.split_dim < static_cast<int>(spec.shape.size()),
+                 "parameter ", spec.name, ": split dimension ", spec.split_dim, " outside ", ShapeString(spec.shape));
+    const int64_t extent = spec.shape[spec.split_dim];
+    LRKV_REQUIRE(extent % tp_.size == 0, "parameter ", spec.name, " ", ShapeString(spec.shape), ": dimension ",
+                 spec.split_dim, " (", extent, ") is not divisible by the tensor-parallel size ", tp_.size);
+    p->block.dim = spec.split_dim;
+    p->block.shape[spec.split_dim] = extent / tp_.size;
+    p->block.offset = extent / tp_.size * tp_.index;
+  }
+  LRKV_TRY_ASSIGN(p->value, Tensor::Empty(p->block.shape, dtype_, device_));
+  LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(p->block.shape, dtype_, device_));
   p->spec = std::move(spec);
   params_.push_back(std::move(p));
   return params_.back().get();
@@ -41,12 +74,14 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
 #pragma omp parallel for
     for (int64_t i = 0; i < n; ++i) {
       switch (p->spec.init) {
-        case InitKind::kNormal: values[i] = p->spec.std * InitNormal(seed, p->spec.name, i); break;
+        case InitKind::kNormal:
+          values[i] = p->spec.std * InitNormal(seed, p->spec.name, GlobalIndex(p->spec.shape, p->block, i));
+          break;
         case InitKind::kOnes: values[i] = 1.0; break;
         case InitKind::kZeros: values[i] = 0.0; break;
       }
     }
-    LRKV_TRY_ASSIGN(Tensor host, Tensor::Empty(p->spec.shape, DType::kF64));
+    LRKV_TRY_ASSIGN(Tensor host, Tensor::Empty(p->block.shape, DType::kF64));
     std::copy(values.begin(), values.end(), host.data<double>());
     LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, dtype_));
     LRKV_TRY(p->value.CopyFrom(converted));

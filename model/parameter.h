@@ -1,6 +1,12 @@
 // Model parameters: a named, ordered set of tensors with their gradients and how to initialise them.
 // Initialisation is keyed by (seed, parameter name, global element index), so a parameter gets the
-// same values whatever process, thread count or (later) parallel layout creates it.
+// same values whatever process, thread count or parallel layout creates it.
+//
+// Under tensor parallelism a parameter is either split along one dimension of its global shape
+// (each TP rank holds one contiguous 1/tp block) or replicated on every TP rank. A replicated
+// parameter's gradient is either the same on every rank (the block norms, which see the full
+// activation) or a partial sum that must be summed over the TP group once per step (LRKV's shared
+// K/V projection, MQA's K/V, MLA's down-projections: each rank back-propagates only its own heads).
 #pragma once
 
 #include <memory>
@@ -16,25 +22,56 @@ enum class InitKind { kNormal, kOnes, kZeros };
 // What a parameter is, for the optimizer's weight-decay rules (train.decay_norms, train.decay_embeddings).
 enum class ParamRole { kWeight, kNorm, kEmbedding };
 
+// How a parameter is laid out over the tensor-parallel group.
+enum class TpSplit {
+  kReplicated,              // identical values and identical gradients on every TP rank
+  kReplicatedPartialGrad,   // identical values; gradients summed over the TP group before the update
+  kSplit,                   // split along ParameterSpec::split_dim into tp equal blocks
+};
+
 struct ParameterSpec {
   std::string name;   // "layers.3.attn.wq"
   Shape shape;        // global shape
   InitKind init = InitKind::kNormal;
   double std = 0.0;   // for kNormal
   ParamRole role = ParamRole::kWeight;
+  TpSplit tp = TpSplit::kReplicated;
+  int split_dim = 0;  // for TpSplit::kSplit
+};
+
+// Specs of linear weights (in, out) in the Megatron roles, initialised N(0, std^2):
+//   column-parallel: split by output columns (each rank computes some output features);
+//   row-parallel: split by input rows (each rank's output is a partial sum, all-reduced after);
+//   replicated: whole on every TP rank, gradient a partial sum over the ranks' heads.
+ParameterSpec ColumnParallelWeight(std::string name, int64_t in, int64_t out, double std);
+ParameterSpec RowParallelWeight(std::string name, int64_t in, int64_t out, double std);
+ParameterSpec ReplicatedWeight(std::string name, Shape shape, double std);
+
+// This process's block of a parameter: its local shape and where it sits in the global one.
+struct LocalBlock {
+  Shape shape;         // local shape
+  int dim = -1;        // split dimension, -1 when the parameter is whole
+  int64_t offset = 0;  // start of the block along `dim`
 };
 
 struct Parameter {
   ParameterSpec spec;
-  Tensor value;  // (spec.shape)
-  Tensor grad;   // (spec.shape), accumulated by backward passes, zeroed by the optimizer step
+  LocalBlock block;
+  Tensor value;  // (block.shape)
+  Tensor grad;   // (block.shape), accumulated by backward passes, zeroed by the optimizer step
+};
+
+// A process's place in the tensor-parallel group, as the parameters see it.
+struct TpRank {
+  int index = 0, size = 1;
 };
 
 class ParameterSet {
  public:
-  ParameterSet(DType dtype, Device device) : dtype_(dtype), device_(device) {}
+  ParameterSet(DType dtype, Device device, TpRank tp = {}) : dtype_(dtype), device_(device), tp_(tp) {}
 
-  // Allocates value and grad (grad zeroed); the value is filled by Initialize.
+  // Allocates value and grad of this rank's block (grad zeroed); the value is filled by
+  // Initialize. Fails when a split dimension is not divisible by the TP size.
   absl::StatusOr<Parameter*> Add(ParameterSpec spec);
   absl::Status Initialize(uint64_t seed);
   absl::Status ZeroGrads();
@@ -44,12 +81,17 @@ class ParameterSet {
   int64_t NumElements() const;
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
+  TpRank tp() const { return tp_; }
 
  private:
   DType dtype_;
   Device device_;
+  TpRank tp_;
   std::vector<std::unique_ptr<Parameter>> params_;
 };
+
+// Flat index in the global tensor of element `local_index` of `block` (of a tensor of `global` shape).
+int64_t GlobalIndex(const Shape& global, const LocalBlock& block, int64_t local_index);
 
 // N(0, 1) sample for element `index` of parameter `name` under `seed` (Box-Muller on two hashes).
 double InitNormal(uint64_t seed, const std::string& name, int64_t index);

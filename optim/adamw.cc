@@ -24,6 +24,7 @@ absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainC
     const Parameter& p = *piece.param;
     State s;
     s.weight_decay = t.weight_decay();
+    s.in_grad_norm = piece.in_grad_norm;
     if (p.spec.role == ParamRole::kNorm && !t.decay_norms()) s.weight_decay = 0;
     if (p.spec.role == ParamRole::kEmbedding && !t.decay_embeddings()) s.weight_decay = 0;
     LRKV_TRY_ASSIGN(s.param, FlatRange(p.value, piece.begin, piece.end));
@@ -38,6 +39,7 @@ absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainC
 absl::StatusOr<double> AdamW::GradSumSquares() const {
   double total = 0;
   for (const State& s : states_) {
+    if (!s.in_grad_norm) continue;
     double sq = 0;
     LRKV_TRY(SumSquares(s.grad, &sq));
     total += sq;

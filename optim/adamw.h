@@ -15,6 +15,9 @@ namespace lrkv {
 struct ParamPiece {
   Parameter* param;
   int64_t begin, end;  // flat element range
+  // Whether GradSumSquares counts it: a parameter held by several ranks (replicated over TP, or
+  // tied embeddings on both pipeline ends) counts on one of them only.
+  bool in_grad_norm = true;
 };
 
 // Every parameter, whole.
@@ -26,7 +29,7 @@ class AdamW {
   // One update of every piece from its gradient, at learning rate `lr`, after scaling the
   // gradient by `grad_scale` (the clipping factor).
   absl::Status Step(double lr, double grad_scale = 1.0);
-  // Sum of squared gradients over the pieces (for the global norm).
+  // Sum of squared gradients over the pieces that count in the norm (for the global norm).
   absl::StatusOr<double> GradSumSquares() const;
   int64_t steps_taken() const { return step_; }
 
@@ -35,6 +38,7 @@ class AdamW {
     Tensor param, grad;  // flat views of the piece
     Tensor m, v;
     double weight_decay;
+    bool in_grad_norm;
   };
   std::vector<State> states_;
   double beta1_ = 0, beta2_ = 0, eps_ = 0;

@@ -17,7 +17,7 @@ const char* CommKindName(CommKind k);
 enum class ReduceOp { kSum, kMax };
 
 // Payload bytes per kind, as seen by this rank: all-reduce counts the buffer size, all-gather the
-// gathered output, reduce-scatter the input, broadcast the buffer, send/recv the message.
+// gathered output, reduce-scatter the input, broadcast the buffer, send/recv the messages sent.
 struct CommStats {
   std::array<int64_t, static_cast<int>(CommKind::kCount)> bytes{};
   std::array<int64_t, static_cast<int>(CommKind::kCount)> calls{};
@@ -39,6 +39,12 @@ class Communicator {
   virtual absl::Status Broadcast(Tensor& t, int root) = 0;
   virtual absl::Status Send(const Tensor& t, int peer) = 0;
   virtual absl::Status Recv(Tensor& t, int peer) = 0;
+  // Starts sending `t` to `peer` and returns at once (the pipeline schedule's sends, so that two
+  // neighbouring stages never wait on each other's blocking send). `t` is kept alive and must not
+  // change until WaitSends.
+  virtual absl::Status SendAsync(const Tensor& t, int peer) = 0;
+  // Waits until every SendAsync of this group has completed.
+  virtual absl::Status WaitSends() = 0;
   virtual absl::Status Barrier() = 0;
 
   const std::string& name() const { return name_; }  // "tp", "pp", "dp", "world"

@@ -24,8 +24,9 @@ void CopyElements(const Tensor& t, int64_t begin, int64_t n, const Tensor& flat,
 
 }  // namespace
 
-absl::Status GradientAllReduce(Communicator& dp, const std::vector<Tensor*>& grads, int64_t bucket_bytes) {
-  if (dp.size() == 1 || grads.empty()) return absl::OkStatus();
+absl::Status AllReduceInBuckets(Communicator& group, const std::vector<Tensor*>& grads, int64_t bucket_bytes,
+                                double scale) {
+  if (group.size() == 1 || grads.empty()) return absl::OkStatus();
   const DType dtype = grads.front()->dtype();
   const int64_t bucket_elements = std::max<int64_t>(1, bucket_bytes / DTypeSize(dtype));
   size_t i = 0;
@@ -40,8 +41,8 @@ absl::Status GradientAllReduce(Communicator& dp, const std::vector<Tensor*>& gra
       CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, true);
       at += grads[k]->numel();
     }
-    LRKV_TRY(dp.AllReduce(flat));
-    LRKV_TRY(Scale(flat, 1.0 / dp.size()));
+    LRKV_TRY(group.AllReduce(flat));
+    if (scale != 1.0) LRKV_TRY(Scale(flat, scale));
     at = 0;
     for (size_t k = i; k < j; ++k) {
       CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, false);

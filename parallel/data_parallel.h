@@ -1,6 +1,7 @@
 // Data parallelism over a set of gradient (and parameter) tensors; knows nothing of what they are.
-//  - GradientAllReduce: gradients averaged over the DP group in buckets of `bucket_bytes`, each
-//    bucket one all-reduce of a flat staging buffer.
+//  - AllReduceInBuckets: tensors summed (then scaled) over a group in buckets of `bucket_bytes`,
+//    each bucket one all-reduce of a flat staging buffer. The DP gradient average is scale 1/dp;
+//    the TP sum of replicated parameters' partial gradients is scale 1.
 //  - Zero1Partition: ZeRO stage 1. The concatenation of all tensors (in the given order) is split
 //    into dp equal contiguous shards (the last padded); a rank reduce-scatters the gradients to get
 //    its shard, updates only that shard (so it keeps optimizer state only for it), and all-gathers
@@ -16,8 +17,9 @@
 
 namespace lrkv {
 
-// grads[i] /= dp after summing over the group. All tensors share one dtype and device.
-absl::Status GradientAllReduce(Communicator& dp, const std::vector<Tensor*>& grads, int64_t bucket_bytes);
+// tensors[i] = scale * (sum over the group of tensors[i]). All tensors share one dtype and device.
+absl::Status AllReduceInBuckets(Communicator& group, const std::vector<Tensor*>& tensors, int64_t bucket_bytes,
+                                double scale);
 
 class Zero1Partition {
  public:

@@ -41,6 +41,8 @@ absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator
   LRKV_TRY_ASSIGN(m->tp_, world.Split(tp_color, m->tp_index_, "tp"));
   LRKV_TRY_ASSIGN(m->pp_, world.Split(pp_color, m->pp_index_, "pp"));
   LRKV_TRY_ASSIGN(m->dp_, world.Split(dp_color, m->dp_index_, "dp"));
+  const bool end = layout.pp > 1 && (m->first_stage() || m->last_stage());
+  LRKV_TRY_ASSIGN(m->pp_ends_, world.Split(end ? pp_color : MPI_UNDEFINED, m->pp_index_, "pp_ends"));
   return m;
 }
 

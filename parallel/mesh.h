@@ -2,7 +2,8 @@
 // neighbours (on a cluster, the same node):
 //   world rank = (dp_index * pp + pp_index) * tp + tp_index
 // Each rank holds communicators for its TP group (same dp, pp), its PP group (same dp, tp; ordered
-// by stage) and its DP group (same pp, tp).
+// by stage) and its DP group (same pp, tp); the ranks of the first and the last stage also share a
+// "pipeline ends" group (same dp, tp) for parameters both ends hold (tied embeddings).
 #pragma once
 
 #include <memory>
@@ -40,12 +41,16 @@ class ProcessMesh {
   Communicator& tp() { return *tp_; }
   Communicator& pp() { return *pp_; }
   Communicator& dp() { return *dp_; }
+  // The first and last stage of this rank's pipeline; null on the other stages and when pp = 1.
+  Communicator* pp_ends() { return pp_ends_.get(); }
+  bool first_stage() const { return pp_index_ == 0; }
+  bool last_stage() const { return pp_index_ == layout_.pp - 1; }
 
  private:
   Layout layout_;
   int dp_index_ = 0, pp_index_ = 0, tp_index_ = 0;
   MpiCommunicator* world_ = nullptr;
-  std::unique_ptr<MpiCommunicator> tp_, pp_, dp_;
+  std::unique_ptr<MpiCommunicator> tp_, pp_, dp_, pp_ends_;
 };
 
 }  // namespace lrkv

@@ -118,11 +118,30 @@ absl::Status MpiCommunicator::Recv(Tensor& t, int peer) {
   return absl::OkStatus();
 }
 
+absl::Status MpiCommunicator::SendAsync(const Tensor& t, int peer) {
+  LRKV_TRY(HostOnly(t, "SendAsync"));
+  LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  Record(CommKind::kSendRecv, t.nbytes());
+  PendingSend send{MPI_REQUEST_NULL, t};
+  LRKV_TRY(Check(MPI_Isend(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &send.request), "MPI_Isend"));
+  pending_.push_back(std::move(send));
+  return absl::OkStatus();
+}
+
+absl::Status MpiCommunicator::WaitSends() {
+  std::vector<MPI_Request> requests;
+  for (const PendingSend& s : pending_) requests.push_back(s.request);
+  const int error = MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+  pending_.clear();
+  return Check(error, "MPI_Waitall");
+}
+
 absl::Status MpiCommunicator::Barrier() { return Check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Split(int color, int key, std::string name) const {
   MPI_Comm sub;
   LRKV_TRY(Check(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"));
+  if (sub == MPI_COMM_NULL) return std::unique_ptr<MpiCommunicator>();
   return std::make_unique<MpiCommunicator>(sub, std::move(name));
 }
 

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <vector>
 
 #include "parallel/communicator.h"
 
@@ -26,16 +27,24 @@ class MpiCommunicator final : public Communicator {
   absl::Status Broadcast(Tensor& t, int root) override;
   absl::Status Send(const Tensor& t, int peer) override;
   absl::Status Recv(Tensor& t, int peer) override;
+  absl::Status SendAsync(const Tensor& t, int peer) override;
+  absl::Status WaitSends() override;
   absl::Status Barrier() override;
 
   MPI_Comm comm() const { return comm_; }
-  // The group of ranks with the same `color`, ordered by `key` (MPI_Comm_split).
+  // The group of ranks with the same `color`, ordered by `key` (MPI_Comm_split); null for the ranks
+  // that pass MPI_UNDEFINED.
   absl::StatusOr<std::unique_ptr<MpiCommunicator>> Split(int color, int key, std::string name) const;
 
  private:
   absl::Status Check(int mpi_error, const char* call) const;
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
+  struct PendingSend {
+    MPI_Request request;
+    Tensor tensor;  // keeps the buffer alive
+  };
+  std::vector<PendingSend> pending_;
 };
 
 }  // namespace lrkv

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "parallel/tensor_parallel.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/rmsnorm.h"
@@ -11,13 +12,15 @@
 namespace lrkv {
 
 absl::StatusOr<std::unique_ptr<AttentionLayer>> AttentionLayer::Create(const ModelConfig& c, const std::string& prefix,
-                                                                       ParameterSet& params) {
+                                                                       ParameterSet& params, Communicator* tp) {
   auto layer = std::make_unique<AttentionLayer>();
+  layer->tp_ = tp;
   LRKV_TRY_ASSIGN(layer->variant_, MakeAttentionVariant(c, prefix, params));
   const AttentionDims dims = layer->variant_->dims();
   // Residual-branch outputs start smaller with depth (GPT-2's 1/sqrt(2 L) scaling).
-  const double std = LinearInitStd(dims.heads * dims.v_dim) / std::sqrt(2.0 * c.n_layers());
-  LRKV_TRY_ASSIGN(layer->wo_, params.Add({prefix + "wo", {dims.heads * dims.v_dim, c.d_model()}, InitKind::kNormal, std}));
+  const int64_t o_width = c.n_heads() * dims.v_dim;  // all heads
+  const double std = LinearInitStd(o_width) / std::sqrt(2.0 * c.n_layers());
+  LRKV_TRY_ASSIGN(layer->wo_, params.Add(RowParallelWeight(prefix + "wo", o_width, c.d_model(), std)));
   layer->qk_norm_ = c.qk_norm();
   layer->eps_ = c.norm_eps();
   layer->rope_theta_ = c.rope_theta();
@@ -48,8 +51,9 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   a.q = q, a.k = k;
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
   LRKV_TRY_ASSIGN(a.probs, Tensor::Empty({b, d.heads, t, t}, dt, dev));
-  LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.probs));
-  return LinearForward(a.o, wo_->value, y, FlopCategory::kAttentionProjection);
+  LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.probs, d.kv_groups));
+  LRKV_TRY(LinearForward(a.o, wo_->value, y, FlopCategory::kAttentionProjection));
+  return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
 }
 
 absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx) {
@@ -61,7 +65,8 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
   LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(a.q.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(a.k.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dv, Tensor::Empty(a.v.shape(), dt, dev));
-  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.probs, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv));
+  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.probs, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv,
+                                   d.kv_groups));
   LRKV_TRY(RopeBackward(dq, d.rope_dims, rope_theta_, dq));
   LRKV_TRY(RopeBackward(dk, d.rope_dims, rope_theta_, dk));
   if (qk_norm_) {
@@ -71,7 +76,8 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
     LRKV_TRY(RmsNormBackward(dk, a.k_raw, nullptr, a.k_rstd, dk_raw, nullptr));
     dq = dq_raw, dk = dk_raw;
   }
-  return variant_->Backward(a.x, a.variant, dq, dk, dv, dx);
+  LRKV_TRY(variant_->Backward(a.x, a.variant, dq, dk, dv, dx));
+  return AllReduceOverTp(tp_, dx);  // sum of the ranks' heads' contributions
 }
 
 }  // namespace lrkv

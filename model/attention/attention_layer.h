@@ -2,6 +2,9 @@
 //   q, k <- QK-norm (optional, weight-free RMSNorm per head) <- RoPE on the last rope_dims entries
 //   o = causal softmax(q k^T / sqrt(Dqk)) v;  y = o W_O with wo: (H Dv, d)
 // x, y: (B, T, d).
+// Tensor parallelism: the variant's projections are column-parallel (this rank's heads) and wo is
+// row-parallel, so the rank's y is a partial sum, all-reduced over `tp` in Forward (Megatron's g);
+// likewise the variant's dx, all-reduced in Backward (Megatron's f).
 #pragma once
 
 #include <memory>
@@ -10,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "model/attention/attention_variant.h"
 #include "model/config.pb.h"
+#include "parallel/communicator.h"
 
 namespace lrkv {
 
@@ -26,8 +30,9 @@ struct AttentionActivations {
 
 class AttentionLayer {
  public:
+  // `tp` may be null (no tensor parallelism); it must match params.tp().
   static absl::StatusOr<std::unique_ptr<AttentionLayer>> Create(const ModelConfig& config, const std::string& prefix,
-                                                                ParameterSet& params);
+                                                                ParameterSet& params, Communicator* tp);
   absl::Status Forward(const Tensor& x, Tensor& y, AttentionActivations& a);
   // dx written; parameter gradients accumulated.
   absl::Status Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx);
@@ -36,6 +41,7 @@ class AttentionLayer {
  private:
   std::unique_ptr<AttentionVariant> variant_;
   Parameter* wo_ = nullptr;
+  Communicator* tp_ = nullptr;
   bool qk_norm_ = false;
   double eps_ = 0, rope_theta_ = 0;
 };

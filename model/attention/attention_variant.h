@@ -2,8 +2,12 @@
 // keys and values. Everything after that (QK-norm, RoPE, the causal core, the output projection) is
 // shared and lives in attention_layer.h.
 //
-// Shapes (N = B * T tokens):
+// Shapes (N = B * T tokens; under tensor parallelism H and Hk are this rank's heads, see dims()):
 //   x: (B, T, d)   q: (B, T, H, Dqk)   k: (B, T, Hk, Dqk)   v: (B, T, Hk, Dv)
+// Under tensor parallelism (params.tp().size > 1) a variant holds the query heads
+// [index H_total / tp, (index + 1) H_total / tp) and either the matching block of KV heads or, when
+// the KV heads do not split evenly, all of them (replicated; kv_groups says which one each local
+// query head reads). Its Backward then writes a partial dx: the sum over the TP group is the true one.
 #pragma once
 
 #include <memory>
@@ -13,16 +17,18 @@
 #include "absl/status/statusor.h"
 #include "model/config.pb.h"
 #include "model/parameter.h"
+#include "runtime/ops/attention.h"
 #include "runtime/tensor.h"
 
 namespace lrkv {
 
 struct AttentionDims {
-  int64_t heads;      // H, query heads
-  int64_t kv_heads;   // Hk, KV heads the core sees
+  int64_t heads;      // H, query heads (of this TP rank)
+  int64_t kv_heads;   // Hk, KV heads the core sees (of this TP rank)
   int64_t qk_dim;     // Dqk
   int64_t v_dim;      // Dv
   int64_t rope_dims;  // RoPE acts on the last rope_dims entries of each q and k head
+  KvGroups kv_groups = {};  // which KV head each query head reads (default: h / (H / Hk))
 };
 
 // Tensors a variant keeps from Forward for Backward; each variant documents its own layout.
@@ -39,11 +45,12 @@ class AttentionVariant {
   // Accumulates parameter gradients; writes dx (B, T, d).
   virtual absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
                                 const Tensor& dv, Tensor& dx) = 0;
-  // Values cached per token per layer at inference (MHA: 2 H d_h; LRKV: 2 (d_h + H r); MLA: c + d_R).
+  // Values cached per token per layer at inference, whole model (MHA: 2 H d_h; LRKV: 2 (d_h + H r);
+  // MLA: c + d_R).
   virtual int64_t KvCacheValuesPerToken() const = 0;
 };
 
-// Registers the variant's parameters under `prefix` ("layers.3.attn.") and returns it.
+// Registers the variant's parameters (this TP rank's blocks) under `prefix` ("layers.3.attn.").
 absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const ModelConfig& config,
                                                                        const std::string& prefix,
                                                                        ParameterSet& params);

@@ -11,11 +11,18 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> GroupedQueryAttention::Create(
                                                                                 ParameterSet& params) {
   auto a = std::make_unique<GroupedQueryAttention>();
   const int64_t d = c.d_model(), h = c.n_heads(), hk = AttentionKvHeads(c), dh = HeadDim(c);
-  a->dims_ = {h, hk, dh, dh, dh};
+  const TpRank tp = params.tp();
+  const int64_t local_heads = h / tp.size;
+  const bool split_kv = hk % tp.size == 0;
+  a->dims_ = {local_heads, split_kv ? hk / tp.size : hk, dh, dh, dh};
+  if (!split_kv) a->dims_.kv_groups = {h / hk, tp.index * local_heads};
+  a->kv_cache_values_ = 2 * hk * dh;
   const double std = LinearInitStd(d);
-  LRKV_TRY_ASSIGN(a->wq_, params.Add({prefix + "wq", {d, h * dh}, InitKind::kNormal, std}));
-  LRKV_TRY_ASSIGN(a->wk_, params.Add({prefix + "wk", {d, hk * dh}, InitKind::kNormal, std}));
-  LRKV_TRY_ASSIGN(a->wv_, params.Add({prefix + "wv", {d, hk * dh}, InitKind::kNormal, std}));
+  LRKV_TRY_ASSIGN(a->wq_, params.Add(ColumnParallelWeight(prefix + "wq", d, h * dh, std)));
+  for (auto [w, name] : {std::pair{&a->wk_, "wk"}, std::pair{&a->wv_, "wv"}}) {
+    LRKV_TRY_ASSIGN(*w, params.Add(split_kv ? ColumnParallelWeight(prefix + name, d, hk * dh, std)
+                                            : ReplicatedWeight(prefix + name, {d, hk * dh}, std)));
+  }
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 

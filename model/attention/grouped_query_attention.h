@@ -1,6 +1,8 @@
 // MHA, GQA and MQA: one implementation, since they differ only in the number of KV heads
 // (Hk = H, H > Hk > 1, Hk = 1). Query head h reads KV head h / (H / Hk).
 //   wq: (d, H d_h)   wk, wv: (d, Hk d_h)
+// Tensor parallelism: wq column-parallel (by head); wk, wv column-parallel when Hk is a multiple of
+// tp, otherwise replicated on every rank (MQA, small-Hk GQA) with their gradients summed over TP.
 #pragma once
 
 #include "model/attention/attention_variant.h"
@@ -15,10 +17,11 @@ class GroupedQueryAttention final : public AttentionVariant {
   absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
   absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
-  int64_t KvCacheValuesPerToken() const override { return 2 * dims_.kv_heads * dims_.qk_dim; }
+  int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
 
  private:
   AttentionDims dims_{};
+  int64_t kv_cache_values_ = 0;
   Parameter *wq_ = nullptr, *wk_ = nullptr, *wv_ = nullptr;
 };
 

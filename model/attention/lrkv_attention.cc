@@ -37,14 +37,17 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> LrkvAttention::Create(const Mo
                                                                         ParameterSet& params) {
   auto a = std::make_unique<LrkvAttention>();
   const int64_t d = c.d_model(), h = c.n_heads(), dh = HeadDim(c), r = c.lrkv_rank();
-  a->dims_ = {h, h, dh, dh, dh};
+  const int64_t local_heads = h / params.tp().size;
+  a->dims_ = {local_heads, local_heads, dh, dh, dh};
   a->rank_ = r;
+  a->kv_cache_values_ = 2 * (dh + h * r);
   const double std = LinearInitStd(d), factor_std = FactorInitStd(d, r);
-  LRKV_TRY_ASSIGN(a->wq_, params.Add({prefix + "wq", {d, h * dh}, InitKind::kNormal, std}));
+  LRKV_TRY_ASSIGN(a->wq_, params.Add(ColumnParallelWeight(prefix + "wq", d, h * dh, std)));
   for (auto [f, kv] : {std::pair{&a->k_, "k"}, std::pair{&a->v_, "v"}}) {
-    LRKV_TRY_ASSIGN(f->shared, params.Add({prefix + "w" + kv + "_shared", {d, dh}, InitKind::kNormal, std}));
-    LRKV_TRY_ASSIGN(f->u, params.Add({prefix + "u" + kv, {d, h * r}, InitKind::kNormal, factor_std}));
-    LRKV_TRY_ASSIGN(f->b, params.Add({prefix + "b" + kv, {h, dh, r}, InitKind::kNormal, factor_std}));
+    LRKV_TRY_ASSIGN(f->shared, params.Add(ReplicatedWeight(prefix + "w" + kv + "_shared", {d, dh}, std)));
+    LRKV_TRY_ASSIGN(f->u, params.Add(ColumnParallelWeight(prefix + "u" + kv, d, h * r, factor_std)));
+    LRKV_TRY_ASSIGN(f->b, params.Add({prefix + "b" + kv, {h, dh, r}, InitKind::kNormal, factor_std, ParamRole::kWeight,
+                                      TpSplit::kSplit, 0}));
   }
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }

@@ -8,6 +8,11 @@
 // ||U_h B_h^T||_F is about 0.1 ||W_shared||_F.
 // Inference caches K_shared, V_shared (d_h each) and the latents X U_h (r per head, K and V):
 // 2 (d_h + H r) values per token per layer.
+// Tensor parallelism (scheme A of ../shared/reference/attention-variants.md, section 4.2): wq, uk,
+// uv, bk, bv are split by head; wk_shared and wv_shared are replicated on every rank, which
+// computes K_shared and V_shared itself; their gradients are partial sums over the rank's heads,
+// summed over the TP group once per step. dx is partial and summed by the layer's all-reduce, so
+// nothing is counted twice.
 #pragma once
 
 #include "model/attention/attention_variant.h"
@@ -22,7 +27,7 @@ class LrkvAttention final : public AttentionVariant {
   absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
   absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
-  int64_t KvCacheValuesPerToken() const override { return 2 * (dims_.qk_dim + dims_.heads * rank_); }
+  int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
 
   static double FactorInitStd(int64_t d_model, int64_t rank);
 
@@ -36,7 +41,7 @@ class LrkvAttention final : public AttentionVariant {
                                 Tensor& dx);
 
   AttentionDims dims_{};
-  int64_t rank_ = 0;
+  int64_t rank_ = 0, kv_cache_values_ = 0;
   Parameter* wq_ = nullptr;
   Factored k_{}, v_{};
 };

@@ -18,27 +18,31 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   auto a = std::make_unique<MlaAttention>();
   const MlaConfig& m = c.mla();
   const int64_t d = c.d_model(), h = c.n_heads(), dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim();
-  a->dims_ = {h, h, dn + dr, dv, dr};
+  const int64_t local_heads = h / params.tp().size;
+  a->dims_ = {local_heads, local_heads, dn + dr, dv, dr};
   a->kv_rank_ = m.kv_lora_rank();
   a->q_rank_ = m.q_lora_rank();
   a->nope_dim_ = dn;
   a->eps_ = c.norm_eps();
-  auto add = [&](const std::string& name, Shape shape, InitKind init, double std) {
-    return params.Add({prefix + name, std::move(shape), init, std,
-                       init == InitKind::kOnes ? ParamRole::kNorm : ParamRole::kWeight});
+  // A latent's norm gain is replicated too: its gradient sums over the rank's heads.
+  auto latent_norm = [&](const std::string& name, int64_t width) {
+    return params.Add({prefix + name, {width}, InitKind::kOnes, 0, ParamRole::kNorm, TpSplit::kReplicatedPartialGrad});
   };
   if (a->q_rank_ == 0) {
-    LRKV_TRY_ASSIGN(a->wq_, add("wq", {d, h * (dn + dr)}, InitKind::kNormal, LinearInitStd(d)));
+    LRKV_TRY_ASSIGN(a->wq_, params.Add(ColumnParallelWeight(prefix + "wq", d, h * (dn + dr), LinearInitStd(d))));
   } else {
-    LRKV_TRY_ASSIGN(a->q_latent_.down, add("wq_down", {d, a->q_rank_}, InitKind::kNormal, LinearInitStd(d)));
-    LRKV_TRY_ASSIGN(a->q_latent_.norm, add("q_norm.weight", {a->q_rank_}, InitKind::kOnes, 0));
-    LRKV_TRY_ASSIGN(a->wq_up_, add("wq_up", {a->q_rank_, h * (dn + dr)}, InitKind::kNormal, LinearInitStd(a->q_rank_)));
+    LRKV_TRY_ASSIGN(a->q_latent_.down, params.Add(ReplicatedWeight(prefix + "wq_down", {d, a->q_rank_}, LinearInitStd(d))));
+    LRKV_TRY_ASSIGN(a->q_latent_.norm, latent_norm("q_norm.weight", a->q_rank_));
+    LRKV_TRY_ASSIGN(a->wq_up_, params.Add(ColumnParallelWeight(prefix + "wq_up", a->q_rank_, h * (dn + dr),
+                                                               LinearInitStd(a->q_rank_))));
   }
-  LRKV_TRY_ASSIGN(a->kv_latent_.down, add("wkv_down", {d, a->kv_rank_}, InitKind::kNormal, LinearInitStd(d)));
-  LRKV_TRY_ASSIGN(a->kv_latent_.norm, add("kv_norm.weight", {a->kv_rank_}, InitKind::kOnes, 0));
-  LRKV_TRY_ASSIGN(a->wk_up_, add("wk_up", {a->kv_rank_, h * dn}, InitKind::kNormal, LinearInitStd(a->kv_rank_)));
-  LRKV_TRY_ASSIGN(a->wv_up_, add("wv_up", {a->kv_rank_, h * dv}, InitKind::kNormal, LinearInitStd(a->kv_rank_)));
-  LRKV_TRY_ASSIGN(a->wk_rope_, add("wk_rope", {d, dr}, InitKind::kNormal, LinearInitStd(d)));
+  LRKV_TRY_ASSIGN(a->kv_latent_.down, params.Add(ReplicatedWeight(prefix + "wkv_down", {d, a->kv_rank_}, LinearInitStd(d))));
+  LRKV_TRY_ASSIGN(a->kv_latent_.norm, latent_norm("kv_norm.weight", a->kv_rank_));
+  LRKV_TRY_ASSIGN(a->wk_up_, params.Add(ColumnParallelWeight(prefix + "wk_up", a->kv_rank_, h * dn,
+                                                             LinearInitStd(a->kv_rank_))));
+  LRKV_TRY_ASSIGN(a->wv_up_, params.Add(ColumnParallelWeight(prefix + "wv_up", a->kv_rank_, h * dv,
+                                                             LinearInitStd(a->kv_rank_))));
+  LRKV_TRY_ASSIGN(a->wk_rope_, params.Add(ReplicatedWeight(prefix + "wk_rope", {d, dr}, LinearInitStd(d))));
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 

@@ -5,6 +5,8 @@
 //   wkv_down (d, c), kv_norm.weight (c), wk_up (c, H d_n), wv_up (c, H d_v), wk_rope (d, d_R)
 // Each head's query and key are [nope (d_n); rope (d_R)]; RoPE acts on the last d_R entries.
 // Inference caches the latent and the RoPE key: c + d_R values per token per layer.
+// Tensor parallelism: the down-projections, their norms and wk_rope are replicated on every rank
+// (gradients summed over TP); wq or wq_up, wk_up and wv_up are split by head.
 #pragma once
 
 #include "model/attention/attention_variant.h"
@@ -19,7 +21,7 @@ class MlaAttention final : public AttentionVariant {
   absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
   absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
-  int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
+  int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
 
  private:
   // x (N, d) -> down-projection -> RMSNorm -> latent; saves {raw, rstd, latent}.

@@ -8,13 +8,21 @@
 namespace lrkv {
 namespace {
 
+// Checks the shapes and resolves groups.group (0: H / Hk).
 absl::Status CheckAttention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                            const Tensor& probs) {
+                            const Tensor& probs, KvGroups& groups) {
   LRKV_REQUIRE(q.rank() == 4 && k.rank() == 4 && v.rank() == 4, op, ": q, k, v must be (B, T, heads, D)");
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2);
   LRKV_TRY(CheckShape(op, "k", k, {b, t, hk, q.dim(3)}));
   LRKV_TRY(CheckShape(op, "v", v, {b, t, hk, v.dim(3)}));
-  LRKV_REQUIRE(hk > 0 && h % hk == 0, op, ": ", hk, " KV heads do not divide ", h, " query heads");
+  if (groups.group == 0) {
+    LRKV_REQUIRE(hk > 0 && h % hk == 0 && groups.q_head_offset == 0, op, ": ", hk, " KV heads do not divide ", h,
+                 " query heads");
+    groups.group = h / hk;
+  }
+  LRKV_REQUIRE(groups.q_head_offset >= 0 && (groups.q_head_offset + h - 1) / groups.group < hk, op, ": query heads [",
+               groups.q_head_offset, ", ", groups.q_head_offset + h, ") in groups of ", groups.group, " need more than ",
+               hk, " KV heads");
   LRKV_TRY(CheckShape(op, "output", o, {b, t, h, v.dim(3)}));
   LRKV_TRY(CheckShape(op, "probs", probs, {b, h, t, t}));
   return CheckSameDeviceAndDType(op, {&q, &k, &v, &o, &probs});
@@ -25,20 +33,21 @@ int64_t CausalPairs(const Tensor& q) { return q.dim(0) * q.dim(2) * q.dim(1) * (
 }  // namespace
 
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs) {
-  LRKV_TRY(CheckAttention("CausalAttentionForward", q, k, v, o, probs));
+                                    Tensor& probs, KvGroups groups) {
+  LRKV_TRY(CheckAttention("CausalAttentionForward", q, k, v, o, probs, groups));
   FlopCounter::Global().Add(FlopCategory::kAttentionCore, 2 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, probs);
+  LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, probs, groups);
 }
 
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv) {
-  LRKV_TRY(CheckAttention("CausalAttentionBackward", q, k, v, dout, probs));
+                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     KvGroups groups) {
+  LRKV_TRY(CheckAttention("CausalAttentionBackward", q, k, v, dout, probs, groups));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dq", dq, q.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dk", dk, k.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dv", dv, v.shape()));
   FlopCounter::Global().Add(FlopCategory::kAttentionCore, 4 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, probs, scale, dq, dk, dv);
+  LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, probs, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv

@@ -7,28 +7,43 @@
 // T (T + 1) / 2 pairs per (batch, head).
 #pragma once
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "runtime/tensor.h"
 
 namespace lrkv {
 
-absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs);
-// dq written; dk, dv written (summed over the query heads of each group).
-absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv);
+// Which KV head a query head reads. Under tensor parallelism a rank may hold a block of the query
+// heads but every KV head (replicated when kv_heads is not a multiple of tp): local query head h is
+// then global head h + q_head_offset and reads KV head (h + q_head_offset) / group.
+struct KvGroups {
+  int64_t group = 0;  // query heads per KV head; 0: H / Hk, every query head of the model local
+  int64_t q_head_offset = 0;
+};
 
+absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
+                                    Tensor& probs, KvGroups groups = {});
+// dq written; dk, dv written (summed over the query heads of each group; zero for KV heads no
+// local query head reads).
+absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     KvGroups groups = {});
+
+// Backends get groups resolved (group > 0).
 namespace cpu {
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs);
+                                    Tensor& probs, KvGroups groups);
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv);
+                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     KvGroups groups);
 }  // namespace cpu
 namespace cuda {
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs);
+                                    Tensor& probs, KvGroups groups);
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv);
+                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     KvGroups groups);
 }  // namespace cuda
 
 }  // namespace lrkv

@@ -6,26 +6,39 @@
 
 namespace lrkv {
 namespace {
-absl::Status CheckXent(const char* op, const Tensor& logits, const Tensor& targets, const Tensor& lse) {
+absl::Status CheckRows(const char* op, const Tensor& logits, const char* what, const Tensor& per_row) {
   LRKV_REQUIRE(logits.rank() == 2, op, ": logits must be (N, V), got ", logits.DebugString());
+  LRKV_TRY(CheckShape(op, what, per_row, {logits.dim(0)}));
+  return CheckSameDeviceAndDType(op, {&logits, &per_row});
+}
+absl::Status CheckTargets(const char* op, const Tensor& logits, const Tensor& targets) {
   LRKV_TRY(CheckDType(op, "targets", targets, DType::kI32));
-  LRKV_REQUIRE(targets.numel() == logits.dim(0), op, ": ", targets.numel(), " targets for ", logits.dim(0),
-               " rows");
-  LRKV_TRY(CheckShape(op, "lse", lse, {logits.dim(0)}));
-  return CheckSameDeviceAndDType(op, {&logits, &lse});
+  LRKV_REQUIRE(targets.numel() == logits.dim(0), op, ": ", targets.numel(), " targets for ", logits.dim(0), " rows");
+  return absl::OkStatus();
 }
 }  // namespace
 
-absl::Status CrossEntropyForward(const Tensor& logits, const Tensor& targets, Tensor& lse, double* loss_sum) {
-  LRKV_TRY(CheckXent("CrossEntropyForward", logits, targets, lse));
-  LRKV_DISPATCH(logits.device(), CrossEntropyForward, logits, targets, lse, loss_sum);
+absl::Status LogitRowMax(const Tensor& logits, Tensor& max) {
+  LRKV_TRY(CheckRows("LogitRowMax", logits, "max", max));
+  LRKV_REQUIRE(logits.dim(1) > 0, "LogitRowMax: logits have no columns");
+  LRKV_DISPATCH(logits.device(), LogitRowMax, logits, max);
 }
 
-absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, const Tensor& lse, double scale,
-                                  Tensor& dlogits) {
-  LRKV_TRY(CheckXent("CrossEntropyBackward", logits, targets, lse));
+absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin,
+                                     const Tensor& max, Tensor& sums) {
+  LRKV_TRY(CheckRows("CrossEntropyPartialSums", logits, "max", max));
+  LRKV_TRY(CheckTargets("CrossEntropyPartialSums", logits, targets));
+  LRKV_TRY(CheckDType("CrossEntropyPartialSums", "sums", sums, DType::kF64));
+  LRKV_TRY(CheckShape("CrossEntropyPartialSums", "sums", sums, {logits.dim(0), 2}));
+  LRKV_DISPATCH(logits.device(), CrossEntropyPartialSums, logits, targets, col_begin, max, sums);
+}
+
+absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,
+                                  double scale, Tensor& dlogits) {
+  LRKV_TRY(CheckRows("CrossEntropyBackward", logits, "lse", lse));
+  LRKV_TRY(CheckTargets("CrossEntropyBackward", logits, targets));
   LRKV_TRY(CheckShape("CrossEntropyBackward", "dlogits", dlogits, logits.shape()));
-  LRKV_DISPATCH(logits.device(), CrossEntropyBackward, logits, targets, lse, scale, dlogits);
+  LRKV_DISPATCH(logits.device(), CrossEntropyBackward, logits, targets, col_begin, lse, scale, dlogits);
 }
 
 }  // namespace lrkv

@@ -6,20 +6,31 @@
 
 namespace lrkv {
 
-absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor& out) {
+absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor& out, int64_t row_begin,
+                              int64_t vocab) {
   LRKV_TRY(CheckDType("EmbeddingForward", "tokens", tokens, DType::kI32));
   LRKV_REQUIRE(table.rank() == 2, "EmbeddingForward: table must be (V, d), got ", table.DebugString());
   LRKV_TRY(CheckShape("EmbeddingForward", "out", out, {tokens.numel(), table.dim(1)}));
   LRKV_TRY(CheckSameDeviceAndDType("EmbeddingForward", {&table, &out}));
-  LRKV_DISPATCH(out.device(), EmbeddingForward, tokens, table, out);
+  if (vocab == 0) vocab = table.dim(0);
+  LRKV_REQUIRE(row_begin >= 0 && row_begin + table.dim(0) <= vocab, "EmbeddingForward: rows [", row_begin, ", ",
+               row_begin + table.dim(0), ") outside a vocabulary of ", vocab);
+  const int32_t* tok = tokens.data<int32_t>();  // token ids live on the host
+  for (int64_t i = 0; i < tokens.numel(); ++i) {
+    if (tok[i] < 0 || tok[i] >= vocab) {
+      return absl::OutOfRangeError(
+          absl::StrCat("embedding: token id ", tok[i], " at position ", i, " outside vocabulary [0, ", vocab, ")"));
+    }
+  }
+  LRKV_DISPATCH(out.device(), EmbeddingForward, tokens, table, out, row_begin);
 }
 
-absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable) {
+absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin) {
   LRKV_TRY(CheckDType("EmbeddingBackward", "tokens", tokens, DType::kI32));
   LRKV_REQUIRE(dtable.rank() == 2, "EmbeddingBackward: dtable must be (V, d)");
   LRKV_TRY(CheckShape("EmbeddingBackward", "dout", dout, {tokens.numel(), dtable.dim(1)}));
   LRKV_TRY(CheckSameDeviceAndDType("EmbeddingBackward", {&dtable, &dout}));
-  LRKV_DISPATCH(dtable.device(), EmbeddingBackward, tokens, dout, dtable);
+  LRKV_DISPATCH(dtable.device(), EmbeddingBackward, tokens, dout, dtable, row_begin);
 }
 
 }  // namespace lrkv

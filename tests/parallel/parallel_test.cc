@@ -106,7 +106,7 @@ TEST(DataParallel, BucketedAllReduceAveragesAndZero1MatchesIt) {
   for (auto& t : a) pa.push_back(&t);
   for (auto& t : b) pb.push_back(&t);
   w.stats().Reset();
-  ASSERT_TRUE(GradientAllReduce(w, pa, 16).ok());
+  ASSERT_TRUE(AllReduceInBuckets(w, pa, 16, 1.0 / w.size()).ok());
   EXPECT_EQ(w.stats().calls[int(CommKind::kAllReduce)], 3);
   EXPECT_EQ(w.stats().bytes[int(CommKind::kAllReduce)], 9 * 8);
   const double mean_r = (n - 1) / 2.0;

@@ -69,7 +69,7 @@ TEST(Config, OverridesSetNestedFieldsAndRejectUnknownOnes) {
 
 std::unique_ptr<Decoder> Build(const RunConfig& c, DType dtype, uint64_t seed = 3) {
   EXPECT_TRUE(ValidateModelConfig(c.model()).ok()) << ValidateModelConfig(c.model());
-  auto m = Decoder::Create(c.model(), dtype).value();
+  auto m = Decoder::Create(c.model(), {}, dtype).value();
   EXPECT_TRUE(m->params().Initialize(seed).ok());
   return m;
 }

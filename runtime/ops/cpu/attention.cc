@@ -20,9 +20,10 @@ T Dot(const T* a, const T* b, int64_t n) {
 }
 
 template <typename T>
-absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& probs) {
+absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& probs,
+                     KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dv = v.dim(3);
-  const int64_t group = h / hk;
+  const int64_t group = groups.group, offset = groups.q_head_offset;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
   T *os = o.data<T>(), *ps = probs.data<T>();
   const T sc = static_cast<T>(scale);
@@ -30,7 +31,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < h; ++hi)
       for (int64_t i = 0; i < t; ++i) {
-        const int64_t g = hi / group;
+        const int64_t g = (hi + offset) / group;
         const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
         T* p = ps + ((bi * h + hi) * t + i) * t;  // row i of this head's (T, T) matrix
         T m = -INFINITY;
@@ -56,9 +57,9 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
 // Parallel over (batch, KV head): the query heads of one group add into the same dk, dv rows.
 template <typename T>
 absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                      double scale, Tensor& dq, Tensor& dk, Tensor& dv) {
+                      double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dvd = v.dim(3);
-  const int64_t group = h / hk;
+  const int64_t group = groups.group, offset = groups.q_head_offset;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>(), *ps = probs.data<T>(), *dos = dout.data<T>();
   T *dqs = dq.data<T>(), *dks = dk.data<T>(), *dvs = dv.data<T>();
   const T sc = static_cast<T>(scale);
@@ -70,7 +71,9 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
         std::fill_n(dks + ((bi * t + j) * hk + g) * dqk, dqk, T(0));
         std::fill_n(dvs + ((bi * t + j) * hk + g) * dvd, dvd, T(0));
       }
-      for (int64_t hi = g * group; hi < (g + 1) * group; ++hi)
+      // The local query heads of group g.
+      const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
+      for (int64_t hi = first; hi < last; ++hi)
         for (int64_t i = 0; i < t; ++i) {
           const T* p = ps + ((bi * h + hi) * t + i) * t;
           const T* doi = dos + ((bi * t + i) * h + hi) * dvd;
@@ -103,12 +106,13 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
 }  // namespace
 
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, probs);
+                                    Tensor& probs, KvGroups groups) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, probs, groups);
 }
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, probs, scale, dq, dk, dv);
+                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     KvGroups groups) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, probs, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv::cpu

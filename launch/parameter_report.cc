@@ -1,0 +1,134 @@
+#include "launch/parameter_report.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "runtime/npy.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+// Strings travel as an i32 length, then i32 words.
+absl::Status SendString(Communicator& c, const std::string& s, int peer) {
+  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
+  length.data<int32_t>()[0] = static_cast<int32_t>(s.size());
+  LRKV_TRY_ASSIGN(Tensor words, Tensor::Zeros({int64_t(s.size() + 3) / 4}, DType::kI32));
+  std::memcpy(words.raw(), s.data(), s.size());
+  LRKV_TRY(c.Send(length, peer));
+  return c.Send(words, peer);
+}
+
+absl::StatusOr<std::string> RecvString(Communicator& c, int peer) {
+  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
+  LRKV_TRY(c.Recv(length, peer));
+  const int32_t n = length.data<int32_t>()[0];
+  LRKV_TRY_ASSIGN(Tensor words, Tensor::Empty({int64_t(n + 3) / 4}, DType::kI32));
+  LRKV_TRY(c.Recv(words, peer));
+  return std::string(static_cast<const char*>(words.raw()), n);
+}
+
+std::string TpLayoutName(const Parameter& p) {
+  if (p.block.dim >= 0) {
+    return absl::StrFormat("split dim %d [%d, %d) of %s", p.block.dim, p.block.offset,
+                           p.block.offset + p.block.shape[p.block.dim], ShapeString(p.spec.shape));
+  }
+  return p.spec.tp == TpSplit::kReplicatedPartialGrad ? "replicated, grad summed over tp" : "replicated";
+}
+
+// The ranks of data-parallel replica 0 hold every parameter block: world ranks [0, pp x tp).
+bool InReplicaZero(ProcessMesh& mesh) { return mesh.dp_index() == 0; }
+int ReplicaZeroRanks(ProcessMesh& mesh) { return mesh.layout().pp * mesh.layout().tp; }
+
+}  // namespace
+
+absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh) {
+  MpiCommunicator& world = mesh.world();
+  std::string text = absl::StrFormat("rank %d (dp %d, pp %d, tp %d): %.3fM parameters\n", world.rank(),
+                                     mesh.dp_index(), mesh.pp_index(), mesh.tp_index(), params.NumElements() / 1e6);
+  for (const auto& p : params.all()) {
+    absl::StrAppendFormat(&text, "  %-32s %-16s %s\n", p->spec.name, ShapeString(p->value.shape()), TpLayoutName(*p));
+  }
+  if (world.rank() != 0) return SendString(world, text, 0);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  for (int r = 1; r < world.size(); ++r) {
+    LRKV_TRY_ASSIGN(const std::string other, RecvString(world, r));
+    std::fwrite(other.data(), 1, other.size(), stdout);
+  }
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
+absl::Status SaveGlobalParameters(const std::string& dir, const ParameterSet& params, ProcessMesh& mesh) {
+  if (!InReplicaZero(mesh)) return absl::OkStatus();
+  MpiCommunicator& world = mesh.world();
+  // Each rank sends one line per block it contributes ("name dim offset global_dims..."), then the
+  // blocks. A replicated parameter comes from TP rank 0 only.
+  std::vector<const Parameter*> mine;
+  std::string header;
+  for (const auto& p : params.all()) {
+    if (p->block.dim < 0 && mesh.tp_index() != 0) continue;
+    mine.push_back(p.get());
+    absl::StrAppend(&header, p->spec.name, " ", p->block.dim, " ", p->block.offset);
+    for (int64_t e : p->spec.shape) absl::StrAppend(&header, " ", e);
+    absl::StrAppend(&header, "\n");
+  }
+  if (world.rank() != 0) {
+    LRKV_TRY(SendString(world, header, 0));
+    for (const Parameter* p : mine) LRKV_TRY(world.Send(p->value, 0));
+    return absl::OkStatus();
+  }
+  std::map<std::string, Tensor> global;
+  for (int r = 0; r < ReplicaZeroRanks(mesh); ++r) {
+    std::string lines = header;
+    if (r != 0) {
+      LRKV_TRY_ASSIGN(lines, RecvString(world, r));
+    }
+    const std::vector<std::string> entries = absl::StrSplit(lines, '\n', absl::SkipEmpty());
+    int next = 0;
+    for (const std::string& line : entries) {
+      const std::vector<std::string> f = absl::StrSplit(line, ' ');
+      int dim = 0;
+      int64_t offset = 0;
+      Shape shape;
+      LRKV_REQUIRE(f.size() >= 3 && absl::SimpleAtoi(f[1], &dim) && absl::SimpleAtoi(f[2], &offset),
+                   "parameter dump: malformed header line from rank ", r, ": ", line);
+      for (size_t i = 3; i < f.size(); ++i) {
+        int64_t e = 0;
+        LRKV_REQUIRE(absl::SimpleAtoi(f[i], &e), "parameter dump: malformed shape from rank ", r, ": ", line);
+        shape.push_back(e);
+      }
+      LocalBlock block{shape, dim, offset};
+      if (dim >= 0) block.shape[dim] = shape[dim] / mesh.layout().tp;
+      Tensor local;
+      if (r == 0) {
+        local = mine[next++]->value;
+      } else {
+        LRKV_TRY_ASSIGN(local, Tensor::Empty(block.shape, params.dtype()));
+        LRKV_TRY(world.Recv(local, r));
+      }
+      Tensor& g = global[f[0]];
+      if (!g.defined()) {
+        LRKV_TRY_ASSIGN(g, Tensor::Empty(shape, params.dtype()));
+      }
+      const int64_t size = DTypeSize(params.dtype());
+      for (int64_t i = 0; i < local.numel(); ++i) {
+        std::memcpy(static_cast<char*>(g.raw()) + GlobalIndex(shape, block, i) * size,
+                    static_cast<const char*>(local.raw()) + i * size, size);
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  for (const auto& [name, t] : global) LRKV_TRY(WriteNpy(dir + "/" + name + ".npy", t));
+  return absl::OkStatus();
+}
+
+}  // namespace lrkv

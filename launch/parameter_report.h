@@ -1,0 +1,20 @@
+// Parameters across the ranks of a parallel layout, gathered on world rank 0:
+//  - PrintLayout: every rank's parameters with their local shapes and how each is laid out over
+//    the tensor-parallel group (split along a dimension, or replicated), so a user can see where
+//    LRKV's shared and residual projections live;
+//  - SaveGlobalParameters: every parameter as one .npy file of its global shape, assembled from the
+//    blocks of the ranks of data-parallel replica 0 (a debugging and testing dump, not a checkpoint).
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "model/parameter.h"
+#include "parallel/mesh.h"
+
+namespace lrkv {
+
+absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh);
+absl::Status SaveGlobalParameters(const std::string& dir, const ParameterSet& params, ProcessMesh& mesh);
+
+}  // namespace lrkv

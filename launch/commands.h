@@ -16,6 +16,11 @@ using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 // Prints the analytic cost of each config; format "table" or "json" (one object per line).
 absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format);
 
+// `lrkv flops-compare` and `lrkv flops-project` read their own --NAME=VALUE arguments (--baseline
+// repeats); `args` are those after the command word.
+absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args);
+absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args);
+
 absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.

@@ -8,6 +8,7 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev            # MPI runtime and headers (mpirun, mpicxx)
   protobuf-compiler libprotobuf-dev     # configs and checkpoint manifests
   libabsl-dev                           # flags, status, logging, strings
+  nlohmann-json3-dev                    # JSON parsing (reading metrics.jsonl back: lrkv flops-compare)
   libgtest-dev libgmock-dev             # unit tests
   libopenblas-openmp-dev                # CPU GEMM, built against OpenMP so it shares our thread pool
   libsentencepiece-dev sentencepiece    # tokenizer training and encoding

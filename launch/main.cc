@@ -20,6 +20,12 @@ constexpr char kUsage[] =
     "                  --corpus=brown --out=DIR [--vocab_size=8192]\n"
     "  flops         parameters, FLOPs per token and KV cache of configs, side by side\n"
     "                  --config=FILE [--config=FILE ...] [--format=table|json]\n"
+    "  flops-compare training FLOPs a candidate run needs to reach each baseline's final metric\n"
+    "                  --baseline=METRICS.jsonl [--baseline=...] --candidate=METRICS.jsonl\n"
+    "                  [--metric=val_loss] [--out=PREFIX]   (writes PREFIX.csv, .json, .png)\n"
+    "  flops-project total training FLOPs and GPU-hours of a candidate vs a baseline config\n"
+    "                  --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]\n"
+    "                  [--mfu=M --peak=FLOPS|h100|h200|a100|... [--gpus=G]] [--format=table|json]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np N)\n"
@@ -79,6 +85,14 @@ int main(int argc, char** argv) {
     const absl::Status s = lrkv::RunFlopsCommand(configs, format);
     if (s.ok()) return 0;
     std::fprintf(stderr, "lrkv flops: error: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  if (command == "flops-compare" || command == "flops-project") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    const absl::Status s =
+        command == "flops-compare" ? lrkv::RunFlopsCompareCommand(args) : lrkv::RunFlopsProjectCommand(args);
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(s.message()).c_str());
     return 1;
   }
   if (command == "prepare-data") {

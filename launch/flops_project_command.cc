@@ -1,0 +1,181 @@
+// lrkv flops-project --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]
+//                    [--mfu=M --peak=P [--gpus=G]] [--format=table|json]
+// Projects a full-scale training run: total training FLOPs of a candidate and a baseline config for a
+// token budget, the saving from the per-token FLOP difference and from needing X times the
+// baseline's tokens to reach its loss, and the GPU-hours at a given MFU and peak.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "launch/command_args.h"
+#include "launch/commands.h"
+#include "launch/device_peaks.h"
+#include "model/config.h"
+#include "model/flop_model.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+constexpr char kUsage[] =
+    "lrkv flops-project --config=FILE --baseline=FILE --tokens=N "
+    "[--steps_ratio=X | --steps_ratio_from=FLOPS_COMPARE.json] [--mfu=M --peak=FLOPS|DEVICE [--gpus=G]] "
+    "[--format=table|json]";
+
+// Training matmul FLOPs per token: 3 x forward, per sequence / seq_len (model/flop_model.h).
+absl::StatusOr<double> TrainFlopsPerToken(const std::string& path) {
+  LRKV_TRY_ASSIGN(RunConfig c, LoadRunConfig(path));
+  FillDefaults(c);
+  LRKV_TRY(ValidateModelConfig(c.model()));
+  return 3.0 * static_cast<double>(AnalyzeModel(c.model()).forward_flops()) / c.model().seq_len();
+}
+
+absl::StatusOr<double> PositiveNumber(const std::string& name, const std::string& text) {
+  double v = 0;
+  LRKV_REQUIRE(absl::SimpleAtod(text, &v) && std::isfinite(v) && v > 0, "--", name,
+               " must be a positive number, got '", text, "'");
+  return v;
+}
+
+// The candidate's tokens-to-target multiple measured by `lrkv flops-compare`: its one comparison's
+// tokens_ratio (the steps ratio when both runs train on the same batch).
+absl::StatusOr<double> StepsRatioFromCompare(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON: ", e.what()));
+  }
+  LRKV_REQUIRE(j.is_object() && j.contains("rows") && j["rows"].is_array(), path,
+               ": not a flops-compare JSON (no \"rows\")");
+  LRKV_REQUIRE(j["rows"].size() == 1, path, " compares ", j["rows"].size(),
+               " baselines; rerun flops-compare with the one baseline to project against, or pass --steps_ratio");
+  const nlohmann::json& row = j["rows"][0];
+  LRKV_REQUIRE(row.value("reached", false), path, ": the candidate never reached the baseline's ",
+               j.value("metric", std::string("metric")), ", so there is no steps ratio");
+  LRKV_REQUIRE(row.contains("tokens_ratio") && row["tokens_ratio"].is_number(), path, ": row has no tokens_ratio");
+  return row["tokens_ratio"].get<double>();
+}
+
+}  // namespace
+
+absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
+  LRKV_TRY_ASSIGN(const NamedArgs named,
+                  ParseNamedArgs(args,
+                                 {"config", "baseline", "tokens", "steps_ratio", "steps_ratio_from", "mfu", "gpus",
+                                  "peak", "format"},
+                                 kUsage));
+  std::string config, baseline, format = "table", peak_arg, ratio_from;
+  double tokens = 0, steps_ratio = 1, mfu = 0, gpus = 1;
+  bool has_ratio = false, has_mfu = false, has_gpus = false;
+  for (const auto& [name, value] : named) {
+    if (name == "config") config = value;
+    if (name == "baseline") baseline = value;
+    if (name == "format") format = value;
+    if (name == "peak") peak_arg = value;
+    if (name == "steps_ratio_from") ratio_from = value;
+    if (name == "tokens") {
+      LRKV_TRY_ASSIGN(tokens, PositiveNumber(name, value));
+    }
+    if (name == "steps_ratio") {
+      LRKV_TRY_ASSIGN(steps_ratio, PositiveNumber(name, value));
+      has_ratio = true;
+    }
+    if (name == "mfu") {
+      LRKV_TRY_ASSIGN(mfu, PositiveNumber(name, value));
+      has_mfu = true;
+    }
+    if (name == "gpus") {
+      LRKV_TRY_ASSIGN(gpus, PositiveNumber(name, value));
+      has_gpus = true;
+    }
+  }
+  LRKV_REQUIRE(!config.empty() && !baseline.empty() && tokens > 0,
+               "flops-project needs --config, --baseline and --tokens\nusage: ", kUsage);
+  LRKV_REQUIRE(format == "table" || format == "json", "--format must be table or json, got '", format, "'");
+  LRKV_REQUIRE(!(has_ratio && !ratio_from.empty()), "give --steps_ratio or --steps_ratio_from, not both");
+  LRKV_REQUIRE(has_mfu == !peak_arg.empty(), "--mfu and --peak go together (GPU-hours need both)");
+  LRKV_REQUIRE(!has_gpus || has_mfu, "--gpus needs --mfu and --peak");
+  LRKV_REQUIRE(mfu <= 1, "--mfu is a fraction of the peak in (0, 1], got ", mfu);
+  // LRKV_TRY_ASSIGN is several statements: it needs the braces.
+  if (!ratio_from.empty()) {
+    LRKV_TRY_ASSIGN(steps_ratio, StepsRatioFromCompare(ratio_from));
+  }
+  double peak = 0;
+  if (has_mfu) {
+    LRKV_TRY_ASSIGN(peak, LookupDevicePeak(peak_arg));
+  }
+
+  LRKV_TRY_ASSIGN(const double cand_tpt, TrainFlopsPerToken(config));
+  LRKV_TRY_ASSIGN(const double base_tpt, TrainFlopsPerToken(baseline));
+  const double ratio = cand_tpt / base_tpt;
+  const double base_total = tokens * base_tpt;
+  const double cand_same_tokens = tokens * cand_tpt;  // per-token difference alone
+  const double cand_tokens = steps_ratio * tokens;    // tokens it needs to reach the baseline's loss
+  const double cand_total = cand_tokens * cand_tpt;
+  const double saving_per_token_pct = 100.0 * (1.0 - ratio);
+  const double saving_pct = 100.0 * (1.0 - cand_total / base_total);
+  // GPU-hours do not depend on the GPU count; wall-clock time does.
+  const auto gpu_hours = [&](double flops) { return flops / (mfu * peak) / 3600.0; };
+
+  nlohmann::ordered_json j;
+  j["config"] = config;
+  j["baseline"] = baseline;
+  j["tokens"] = tokens;
+  j["steps_ratio"] = steps_ratio;
+  j["candidate_train_flops_per_token"] = cand_tpt;
+  j["baseline_train_flops_per_token"] = base_tpt;
+  j["flops_per_token_ratio"] = ratio;
+  j["baseline_total_flops"] = base_total;
+  j["candidate_total_flops_same_tokens"] = cand_same_tokens;
+  j["candidate_tokens_to_target"] = cand_tokens;
+  j["candidate_total_flops"] = cand_total;
+  j["saving_per_token_pct"] = saving_per_token_pct;
+  j["saving_pct"] = saving_pct;
+  j["saving_flops"] = base_total - cand_total;
+  if (has_mfu) {
+    j["mfu"] = mfu;
+    j["gpus"] = gpus;
+    j["peak"] = peak_arg;
+    j["peak_flops_per_s"] = peak;
+    j["baseline_gpu_hours"] = gpu_hours(base_total);
+    j["candidate_gpu_hours"] = gpu_hours(cand_total);
+    j["gpu_hours_saved"] = gpu_hours(base_total) - gpu_hours(cand_total);
+    j["baseline_wall_hours"] = gpu_hours(base_total) / gpus;
+    j["candidate_wall_hours"] = gpu_hours(cand_total) / gpus;
+  }
+  if (format == "json") {
+    std::printf("%s\n", j.dump().c_str());
+    return absl::OkStatus();
+  }
+  const auto name = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+  std::printf("flops-project: %s (candidate) vs %s (baseline), %.4g tokens, steps ratio %.4g\n",
+              name(config).c_str(), name(baseline).c_str(), tokens, steps_ratio);
+  std::printf("%-34s %14s %14s %10s\n", "", "baseline", "candidate", "ratio");
+  std::printf("%-34s %14.6g %14.6g %9.4fx\n", "train FLOPs per token", base_tpt, cand_tpt, ratio);
+  std::printf("%-34s %14.6g %14.6g %9.4fx\n", "tokens to the baseline's loss", tokens, cand_tokens, steps_ratio);
+  std::printf("%-34s %14.6g %14.6g %9.4fx\n", "total train FLOPs", base_total, cand_total, cand_total / base_total);
+  if (has_mfu) {
+    const std::string label = absl::StrFormat("GPU-hours (MFU %.3g, %.4g TFLOP/s)", mfu, peak / 1e12);
+    std::printf("%-34s %14.6g %14.6g\n", label.c_str(),
+                gpu_hours(base_total), gpu_hours(cand_total));
+    std::printf("%-34s %14.6g %14.6g\n", absl::StrFormat("wall-clock hours on %.6g GPUs", gpus).c_str(),
+                gpu_hours(base_total) / gpus, gpu_hours(cand_total) / gpus);
+  }
+  std::printf("saving: %.2f%% from FLOPs per token alone; %.2f%% to the baseline's loss (%.4g FLOPs",
+              saving_per_token_pct, saving_pct, base_total - cand_total);
+  if (has_mfu) std::printf(", %.4g GPU-hours", gpu_hours(base_total) - gpu_hours(cand_total));
+  std::printf(")\n");
+  return absl::OkStatus();
+}
+
+}  // namespace lrkv

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# `lrkv flops-compare` on synthetic metrics files whose answers are known by construction (reached
+# step, FLOPs, saving; a tie counts as reached; a baseline never reached), its CSV/JSON/PNG and its
+# errors; `lrkv flops-project` on the paper's 6.3B LRKV and MHA configs against figures computed here
+# from `lrkv flops --format=json`.
+#   flops_compare.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
+set -euo pipefail
+bin="$1"; src="$2"; work="$3"
+py=/usr/bin/python3
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "flops_compare: FAIL: $*" >&2; exit 1; }
+# expect_error NEEDLE CMD...: CMD must fail and print NEEDLE on stderr.
+expect_error() {
+  local needle="$1"; shift
+  if "$@" >/dev/null 2>"$work/err"; then fail "succeeded: $*"; fi
+  grep -qF -- "$needle" "$work/err" || { cat "$work/err" >&2; fail "no '$needle' from: $*"; }
+}
+
+# run DIR STEPS FLOPS_PER_STEP "STEP:VAL_LOSS ...": metrics.jsonl as `lrkv train` writes it.
+run() {
+  mkdir -p "$work/$1"
+  $py - "$work/$1/metrics.jsonl" "$2" "$3" "$4" <<'EOF'
+import json, sys
+path, steps, fps, evals = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+val = {int(s): float(v) for s, v in (e.split(":") for e in evals.split())}
+with open(path, "w") as f:
+    for s in range(1, steps + 1):
+        r = {"step": s, "loss": 7.0 - 0.1 * s, "lr": 1e-3, "tokens": 4096 * s, "flops_step": fps,
+             "flops_cumulative": fps * s}
+        if s in val:
+            r["val_loss"] = val[s]
+        f.write(json.dumps(r) + "\n")
+EOF
+}
+run mha 8 1000000000000 "2:6.0 4:5.5 6:5.2 8:5.0"        # final val_loss 5.0 at 8e12 FLOPs
+run gqa 10 800000000000 "5:5.6 10:5.3"                    # final 5.3 at 8e12
+run strong 4 1000000000000 "4:4.5"                       # final 4.5: never reached
+run lrkv 8 900000000000 "2:5.9 4:5.3 6:4.99 8:4.8"       # 5.0 first at step 6 (5.4e12), 5.3 at step 4 (tie)
+
+"$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" --baseline="$work/gqa/metrics.jsonl" \
+  --baseline="$work/strong/metrics.jsonl" --candidate="$work/lrkv/metrics.jsonl" --out="$work/out/cmp" | tee "$work/table"
+grep -qE "^strong +4\.5000 \| +4 +16384 +4e\+12 \| not reached: best 4\.8000 at step 8$" "$work/table" || fail "table"
+$py - "$work/out/cmp" <<'EOF'
+import csv, json, sys
+prefix = sys.argv[1]
+rows = list(csv.DictReader(open(prefix + ".csv")))
+js = json.load(open(prefix + ".json"))
+assert [r["baseline"] for r in rows] == ["mha", "gqa", "strong"], rows
+assert js["metric"] == "val_loss" and js["candidate"] == "lrkv" and len(js["rows"]) == 3
+# mha: target 5.0; the candidate's first val_loss <= 5.0 is 4.99 at step 6.
+m, g, s = js["rows"]
+assert m["reached"] is True and m["target"] == 5.0 and m["candidate_value"] == 4.99, m
+assert (m["baseline_step"], m["baseline_tokens"], m["baseline_flops"]) == (8, 32768, 8e12), m
+assert (m["candidate_step"], m["candidate_tokens"], m["candidate_flops"]) == (6, 24576, 5.4e12), m
+assert m["flops_saved"] == 2.6e12 and m["flops_saved_pct"] == 100.0 * (1.0 - 5.4e12 / 8e12), m
+assert abs(m["flops_saved_pct"] - 32.5) < 1e-12 and m["steps_ratio"] == 0.75 and m["tokens_ratio"] == 0.75, m
+# gqa: target 5.3 is met exactly (<=) at step 4, 3.6e12 FLOPs against 8e12.
+assert g["reached"] is True and (g["candidate_step"], g["candidate_flops"]) == (4, 3.6e12), g
+assert g["flops_saved_pct"] == 100.0 * (1.0 - 3.6e12 / 8e12) and g["steps_ratio"] == 0.4, g
+# strong: never reached; the candidate's best is reported, the candidate side is null / empty.
+assert s["reached"] is False and s["candidate_step"] is None and s["flops_saved_pct"] is None, s
+assert s["candidate_best"] == 4.8 and s["candidate_best_step"] == 8, s
+# The CSV carries the same numbers.
+for r, j in zip(rows, js["rows"]):
+    for k, v in j.items():
+        want = "" if v is None else ("true" if v is True else "false" if v is False else str(v))
+        assert r[k] == want or float(r[k]) == v, (k, r[k], v)
+assert rows[2]["candidate_flops"] == "" and rows[0]["candidate_flops"] == "5400000000000"
+# The plot's input: every run's series, baselines then the candidate.
+assert [r["label"] for r in js["runs"]] == ["mha", "gqa", "strong", "lrkv"]
+assert js["runs"][3]["value"] == [5.9, 5.3, 4.99, 4.8] and js["runs"][3]["flops"][0] == 1.8e12
+EOF
+png_ok() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$1")" -gt 10000 ]; }
+png_ok "$work/out/cmp.png" || fail "$work/out/cmp.png is not a PNG"
+
+# Default prefix: flops_compare.* next to the candidate.
+"$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" --candidate="$work/lrkv/metrics.jsonl" >/dev/null
+for ext in csv json; do [ -s "$work/lrkv/flops_compare.$ext" ] || fail "no $work/lrkv/flops_compare.$ext"; done
+png_ok "$work/lrkv/flops_compare.png" || fail "default-prefix PNG"
+# Without Python the plot is skipped with a warning; the command still succeeds with its CSV/JSON.
+LRKV_PYTHON=/nonexistent/python3 "$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" \
+  --candidate="$work/lrkv/metrics.jsonl" --out="$work/nopy/cmp" >/dev/null 2>"$work/err"
+grep -q "warning: no plot (/nonexistent/python3 not found)" "$work/err" || fail "no-python warning"
+[ -s "$work/nopy/cmp.csv" ] && [ -s "$work/nopy/cmp.json" ] && [ ! -e "$work/nopy/cmp.png" ] || fail "no-python outputs"
+
+# Errors name the file and line.
+cp "$work/mha/metrics.jsonl" "$work/broken.jsonl"
+sed -i '3s/.*/{"step": 3, "loss": 6.7,/' "$work/broken.jsonl"
+expect_error "$work/broken.jsonl:3: malformed JSON" \
+  "$bin/lrkv" flops-compare --baseline="$work/broken.jsonl" --candidate="$work/lrkv/metrics.jsonl"
+printf '{"step": 1, "tokens": 4096, "flops_cumulative": 1}\n{"step": 2, "tokens": 8192, "val_loss": 5.0}\n' >"$work/noflops.jsonl"
+expect_error "$work/noflops.jsonl:2: record has no 'flops_cumulative'" \
+  "$bin/lrkv" flops-compare --baseline="$work/noflops.jsonl" --candidate="$work/lrkv/metrics.jsonl"
+expect_error "cannot open metrics file $work/missing.jsonl" \
+  "$bin/lrkv" flops-compare --baseline="$work/missing.jsonl" --candidate="$work/lrkv/metrics.jsonl"
+expect_error "$work/mha/metrics.jsonl: no record has 'val_ppl' (8 records read)" \
+  "$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" --candidate="$work/lrkv/metrics.jsonl" --metric=val_ppl
+expect_error "needs --baseline=FILE" "$bin/lrkv" flops-compare --candidate="$work/lrkv/metrics.jsonl"
+expect_error "unknown argument '--baseline'" "$bin/lrkv" flops-compare --baseline --candidate=x
+
+# flops-project, 6.3B LRKV against MHA, checked against `lrkv flops`.
+lrkv_cfg="$src/configs/paper/6.3b-lrkv.textproto"; mha_cfg="$src/configs/paper/6.3b-mha.textproto"
+"$bin/lrkv" flops --config="$lrkv_cfg" --config="$mha_cfg" --format=json >"$work/flops.json"
+project() { "$bin/lrkv" flops-project --config="$lrkv_cfg" --baseline="$mha_cfg" --format=json "$@"; }
+project --tokens=1.26e11 --steps_ratio=0.9 --mfu=0.4 --gpus=256 --peak=h100 >"$work/p_h100.json"
+project --tokens=1.26e11 --steps_ratio=0.9 --mfu=0.4 --gpus=256 --peak=989e12 >"$work/p_number.json"
+project --tokens=1.26e11 --steps_ratio=0.9 --mfu=0.4 --gpus=256 --peak=H100_SXM_BF16 >"$work/p_name.json"
+for d in h200:989e12 a100:312e12 h100-pcie:756e12 a100-fp32:19.5e12; do
+  project --tokens=1e9 --mfu=0.5 --peak="${d%%:*}" | $py -c "import json,sys; assert json.load(sys.stdin)['peak_flops_per_s'] == ${d#*:}, '$d'"
+done
+# The one-baseline comparison above measured tokens ratio 0.75 (step 6 of 8).
+project --tokens=1e9 --steps_ratio_from="$work/lrkv/flops_compare.json" >"$work/p_from.json"
+$py - "$work" <<'EOF'
+import json, sys
+w = sys.argv[1]
+lrkv, mha = [json.loads(l) for l in open(w + "/flops.json")]
+tc, tb = lrkv["train_flops_per_token"], mha["train_flops_per_token"]
+assert tc == 3 * lrkv["forward_flops_per_token"] and 0.9 < tc / tb < 0.93, (tc, tb)
+p = json.load(open(w + "/p_h100.json"))
+n, x, mfu, gpus, peak = 1.26e11, 0.9, 0.4, 256, 989e12
+want = {
+    "candidate_train_flops_per_token": tc, "baseline_train_flops_per_token": tb,
+    "flops_per_token_ratio": tc / tb, "baseline_total_flops": n * tb,
+    "candidate_total_flops_same_tokens": n * tc, "candidate_tokens_to_target": x * n,
+    "candidate_total_flops": x * n * tc, "saving_per_token_pct": 100 * (1 - tc / tb),
+    "saving_pct": 100 * (1 - x * tc / tb), "saving_flops": n * tb - x * n * tc,
+    "peak_flops_per_s": peak, "baseline_gpu_hours": n * tb / (mfu * peak) / 3600,
+    "candidate_gpu_hours": x * n * tc / (mfu * peak) / 3600,
+    "baseline_wall_hours": n * tb / (mfu * peak) / 3600 / gpus,
+    "candidate_wall_hours": x * n * tc / (mfu * peak) / 3600 / gpus,
+}
+for k, v in want.items():
+    assert abs(p[k] - v) <= 1e-12 * abs(v), (k, p[k], v)
+assert p["candidate_train_flops_per_token"] == tc and p["baseline_train_flops_per_token"] == tb
+print(f"flops-project 6.3B LRKV vs MHA, 126B tokens, X 0.9: saving {p['saving_pct']:.2f}%, "
+      f"{p['baseline_gpu_hours']:.0f} -> {p['candidate_gpu_hours']:.0f} H100-hours at 40% MFU")
+for other in ("p_number", "p_name"):
+    assert json.load(open(f"{w}/{other}.json"))["baseline_gpu_hours"] == p["baseline_gpu_hours"], other
+f = json.load(open(w + "/p_from.json"))
+assert f["steps_ratio"] == 0.75 and "baseline_gpu_hours" not in f, f
+assert abs(f["saving_pct"] - 100 * (1 - 0.75 * tc / tb)) < 1e-12, f
+EOF
+"$bin/lrkv" flops-project --config="$lrkv_cfg" --baseline="$mha_cfg" --tokens=1.26e11 --mfu=0.4 --peak=h100 --gpus=256 |
+  grep -E "^saving: 8\.28% from FLOPs per token alone; 8\.28% to the baseline's loss" >/dev/null || fail "project table"
+expect_error "unknown device 'b300'" project --tokens=1e9 --mfu=0.4 --peak=b300
+expect_error "--mfu and --peak go together" project --tokens=1e9 --mfu=0.4
+expect_error "--tokens must be a positive number, got 'lots'" project --tokens=lots
+expect_error "compares 3 baselines" project --tokens=1e9 --steps_ratio_from="$work/out/cmp.json"
+LRKV_PYTHON=/nonexistent "$bin/lrkv" flops-compare --baseline="$work/strong/metrics.jsonl" \
+  --candidate="$work/lrkv/metrics.jsonl" --out="$work/out/strong" >/dev/null 2>&1
+expect_error "the candidate never reached the baseline's val_loss" \
+  project --tokens=1e9 --steps_ratio_from="$work/out/strong.json"
+echo "flops_compare: ok"

@@ -10,6 +10,7 @@
 
 #include "absl/flags/usage.h"
 #include "launch/commands.h"
+#include "launch/trainer.h"
 
 namespace {
 
@@ -50,6 +51,11 @@ int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
     if (!status.ok()) {
       std::fprintf(stderr, "lrkv train [rank %d of %d]: error: %s\n", rank, size, std::string(status.message()).c_str());
       std::fflush(stderr);
+      // Checks every rank failed together end in order; anything else may leave ranks waiting.
+      if (lrkv::StoppedOnEveryRank(status)) {
+        MPI_Finalize();
+        return 1;
+      }
       MPI_Abort(MPI_COMM_WORLD, 1);
       return 1;
     }

@@ -7,14 +7,15 @@
 #include <memory>
 #include <optional>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
 #include "launch/metrics_writer.h"
+#include "launch/parameter_report.h"
 #include "launch/peak_flops.h"
 #include "model/config.h"
-#include "launch/parameter_report.h"
 #include "model/decoder.h"
 #include "model/decoder_stage.h"
 #include "model/flop_model.h"
@@ -96,23 +97,39 @@ constexpr int kKinds = static_cast<int>(CommKind::kCount);
 
 }  // namespace
 
+absl::Status AgreeOnStatus(MpiCommunicator& world, absl::Status local) {
+  LRKV_TRY_ASSIGN(Tensor failed, Tensor::Empty({1}, DType::kI32));
+  failed.data<int32_t>()[0] = local.ok() ? 0 : 1;
+  LRKV_TRY(world.AllReduce(failed, ReduceOp::kMax));
+  if (failed.data<int32_t>()[0] == 0) return absl::OkStatus();
+  if (local.ok()) local = absl::AbortedError("stopped because another rank refused the job (see its message)");
+  local.SetPayload(kStoppedOnEveryRank, absl::Cord("1"));
+  return local;
+}
+
+bool StoppedOnEveryRank(const absl::Status& status) { return status.GetPayload(kStoppedOnEveryRank).has_value(); }
+
 absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& world) {
   const ModelConfig& m = config.model();
   const TrainConfig& t = config.train();
   const ParallelConfig& par = config.parallel();
-  // Everything is checked before any work, identically on every rank.
+  // Everything is checked before any work, identically on every rank, and the ranks agree on the
+  // outcome, so a bad layout, config or data file stops every rank with the same message.
   const Layout layout{par.dp(), par.pp(), par.tp()};
-  LRKV_TRY(ValidateLayout(layout, world.size()));
-  LRKV_TRY(ValidateModelConfig(m));
-  LRKV_TRY(ValidateTrainConfig(t));
-  LRKV_TRY(ValidateParallelConfig(config));
+  data::TokenBuffer train_tokens, val_tokens;
+  absl::Status checks = [&]() -> absl::Status {
+    LRKV_TRY(ValidateLayout(layout, world.size()));
+    LRKV_TRY(ValidateModelConfig(m));
+    LRKV_TRY(ValidateTrainConfig(t));
+    LRKV_TRY(ValidateParallelConfig(config));
+    LRKV_TRY_ASSIGN(train_tokens, LoadShard(t.data_dir() + "/train.bin", m.vocab_size()));
+    LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size()));
+    return absl::OkStatus();
+  }();
+  LRKV_TRY(AgreeOnStatus(world, std::move(checks)));
   LRKV_TRY_ASSIGN(std::unique_ptr<ProcessMesh> mesh, ProcessMesh::Create(world, layout));
   Communicator& dp = mesh->dp();
   const bool lead = world.rank() == 0;  // prints and writes files
-
-  // Data first: a missing or corrupt shard fails before the model is built.
-  LRKV_TRY_ASSIGN(data::TokenBuffer train_tokens, LoadShard(t.data_dir() + "/train.bin", m.vocab_size()));
-  LRKV_TRY_ASSIGN(data::TokenBuffer val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size()));
   LRKV_TRY_ASSIGN(const data::TrainSampler sampler, data::TrainSampler::Create(train_tokens, m.seq_len(), t.seed()));
   LRKV_TRY_ASSIGN(const data::EvalSampler val, data::EvalSampler::Create(val_tokens, m.seq_len()));
 

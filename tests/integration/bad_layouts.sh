@@ -19,7 +19,10 @@ expect() {  # expect NP MESSAGE FLAGS...
   fi
 }
 expect 4 "layout dp3 x pp1 x tp1 needs 3 ranks but the job has 4" --dp=3
-expect 2 "tensor parallelism is not implemented yet" --dp=1 --tp=2
+expect 8 "layout dp1 x pp1 x tp3 needs 3 ranks but the job has 8" --tp=3
+expect 3 "parallel.tp (3) does not divide model.n_heads (4)" --tp=3
+expect 5 "parallel.pp (5) is more pipeline stages than model.n_layers (4)" --pp=5
+expect 2 "parallel.tp (2) does not divide model.d_ff (511)" --tp=2 --model.d_ff=511
 expect 2 "train.global_batch (12) must be a multiple of parallel.dp (2) x train.micro_batch (4)" --dp=2 \
   --train.global_batch=12 --train.micro_batch=4
 [ $failures -eq 0 ]

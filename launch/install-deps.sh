@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   openmpi-bin libopenmpi-dev            # MPI runtime and headers (mpirun, mpicxx)
+  # The throw-away Slurm cluster of tests/slurm/. libpmix-dev is not optional: Slurm's pmix plugin
+  # dlopens the unversioned libpmix.so only it ships, and without it every `srun --mpi=pmix` fails.
+  slurmctld slurmd slurm-client munge libpmix-dev
   protobuf-compiler libprotobuf-dev     # configs and checkpoint manifests
   libabsl-dev                           # flags, status, logging, strings
   nlohmann-json3-dev                    # JSON parsing (reading metrics.jsonl back: lrkv flops-compare)

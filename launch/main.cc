@@ -10,6 +10,7 @@
 
 #include "absl/flags/usage.h"
 #include "launch/commands.h"
+#include "launch/launch_env.h"
 #include "launch/trainer.h"
 
 namespace {
@@ -47,7 +48,9 @@ int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
   {
     lrkv::MpiCommunicator world(MPI_COMM_WORLD, "world");
     rank = world.rank(), size = world.size();
-    const absl::Status status = lrkv::RunTrainCommand(overrides, world);
+    // Refuses a launch whose MPI world is not the one mpirun / srun started, before any work.
+    absl::Status status = lrkv::SetUpLaunch(world.comm());
+    if (status.ok()) status = lrkv::RunTrainCommand(overrides, world);
     if (!status.ok()) {
       std::fprintf(stderr, "lrkv train [rank %d of %d]: error: %s\n", rank, size, std::string(status.message()).c_str());
       std::fflush(stderr);

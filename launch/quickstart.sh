@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # README's first command: on a fresh Debian 12 machine, installs the dependencies, builds, prepares
-# the Brown corpus and trains the demo LRKV model with mpirun on RANKS ranks (default 4,
-# data-parallel). Extra arguments go to `lrkv train`, e.g.
+# the Brown corpus and trains the demo LRKV model with mpirun on RANKS ranks in the layout LAYOUT
+# (default: 4 ranks, tensor-parallel 2 x data-parallel 2; with another RANKS, data-parallel over
+# all of them). Extra arguments go to `lrkv train`, e.g.
 #   launch/quickstart.sh --steps=50 --model.lrkv_rank=4
-#   RANKS=2 launch/quickstart.sh --zero1
-#   RANKS=1 launch/quickstart.sh            # one process, no mpirun
+#   LAYOUT="--pp=2 --dp=2 --micro_batches=4" launch/quickstart.sh
+#   RANKS=8 LAYOUT="--dp=2 --pp=2 --tp=2 --micro_batches=4" launch/quickstart.sh
+#   RANKS=2 launch/quickstart.sh --zero1     # dp2 with ZeRO-1
+#   RANKS=1 launch/quickstart.sh             # one process, no mpirun
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RANKS="${RANKS:-4}"
+if [ -z "${LAYOUT+set}" ]; then
+  if [ "$RANKS" -eq 4 ]; then LAYOUT="--tp=2 --dp=2"; else LAYOUT="--dp=$RANKS"; fi
+fi
 
 launch/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -19,4 +25,5 @@ if [ "$RANKS" -eq 1 ]; then exec "${train[@]}"; fi
 # Open MPI refuses to run as root unless told; ranks may outnumber cores here (--oversubscribe),
 # so each rank uses one thread.
 [ "$(id -u)" -ne 0 ] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-exec mpirun -np "$RANKS" --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "${train[@]}" --dp="$RANKS"
+# shellcheck disable=SC2086
+exec mpirun -np "$RANKS" --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "${train[@]}" $LAYOUT

@@ -1,12 +1,15 @@
 // Model-level tests: config validation, whole-model gradients against finite differences in float64,
 // the variant identities (LRKV r = 0 is MQA, GQA with kv_heads = H is MHA), LRKV's init scale,
-// initialisation keyed by name, and each variant's KV-cache size.
+// initialisation keyed by name (and, under tensor parallelism, by global element index), and each
+// variant's KV-cache size.
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "model/attention/lrkv_attention.h"
+#include "model/block.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "tests/testing/tensor_testing.h"
@@ -195,6 +198,59 @@ TEST(KvCache, ValuesPerTokenPerLayer) {
   EXPECT_EQ(Build(Tiny("attention: MLA mla { kv_lora_rank: 3 rope_dim: 2 }"), DType::kF32)->KvCacheValuesPerTokenPerLayer(),
             3 + 2);
   EXPECT_EQ(Build(Tiny("attention: LRKV lrkv_rank: 3"), DType::kF32)->KvCacheValuesPerTokenPerLayer(), 2 * (4 + 2 * 3));
+}
+
+}  // namespace
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+// Under tensor parallelism every rank's block of every parameter holds exactly the values of the
+// same elements of the single-process parameter (init by global index), split parameters tile the
+// whole tensor, and replicated ones are whole on every rank.
+class TensorParallelInit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TensorParallelInit, BlocksAreSlicesOfTheWholeModel) {
+  const RunConfig c = Tiny("n_heads: 4 " + GetParam());
+  ASSERT_TRUE(ValidateModelConfig(c.model()).ok());
+  ParameterSet whole(DType::kF64, Device::kCpu);
+  ASSERT_TRUE(Block::Create(c.model(), 0, whole, nullptr).ok());
+  ASSERT_TRUE(whole.Initialize(5).ok());
+  for (const int tp : {2, 4}) {
+    std::map<std::string, int64_t> covered, copies;  // elements held over the ranks; expected copies
+    for (int index = 0; index < tp; ++index) {
+      ParameterSet part(DType::kF64, Device::kCpu, {index, tp});
+      ASSERT_TRUE(Block::Create(c.model(), 0, part, nullptr).ok());
+      ASSERT_TRUE(part.Initialize(5).ok());
+      for (const auto& p : part.all()) {
+        const Parameter* w = whole.Find(p->spec.name);
+        ASSERT_NE(w, nullptr) << p->spec.name;
+        if (p->block.dim < 0) {
+          EXPECT_EQ(p->value.shape(), w->value.shape()) << p->spec.name;
+        }
+        for (int64_t i = 0; i < p->value.numel(); ++i) {
+          ASSERT_EQ(p->value.data<double>()[i], w->value.data<double>()[GlobalIndex(w->spec.shape, p->block, i)])
+              << p->spec.name << " tp " << index << "/" << tp << " element " << i;
+        }
+        covered[p->spec.name] += p->value.numel();
+        copies[p->spec.name] = p->spec.tp == TpSplit::kSplit ? 1 : tp;
+      }
+    }
+    for (const auto& p : whole.all()) EXPECT_EQ(covered[p->spec.name], p->value.numel() * copies[p->spec.name]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, TensorParallelInit,
+                         ::testing::Values("attention: MHA", "attention: GQA kv_heads: 2", "attention: MQA",
+                                           "attention: LRKV lrkv_rank: 2", "activation: SWIGLU attention: MHA",
+                                           "attention: MLA mla { kv_lora_rank: 4 q_lora_rank: 3 rope_dim: 2 }"));
+
+TEST(TensorParallelInit, SplitDimensionMustDivide) {
+  ParameterSet part(DType::kF32, Device::kCpu, {0, 3});
+  const auto p = part.Add(ColumnParallelWeight("w", 4, 8, 1.0));
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(p.status().message().find("not divisible by the tensor-parallel size 3"), std::string::npos) << p.status();
 }
 
 }  // namespace

@@ -155,6 +155,43 @@ TEST(OpsGradient, AttentionGrouped) { CheckAttention(4, 2, 4, 4); }
 TEST(OpsGradient, AttentionSingleKvHead) { CheckAttention(3, 1, 4, 4); }
 TEST(OpsGradient, AttentionDifferentQkAndVWidths) { CheckAttention(2, 2, 6, 3); }
 
+// Heads [h0, h0 + n) of a (B, T, H, D) tensor, as a (B, T, n, D) tensor.
+Tensor HeadBlock(const Tensor& x, int64_t h0, int64_t n) {
+  const int64_t rows = x.dim(0) * x.dim(1), h = x.dim(2), d = x.dim(3);
+  Tensor out = New({x.dim(0), x.dim(1), n, d});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n * d; ++i) out.data<double>()[r * n * d + i] = x.data<double>()[(r * h + h0) * d + i];
+  return out;
+}
+
+// Tensor parallelism with replicated KV heads (3 KV heads do not split over 2 ranks): each rank
+// runs its 3 of the 6 query heads against all KV heads, the second rank's heads straddling two
+// groups. Outputs and dq are the whole run's head blocks; dk, dv sum over the ranks to the whole.
+TEST(OpsForward, AttentionQueryHeadBlockReadsReplicatedKvHeads) {
+  const int64_t b = 2, t = 3, h = 6, hk = 3, d = 4;
+  Tensor q = Random({b, t, h, d}, 1), k = Random({b, t, hk, d}, 2), v = Random({b, t, hk, d}, 3);
+  Tensor dout = Random({b, t, h, d}, 4);
+  Tensor o = New({b, t, h, d}), p = New({b, h, t, t}), dq = New(q.shape()), dk = New(k.shape()), dv = New(v.shape());
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.5, o, p).ok());
+  ASSERT_TRUE(CausalAttentionBackward(dout, q, k, v, p, 0.5, dq, dk, dv).ok());
+  Tensor dk_sum = ZerosLike(dk), dv_sum = ZerosLike(dv);
+  for (const int64_t h0 : {0, 3}) {
+    const KvGroups groups{h / hk, h0};
+    Tensor ql = HeadBlock(q, h0, 3), dl = HeadBlock(dout, h0, 3);
+    Tensor ol = New(ql.shape()), pl = New({b, 3, t, t}), dql = New(ql.shape()), dkl = New(k.shape()), dvl = New(v.shape());
+    ASSERT_TRUE(CausalAttentionForward(ql, k, v, 0.5, ol, pl, groups).ok());
+    ASSERT_TRUE(CausalAttentionBackward(dl, ql, k, v, pl, 0.5, dql, dkl, dvl, groups).ok());
+    EXPECT_LT(testing::RelativeError(ol, HeadBlock(o, h0, 3)), 1e-14);
+    EXPECT_LT(testing::RelativeError(dql, HeadBlock(dq, h0, 3)), 1e-14);
+    for (int64_t i = 0; i < dk.numel(); ++i) {
+      dk_sum.data<double>()[i] += dkl.data<double>()[i];
+      dv_sum.data<double>()[i] += dvl.data<double>()[i];
+    }
+  }
+  EXPECT_LT(testing::RelativeError(dk_sum, dk), 1e-14);
+  EXPECT_LT(testing::RelativeError(dv_sum, dv), 1e-14);
+}
+
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;
   Tensor q = Random({1, t, 1, d}, 1), k = Random({1, t, 1, d}, 2), v = Random({1, t, 1, d}, 3);

@@ -1,5 +1,6 @@
 // lrkv train --config=FILE [--steps=N] [--seed=S] [--data_dir=D] [--out_dir=O] [--metrics_out=F]
-//            [--dp=N --zero1] [--model.FIELD=V ...] [--train.FIELD=V ...] [--parallel.FIELD=V ...]
+//            [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]
+//            [--model.FIELD=V ...] [--train.FIELD=V ...] [--parallel.FIELD=V ...]
 #include <cstdint>
 #include <string>
 
@@ -16,11 +17,12 @@ ABSL_FLAG(std::string, data_dir, "", "train: override train.data_dir (output of 
 ABSL_FLAG(std::string, out_dir, "", "train: override train.out_dir (metrics.jsonl, summary.json)");
 ABSL_FLAG(std::string, metrics_out, "", "train: override train.metrics_out (default OUT_DIR/metrics.jsonl)");
 ABSL_FLAG(int, dp, 0, "train: data-parallel ranks (parallel.dp); world size = dp x pp x tp");
-ABSL_FLAG(int, tp, 0, "train: tensor-parallel ranks (parallel.tp; not implemented yet)");
-ABSL_FLAG(int, pp, 0, "train: pipeline stages (parallel.pp; not implemented yet)");
+ABSL_FLAG(int, tp, 0, "train: tensor-parallel ranks (parallel.tp): heads, MLP columns and vocabulary split");
+ABSL_FLAG(int, pp, 0, "train: pipeline stages (parallel.pp): layers split; --micro_batches per pipeline");
 ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel ranks (parallel.zero1)");
 ABSL_FLAG(int, micro_batches, 0,
-          "train: micro-batches per step on each rank; sets train.micro_batch = global_batch / (dp x micro_batches)");
+          "train: micro-batches per step on each pipeline (DP rank); sets train.micro_batch = global_batch / (dp x "
+          "micro_batches)");
 ABSL_FLAG(bool, print_layout, false, "train: print every rank's parameters (name, local shape) before training");
 
 namespace lrkv {

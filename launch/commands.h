@@ -12,9 +12,11 @@
 namespace lrkv {
 
 using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
-
-// Prints the analytic cost of each config; format "table" or "json" (one object per line).
-absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format);
+// Prints the analytic cost of each config (with `overrides` applied); format "table" or "json" (one
+// object per line). `layout` ("tp2,pp2,dp2", any subset and order; empty: none) adds the per-rank
+// figures of that layout.
+absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format,
+                             const std::string& layout, const ConfigOverrides& overrides);
 
 // `lrkv flops-compare` and `lrkv flops-project` read their own --NAME=VALUE arguments (--baseline
 // repeats); `args` are those after the command word.

@@ -10,8 +10,8 @@
 
 #include "absl/flags/usage.h"
 #include "launch/commands.h"
-#include "launch/launch_env.h"
 #include "launch/trainer.h"
+#include "launch/launch_env.h"
 
 namespace {
 
@@ -21,7 +21,8 @@ constexpr char kUsage[] =
     "  prepare-data  fetch a corpus, train the tokenizer, write token shards\n"
     "                  --corpus=brown --out=DIR [--vocab_size=8192]\n"
     "  flops         parameters, FLOPs per token and KV cache of configs, side by side\n"
-    "                  --config=FILE [--config=FILE ...] [--format=table|json]\n"
+    "                  --config=FILE [--config=FILE ...] [--layout=tpN,ppN,dpN] [--format=table|json]\n"
+    "                  [--model.FIELD=VALUE ...]\n"
     "  flops-compare training FLOPs a candidate run needs to reach each baseline's final metric\n"
     "                  --baseline=METRICS.jsonl [--baseline=...] --candidate=METRICS.jsonl\n"
     "                  [--metric=val_loss] [--out=PREFIX]   (writes PREFIX.csv, .json, .png)\n"
@@ -30,7 +31,7 @@ constexpr char kUsage[] =
     "                  [--mfu=M --peak=FLOPS|h100|h200|a100|... [--gpus=G]] [--format=table|json]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
-    "                  [--dp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np N)\n"
+    "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
     "                  [--model.FIELD=VALUE ...] [--train.FIELD=VALUE ...]\n"
     "run `lrkv COMMAND --helpfull` for every flag.";
 
@@ -79,19 +80,24 @@ int main(int argc, char** argv) {
   if (command == "flops") {
     // --config may repeat, which Abseil flags do not allow: this command reads its own arguments.
     std::vector<std::string> configs;
-    std::string format = "table";
+    std::string format = "table", layout;
+    lrkv::ConfigOverrides overrides;
     for (int i = 2; i < argc; ++i) {
       const std::string arg = argv[i];
       if (arg.rfind("--config=", 0) == 0) {
         configs.push_back(arg.substr(9));
       } else if (arg.rfind("--format=", 0) == 0) {
         format = arg.substr(9);
+      } else if (arg.rfind("--layout=", 0) == 0) {
+        layout = arg.substr(9);
+      } else if (IsConfigOverride(argv[i]) && arg.find('=') != std::string::npos) {
+        overrides.emplace_back(arg.substr(2, arg.find('=') - 2), arg.substr(arg.find('=') + 1));
       } else {
         std::fprintf(stderr, "lrkv flops: unknown argument '%s'\n%s\n", argv[i], kUsage);
         return 2;
       }
     }
-    const absl::Status s = lrkv::RunFlopsCommand(configs, format);
+    const absl::Status s = lrkv::RunFlopsCommand(configs, format, layout, overrides);
     if (s.ok()) return 0;
     std::fprintf(stderr, "lrkv flops: error: %s\n", std::string(s.message()).c_str());
     return 1;

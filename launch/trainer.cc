@@ -137,6 +137,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   // block is initialised from the same seed by global element index, so the model is the one a
   // single process would build.
   ModelPlacement placement;
+  placement.tp_rank = {mesh->tp_index(), par.tp()};
   placement.tp = par.tp() > 1 ? &mesh->tp() : nullptr;
   SplitRange(m.n_layers(), par.pp(), mesh->pp_index(), &placement.first_layer, &placement.end_layer);
   placement.first_stage = mesh->first_stage();

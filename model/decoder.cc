@@ -15,6 +15,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& c, c
   std::unique_ptr<Decoder> m(new Decoder(c, placement, dtype, device));
   ModelPlacement& p = m->placement_;
   if (p.end_layer < 0) p.end_layer = c.n_layers();
+  LRKV_REQUIRE(p.tp == nullptr || (p.tp->rank() == p.tp_rank.index && p.tp->size() == p.tp_rank.size),
+               "model placement: TP rank ", p.tp_rank.index, " of ", p.tp_rank.size, " does not match its group");
   LRKV_REQUIRE(0 <= p.first_layer && p.first_layer < p.end_layer && p.end_layer <= c.n_layers(), "layers [",
                p.first_layer, ", ", p.end_layer, ") are not a stage of a ", c.n_layers(), "-layer model");
   const int64_t v = c.vocab_size(), d = c.d_model();

@@ -64,7 +64,7 @@ class Decoder {
 
  private:
   Decoder(const ModelConfig& c, const ModelPlacement& placement, DType dtype, Device device)
-      : config_(c), placement_(placement), params_(dtype, device, placement.tp_rank()) {}
+      : config_(c), placement_(placement), params_(dtype, device, placement.tp_rank) {}
   int64_t vocab_begin() const;  // first vocabulary row of this TP rank
 
   ModelConfig config_;

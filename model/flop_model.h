@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "model/config.pb.h"
 
@@ -38,5 +39,22 @@ struct ModelCost {
 
 // `config` must have passed FillDefaults and ValidateModelConfig.
 ModelCost AnalyzeModel(const ModelConfig& config);
+
+// One rank of a tensor- and pipeline-parallel layout (pipeline stage `stage`, any TP rank: the TP
+// ranks of a stage do the same work; DP does not change a rank's work per sequence). Under TP each
+// rank does 1/tp of every split matmul and of the attention core, plus all of the work on
+// replicated weights (LRKV's W_shared, replicated K/V of MQA and small-kv GQA, MLA's
+// down-projections and RoPE key): that part is repeated on every TP rank and reported separately.
+struct RankCost {
+  int first_layer = 0, end_layer = 0;  // the stage's layers
+  int64_t params = 0;                  // held by the rank (replicas and the tied embedding copy included)
+  int64_t forward_flops = 0;           // per sequence, everything this rank computes
+  int64_t replicated_forward_flops = 0;  // of which on replicated weights (the same on every TP rank)
+  int64_t kv_cache_values_per_token_per_layer = 0;  // what the rank caches for its heads
+};
+
+// One entry per pipeline stage. Over the whole job, per sequence: sum over stages of tp x
+// forward_flops = AnalyzeModel's forward FLOPs + (tp - 1) x the replicated work.
+std::vector<RankCost> AnalyzeLayout(const ModelConfig& config, int tp, int pp);
 
 }  // namespace lrkv

@@ -9,18 +9,17 @@
 
 #include "model/parameter.h"
 #include "parallel/communicator.h"
-#include "parallel/tensor_parallel.h"
 
 namespace lrkv {
 
 struct ModelPlacement {
-  Communicator* tp = nullptr;  // null: no tensor parallelism
+  TpRank tp_rank;              // this rank's place in its TP group: which blocks of each parameter it holds
+  Communicator* tp = nullptr;  // the group the TP all-reduces run over (its rank and size are tp_rank);
+                               // null: none (one rank, or building a rank's part without running it)
   int first_layer = 0;
   int end_layer = -1;  // -1: model.n_layers
   bool first_stage = true;
   bool last_stage = true;
-
-  TpRank tp_rank() const { return {TpIndex(tp), TpSize(tp)}; }
 };
 
 }  // namespace lrkv

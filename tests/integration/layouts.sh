@@ -11,7 +11,9 @@
 #          the parameters --print_layout reports as replicated with partial gradients;
 #      pp: each micro-batch's activation forward and gradient backward across every stage boundary;
 #      pp_ends: the tied embedding's gradient summed between the first and last stage;
-#      dp: every rank's local gradients (ZeRO-1: reduce-scatter and all-gather of the padded shard).
+#      dp: every rank's local gradients (ZeRO-1: reduce-scatter and all-gather of the padded shard);
+#  - each step's FLOPs, summed over all ranks, against `lrkv flops --layout` exactly (the model's
+#    FLOPs plus the work tensor parallelism repeats on every rank).
 # Adam turns float-rounding differences in near-zero gradients (a sum that nearly cancels, whose
 # sign is then rounding noise) into steps of size lr: the learning rate is lowered to 5e-4 and
 # Adam's epsilon raised to 1e-6, which damps exactly those updates and nothing a real bug would cause.
@@ -30,6 +32,10 @@ common=(--config="$src/configs/$config" --data_dir="$data" --steps=10 --model.vo
         --model.n_layers=2 --model.seq_len=32 --train.global_batch=8 --train.lr=5e-4 --train.adam_eps=1e-6 --train.warmup_steps=3
         --train.eval_every=5 --train.eval_batches=2 --train.log_every=100 --train.peak_flops=1e9
         ${extra[@]+"${extra[@]}"})
+# The config fields that change the analytic FLOPs, for `lrkv flops`.
+flops_args=(--config="$src/configs/$config" --model.vocab_size=2048 --model.n_layers=2 --model.seq_len=32
+            --train.global_batch=8)
+for f in ${extra[@]+"${extra[@]}"}; do case "$f" in --model.*) flops_args+=("$f");; esac; done
 default="tp2:2:--tp=2,tp4:4:--tp=4,pp2:2:--pp=2 --micro_batches=4,dp2:2:--dp=2,dp2_zero1:2:--dp=2 --zero1"
 default+=",tp2_pp2:4:--tp=2 --pp=2 --micro_batches=4,tp2_dp2:4:--tp=2 --dp=2"
 default+=",dp2_pp2_tp2:8:--dp=2 --pp=2 --tp=2 --micro_batches=4"
@@ -42,6 +48,11 @@ run() {  # run TAG NP FLAGS...
   "${cmd[@]}" train "${common[@]}" --out_dir="$work/$name-$tag" --print_layout \
     --train.save_params_dir="$work/$name-$tag/params" "$@" >"$work/$name-$tag.log" 2>&1 ||
     { cat "$work/$name-$tag.log"; exit 1; }
+  local layout="" f
+  for f in "$@"; do
+    case "$f" in --tp=*|--pp=*|--dp=*) layout+="${f:2:2}${f#*=},";; esac
+  done
+  "$bin/lrkv" flops "${flops_args[@]}" --layout="${layout:-tp1}" --format=json >"$work/$name-$tag.flops.json"
 }
 run single 1
 tags=()
@@ -61,6 +72,7 @@ D, L, T, V, G = 128, 2, 32, 2048, 8  # d_model, layers, seq_len, vocab, global b
 def load(tag):
     d = f"{work}/{name}-{tag}"
     rows = [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
+    analytic = json.loads(open(f"{work}/{name}-{tag}.flops.json").readline())["job_train_flops_per_step"]
     params = {os.path.basename(p)[:-4]: np.load(p) for p in glob.glob(f"{d}/params/*.npy")}
     # --print_layout: per rank, its parameters' local element counts and TP roles.
     ranks, current = [], None
@@ -71,7 +83,7 @@ def load(tag):
         elif current is not None and re.match(r"  \S+ +\(", line):
             shape = [int(x) for x in re.search(r"\(([\d, ]*)\)", line).group(1).split(",") if x.strip()]
             current.append((line.split()[0], math.prod(shape), "grad summed over tp" in line))
-    return rows, params, ranks
+    return rows, params, ranks, analytic
 
 def flag(flags, key, default):
     m = re.search(rf"--{key}=(\d+)", flags)
@@ -101,12 +113,14 @@ def expected_comm(flags, ranks, tied):
             out["comm_bytes_dp_all_reduce"] = 4 * sum(local)
     return out
 
-ref_rows, ref_params, ref_ranks = load("single")
+ref_rows, ref_params, ref_ranks, ref_flops = load("single")
+assert all(r["flops_step"] == ref_flops for r in ref_rows), (ref_rows[0]["flops_step"], ref_flops)
 tied = "lm_head.weight" not in ref_params
 ok = True
 for entry in entries:
     tag, flags = entry.split(":", 1)
-    rows, params, ranks = load(tag)
+    rows, params, ranks, flops = load(tag)
+    flops_ok = all(r["flops_step"] == flops for r in rows)
     assert len(rows) == len(ref_rows) == 10, (tag, len(rows))
     worst_loss = max(abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(rows, ref_rows))
     worst_val = max(abs(a["val_loss"] - b["val_loss"]) / abs(b["val_loss"])
@@ -117,9 +131,10 @@ for entry in entries:
     expect = expected_comm(flags, ranks, tied)
     comm = [{k: v for k, v in r.items() if k.startswith("comm_")} for r in rows]
     comm_ok = all(c == expect for c in comm)
-    good = worst_loss < 1e-5 and worst_val < 1e-5 and worst_param < 1e-5 and comm_ok
+    good = worst_loss < 1e-5 and worst_val < 1e-5 and worst_param < 1e-5 and comm_ok and flops_ok
     ok &= good
     print(f"{name} {tag}: loss rel {worst_loss:.1e}, val_loss rel {worst_val:.1e}, params rel {worst_param:.1e}, "
-          f"bytes/step {expect} {'==' if comm_ok else '!= ' + str(comm[0])} -> {'ok' if good else 'FAIL'}")
+          f"bytes/step {expect} {'==' if comm_ok else '!= ' + str(comm[0])}, "
+          f"FLOPs/step {rows[0]['flops_step']} {'==' if flops_ok else '!='} {flops} -> {'ok' if good else 'FAIL'}")
 sys.exit(0 if ok else 1)
 PY

@@ -6,6 +6,7 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/flop_model.h"
+#include "model/model_placement.h"
 #include "runtime/flop_counter.h"
 #include "tests/testing/tensor_testing.h"
 
@@ -74,6 +75,60 @@ TEST(AnalyzeModel, LrkvCacheIsSharedPlusLatents) {
   const ModelCost c = AnalyzeModel(Config("attention: LRKV lrkv_rank: 3"));
   EXPECT_EQ(c.kv_cache_values_per_token_per_layer, 2 * (6 + 4 * 3));
 }
+
+}  // namespace
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+// Each rank of a TP x PP layout, built on its own (no communication: the FLOPs an op counts do not
+// depend on the all-reduces between ops), measures exactly the FLOPs and holds exactly the
+// parameters AnalyzeLayout gives its stage.
+class LayoutMeasuredEqualsAnalytic : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
+  RunConfig rc;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "model { vocab_size: 56 d_model: 24 n_layers: 3 n_heads: 4 seq_len: 7 d_ff: 40 " + GetParam() + " }", &rc));
+  FillDefaults(rc);
+  const ModelConfig m = rc.model();
+  const int64_t batch = 2, t = m.seq_len(), d = m.d_model();
+  for (const auto& [tp, pp] : {std::pair{1, 1}, {2, 1}, {4, 2}, {2, 3}}) {
+    const std::vector<RankCost> stages = AnalyzeLayout(m, tp, pp);
+    int64_t job_flops = 0, replicated = 0;
+    for (int s = 0; s < pp; ++s) {
+      for (int i = 0; i < tp; ++i) {
+        ModelPlacement place;
+        place.tp_rank = {i, tp};
+        place.first_layer = stages[s].first_layer, place.end_layer = stages[s].end_layer;
+        place.first_stage = s == 0, place.last_stage = s == pp - 1;
+        auto model = Decoder::Create(m, place).value();
+        ASSERT_TRUE(model->params().Initialize(1).ok());
+        EXPECT_EQ(model->params().NumElements(), stages[s].params) << "tp" << tp << " pp" << pp << " stage " << s;
+        const Tensor tokens = testing::Tokens({batch, t}, m.vocab_size(), 1);
+        const Tensor input = testing::Random({batch, t, d}, 2, DType::kF32);
+        FlopCounter::Global().Reset();
+        DecoderActivations a;
+        Tensor output, dinput;
+        ASSERT_TRUE(model->ForwardStage(tokens, input, tokens, a, output).ok());
+        const Tensor doutput = testing::Random({batch, t, d}, 3, DType::kF32);
+        ASSERT_TRUE(model->BackwardStage(a, doutput, 1.0, dinput).ok());
+        EXPECT_EQ(FlopCounter::Global().Total(), 3 * batch * stages[s].forward_flops)
+            << "tp" << tp << " pp" << pp << " stage " << s;
+        job_flops += stages[s].forward_flops;
+        replicated += stages[s].replicated_forward_flops;
+      }
+    }
+    EXPECT_EQ(job_flops, AnalyzeModel(m).forward_flops() + (tp - 1) * replicated / tp) << "tp" << tp << " pp" << pp;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, LayoutMeasuredEqualsAnalytic,
+                         ::testing::Values("attention: MHA tie_embeddings: true", "attention: GQA kv_heads: 2",
+                                           "attention: MQA activation: SWIGLU",
+                                           "attention: MLA mla { kv_lora_rank: 10 q_lora_rank: 8 rope_dim: 2 }",
+                                           "attention: LRKV lrkv_rank: 3 tie_embeddings: true"));
 
 }  // namespace
 }  // namespace lrkv

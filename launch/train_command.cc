@@ -23,6 +23,8 @@ ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel
 ABSL_FLAG(int, micro_batches, 0,
           "train: micro-batches per step on each pipeline (DP rank); sets train.micro_batch = global_batch / (dp x "
           "micro_batches)");
+ABSL_FLAG(std::string, peak, "",
+          "train: each rank's peak for MFU (train.peak_device): a device (h100, h200, a100, ...) or FLOP/s");
 ABSL_FLAG(bool, print_layout, false, "train: print every rank's parameters (name, local shape) before training");
 
 namespace lrkv {
@@ -46,6 +48,7 @@ absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommuni
   }
   if (absl::GetFlag(FLAGS_zero1)) overrides.emplace_back("parallel.zero1", "true");
   if (absl::GetFlag(FLAGS_print_layout)) overrides.emplace_back("train.print_layout", "true");
+  if (!absl::GetFlag(FLAGS_peak).empty()) overrides.emplace_back("train.peak_device", absl::GetFlag(FLAGS_peak));
   overrides.insert(overrides.end(), config_overrides.begin(), config_overrides.end());
   for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(config, field, value));
   FillDefaults(config);

@@ -14,6 +14,7 @@
 #include "data/token_shard.h"
 #include "launch/metrics_writer.h"
 #include "launch/parameter_report.h"
+#include "launch/device_peaks.h"
 #include "launch/peak_flops.h"
 #include "model/config.h"
 #include "model/decoder.h"
@@ -117,7 +118,12 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   // outcome, so a bad layout, config or data file stops every rank with the same message.
   const Layout layout{par.dp(), par.pp(), par.tp()};
   data::TokenBuffer train_tokens, val_tokens;
+  double peak_flops = t.peak_flops();
   absl::Status checks = [&]() -> absl::Status {
+    if (peak_flops <= 0 && !t.peak_device().empty()) {
+      LRKV_TRY_ASSIGN(const double device, LookupDevicePeak(t.peak_device()));
+      peak_flops = device * world.size();
+    }
     LRKV_TRY(ValidateLayout(layout, world.size()));
     LRKV_TRY(ValidateModelConfig(m));
     LRKV_TRY(ValidateTrainConfig(t));
@@ -202,13 +208,15 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     std::fflush(stdout);
   }
 
-  double peak_flops = t.peak_flops();
-  if (peak_flops <= 0) {
+  const bool measured_peak = peak_flops <= 0;
+  if (measured_peak) {
     LRKV_TRY_ASSIGN(peak_flops, MeasureJobPeakFlops(world, 0.5));
   }
   if (lead) {
     std::printf("  MFU against %.1f GFLOP/s (%s)\n", peak_flops / 1e9,
-                t.peak_flops() > 0 ? "train.peak_flops" : "fp32 GEMM peak measured on every rank");
+                measured_peak         ? "fp32 GEMM peak measured on every rank"
+                : t.peak_flops() > 0 ? "train.peak_flops"
+                                     : absl::StrCat(world.size(), " x train.peak_device ", t.peak_device()).c_str());
   }
 
   // Each token's loss weighs 1 / (tokens on this DP rank); the DP average then makes the gradient

@@ -26,6 +26,8 @@ expect_error "missing config file" "config file not found or unreadable: $work/n
   "$bin/lrkv" train --config="$work/nope.textproto"
 printf 'model {\n  d_model: 64\n  n_heads: four\n}\n' > "$work/bad.textproto"
 expect_error "malformed config" "bad.textproto:3:" -- "$bin/lrkv" train --config="$work/bad.textproto"
+expect_error "unknown peak device" "unknown device 'tpu9'" -- \
+  "$bin/lrkv" train --config="$cfg" --data_dir="$work/../brown" --peak=tpu9
 expect_error "heads not dividing d_model" "model.n_heads (5) does not divide model.d_model (128)" -- \
   "$bin/lrkv" train --config="$cfg" --model.n_heads=5
 expect_error "unknown override" "unknown config field 'model.n_head'" -- \

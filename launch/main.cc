@@ -10,8 +10,8 @@
 
 #include "absl/flags/usage.h"
 #include "launch/commands.h"
-#include "launch/trainer.h"
 #include "launch/launch_env.h"
+#include "parallel/agreement.h"
 
 namespace {
 

@@ -10,30 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "parallel/agreement.h"
 #include "runtime/npy.h"
 #include "runtime/status.h"
 
 namespace lrkv {
 namespace {
-
-// Strings travel as an i32 length, then i32 words.
-absl::Status SendString(Communicator& c, const std::string& s, int peer) {
-  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
-  length.data<int32_t>()[0] = static_cast<int32_t>(s.size());
-  LRKV_TRY_ASSIGN(Tensor words, Tensor::Zeros({int64_t(s.size() + 3) / 4}, DType::kI32));
-  std::memcpy(words.raw(), s.data(), s.size());
-  LRKV_TRY(c.Send(length, peer));
-  return c.Send(words, peer);
-}
-
-absl::StatusOr<std::string> RecvString(Communicator& c, int peer) {
-  LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));
-  LRKV_TRY(c.Recv(length, peer));
-  const int32_t n = length.data<int32_t>()[0];
-  LRKV_TRY_ASSIGN(Tensor words, Tensor::Empty({int64_t(n + 3) / 4}, DType::kI32));
-  LRKV_TRY(c.Recv(words, peer));
-  return std::string(static_cast<const char*>(words.raw()), n);
-}
 
 std::string TpLayoutName(const Parameter& p) {
   if (p.block.dim >= 0) {

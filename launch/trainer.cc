@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/sampler.h"
@@ -23,6 +22,7 @@
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
+#include "parallel/agreement.h"
 #include "parallel/data_parallel.h"
 #include "parallel/mesh.h"
 #include "parallel/pipeline_schedule.h"
@@ -98,18 +98,6 @@ constexpr int kKinds = static_cast<int>(CommKind::kCount);
 
 }  // namespace
 
-absl::Status AgreeOnStatus(MpiCommunicator& world, absl::Status local) {
-  LRKV_TRY_ASSIGN(Tensor failed, Tensor::Empty({1}, DType::kI32));
-  failed.data<int32_t>()[0] = local.ok() ? 0 : 1;
-  LRKV_TRY(world.AllReduce(failed, ReduceOp::kMax));
-  if (failed.data<int32_t>()[0] == 0) return absl::OkStatus();
-  if (local.ok()) local = absl::AbortedError("stopped because another rank refused the job (see its message)");
-  local.SetPayload(kStoppedOnEveryRank, absl::Cord("1"));
-  return local;
-}
-
-bool StoppedOnEveryRank(const absl::Status& status) { return status.GetPayload(kStoppedOnEveryRank).has_value(); }
-
 absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& world) {
   const ModelConfig& m = config.model();
   const TrainConfig& t = config.train();
@@ -132,7 +120,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size()));
     return absl::OkStatus();
   }();
-  LRKV_TRY(AgreeOnStatus(world, std::move(checks)));
+  LRKV_TRY(AgreeOnStatus(world, checks));
   LRKV_TRY_ASSIGN(std::unique_ptr<ProcessMesh> mesh, ProcessMesh::Create(world, layout));
   Communicator& dp = mesh->dp();
   const bool lead = world.rank() == 0;  // prints and writes files

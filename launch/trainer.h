@@ -22,11 +22,5 @@ struct TrainSummary {
 // `config` must have passed FillDefaults; it is validated here before any work.
 absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& world);
 
-// Every rank passes its own outcome of the same checks; all ranks learn whether any failed. A
-// failure comes back marked StoppedOnEveryRank: every rank stops at this point, so the job can end
-// with MPI_Finalize (each rank printing its message) rather than MPI_Abort.
-absl::Status AgreeOnStatus(MpiCommunicator& world, absl::Status local);
-bool StoppedOnEveryRank(const absl::Status& status);
-inline constexpr char kStoppedOnEveryRank[] = "lrkv/stopped-on-every-rank";
 
 }  // namespace lrkv

@@ -1,0 +1,24 @@
+// Agreement among ranks on the outcome of checks every rank runs (inputs, files, checkpoints):
+// every rank learns whether any failed, and every rank gets the same message, that of the first
+// failing rank. Then all ranks stop together at the same point, each naming the problem, and the
+// job can end in order (MPI_Finalize) instead of racing an MPI_Abort.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "parallel/communicator.h"
+
+namespace lrkv {
+
+// OK when every rank passed OK; otherwise the first failing rank's status (code and message),
+// marked StoppedOnEveryRank, on every rank.
+absl::Status AgreeOnStatus(Communicator& group, const absl::Status& local);
+bool StoppedOnEveryRank(const absl::Status& status);
+
+// Strings between two ranks (as a length, then the bytes).
+absl::Status SendString(Communicator& c, const std::string& s, int peer);
+absl::StatusOr<std::string> RecvString(Communicator& c, int peer);
+
+}  // namespace lrkv

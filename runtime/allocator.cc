@@ -7,6 +7,9 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#ifdef LRKV_HAVE_CUDA
+#include "runtime/cuda/device.h"
+#endif
 
 namespace lrkv {
 namespace {
@@ -55,6 +58,10 @@ class CpuAllocator final : public Allocator {
     std::memcpy(dst, src, bytes);
     return absl::OkStatus();
   }
+  absl::Status CopyWithinDevice(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return absl::OkStatus();
+  }
 
  private:
   std::mutex mu_;
@@ -72,6 +79,12 @@ void RegisterAllocator(Device device, Allocator* allocator) {
 }
 
 absl::StatusOr<Allocator*> AllocatorFor(Device device) {
+#ifdef LRKV_HAVE_CUDA
+  if (device == Device::kCuda && registry[static_cast<int>(device)] == nullptr) {
+    const absl::Status s = cuda::EnsureInitialized();  // registers the CUDA allocator
+    if (!s.ok()) return s;
+  }
+#endif
   Allocator* a = registry[static_cast<int>(device)];
   if (a == nullptr) {
     return absl::FailedPreconditionError(

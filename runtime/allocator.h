@@ -19,9 +19,12 @@ class Allocator {
   // Copies between this device and the host (or within this device).
   virtual absl::Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
   virtual absl::Status CopyFromHost(void* dst, const void* src, size_t bytes) = 0;
+  // Both pointers on this device.
+  virtual absl::Status CopyWithinDevice(void* dst, const void* src, size_t bytes) = 0;
 };
 
-// The allocator for `device`, or FailedPrecondition when this build or machine has none.
+// The allocator for `device`, or FailedPrecondition when this build or machine has none. The CUDA
+// backend initialises itself (runtime/cuda/device.h) on the first request for Device::kCuda.
 absl::StatusOr<Allocator*> AllocatorFor(Device device);
 // Backends register themselves once at start-up (the CUDA backend does so when a GPU is present).
 void RegisterAllocator(Device device, Allocator* allocator);

@@ -33,6 +33,21 @@ inline const char* DTypeName(DType t) {
 
 inline const char* DeviceName(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
 
+// bf16 on the host: the upper 16 bits of an fp32, rounded to nearest even (NaN stays NaN).
+inline uint16_t FloatToBF16Bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float BF16BitsToFloat(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
 template <typename T> struct DTypeOf;
 template <> struct DTypeOf<float> { static constexpr DType value = DType::kF32; };
 template <> struct DTypeOf<double> { static constexpr DType value = DType::kF64; };

@@ -1,0 +1,353 @@
+// Cross-backend op test, in the spirit of ggml's test-backend-ops: every op's forward and backward on
+// the CUDA backend against the CPU backend, on random inputs of several shapes, in f32 (relative
+// error < 1e-5) and bf16 (< 1e-2). The error of an output is max |cuda - cpu| / max |cpu| over its
+// elements. Device outputs are poisoned (NaN-filled) before each op, so an element the kernel does
+// not write fails the test. In bf16 both backends see the same inputs: the CPU (which has no bf16
+// kernels) runs in f32 on the bf16-rounded values.
+//
+// Without a CUDA device (or in a build without the CUDA backend) every test is skipped with a message.
+#include <cmath>
+#include <functional>
+#include <ostream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/ops/activation.h"
+#include "runtime/ops/add.h"
+#include "runtime/ops/attention.h"
+#include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/embedding.h"
+#include "runtime/ops/gemm.h"
+#include "runtime/ops/head_slice.h"
+#include "runtime/ops/layernorm.h"
+#include "runtime/ops/optimizer_ops.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/rope.h"
+#include "tests/testing/tensor_testing.h"
+#ifdef LRKV_HAVE_CUDA
+#include "runtime/cuda/device.h"
+#endif
+
+namespace lrkv {
+// Test names and messages show the dtype by name.
+inline void PrintTo(DType t, std::ostream* os) { *os << DTypeName(t); }
+namespace {
+
+using testing::At;
+
+// Empty when a CUDA device can be used, else why not.
+std::string NoCudaReason() {
+#ifdef LRKV_HAVE_CUDA
+  if (cuda::DeviceCount() == 0) return "no CUDA device on this machine (cudaGetDeviceCount failed or returned 0)";
+  const absl::Status s = cuda::EnsureInitialized();
+  return s.ok() ? "" : std::string(s.message());
+#else
+  return "this build has no CUDA backend (no CUDA toolkit at configure time)";
+#endif
+}
+
+double Tolerance(DType dt) { return dt == DType::kBF16 ? 1e-2 : 1e-5; }
+
+// The values the backends compute on: f32 on the host, rounded through `dt`.
+Tensor Round(const Tensor& f32, DType dt) {
+  if (dt == DType::kF32) return f32.To(Device::kCpu, DType::kF32).value();
+  return f32.To(Device::kCpu, dt).value().To(Device::kCpu, DType::kF32).value();
+}
+
+// One argument on both backends: `cpu` (f32) and `dev` (CUDA, dtype dt) hold the same values.
+struct Arg {
+  Tensor cpu, dev;
+};
+
+Arg FromHost(const Tensor& f32, DType dt) {
+  Arg a{Round(f32, dt), Tensor()};
+  a.dev = a.cpu.To(Device::kCuda, dt).value();
+  return a;
+}
+Arg Input(const Shape& s, uint64_t seed, DType dt, double scale = 1.0) {
+  Tensor t = testing::Random(s, seed, DType::kF32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] *= static_cast<float>(scale);
+  return FromHost(t, dt);
+}
+Arg Positive(const Shape& s, uint64_t seed, DType dt) {
+  Tensor t = testing::Random(s, seed, DType::kF32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.5f + std::abs(t.data<float>()[i]);
+  return FromHost(t, dt);
+}
+// An output: zeros on the host, NaN on the device.
+Arg Output(const Shape& s, DType dt) {
+  Tensor nan = Tensor::Empty(s, DType::kF32).value();
+  for (int64_t i = 0; i < nan.numel(); ++i) nan.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+  return Arg{Tensor::Zeros(s, DType::kF32).value(), nan.To(Device::kCuda, dt).value()};
+}
+
+// The CUDA result against the CPU one.
+void ExpectClose(const Arg& a, DType dt, const std::string& what) {
+  const DType host = a.cpu.dtype() == DType::kF64 ? DType::kF64 : DType::kF32;
+  absl::StatusOr<Tensor> got = a.dev.To(Device::kCpu, host);
+  ASSERT_TRUE(got.ok()) << what << ": " << got.status();
+  ASSERT_EQ(got->shape(), a.cpu.shape()) << what;
+  double max_ref = 0, max_err = 0;
+  int64_t worst = -1;
+  for (int64_t i = 0; i < a.cpu.numel(); ++i) {
+    const double g = At(*got, i), r = At(a.cpu, i);
+    if (!std::isfinite(g)) {
+      ADD_FAILURE() << what << ": element " << i << " of " << ShapeString(a.cpu.shape()) << " is " << g
+                    << " (not written, or not finite); the CPU has " << r;
+      return;
+    }
+    max_ref = std::max(max_ref, std::abs(r));
+    if (std::abs(g - r) > max_err) max_err = std::abs(g - r), worst = i;
+  }
+  const double rel = max_err / std::max(max_ref, 1e-30);
+  EXPECT_LE(rel, Tolerance(dt)) << what << " " << ShapeString(a.cpu.shape()) << " " << DTypeName(dt)
+                                << ": relative error " << rel << " (element " << worst << ": cuda "
+                                << (worst >= 0 ? At(*got, worst) : 0.0) << ", cpu " << (worst >= 0 ? At(a.cpu, worst) : 0.0)
+                                << ")";
+}
+
+#define RUN_BOTH(call_cpu, call_dev)                      \
+  do {                                                    \
+    const absl::Status cpu_status_ = (call_cpu);          \
+    ASSERT_TRUE(cpu_status_.ok()) << cpu_status_;         \
+    const absl::Status dev_status_ = (call_dev);          \
+    ASSERT_TRUE(dev_status_.ok()) << dev_status_;         \
+  } while (0)
+
+class BackendOps : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override {
+    const std::string why = NoCudaReason();
+    if (!why.empty()) GTEST_SKIP() << "CUDA backend test skipped: " << why;
+  }
+  DType dt() const { return GetParam(); }
+};
+
+TEST_P(BackendOps, Gemm) {
+  struct Case {
+    int64_t m, n, k;
+    bool ta, tb;
+    double alpha, beta;
+    int64_t batch;
+  };
+  const Case cases[] = {{7, 5, 3, false, false, 1, 0, 1},   {33, 17, 64, true, false, 1, 1, 1},
+                        {16, 40, 9, false, true, 0.5, 0, 1}, {5, 6, 7, true, true, 1, 0.5, 1},
+                        {12, 8, 16, false, true, 1, 0, 3},   {9, 4, 0, false, false, 1, 0.5, 2}};
+  uint64_t seed = 1;
+  for (const Case& c : cases) {
+    GemmArgs g = GemmArgs::Dense(c.m, c.n, c.k, c.ta, c.tb);
+    g.alpha = c.alpha, g.beta = c.beta, g.batch = c.batch;
+    g.stride_a = c.m * c.k, g.stride_b = c.k * c.n, g.stride_c = c.m * c.n;
+    Arg a = Input({c.batch * c.m * c.k}, seed++, dt()), b = Input({c.batch * c.k * c.n}, seed++, dt());
+    Arg out = c.beta != 0 ? Input({c.batch * c.m * c.n}, seed++, dt()) : Output({c.batch * c.m * c.n}, dt());
+    RUN_BOTH(Gemm(a.cpu, b.cpu, out.cpu, g, FlopCategory::kMlp), Gemm(a.dev, b.dev, out.dev, g, FlopCategory::kMlp));
+    ExpectClose(out, dt(), "Gemm m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k));
+  }
+}
+
+TEST_P(BackendOps, Embedding) {
+  for (const auto& [n, rows, d, row_begin, vocab] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>{{6, 5, 4, 0, 5}, {64, 20, 33, 10, 40}}) {
+    const Tensor tokens = testing::Tokens({n}, static_cast<int32_t>(vocab), 3);
+    Arg table = Input({rows, d}, 1, dt()), out = Output({n, d}, dt());
+    RUN_BOTH(EmbeddingForward(tokens, table.cpu, out.cpu, row_begin, vocab),
+             EmbeddingForward(tokens, table.dev, out.dev, row_begin, vocab));
+    ExpectClose(out, dt(), "EmbeddingForward");
+    Arg dout = Input({n, d}, 2, dt()), dtable = Input({rows, d}, 4, dt());
+    RUN_BOTH(EmbeddingBackward(tokens, dout.cpu, dtable.cpu, row_begin),
+             EmbeddingBackward(tokens, dout.dev, dtable.dev, row_begin));
+    ExpectClose(dtable, dt(), "EmbeddingBackward");
+  }
+}
+
+TEST_P(BackendOps, RmsNorm) {
+  for (const Shape& s : {Shape{3, 8}, Shape{2, 5, 300}, Shape{130, 64}}) {
+    const int64_t c = s.back(), n = NumElements(s) / c;
+    for (bool with_weight : {true, false}) {
+      Arg x = Input(s, 1, dt()), w = Input({c}, 2, dt()), y = Output(s, dt()), r = Output({n}, dt());
+      RUN_BOTH(RmsNormForward(x.cpu, with_weight ? &w.cpu : nullptr, 1e-5, y.cpu, r.cpu),
+               RmsNormForward(x.dev, with_weight ? &w.dev : nullptr, 1e-5, y.dev, r.dev));
+      ExpectClose(y, dt(), "RmsNormForward y");
+      ExpectClose(r, dt(), "RmsNormForward rstd");
+      Arg rstd = FromHost(r.cpu, dt()), dy = Input(s, 3, dt()), dx = Output(s, dt()), dw = Input({c}, 4, dt());
+      RUN_BOTH(RmsNormBackward(dy.cpu, x.cpu, with_weight ? &w.cpu : nullptr, rstd.cpu, dx.cpu,
+                               with_weight ? &dw.cpu : nullptr),
+               RmsNormBackward(dy.dev, x.dev, with_weight ? &w.dev : nullptr, rstd.dev, dx.dev,
+                               with_weight ? &dw.dev : nullptr));
+      ExpectClose(dx, dt(), "RmsNormBackward dx");
+      if (with_weight) ExpectClose(dw, dt(), "RmsNormBackward dw");
+    }
+  }
+}
+
+TEST_P(BackendOps, LayerNorm) {
+  for (const Shape& s : {Shape{3, 8}, Shape{2, 5, 300}, Shape{130, 64}}) {
+    const int64_t c = s.back(), n = NumElements(s) / c;
+    Arg x = Input(s, 1, dt()), w = Input({c}, 2, dt()), b = Input({c}, 5, dt());
+    Arg y = Output(s, dt()), mean = Output({n}, dt()), rstd = Output({n}, dt());
+    RUN_BOTH(LayerNormForward(x.cpu, w.cpu, b.cpu, 1e-5, y.cpu, mean.cpu, rstd.cpu),
+             LayerNormForward(x.dev, w.dev, b.dev, 1e-5, y.dev, mean.dev, rstd.dev));
+    ExpectClose(y, dt(), "LayerNormForward y");
+    ExpectClose(mean, dt(), "LayerNormForward mean");
+    ExpectClose(rstd, dt(), "LayerNormForward rstd");
+    Arg m = FromHost(mean.cpu, dt()), r = FromHost(rstd.cpu, dt()), dy = Input(s, 3, dt());
+    Arg dx = Output(s, dt()), dw = Input({c}, 6, dt()), db = Input({c}, 7, dt());
+    RUN_BOTH(LayerNormBackward(dy.cpu, x.cpu, w.cpu, m.cpu, r.cpu, dx.cpu, dw.cpu, db.cpu),
+             LayerNormBackward(dy.dev, x.dev, w.dev, m.dev, r.dev, dx.dev, dw.dev, db.dev));
+    ExpectClose(dx, dt(), "LayerNormBackward dx");
+    ExpectClose(dw, dt(), "LayerNormBackward dw");
+    ExpectClose(db, dt(), "LayerNormBackward db");
+  }
+}
+
+TEST_P(BackendOps, Rope) {
+  for (const auto& [s, rope_dims] : std::vector<std::pair<Shape, int64_t>>{{{2, 7, 3, 8}, 8}, {{1, 33, 2, 24}, 8}}) {
+    Arg x = Input(s, 1, dt()), y = Output(s, dt());
+    RUN_BOTH(RopeForward(x.cpu, rope_dims, 10000.0, y.cpu), RopeForward(x.dev, rope_dims, 10000.0, y.dev));
+    ExpectClose(y, dt(), "RopeForward");
+    Arg dy = Input(s, 2, dt());
+    RUN_BOTH(RopeBackward(dy.cpu, rope_dims, 10000.0, dy.cpu), RopeBackward(dy.dev, rope_dims, 10000.0, dy.dev));
+    ExpectClose(dy, dt(), "RopeBackward (in place)");
+  }
+}
+
+TEST_P(BackendOps, Attention) {
+  struct Case {
+    const char* name;
+    int64_t b, t, h, hk, dqk, dv;
+    KvGroups groups;
+  };
+  const Case cases[] = {{"mha", 2, 37, 3, 3, 16, 16, {}},     {"gqa", 1, 64, 4, 2, 32, 32, {}},
+                        {"mqa", 2, 20, 4, 1, 8, 8, {}},       {"mla", 1, 50, 2, 2, 24, 16, {}},
+                        {"t1", 3, 1, 2, 1, 8, 8, {}},         {"tp_offset", 1, 40, 2, 3, 16, 16, {2, 3}},
+                        {"long", 1, 129, 2, 2, 64, 64, {}}};
+  for (const Case& c : cases) {
+    const std::string what = std::string("attention ") + c.name;
+    const double scale = 1.0 / std::sqrt(double(c.dqk));
+    Arg q = Input({c.b, c.t, c.h, c.dqk}, 1, dt()), k = Input({c.b, c.t, c.hk, c.dqk}, 2, dt());
+    Arg v = Input({c.b, c.t, c.hk, c.dv}, 3, dt()), o = Output({c.b, c.t, c.h, c.dv}, dt());
+    // probs is each backend's own: the CPU's softmax, CUDA's log-sum-exp (see attention.cu).
+    Arg probs = Output({c.b, c.h, c.t, c.t}, dt());
+    RUN_BOTH(CausalAttentionForward(q.cpu, k.cpu, v.cpu, scale, o.cpu, probs.cpu, c.groups),
+             CausalAttentionForward(q.dev, k.dev, v.dev, scale, o.dev, probs.dev, c.groups));
+    ExpectClose(o, dt(), what + " forward");
+    Arg dout = Input(o.cpu.shape(), 4, dt());
+    Arg dq = Output(q.cpu.shape(), dt()), dk = Output(k.cpu.shape(), dt()), dv = Output(v.cpu.shape(), dt());
+    RUN_BOTH(CausalAttentionBackward(dout.cpu, q.cpu, k.cpu, v.cpu, probs.cpu, scale, dq.cpu, dk.cpu, dv.cpu, c.groups),
+             CausalAttentionBackward(dout.dev, q.dev, k.dev, v.dev, probs.dev, scale, dq.dev, dk.dev, dv.dev, c.groups));
+    ExpectClose(dq, dt(), what + " dq");
+    ExpectClose(dk, dt(), what + " dk");
+    ExpectClose(dv, dt(), what + " dv");
+  }
+}
+
+TEST_P(BackendOps, Activations) {
+  for (const Shape& s : {Shape{5}, Shape{3, 1000}}) {
+    for (Activation act : {Activation::kGelu, Activation::kReluSquared}) {
+      const std::string name = act == Activation::kGelu ? "gelu" : "relu2";
+      Arg x = Input(s, 1, dt(), 3.0), y = Output(s, dt());
+      RUN_BOTH(ActivationForward(act, x.cpu, y.cpu), ActivationForward(act, x.dev, y.dev));
+      ExpectClose(y, dt(), name + " forward");
+      Arg dy = Input(s, 2, dt()), dx = Output(s, dt());
+      RUN_BOTH(ActivationBackward(act, dy.cpu, x.cpu, dx.cpu), ActivationBackward(act, dy.dev, x.dev, dx.dev));
+      ExpectClose(dx, dt(), name + " backward");
+    }
+    Arg gate = Input(s, 3, dt(), 3.0), up = Input(s, 4, dt()), y = Output(s, dt());
+    RUN_BOTH(SwiGluForward(gate.cpu, up.cpu, y.cpu), SwiGluForward(gate.dev, up.dev, y.dev));
+    ExpectClose(y, dt(), "swiglu forward");
+    Arg dy = Input(s, 5, dt()), dgate = Output(s, dt()), dup = Output(s, dt());
+    RUN_BOTH(SwiGluBackward(dy.cpu, gate.cpu, up.cpu, dgate.cpu, dup.cpu),
+             SwiGluBackward(dy.dev, gate.dev, up.dev, dgate.dev, dup.dev));
+    ExpectClose(dgate, dt(), "swiglu dgate");
+    ExpectClose(dup, dt(), "swiglu dup");
+  }
+}
+
+TEST_P(BackendOps, Add) {
+  for (const Shape& s : {Shape{1}, Shape{4, 777}}) {
+    Arg a = Input(s, 1, dt()), b = Input(s, 2, dt()), out = Output(s, dt());
+    RUN_BOTH(Add(a.cpu, b.cpu, out.cpu), Add(a.dev, b.dev, out.dev));
+    ExpectClose(out, dt(), "Add");
+    RUN_BOTH(Add(a.cpu, b.cpu, a.cpu), Add(a.dev, b.dev, a.dev));
+    ExpectClose(a, dt(), "Add (in place)");
+  }
+}
+
+TEST_P(BackendOps, CrossEntropy) {
+  for (const auto& [n, v, col_begin, vocab] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{{4, 10, 0, 10}, {33, 500, 250, 1000}}) {
+    const Tensor targets = testing::Tokens({n}, static_cast<int32_t>(vocab), 7);
+    Arg logits = Input({n, v}, 1, dt(), 4.0), max = Output({n}, dt());
+    RUN_BOTH(LogitRowMax(logits.cpu, max.cpu), LogitRowMax(logits.dev, max.dev));
+    ExpectClose(max, dt(), "LogitRowMax");
+    Arg m = FromHost(max.cpu, dt());
+    Arg sums{Tensor::Zeros({n, 2}, DType::kF64).value(), Tensor()};
+    {
+      Tensor nan = Tensor::Empty({n, 2}, DType::kF64).value();
+      for (int64_t i = 0; i < 2 * n; ++i) nan.data<double>()[i] = std::numeric_limits<double>::quiet_NaN();
+      sums.dev = nan.To(Device::kCuda, DType::kF64).value();
+    }
+    RUN_BOTH(CrossEntropyPartialSums(logits.cpu, targets, col_begin, m.cpu, sums.cpu),
+             CrossEntropyPartialSums(logits.dev, targets, col_begin, m.dev, sums.dev));
+    ExpectClose(sums, dt(), "CrossEntropyPartialSums");
+    Tensor lse_host = Tensor::Empty({n}, DType::kF32).value();
+    for (int64_t i = 0; i < n; ++i) lse_host.data<float>()[i] = float(At(m.cpu, i) + std::log(sums.cpu.data<double>()[2 * i]));
+    Arg lse = FromHost(lse_host, dt()), dlogits = Output({n, v}, dt());
+    RUN_BOTH(CrossEntropyBackward(logits.cpu, targets, col_begin, lse.cpu, 1.0 / n, dlogits.cpu),
+             CrossEntropyBackward(logits.dev, targets, col_begin, lse.dev, 1.0 / n, dlogits.dev));
+    ExpectClose(dlogits, dt(), "CrossEntropyBackward");
+  }
+}
+
+TEST_P(BackendOps, HeadSlice) {
+  for (const auto& [hs, offset] : std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {4, 3}, {1, 5}}) {
+    const int64_t n = 9, h = 4, dd = 12, ds = 7 - offset / 2;
+    Arg src = Input({n, hs, ds}, 1, dt()), dst = Input({n, h, dd}, 2, dt());
+    RUN_BOTH(CopyToHeadSlice(src.cpu, offset, dst.cpu), CopyToHeadSlice(src.dev, offset, dst.dev));
+    ExpectClose(dst, dt(), "CopyToHeadSlice");
+    Arg ddst = Input({n, h, dd}, 3, dt()), dsrc = Output({n, hs, ds}, dt());
+    RUN_BOTH(ReduceFromHeadSlice(ddst.cpu, offset, dsrc.cpu), ReduceFromHeadSlice(ddst.dev, offset, dsrc.dev));
+    ExpectClose(dsrc, dt(), "ReduceFromHeadSlice");
+  }
+}
+
+TEST_P(BackendOps, OptimizerOps) {
+  for (const Shape& s : {Shape{3}, Shape{70, 1000}}) {
+    Arg x = Input(s, 1, dt());
+    double cpu = 0, dev = 0;
+    RUN_BOTH(SumSquares(x.cpu, &cpu), SumSquares(x.dev, &dev));
+    EXPECT_NEAR(dev, cpu, Tolerance(dt()) * cpu) << "SumSquares " << ShapeString(s);
+    RUN_BOTH(Scale(x.cpu, 0.37), Scale(x.dev, 0.37));
+    ExpectClose(x, dt(), "Scale");
+    Arg p = Input(s, 2, dt()), g = Input(s, 3, dt()), m = Input(s, 4, dt(), 0.1), v = Positive(s, 5, dt());
+    const AdamWStep step{1e-2, 0.9, 0.95, 1e-8, 0.1, 3};
+    RUN_BOTH(AdamWUpdate(p.cpu, g.cpu, m.cpu, v.cpu, step), AdamWUpdate(p.dev, g.dev, m.dev, v.dev, step));
+    ExpectClose(p, dt(), "AdamW param");
+    ExpectClose(m, dt(), "AdamW m");
+    ExpectClose(v, dt(), "AdamW v");
+  }
+}
+
+// Tensor copies and conversions across devices.
+TEST_P(BackendOps, TensorCopies) {
+  Arg x = Input({5, 301}, 1, dt());
+  Tensor d2 = Tensor::Empty(x.cpu.shape(), dt(), Device::kCuda).value();
+  ASSERT_TRUE(d2.CopyFrom(x.dev).ok());  // device to device
+  ExpectClose(Arg{x.cpu, d2}, dt(), "CopyFrom device to device");
+  Tensor sliced = x.dev.Slice(2, 4).value();  // an offset view
+  ExpectClose(Arg{x.cpu.Slice(2, 4).value(), sliced}, dt(), "Slice on the device");
+  // On-device casts: f32 <-> bf16 <-> f64.
+  const DType other = dt() == DType::kF32 ? DType::kBF16 : DType::kF32;
+  Tensor cast = x.dev.To(Device::kCuda, other).value().To(Device::kCuda, dt()).value();
+  ExpectClose(Arg{Round(Round(x.cpu, other), dt()), cast}, dt(), "cast round trip on the device");
+  ASSERT_TRUE(d2.SetZero().ok());
+  ExpectClose(Arg{Tensor::Zeros(x.cpu.shape(), DType::kF32).value(), d2}, dt(), "SetZero");
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, BackendOps, ::testing::Values(DType::kF32, DType::kBF16),
+                         [](const ::testing::TestParamInfo<DType>& info) { return std::string(DTypeName(info.param)); });
+
+}  // namespace
+}  // namespace lrkv

@@ -1,7 +1,9 @@
 #include "launch/metrics_writer.h"
 
+#include <cinttypes>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -35,12 +37,25 @@ std::string JsonRecord::ToString() const {
                       "}");
 }
 
-absl::StatusOr<MetricsWriter> MetricsWriter::Open(const std::string& path) {
+absl::StatusOr<MetricsWriter> MetricsWriter::Open(const std::string& path, int64_t keep_through_step) {
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  std::string kept;
+  if (keep_through_step >= 0) {
+    std::ifstream in(path);
+    int64_t step = 0;
+    for (std::string line; std::getline(in, line);) {
+      // Records start with {"step": N (JsonRecord keeps insertion order).
+      if (std::sscanf(line.c_str(), "{\"step\": %" SCNd64, &step) == 1 && step <= keep_through_step) {
+        kept += line + "\n";
+      }
+    }
+  }
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) return absl::PermissionDeniedError(absl::StrCat("cannot write metrics file ", path));
+  std::fputs(kept.c_str(), f);
+  std::fflush(f);
   return MetricsWriter(f);
 }
 

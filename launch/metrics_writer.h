@@ -24,8 +24,9 @@ class JsonRecord {
 
 class MetricsWriter {
  public:
-  // Creates parent directories; truncates an existing file.
-  static absl::StatusOr<MetricsWriter> Open(const std::string& path);
+  // Creates parent directories; truncates an existing file, or with keep_through_step >= 0 keeps
+  // its records of steps <= keep_through_step (a resumed run continues the file).
+  static absl::StatusOr<MetricsWriter> Open(const std::string& path, int64_t keep_through_step = -1);
   MetricsWriter(MetricsWriter&& other) noexcept : file_(std::exchange(other.file_, nullptr)) {}
   ~MetricsWriter();
   absl::Status Write(const JsonRecord& record);

@@ -1,5 +1,6 @@
 // lrkv train --config=FILE [--steps=N] [--seed=S] [--data_dir=D] [--out_dir=O] [--metrics_out=F]
 //            [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]
+//            [--checkpoint_dir=D --save_every=N --resume] [--peak=DEVICE]
 //            [--model.FIELD=V ...] [--train.FIELD=V ...] [--parallel.FIELD=V ...]
 #include <cstdint>
 #include <string>
@@ -23,6 +24,10 @@ ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel
 ABSL_FLAG(int, micro_batches, 0,
           "train: micro-batches per step on each pipeline (DP rank); sets train.micro_batch = global_batch / (dp x "
           "micro_batches)");
+ABSL_FLAG(std::string, checkpoint_dir, "", "train: directory of sharded checkpoints (train.checkpoint_dir)");
+ABSL_FLAG(int64_t, save_every, -1, "train: save a checkpoint every N steps and at the end (train.save_every)");
+ABSL_FLAG(bool, resume, false,
+          "train: continue from the latest checkpoint in --checkpoint_dir, at this launch's layout (train.resume)");
 ABSL_FLAG(std::string, peak, "",
           "train: each rank's peak for MFU (train.peak_device): a device (h100, h200, a100, ...) or FLOP/s");
 ABSL_FLAG(bool, print_layout, false, "train: print every rank's parameters (name, local shape) before training");
@@ -49,6 +54,13 @@ absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommuni
   if (absl::GetFlag(FLAGS_zero1)) overrides.emplace_back("parallel.zero1", "true");
   if (absl::GetFlag(FLAGS_print_layout)) overrides.emplace_back("train.print_layout", "true");
   if (!absl::GetFlag(FLAGS_peak).empty()) overrides.emplace_back("train.peak_device", absl::GetFlag(FLAGS_peak));
+  if (!absl::GetFlag(FLAGS_checkpoint_dir).empty()) {
+    overrides.emplace_back("train.checkpoint_dir", absl::GetFlag(FLAGS_checkpoint_dir));
+  }
+  if (absl::GetFlag(FLAGS_save_every) >= 0) {
+    overrides.emplace_back("train.save_every", std::to_string(absl::GetFlag(FLAGS_save_every)));
+  }
+  if (absl::GetFlag(FLAGS_resume)) overrides.emplace_back("train.resume", "true");
   overrides.insert(overrides.end(), config_overrides.begin(), config_overrides.end());
   for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(config, field, value));
   FillDefaults(config);

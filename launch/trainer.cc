@@ -13,6 +13,7 @@
 #include "data/token_shard.h"
 #include "launch/metrics_writer.h"
 #include "launch/parameter_report.h"
+#include "launch/checkpointing.h"
 #include "launch/device_peaks.h"
 #include "launch/peak_flops.h"
 #include "model/config.h"
@@ -118,6 +119,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY(ValidateParallelConfig(config));
     LRKV_TRY_ASSIGN(train_tokens, LoadShard(t.data_dir() + "/train.bin", m.vocab_size()));
     LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size()));
+    if (!t.checkpoint_dir().empty()) LRKV_TRY(CheckCheckpointDirectory(t.checkpoint_dir()));
     return absl::OkStatus();
   }();
   LRKV_TRY(AgreeOnStatus(world, checks));
@@ -168,11 +170,22 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   for (ParamPiece& piece : pieces) piece.in_grad_norm = counts_in_norm(*piece.param);
   LRKV_TRY_ASSIGN(AdamW optimizer, AdamW::Create(pieces, t));
   if (t.print_layout()) LRKV_TRY(PrintLayout(model->params(), *mesh));
+  Progress progress;
+  if (t.resume()) {
+    LRKV_TRY_ASSIGN(progress, Resume(config, model->params(), optimizer, *mesh, tied_copy));
+    if (lead) {
+      std::printf(progress.step > 0 ? "  resumed from %s/%s: step %lld, %lld tokens\n"
+                                    : "  no checkpoint in %s yet: starting at step 0\n",
+                  t.checkpoint_dir().c_str(), CheckpointName(progress.step).c_str(),
+                  static_cast<long long>(progress.step), static_cast<long long>(progress.tokens));
+    }
+  }
   std::unique_ptr<MetricsWriter> metrics;
   if (lead) {
     std::error_code ec;
     std::filesystem::create_directories(t.out_dir(), ec);
-    LRKV_TRY_ASSIGN(MetricsWriter writer, MetricsWriter::Open(t.metrics_out()));
+    // Resuming keeps the records of the steps the checkpoint covers and drops any later ones.
+    LRKV_TRY_ASSIGN(MetricsWriter writer, MetricsWriter::Open(t.metrics_out(), t.resume() ? progress.step : -1));
     metrics = std::make_unique<MetricsWriter>(std::move(writer));
   }
 
@@ -220,9 +233,10 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   const PipelineSchedule schedule = par.schedule() == GPIPE ? PipelineSchedule::kGPipe : PipelineSchedule::k1F1B;
   const std::vector<Communicator*> groups = LoggedGroups(*mesh);
   TrainSummary summary;
-  int64_t flops_cumulative = 0;
+  summary.steps = progress.step, summary.tokens = progress.tokens, summary.final_loss = progress.last_loss;
+  int64_t flops_cumulative = progress.flops_cumulative;
   const Clock::time_point start = Clock::now();
-  for (step = 0; step < t.steps(); ++step) {
+  for (step = progress.step; step < t.steps(); ++step) {
     const Clock::time_point step_start = Clock::now();
     FlopCounter::Global().Reset();
     for (Communicator* g : groups) {
@@ -271,6 +285,14 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     if (eval) {
       LRKV_TRY_ASSIGN(summary.final_val_loss, Evaluate(*model, val, t, *mesh));
     }
+    // Checkpoint: every save_every steps and at the end. The step waits for it (the stall).
+    double checkpoint_seconds = -1;
+    if (!t.checkpoint_dir().empty() && (last || (t.save_every() > 0 && (step + 1) % t.save_every() == 0))) {
+      const Clock::time_point save_start = Clock::now();
+      const Progress now{step + 1, summary.tokens, flops_cumulative, loss};
+      LRKV_TRY(SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy).status());
+      checkpoint_seconds = Seconds(save_start);
+    }
     if (!lead) continue;
     JsonRecord record;
     record.Add("step", step + 1).Add("loss", loss).Add("lr", lr).Add("grad_norm", grad_norm);
@@ -284,14 +306,18 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       }
     }
     std::string val_text;
+    if (checkpoint_seconds >= 0) {
+      record.Add("checkpoint_seconds", checkpoint_seconds);
+      val_text = absl::StrFormat(" | saved %s (%.2fs)", CheckpointName(step + 1), checkpoint_seconds);
+    }
     if (eval) {
       record.Add("val_loss", summary.final_val_loss);
-      val_text = absl::StrFormat(" | val_loss %.4f", summary.final_val_loss);
+      val_text += absl::StrFormat(" | val_loss %.4f", summary.final_val_loss);
     }
     LRKV_TRY(metrics->Write(record));
-    if (eval || (step + 1) % t.log_every() == 0 || step == 0) {
+    if (eval || checkpoint_seconds >= 0 || (step + 1) % t.log_every() == 0 || step == progress.step) {
       const double elapsed = Seconds(start);
-      const double eta = elapsed / (step + 1) * (t.steps() - step - 1);
+      const double eta = elapsed / double(step + 1 - progress.step) * double(t.steps() - step - 1);
       std::printf("step %5lld/%lld | loss %.4f | lr %.2e | grad_norm %.3f | %6.0f tok/s | MFU %4.1f%% | ETA %s%s\n",
                   static_cast<long long>(step + 1), static_cast<long long>(t.steps()), loss, lr, grad_norm,
                   tokens_per_step / step_seconds, 100.0 * flops_step / step_seconds / peak_flops,

@@ -104,6 +104,7 @@ void FillDefaults(RunConfig& config) {
   if (t.adam_eps() == 0) t.set_adam_eps(1e-8);
   if (t.eval_batches() == 0) t.set_eval_batches(8);
   if (t.log_every() == 0) t.set_log_every(1);
+  if (t.keep_checkpoints() == 0) t.set_keep_checkpoints(3);
   if (t.out_dir().empty()) t.set_out_dir("runs/latest");
   if (t.metrics_out().empty()) t.set_metrics_out(t.out_dir() + "/metrics.jsonl");
 }
@@ -210,6 +211,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& t) {
                "train.beta1 and train.beta2 must be in [0, 1)");
   LRKV_REQUIRE(t.grad_clip() >= 0, "train.grad_clip must be >= 0");
   LRKV_REQUIRE(!t.data_dir().empty(), "train.data_dir is empty: pass --data_dir or set it in the config");
+  LRKV_REQUIRE(t.save_every() >= 0, "train.save_every must be >= 0");
+  LRKV_REQUIRE(!t.checkpoint_dir().empty() || (t.save_every() == 0 && !t.resume()),
+               "--save_every and --resume need --checkpoint_dir (train.checkpoint_dir)");
   return absl::OkStatus();
 }
 

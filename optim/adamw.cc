@@ -23,6 +23,7 @@ absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainC
   for (const ParamPiece& piece : pieces) {
     const Parameter& p = *piece.param;
     State s;
+    s.piece = piece;
     s.weight_decay = t.weight_decay();
     s.in_grad_norm = piece.in_grad_norm;
     if (p.spec.role == ParamRole::kNorm && !t.decay_norms()) s.weight_decay = 0;
@@ -34,6 +35,12 @@ absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainC
     opt.states_.push_back(std::move(s));
   }
   return opt;
+}
+
+std::vector<AdamW::PieceState> AdamW::piece_states() const {
+  std::vector<PieceState> out;
+  for (const State& s : states_) out.push_back({s.piece.param, s.piece.begin, s.piece.end, s.m, s.v});
+  return out;
 }
 
 absl::StatusOr<double> AdamW::GradSumSquares() const {

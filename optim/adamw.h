@@ -32,9 +32,20 @@ class AdamW {
   // Sum of squared gradients over the pieces that count in the norm (for the global norm).
   absl::StatusOr<double> GradSumSquares() const;
   int64_t steps_taken() const { return step_; }
+  void set_steps_taken(int64_t steps) { step_ = steps; }
+
+  // The state of one piece, for checkpoints: its parameter and range, and its moments (flat
+  // tensors sharing the optimizer's storage: writing them sets the state).
+  struct PieceState {
+    const Parameter* param;
+    int64_t begin, end;
+    Tensor m, v;
+  };
+  std::vector<PieceState> piece_states() const;
 
  private:
   struct State {
+    ParamPiece piece;
     Tensor param, grad;  // flat views of the piece
     Tensor m, v;
     double weight_decay;

@@ -29,3 +29,9 @@
   do {                                                                   \
     if (!(cond)) return ::absl::InvalidArgumentError(::absl::StrCat(__VA_ARGS__)); \
   } while (0)
+
+// The same with another status code (e.g. kDataLoss for corrupted files).
+#define LRKV_REQUIRE_CODE(code, cond, ...)                                   \
+  do {                                                                       \
+    if (!(cond)) return ::absl::Status((code), ::absl::StrCat(__VA_ARGS__)); \
+  } while (0)

@@ -1,0 +1,138 @@
+#include "launch/checkpointing.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "parallel/agreement.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+TensorBlock Block(const std::string& name, const Parameter& p, int64_t begin, int64_t end, const Tensor& data,
+                  bool store) {
+  TensorBlock b;
+  b.name = name;
+  b.shape = p.spec.shape;
+  b.block_shape = p.block.shape;
+  b.dim = p.block.dim;
+  b.offset = p.block.offset;
+  b.flat_begin = begin, b.flat_end = end;
+  b.data = data;
+  b.store = store;
+  return b;
+}
+
+}  // namespace
+
+std::string CheckpointName(int64_t step) { return absl::StrFormat("step_%08d", step); }
+
+absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(const ParameterSet& params, const AdamW& optimizer,
+                                                        ProcessMesh& mesh, bool zero1, bool tied_embeddings) {
+  auto owner = [&](const Parameter& p) {
+    if (p.block.dim < 0 && mesh.tp_index() != 0) return false;  // replicated over TP: rank 0's copy
+    return !(tied_embeddings && p.spec.name == "embed.weight" && !mesh.first_stage());
+  };
+  std::vector<TensorBlock> blocks;
+  for (const auto& p : params.all()) {
+    LRKV_TRY_ASSIGN(Tensor flat, p->value.View({p->value.numel()}));
+    blocks.push_back(Block("param/" + p->spec.name, *p, 0, p->value.numel(), flat,
+                           owner(*p) && mesh.dp_index() == 0));
+  }
+  for (const AdamW::PieceState& s : optimizer.piece_states()) {
+    const bool store = owner(*s.param) && (zero1 || mesh.dp_index() == 0);
+    blocks.push_back(Block("adam_m/" + s.param->spec.name, *s.param, s.begin, s.end, s.m, store));
+    blocks.push_back(Block("adam_v/" + s.param->spec.name, *s.param, s.begin, s.end, s.v, store));
+  }
+  return blocks;
+}
+
+absl::Status CheckCheckpointDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string probe = dir + "/.write-probe-" + std::to_string(::getpid());
+  std::FILE* f = std::fopen(probe.c_str(), "w");
+  if (f == nullptr || std::fclose(f) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("checkpoint directory ", dir, " is not writable: ",
+                                                    ec ? ec.message() : std::strerror(errno)));
+  }
+  std::filesystem::remove(probe, ec);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Progress> Resume(const RunConfig& config, ParameterSet& params, AdamW& optimizer, ProcessMesh& mesh,
+                                bool tied_embeddings) {
+  const std::string& dir = config.train().checkpoint_dir();
+  absl::StatusOr<std::string> path = LatestCheckpoint(dir);
+  if (absl::IsNotFound(path.status())) return Progress{};
+  // Every rank reads and checks the manifest; all agree before any tensor is touched.
+  CheckpointManifest manifest;
+  TrainState state;
+  absl::Status status = [&]() -> absl::Status {
+    LRKV_TRY(path.status());
+    LRKV_TRY_ASSIGN(manifest, ReadManifest(*path));
+    LRKV_TRY_ASSIGN(state, CompatibleState(manifest, *path, config));
+    return absl::OkStatus();
+  }();
+  LRKV_TRY(AgreeOnStatus(mesh.world(), status));
+  LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks,
+                  TrainingBlocks(params, optimizer, mesh, config.parallel().zero1(), tied_embeddings));
+  LRKV_TRY(LoadCheckpoint(mesh.world(), *path, manifest, blocks).status());
+  optimizer.set_steps_taken(state.optimizer_steps());
+  return Progress{state.step(), state.tokens(), state.flops_cumulative(), state.last_loss()};
+}
+
+absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress,
+                                               const ParameterSet& params, const AdamW& optimizer, ProcessMesh& mesh,
+                                               bool tied_embeddings) {
+  TrainState state;
+  state.set_step(progress.step);
+  state.set_tokens(progress.tokens);
+  state.set_flops_cumulative(progress.flops_cumulative);
+  state.set_optimizer_steps(optimizer.steps_taken());
+  state.set_seed(config.train().seed());
+  state.set_global_batch(config.train().global_batch());
+  state.set_last_loss(progress.last_loss);
+  google::protobuf::TextFormat::PrintToString(config, state.mutable_config_text());
+  state.set_layout(absl::StrCat(mesh.layout().ToString(), config.parallel().zero1() ? " + ZeRO-1" : ""));
+  LRKV_TRY_ASSIGN(const std::vector<TensorBlock> blocks,
+                  TrainingBlocks(params, optimizer, mesh, config.parallel().zero1(), tied_embeddings));
+  CheckpointOptions options;
+  options.keep_last = config.train().keep_checkpoints();
+  return SaveCheckpoint(mesh.world(), config.train().checkpoint_dir(), CheckpointName(progress.step), blocks,
+                        state.SerializeAsString(), TrainState::descriptor()->full_name(), options);
+}
+
+absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, const std::string& path,
+                                           const RunConfig& config) {
+  TrainState state;
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
+                    manifest.state_type() == TrainState::descriptor()->full_name() &&
+                        state.ParseFromString(manifest.state()),
+                    "checkpoint ", path, " holds no lrkv training state (state type '", manifest.state_type(), "')");
+  RunConfig saved;
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
+                    google::protobuf::TextFormat::ParseFromString(state.config_text(), &saved),
+                    "checkpoint ", path, ": its saved config cannot be parsed");
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&diff);
+  LRKV_REQUIRE(differ.Compare(saved.model(), config.model()), "checkpoint ", path,
+               " was saved from another model; differences (checkpoint -> this run):\n", diff);
+  LRKV_REQUIRE(saved.train().seed() == config.train().seed() &&
+                   saved.train().global_batch() == config.train().global_batch(),
+               "checkpoint ", path, " was trained with train.seed ", saved.train().seed(), " and train.global_batch ",
+               saved.train().global_batch(), "; this run has ", config.train().seed(), " and ",
+               config.train().global_batch(), ", so its data stream would not continue where it stopped");
+  return state;
+}
+
+}  // namespace lrkv

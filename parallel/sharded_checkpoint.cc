@@ -1,0 +1,366 @@
+#include "parallel/sharded_checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "parallel/agreement.h"
+#include "runtime/crc32c.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kManifestFile[] = "manifest.pb";
+constexpr char kManifestMagic[8] = {'L', 'R', 'K', 'V', 'C', 'K', 'P', 'T'};
+
+absl::Status Errno(const std::string& what, const std::string& path) {
+  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Writes `bytes` to `path` (created or truncated) and fsyncs it.
+absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+  if (fd < 0) return Errno("cannot create", path);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      const absl::Status s = Errno("cannot write", path);
+      ::close(fd);
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Errno("cannot sync", path);
+  return absl::OkStatus();
+}
+
+// fsync of a directory, so that the names created or renamed in it are durable.
+absl::Status SyncDirectory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Errno("cannot open directory", path);
+  const int r = ::fsync(fd);
+  ::close(fd);
+  if (r != 0) return Errno("cannot sync directory", path);
+  return absl::OkStatus();
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return Errno(absl::StrCat("cannot rename ", from, " to"), to);
+  return absl::OkStatus();
+}
+
+// `length` elements of a piece, from its element `local`, are the global elements from `global`.
+struct Run {
+  int64_t global, length, local;
+};
+
+// The runs of elements [flat_begin, flat_end) of a block along `dim` (-1: the whole tensor), in
+// ascending global order. Within a block split along one dimension, each outer index gives one
+// run that is contiguous both in the block and in the global tensor.
+std::vector<Run> BlockRuns(const Shape& shape, int dim, int64_t offset, const Shape& block_shape, int64_t flat_begin,
+                           int64_t flat_end) {
+  std::vector<Run> runs;
+  if (flat_end <= flat_begin) return runs;
+  if (dim < 0) {
+    runs.push_back({flat_begin, flat_end - flat_begin, 0});
+    return runs;
+  }
+  int64_t inner = 1;
+  for (size_t i = dim + 1; i < shape.size(); ++i) inner *= shape[i];
+  const int64_t seg = block_shape[dim] * inner;
+  for (int64_t o = flat_begin / seg; o <= (flat_end - 1) / seg; ++o) {
+    const int64_t b = std::max(flat_begin, o * seg), e = std::min(flat_end, (o + 1) * seg);
+    runs.push_back({(o * shape[dim] + offset) * inner + (b - o * seg), e - b, b - flat_begin});
+  }
+  return runs;
+}
+
+std::vector<Run> PieceRuns(const TensorRecord& r, const TensorPiece& p) {
+  const Shape shape(r.shape().begin(), r.shape().end()), extent(p.extent().begin(), p.extent().end());
+  int dim = -1;
+  for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
+    if (extent[i] != shape[i]) dim = i;
+  }
+  return BlockRuns(shape, dim, dim < 0 ? 0 : p.offset(dim), extent, p.flat_begin(), p.flat_end());
+}
+
+absl::StatusOr<DType> ParseDType(const std::string& name) {
+  for (DType d : {DType::kF32, DType::kF64, DType::kBF16, DType::kI32}) {
+    if (name == CheckpointDTypeName(d)) return d;
+  }
+  return absl::DataLossError(absl::StrCat("unknown dtype '", name, "' in the manifest"));
+}
+
+// This rank's stored pieces, written to DIR/shard_RANK.bin; their records (pieces only) in `mine`.
+absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::vector<TensorBlock>& blocks,
+                                   CheckpointManifest& mine) {
+  const std::string file = absl::StrFormat("shard_%05d.bin", rank);
+  std::string bytes;
+  for (const TensorBlock& b : blocks) {
+    if (!b.store) continue;
+    LRKV_REQUIRE(b.data.device() == Device::kCpu && b.data.numel() == b.flat_end - b.flat_begin, "checkpoint: block ",
+                 b.name, " holds ", b.data.numel(), " elements for the range [", b.flat_begin, ", ", b.flat_end, ")");
+    TensorRecord* r = mine.add_tensors();
+    r->set_name(b.name);
+    for (int64_t e : b.shape) r->add_shape(e);
+    r->set_dtype(CheckpointDTypeName(b.data.dtype()));
+    TensorPiece* p = r->add_pieces();
+    for (size_t i = 0; i < b.shape.size(); ++i) {
+      p->add_offset(static_cast<int>(i) == b.dim ? b.offset : 0);
+      p->add_extent(b.block_shape[i]);
+    }
+    p->set_flat_begin(b.flat_begin);
+    p->set_flat_end(b.flat_end);
+    p->set_file(file);
+    p->set_byte_offset(static_cast<int64_t>(bytes.size()));
+    p->set_byte_length(b.data.nbytes());
+    p->set_crc32c(Crc32c(b.data.raw(), b.data.nbytes()));
+    p->set_rank(rank);
+    bytes.append(static_cast<const char*>(b.data.raw()), b.data.nbytes());
+  }
+  if (bytes.empty()) return 0;
+  LRKV_TRY(WriteFileSynced(dir + "/" + file, bytes));
+  return static_cast<int64_t>(bytes.size());
+}
+
+// Rank 0: every rank's records merged into one manifest, coverage checked.
+absl::Status MergeRecords(const std::vector<std::string>& parts, CheckpointManifest& manifest) {
+  std::map<std::string, TensorRecord*> by_name;
+  for (const std::string& part : parts) {
+    CheckpointManifest m;
+    LRKV_REQUIRE(m.ParseFromString(part), "checkpoint: a rank sent an unreadable piece list");
+    for (const TensorRecord& r : m.tensors()) {
+      TensorRecord*& merged = by_name[r.name()];
+      if (merged == nullptr) {
+        merged = manifest.add_tensors();
+        *merged = r;
+        continue;
+      }
+      LRKV_REQUIRE(merged->shape_size() == r.shape_size() &&
+                       std::equal(r.shape().begin(), r.shape().end(), merged->shape().begin()) &&
+                       merged->dtype() == r.dtype(),
+                   "checkpoint: ranks disagree on the shape or dtype of ", r.name());
+      for (const TensorPiece& p : r.pieces()) *merged->add_pieces() = p;
+    }
+  }
+  for (const TensorRecord& r : manifest.tensors()) {
+    int64_t numel = 1, covered = 0;
+    for (int64_t e : r.shape()) numel *= e;
+    for (const TensorPiece& p : r.pieces()) covered += p.flat_end() - p.flat_begin();
+    LRKV_REQUIRE(covered == numel, "checkpoint: the pieces of ", r.name(), " hold ", covered, " elements of ", numel);
+  }
+  return absl::OkStatus();
+}
+
+// Rank 0: manifest into the temporary directory, the rename, `latest`, then pruning.
+absl::Status Commit(const std::string& dir, const std::string& tmp, const std::string& name,
+                    const CheckpointManifest& manifest, const CheckpointOptions& options) {
+  const std::string payload = manifest.SerializeAsString();
+  std::string file(kManifestMagic, sizeof(kManifestMagic));
+  const uint32_t crc = Crc32c(payload.data(), payload.size());
+  file.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
+  file += payload;
+  LRKV_TRY(WriteFileSynced(tmp + "/" + kManifestFile, file));
+  LRKV_TRY(SyncDirectory(tmp));
+  const std::string final_dir = dir + "/" + name;
+  std::error_code ec;
+  fs::remove_all(final_dir, ec);  // a checkpoint of the same name is replaced
+  LRKV_TRY(Rename(tmp, final_dir));
+  LRKV_TRY(SyncDirectory(dir));
+  LRKV_TRY(WriteFileSynced(dir + "/latest.tmp", name + "\n"));
+  LRKV_TRY(Rename(dir + "/latest.tmp", dir + "/latest"));
+  LRKV_TRY(SyncDirectory(dir));
+  if (options.keep_last <= 0) return absl::OkStatus();
+  std::vector<std::string> complete;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string n = entry.path().filename().string();
+    if (n != name && n[0] != '.' && fs::exists(entry.path() / kManifestFile, ec)) complete.push_back(n);
+  }
+  std::sort(complete.begin(), complete.end());
+  for (size_t i = 0; i + options.keep_last < complete.size() + 1; ++i) fs::remove_all(dir + "/" + complete[i], ec);
+  return absl::OkStatus();
+}
+
+// A piece's bytes, checked against the manifest.
+absl::StatusOr<std::string> ReadPiece(const std::string& path, const TensorRecord& r, const TensorPiece& p) {
+  const std::string file = path + "/" + p.file();
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("checkpoint shard ", file, " is missing (tensor ", r.name(), ")"));
+  }
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (st.st_size < p.byte_offset() + p.byte_length()) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat("checkpoint shard ", file, " is truncated: ", st.st_size,
+                                            " bytes, tensor ", r.name(), " needs bytes up to ",
+                                            p.byte_offset() + p.byte_length()));
+  }
+  std::string bytes(p.byte_length(), '\0');
+  const ssize_t n = ::pread(fd, bytes.data(), bytes.size(), p.byte_offset());
+  ::close(fd);
+  if (n != static_cast<ssize_t>(bytes.size())) return Errno(absl::StrCat("cannot read ", r.name(), " from"), file);
+  if (Crc32c(bytes.data(), bytes.size()) != p.crc32c()) {
+    return absl::DataLossError(absl::StrCat("checkpoint shard ", file, ": CRC32C mismatch in tensor ", r.name(),
+                                            " (bytes ", p.byte_offset(), " to ", p.byte_offset() + p.byte_length(),
+                                            "): the file is corrupted"));
+  }
+  return bytes;
+}
+
+// Stages `b`'s elements from the checkpoint into `staged` (same dtype, flat).
+absl::StatusOr<int64_t> StageBlock(const std::string& path, const TensorRecord& r, const TensorBlock& b,
+                                   Tensor& staged) {
+  LRKV_REQUIRE(r.shape_size() == static_cast<int>(b.shape.size()) &&
+                   std::equal(b.shape.begin(), b.shape.end(), r.shape().begin()),
+               "checkpoint ", path, ": tensor ", b.name, " has shape ", ShapeString(Shape(r.shape().begin(), r.shape().end())),
+               " but this run's is ", ShapeString(b.shape));
+  LRKV_TRY_ASSIGN(const DType dtype, ParseDType(r.dtype()));
+  LRKV_REQUIRE(dtype == b.data.dtype(), "checkpoint ", path, ": tensor ", b.name, " is ", r.dtype(), " but this run's is ",
+               CheckpointDTypeName(b.data.dtype()));
+  LRKV_TRY_ASSIGN(staged, Tensor::Empty({b.flat_end - b.flat_begin}, dtype));
+  const int64_t size = DTypeSize(dtype);
+  const std::vector<Run> want = BlockRuns(b.shape, b.dim, b.offset, b.block_shape, b.flat_begin, b.flat_end);
+  int64_t covered = 0, bytes_read = 0;
+  for (const TensorPiece& p : r.pieces()) {
+    const std::vector<Run> have = PieceRuns(r, p);
+    std::string data;
+    for (size_t i = 0, j = 0; i < want.size() && j < have.size();) {
+      const int64_t lo = std::max(want[i].global, have[j].global);
+      const int64_t hi = std::min(want[i].global + want[i].length, have[j].global + have[j].length);
+      if (lo < hi) {
+        if (data.empty()) {
+          LRKV_TRY_ASSIGN(data, ReadPiece(path, r, p));
+          bytes_read += static_cast<int64_t>(data.size());
+        }
+        std::memcpy(static_cast<char*>(staged.raw()) + (want[i].local + lo - want[i].global) * size,
+                    data.data() + (have[j].local + lo - have[j].global) * size, (hi - lo) * size);
+        covered += hi - lo;
+      }
+      if (want[i].global + want[i].length < have[j].global + have[j].length) {
+        ++i;
+      } else {
+        ++j;
+      }
+    }
+  }
+  LRKV_REQUIRE(covered == b.flat_end - b.flat_begin, "checkpoint ", path, ": the pieces of tensor ", b.name, " hold ",
+               covered, " of the ", b.flat_end - b.flat_begin, " elements this rank needs");
+  return bytes_read;
+}
+
+}  // namespace
+
+const char* CheckpointDTypeName(DType dtype) { return DTypeName(dtype); }
+
+absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& dir, const std::string& name,
+                                       const std::vector<TensorBlock>& blocks, const std::string& state,
+                                       const std::string& state_type, const CheckpointOptions& options) {
+  const std::string tmp = dir + "/.tmp-" + name;
+  absl::Status status;
+  if (world.rank() == 0) {
+    // Leftovers of saves that were killed are removed; complete checkpoints are never touched.
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path(), ec);
+    }
+    if (!fs::create_directory(tmp, ec)) {
+      status = absl::PermissionDeniedError(
+          absl::StrCat("cannot create checkpoint directory ", tmp, ": ", ec ? ec.message() : "exists"));
+    }
+  }
+  LRKV_TRY(AgreeOnStatus(world, status));
+  CheckpointManifest mine;
+  absl::StatusOr<int64_t> written = WriteShard(world.rank(), tmp, blocks, mine);
+  LRKV_TRY(AgreeOnStatus(world, written.status()));
+  if (world.rank() != 0) {
+    LRKV_TRY(SendString(world, mine.SerializeAsString(), 0));
+  } else {
+    std::vector<std::string> parts = {mine.SerializeAsString()};
+    for (int r = 1; r < world.size(); ++r) {
+      LRKV_TRY_ASSIGN(std::string part, RecvString(world, r));
+      parts.push_back(std::move(part));
+    }
+    CheckpointManifest manifest;
+    manifest.set_version(kManifestVersion);
+    manifest.set_world_size(world.size());
+    manifest.set_state(state);
+    manifest.set_state_type(state_type);
+    status = MergeRecords(parts, manifest);
+    if (status.ok()) status = Commit(dir, tmp, name, manifest, options);
+  }
+  LRKV_TRY(AgreeOnStatus(world, status));
+  return *written;
+}
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir) {
+  std::ifstream in(dir + "/latest");
+  std::string name;
+  if (!in || !std::getline(in, name) || name.empty()) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir, " (", dir, "/latest is missing)"));
+  }
+  return dir + "/" + name;
+}
+
+absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& path) {
+  const std::string file = path + "/" + kManifestFile;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint manifest ", file, " is missing"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string bytes = buffer.str();
+  const size_t header = sizeof(kManifestMagic) + sizeof(uint32_t);
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
+                    bytes.size() >= header && std::memcmp(bytes.data(), kManifestMagic, sizeof(kManifestMagic)) == 0,
+                    "checkpoint manifest ", file, " is not an lrkv manifest (bad magic)");
+  uint32_t crc = 0;
+  std::memcpy(&crc, bytes.data() + sizeof(kManifestMagic), sizeof(crc));
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss, Crc32c(bytes.data() + header, bytes.size() - header) == crc,
+                    "checkpoint manifest ", file, " is corrupted (CRC32C mismatch)");
+  CheckpointManifest m;
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss, m.ParseFromArray(bytes.data() + header, int(bytes.size() - header)),
+                    "checkpoint manifest ", file, " cannot be parsed");
+  LRKV_REQUIRE(m.version() == kManifestVersion, "checkpoint manifest ", file, " has version ", m.version(),
+               "; this build reads version ", kManifestVersion);
+  return m;
+}
+
+absl::StatusOr<int64_t> LoadCheckpoint(Communicator& world, const std::string& path,
+                                       const CheckpointManifest& manifest, std::vector<TensorBlock>& blocks) {
+  std::map<std::string, const TensorRecord*> records;
+  for (const TensorRecord& r : manifest.tensors()) records[r.name()] = &r;
+  std::vector<Tensor> staged(blocks.size());
+  int64_t bytes = 0;
+  const absl::Status status = [&]() -> absl::Status {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      auto it = records.find(blocks[i].name);
+      LRKV_REQUIRE_CODE(absl::StatusCode::kNotFound, it != records.end(), "checkpoint ", path, " has no tensor ",
+                        blocks[i].name);
+      LRKV_TRY_ASSIGN(const int64_t n, StageBlock(path, *it->second, blocks[i], staged[i]));
+      bytes += n;
+    }
+    return absl::OkStatus();
+  }();
+  // Nothing is written into a block until every rank has staged and verified all of its own.
+  LRKV_TRY(AgreeOnStatus(world, status));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    std::memcpy(blocks[i].data.raw(), staged[i].raw(), staged[i].nbytes());
+  }
+  return bytes;
+}
+
+}  // namespace lrkv

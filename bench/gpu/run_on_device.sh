@@ -6,7 +6,7 @@
 #
 # The GPU machine has the NVIDIA driver, CUDA, cuBLASLt and NCCL, but no MPI, protobuf or Abseil.
 # The two binaries need no MPI (they link lrkv_runtime only); the bundle carries every shared
-# library they load except glibc's own and the large CUDA libraries (libcublasLt, libcuda), which
+# library they load except glibc's own (libc, libm, libmvec, ...) and the large CUDA libraries (libcublasLt, libcuda), which
 # must come from the GPU machine (CUDA 13, driver >= 580). libcudart is small and carried.
 #
 #   bench/gpu/run_on_device.sh prepare        # here: build build-gpu/, fill build-gpu/bundle/
@@ -33,7 +33,7 @@ prepare() {
   strip "$BUNDLE/bin/"*
   # Every resolved library except the C library's own and the CUDA libraries the GPU machine has.
   ldd "$BUNDLE/bin/backend_ops_test" "$BUNDLE/bin/gpu_op_bench" | awk '/=> \// {print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt|libnccl)\.so' |
+    grep -Ev '/(libc|libm|libmvec|libdl|libpthread|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt|libnccl)\.so' |
     while read -r lib; do cp -L "$lib" "$BUNDLE/lib/"; done
   cp "$0" "$BUNDLE/"
   local bytes

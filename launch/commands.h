@@ -23,6 +23,9 @@ absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std:
 absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args);
 absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args);
 
+// `lrkv checkpoint inspect DIR`: the manifest (tensors, pieces, training state) in readable form.
+absl::Status RunCheckpointInspect(const std::string& dir);
+
 absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.

@@ -29,9 +29,11 @@ constexpr char kUsage[] =
     "  flops-project total training FLOPs and GPU-hours of a candidate vs a baseline config\n"
     "                  --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]\n"
     "                  [--mfu=M --peak=FLOPS|h100|h200|a100|... [--gpus=G]] [--format=table|json]\n"
+    "  checkpoint    inspect DIR: a checkpoint's manifest (tensors, pieces, training state)\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
+    "                  [--checkpoint_dir=DIR --save_every=N --resume] [--peak=DEVICE]\n"
     "                  [--model.FIELD=VALUE ...] [--train.FIELD=VALUE ...]\n"
     "run `lrkv COMMAND --helpfull` for every flag.";
 
@@ -108,6 +110,16 @@ int main(int argc, char** argv) {
         command == "flops-compare" ? lrkv::RunFlopsCompareCommand(args) : lrkv::RunFlopsProjectCommand(args);
     if (s.ok()) return 0;
     std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(s.message()).c_str());
+    return 1;
+  }
+  if (command == "checkpoint") {
+    if (argc != 4 || std::strcmp(argv[2], "inspect") != 0) {
+      std::fprintf(stderr, "usage: lrkv checkpoint inspect DIR\n");
+      return 2;
+    }
+    const absl::Status s = lrkv::RunCheckpointInspect(argv[3]);
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "lrkv checkpoint: error: %s\n", std::string(s.message()).c_str());
     return 1;
   }
   if (command == "prepare-data") {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "parallel/agreement.h"
@@ -125,8 +126,12 @@ absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, c
   std::string diff;
   google::protobuf::util::MessageDifferencer differ;
   differ.ReportDifferencesToString(&diff);
-  LRKV_REQUIRE(differ.Compare(saved.model(), config.model()), "checkpoint ", path,
-               " was saved from another model; differences (checkpoint -> this run):\n", diff);
+  if (!differ.Compare(saved.model(), config.model())) {
+    while (!diff.empty() && diff.back() == '\n') diff.pop_back();
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " was saved from another model; differences ",
+                                                   "(checkpoint -> this run): ",
+                                                   absl::StrReplaceAll(diff, {{"\n", "; "}})));
+  }
   LRKV_REQUIRE(saved.train().seed() == config.train().seed() &&
                    saved.train().global_batch() == config.train().global_batch(),
                "checkpoint ", path, " was trained with train.seed ", saved.train().seed(), " and train.global_batch ",

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +62,17 @@ absl::Status SyncDirectory(const std::string& path) {
 absl::Status Rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) return Errno(absl::StrCat("cannot rename ", from, " to"), to);
   return absl::OkStatus();
+}
+
+// Fault injection for the tests (tests/integration/checkpoint_kill.sh): with
+// LRKV_CHECKPOINT_PAUSE_AT=STAGE in the environment, a save stops for 60 s at STAGE and says so on
+// stderr, so that a test can kill -9 a rank at a known moment of the save.
+void PauseForTests(const char* stage) {
+  const char* at = std::getenv("LRKV_CHECKPOINT_PAUSE_AT");
+  if (at == nullptr || std::strcmp(at, stage) != 0) return;
+  std::fprintf(stderr, "lrkv: checkpoint save paused at %s (pid %d)\n", stage, static_cast<int>(::getpid()));
+  std::fflush(stderr);
+  ::sleep(60);
 }
 
 // `length` elements of a piece, from its element `local`, are the global elements from `global`.
@@ -175,11 +188,13 @@ absl::Status Commit(const std::string& dir, const std::string& tmp, const std::s
   file += payload;
   LRKV_TRY(WriteFileSynced(tmp + "/" + kManifestFile, file));
   LRKV_TRY(SyncDirectory(tmp));
+  PauseForTests("manifest_written");
   const std::string final_dir = dir + "/" + name;
   std::error_code ec;
   fs::remove_all(final_dir, ec);  // a checkpoint of the same name is replaced
   LRKV_TRY(Rename(tmp, final_dir));
   LRKV_TRY(SyncDirectory(dir));
+  PauseForTests("renamed");
   LRKV_TRY(WriteFileSynced(dir + "/latest.tmp", name + "\n"));
   LRKV_TRY(Rename(dir + "/latest.tmp", dir + "/latest"));
   LRKV_TRY(SyncDirectory(dir));
@@ -286,6 +301,7 @@ absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& d
   LRKV_TRY(AgreeOnStatus(world, status));
   CheckpointManifest mine;
   absl::StatusOr<int64_t> written = WriteShard(world.rank(), tmp, blocks, mine);
+  PauseForTests("shards_written");
   LRKV_TRY(AgreeOnStatus(world, written.status()));
   if (world.rank() != 0) {
     LRKV_TRY(SendString(world, mine.SerializeAsString(), 0));

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "launch/checkpointing.h"
 #include "launch/device_peaks.h"
 #include "launch/peak_flops.h"
+#include "launch/stop_signals.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/decoder_stage.h"
@@ -88,6 +91,43 @@ absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, co
   std::vector<double> sums = {ReportsLoss(mesh) ? stage.loss_sum() : 0.0};
   LRKV_TRY(SumOver(mesh.world(), sums));
   return sums[0] / (double(windows) * seq);
+}
+
+// Refuses step `step` whose global gradient norm is not finite: names the first parameter with a
+// non-finite gradient (agreed over the ranks); fails under train.on_nonfinite STOP or beyond
+// train.max_skipped_steps, otherwise warns and lets the caller skip the update.
+absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world, const TrainConfig& t, int64_t step,
+                                 double grad_norm, int skipped) {
+  LRKV_TRY_ASSIGN(const std::string name, optimizer.FirstNonFiniteGradient());
+  const absl::Status where = AgreeOnStatus(
+      world, name.empty() ? absl::OkStatus() : absl::DataLossError(absl::StrCat("parameter ", name)));
+  const std::string what = absl::StrCat("step ", step, ": non-finite gradients (grad_norm ", grad_norm,
+                                        "), first in ", where.message());
+  if (t.on_nonfinite() == STOP) {
+    return absl::DataLossError(absl::StrCat(what, "; stopped (train.on_nonfinite=SKIP skips such steps instead)"));
+  }
+  if (skipped > t.max_skipped_steps()) {
+    return absl::DataLossError(absl::StrCat(what, "; ", skipped, " steps skipped, more than train.max_skipped_steps (",
+                                            t.max_skipped_steps(), ")"));
+  }
+  if (world.rank() == 0) {
+    std::printf("warning: %s; step skipped (%d of at most %d)\n", what.c_str(), skipped, t.max_skipped_steps());
+    std::fflush(stdout);
+  }
+  return absl::OkStatus();
+}
+
+// Fault injection for the tests (tests/integration/stop_and_nonfinite.sh): LRKV_TEST_NAN_GRAD=STEP
+// makes the first gradient element of world rank 0 NaN at that step, STEP+ at every step from it.
+bool NanTestStep(int64_t step) {
+  const char* v = std::getenv("LRKV_TEST_NAN_GRAD");
+  if (v == nullptr) return false;
+  const int64_t at = std::atoll(v);
+  return step == at || (std::strchr(v, '+') != nullptr && step >= at);
+}
+void PoisonFirstGradient(ParameterSet& params) {
+  Tensor& g = params.all().front()->grad;
+  if (g.dtype() == DType::kF32) g.data<float>()[0] = NAN;
 }
 
 // The groups whose traffic the metrics report, in order, with their names.
@@ -232,6 +272,8 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       loss_scale, /*backward=*/true);
   const PipelineSchedule schedule = par.schedule() == GPIPE ? PipelineSchedule::kGPipe : PipelineSchedule::k1F1B;
   const std::vector<Communicator*> groups = LoggedGroups(*mesh);
+  int skipped_steps = 0;
+  InstallStopSignalHandlers();
   TrainSummary summary;
   summary.steps = progress.step, summary.tokens = progress.tokens, summary.final_loss = progress.last_loss;
   int64_t flops_cumulative = progress.flops_cumulative;
@@ -245,6 +287,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY(model->params().ZeroGrads());
     const double loss_before = stage.loss_sum();
     LRKV_TRY(RunPipeline(schedule, mesh->pp(), stage, accum));
+    if (world.rank() == 0 && NanTestStep(step + 1)) PoisonFirstGradient(model->params());
     // Gradients: partial sums completed over TP and the pipeline ends, then the mean over the
     // global batch on every DP rank (or on its ZeRO-1 shard).
     LRKV_TRY(AllReduceInBuckets(mesh->tp(), tp_partial_grads, par.bucket_bytes(), 1.0));
@@ -258,21 +301,25 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY_ASSIGN(norm_sq[0], optimizer.GradSumSquares());
     LRKV_TRY(SumOver(world, norm_sq));
     const double grad_norm = std::sqrt(norm_sq[0]);
-    const double clip = ClipScale(grad_norm, t.grad_clip());
     const double lr = LearningRate(t, step);
-    LRKV_TRY(optimizer.Step(lr, clip));
-    if (zero1) LRKV_TRY(zero1->AllGatherParameters(dp, values));
+    // A non-finite gradient (a non-finite loss makes every gradient so) is never applied.
+    const bool skip = !std::isfinite(grad_norm);
+    if (skip) {
+      LRKV_TRY(RefuseNonFiniteStep(optimizer, world, t, step + 1, grad_norm, ++skipped_steps));
+    } else {
+      LRKV_TRY(optimizer.Step(lr, ClipScale(grad_norm, t.grad_clip())));
+      if (zero1) LRKV_TRY(zero1->AllGatherParameters(dp, values));
+    }
     // Job totals: loss sum, FLOPs, and the step's bytes per (group, kind), summed over all ranks.
     std::vector<double> totals = {ReportsLoss(*mesh) ? stage.loss_sum() - loss_before : 0.0,
                                   double(FlopCounter::Global().Total())};
     for (Communicator* g : groups) {
       for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);
     }
+    totals.push_back(StopSignal());  // any rank's stop signal stops every rank at this step
     LRKV_TRY(SumOver(world, totals));
     const double loss = totals[0] / tokens_per_step;
-    if (!std::isfinite(loss)) {
-      return absl::InternalError(absl::StrCat("training loss is not finite at step ", step + 1));
-    }
+    const bool stop = totals.back() > 0;
     const int64_t flops_step = static_cast<int64_t>(totals[1]);
     flops_cumulative += flops_step;
     const double step_seconds = Seconds(step_start);
@@ -280,7 +327,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     summary.tokens += tokens_per_step;
     summary.final_loss = loss;
 
-    const bool last = step + 1 == t.steps();
+    const bool last = step + 1 == t.steps() || stop;
     const bool eval = last || (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0);
     if (eval) {
       LRKV_TRY_ASSIGN(summary.final_val_loss, Evaluate(*model, val, t, *mesh));
@@ -293,7 +340,10 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       LRKV_TRY(SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy).status());
       checkpoint_seconds = Seconds(save_start);
     }
-    if (!lead) continue;
+    if (!lead) {
+      if (stop) break;
+      continue;
+    }
     JsonRecord record;
     record.Add("step", step + 1).Add("loss", loss).Add("lr", lr).Add("grad_norm", grad_norm);
     record.Add("tokens", summary.tokens).Add("tokens_per_s", tokens_per_step / step_seconds);
@@ -306,6 +356,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       }
     }
     std::string val_text;
+    if (skip) record.Add("skipped", int64_t(1));
     if (checkpoint_seconds >= 0) {
       record.Add("checkpoint_seconds", checkpoint_seconds);
       val_text = absl::StrFormat(" | saved %s (%.2fs)", CheckpointName(step + 1), checkpoint_seconds);
@@ -324,8 +375,17 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
                   Duration(eta).c_str(), val_text.c_str());
       std::fflush(stdout);
     }
+    if (stop) break;
   }
   summary.seconds = Seconds(start);
+  if (summary.steps < t.steps()) {
+    if (lead) {
+      std::printf("stopped by SIGTERM/SIGUSR1 after step %lld of %lld%s\n", static_cast<long long>(summary.steps),
+                  static_cast<long long>(t.steps()),
+                  t.checkpoint_dir().empty() ? " (no --checkpoint_dir: nothing saved)"
+                                             : absl::StrCat("; resume with --resume from ", t.checkpoint_dir()).c_str());
+    }
+  }
   if (!t.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t.save_params_dir(), model->params(), *mesh));
   if (!lead) return summary;
 

@@ -105,6 +105,7 @@ void FillDefaults(RunConfig& config) {
   if (t.eval_batches() == 0) t.set_eval_batches(8);
   if (t.log_every() == 0) t.set_log_every(1);
   if (t.keep_checkpoints() == 0) t.set_keep_checkpoints(3);
+  if (t.max_skipped_steps() == 0) t.set_max_skipped_steps(10);
   if (t.out_dir().empty()) t.set_out_dir("runs/latest");
   if (t.metrics_out().empty()) t.set_metrics_out(t.out_dir() + "/metrics.jsonl");
 }

@@ -1,5 +1,7 @@
 #include "optim/adamw.h"
 
+#include <cmath>
+
 #include "runtime/ops/optimizer_ops.h"
 #include "runtime/status.h"
 
@@ -52,6 +54,15 @@ absl::StatusOr<double> AdamW::GradSumSquares() const {
     total += sq;
   }
   return total;
+}
+
+absl::StatusOr<std::string> AdamW::FirstNonFiniteGradient() const {
+  for (const State& s : states_) {
+    double sq = 0;
+    LRKV_TRY(SumSquares(s.grad, &sq));
+    if (!std::isfinite(sq)) return s.piece.param->spec.name;
+  }
+  return std::string();
 }
 
 absl::Status AdamW::Step(double lr, double grad_scale) {

@@ -4,6 +4,7 @@
 // whole, or, under ZeRO-1, only this rank's shard; it keeps state (m, v) for its pieces only.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,9 @@ class AdamW {
   absl::Status Step(double lr, double grad_scale = 1.0);
   // Sum of squared gradients over the pieces that count in the norm (for the global norm).
   absl::StatusOr<double> GradSumSquares() const;
+  // The name of the first parameter (in model order) with a non-finite gradient in this rank's
+  // pieces; empty when all are finite.
+  absl::StatusOr<std::string> FirstNonFiniteGradient() const;
   int64_t steps_taken() const { return step_; }
   void set_steps_taken(int64_t steps) { step_ = steps; }
 

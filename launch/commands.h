@@ -26,6 +26,12 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args);
 // `lrkv checkpoint inspect DIR`: the manifest (tensors, pieces, training state) in readable form.
 absl::Status RunCheckpointInspect(const std::string& dir);
 
+// `lrkv export` (a checkpoint's parameters -> one safetensors file and its model config as JSON)
+// and `lrkv import` (a safetensors file -> a step-0 checkpoint that `train --resume` continues
+// from) read their own --NAME=VALUE arguments (import also --model.X=V, --train.X=V overrides).
+absl::Status RunExportCommand(const std::vector<std::string>& args);
+absl::Status RunImportCommand(const std::vector<std::string>& args);
+
 absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.

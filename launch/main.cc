@@ -30,6 +30,10 @@ constexpr char kUsage[] =
     "                  --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]\n"
     "                  [--mfu=M --peak=FLOPS|h100|h200|a100|... [--gpus=G]] [--format=table|json]\n"
     "  checkpoint    inspect DIR: a checkpoint's manifest (tensors, pieces, training state)\n"
+    "  export        a checkpoint's parameters as one safetensors file (+ FILE.config.json, the model config)\n"
+    "                  --checkpoint=DIR --out=FILE.safetensors   (DIR: a checkpoint, or a directory's latest)\n"
+    "  import        a safetensors file (as export writes it) as a step-0 checkpoint for train --resume\n"
+    "                  --safetensors=FILE --config=FILE --out=CHECKPOINT_DIR [--model.FIELD=VALUE ...]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
@@ -108,6 +112,13 @@ int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 2, argv + argc);
     const absl::Status s =
         command == "flops-compare" ? lrkv::RunFlopsCompareCommand(args) : lrkv::RunFlopsProjectCommand(args);
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(s.message()).c_str());
+    return 1;
+  }
+  if (command == "export" || command == "import") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    const absl::Status s = command == "export" ? lrkv::RunExportCommand(args) : lrkv::RunImportCommand(args);
     if (s.ok()) return 0;
     std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(s.message()).c_str());
     return 1;

@@ -2,14 +2,18 @@
 // with random weights, runs forward and backward on random tokens, and dumps config.json, params/,
 // tokens, targets, logits, loss and grads/ for compare_case.py.
 //   dump_case --config=FILE --out=DIR [--batch=2] [--seed=7]
+//   dump_case --params=FILE.safetensors [--config=FILE] --out=DIR ...   the weights of `lrkv export`
+//     instead of random ones; the config defaults to the one in the file's metadata.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "launch/model_weights.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "runtime/status.h"
@@ -20,6 +24,7 @@ ABSL_FLAG(std::string, config, "", "model config (text-format RunConfig)");
 ABSL_FLAG(std::string, out, "", "case directory to write");
 ABSL_FLAG(int, batch, 2, "sequences");
 ABSL_FLAG(uint64_t, seed, 7, "init and token seed");
+ABSL_FLAG(std::string, params, "", "weights file (lrkv export) to use instead of the random init");
 
 namespace lrkv {
 namespace {
@@ -44,15 +49,26 @@ std::string ConfigJson(const ModelConfig& m) {
 absl::Status Run() {
   const std::string dir = absl::GetFlag(FLAGS_out);
   LRKV_REQUIRE(!dir.empty(), "--out is required");
-  LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(absl::GetFlag(FLAGS_config)));
+  const std::string weights = absl::GetFlag(FLAGS_params);
+  std::optional<SafetensorsReader> file;
+  if (!weights.empty()) {
+    LRKV_TRY_ASSIGN(file, SafetensorsReader::Open(weights));
+  }
+  RunConfig config;
+  if (file && absl::GetFlag(FLAGS_config).empty()) {
+    LRKV_TRY_ASSIGN(config, RunConfigFromMetadata(*file));
+  } else {
+    LRKV_TRY_ASSIGN(config, LoadRunConfig(absl::GetFlag(FLAGS_config)));
+  }
   FillDefaults(config);
   LRKV_TRY(ValidateModelConfig(config.model()));
   const ModelConfig& m = config.model();
   LRKV_TRY_ASSIGN(auto model, Decoder::Create(m));
   LRKV_TRY(model->params().Initialize(absl::GetFlag(FLAGS_seed)));
+  if (file) LRKV_TRY(ReadModelParameters(*file, model->params(), "the model of its config"));
   // Random init of the norm gains too, so that the comparison exercises their gradients.
   for (const auto& p : model->params().all()) {
-    if (p->spec.role == ParamRole::kNorm) {
+    if (p->spec.role == ParamRole::kNorm && !file) {
       const Tensor r = testing::Random(p->spec.shape, 11, DType::kF32);
       for (int64_t i = 0; i < r.numel(); ++i) p->value.data<float>()[i] = 1.0f + 0.5f * r.data<float>()[i];
     }

@@ -1,0 +1,126 @@
+// lrkv export --checkpoint=DIR --out=FILE.safetensors
+// One consolidated safetensors file of a checkpoint's parameters (launch/model_weights.h), whatever
+// layout saved it, and FILE.config.json (the ModelConfig as JSON) next to it. DIR is a checkpoint
+// (DIR/manifest.pb) or a checkpoint directory, whose latest checkpoint is exported.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "launch/command_args.h"
+#include "launch/commands.h"
+#include "launch/model_weights.h"
+#include "launch/one_process.h"
+#include "launch/safetensors.h"
+#include "launch/train_state.pb.h"
+#include "model/config.h"
+#include "parallel/sharded_checkpoint.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+
+constexpr char kUsage[] = "lrkv export --checkpoint=DIR --out=FILE.safetensors";
+constexpr char kParamPrefix[] = "param/";
+constexpr char kSuffix[] = ".safetensors";
+
+absl::StatusOr<DType> CheckpointDType(const TensorRecord& r) {
+  for (DType d : {DType::kF32, DType::kF64, DType::kBF16, DType::kI32}) {
+    if (r.dtype() == CheckpointDTypeName(d)) return d;
+  }
+  return absl::DataLossError(absl::StrCat("tensor ", r.name(), " has unknown dtype '", r.dtype(), "'"));
+}
+
+absl::StatusOr<std::string> ModelConfigJson(const ModelConfig& model) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;  // vocab_size, as in the .textproto files
+#if GOOGLE_PROTOBUF_VERSION >= 5026000
+  options.always_print_fields_with_no_presence = true;
+#else
+  options.always_print_primitive_fields = true;  // qk_norm: false, kv_heads: 0, ... all spelled out
+#endif
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(model, &json, options);
+  if (!status.ok()) return absl::InternalError(absl::StrCat("model config to JSON: ", status.ToString()));
+  return json + "\n";
+}
+
+}  // namespace
+
+absl::Status RunExportCommand(const std::vector<std::string>& args) {
+  LRKV_TRY_ASSIGN(const NamedArgs named, ParseNamedArgs(args, {"checkpoint", "out"}, kUsage));
+  std::string dir, out;
+  for (const auto& [name, value] : named) (name == "checkpoint" ? dir : out) = value;
+  LRKV_REQUIRE(!dir.empty() && !out.empty(), "export needs --checkpoint and --out\nusage: ", kUsage);
+  LRKV_REQUIRE(absl::EndsWith(out, kSuffix) && out.size() > sizeof(kSuffix) - 1, "--out=", out,
+               " must name a .safetensors file (its config goes next to it as NAME.config.json)");
+  const std::string config_out = out.substr(0, out.size() - (sizeof(kSuffix) - 1)) + ".config.json";
+
+  std::string path = dir;
+  if (!std::filesystem::exists(dir + "/manifest.pb")) {
+    LRKV_TRY_ASSIGN(path, LatestCheckpoint(dir));
+  }
+  LRKV_TRY_ASSIGN(const CheckpointManifest manifest, ReadManifest(path));
+  TrainState state;
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
+                    manifest.state_type() == TrainState::descriptor()->full_name() &&
+                        state.ParseFromString(manifest.state()),
+                    "checkpoint ", path, " holds no lrkv training state (state type '", manifest.state_type(), "')");
+  LRKV_TRY_ASSIGN(const RunConfig config, ParseRunConfig(state.config_text(), absl::StrCat(path, " saved config")));
+  LRKV_TRY_ASSIGN(const std::string config_json, ModelConfigJson(config.model()));
+
+  // The parameters, in the checkpoint's order (the model's), under their own names.
+  std::vector<SafetensorsTensorInfo> infos;
+  std::vector<DType> dtypes;
+  int64_t elements = 0;
+  for (const TensorRecord& r : manifest.tensors()) {
+    if (!absl::StartsWith(r.name(), kParamPrefix)) continue;
+    SafetensorsTensorInfo info;
+    info.name = r.name().substr(sizeof(kParamPrefix) - 1);
+    LRKV_TRY_ASSIGN(const DType dtype, CheckpointDType(r));
+    info.dtype = SafetensorsDTypeName(dtype);
+    info.shape.assign(r.shape().begin(), r.shape().end());
+    elements += NumElements(info.shape);
+    infos.push_back(std::move(info));
+    dtypes.push_back(dtype);
+  }
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss, !infos.empty(), "checkpoint ", path, " holds no parameters (",
+                    kParamPrefix, "* tensors)");
+  const SafetensorsMetadata metadata = {{kWeightsFormatKey, "lrkv"},
+                                        {kWeightsRunConfigKey, state.config_text()},
+                                        {kWeightsStepKey, std::to_string(state.step())},
+                                        {kWeightsSourceKey, path}};
+
+  int64_t bytes = 0;
+  LRKV_TRY(RunInOneProcess("export", [&](MpiCommunicator& world) -> absl::Status {
+    LRKV_TRY_ASSIGN(SafetensorsWriter writer, SafetensorsWriter::Create(out, infos, metadata));
+    // One tensor at a time, each gathered whole from whatever pieces the saving layout left.
+    for (size_t i = 0; i < infos.size(); ++i) {
+      std::vector<TensorBlock> blocks(1);
+      TensorBlock& b = blocks[0];
+      b.name = kParamPrefix + infos[i].name;
+      b.shape = b.block_shape = infos[i].shape;
+      b.flat_end = NumElements(b.shape);
+      LRKV_TRY_ASSIGN(b.data, Tensor::Empty({b.flat_end}, dtypes[i]));
+      LRKV_TRY(LoadCheckpoint(world, path, manifest, blocks).status());
+      LRKV_TRY(writer.Append(b.data));
+    }
+    LRKV_TRY(writer.Finish());
+    bytes = writer.bytes();
+    return absl::OkStatus();
+  }));
+  std::FILE* f = std::fopen(config_out.c_str(), "w");
+  LRKV_REQUIRE_CODE(absl::StatusCode::kPermissionDenied, f != nullptr, "cannot write ", config_out);
+  const bool written = std::fwrite(config_json.data(), 1, config_json.size(), f) == config_json.size();
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss, std::fclose(f) == 0 && written, "writing ", config_out, " failed");
+  std::printf("exported %s (step %lld): %zu tensors, %.3fM parameters -> %s (%.2f MB); model config -> %s\n",
+              path.c_str(), static_cast<long long>(state.step()), infos.size(), elements / 1e6, out.c_str(),
+              bytes / 1e6, config_out.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace lrkv

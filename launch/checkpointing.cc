@@ -86,9 +86,9 @@ absl::StatusOr<Progress> Resume(const RunConfig& config, ParameterSet& params, A
   LRKV_TRY(AgreeOnStatus(mesh.world(), status));
   LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks,
                   TrainingBlocks(params, optimizer, mesh, config.parallel().zero1(), tied_embeddings));
-  LRKV_TRY(LoadCheckpoint(mesh.world(), *path, manifest, blocks).status());
+  LRKV_TRY_ASSIGN(const int64_t bytes, LoadCheckpoint(mesh.world(), *path, manifest, blocks));
   optimizer.set_steps_taken(state.optimizer_steps());
-  return Progress{state.step(), state.tokens(), state.flops_cumulative(), state.last_loss()};
+  return Progress{state.step(), state.tokens(), state.flops_cumulative(), state.last_loss(), bytes, *path};
 }
 
 absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress,
@@ -132,8 +132,9 @@ absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, c
                                                    "(checkpoint -> this run): ",
                                                    absl::StrReplaceAll(diff, {{"\n", "; "}})));
   }
-  LRKV_REQUIRE(saved.train().seed() == config.train().seed() &&
-                   saved.train().global_batch() == config.train().global_batch(),
+  // A checkpoint that has consumed no data yet (step 0, e.g. from `lrkv import`) fits any stream.
+  LRKV_REQUIRE(state.step() == 0 || (saved.train().seed() == config.train().seed() &&
+                                     saved.train().global_batch() == config.train().global_batch()),
                "checkpoint ", path, " was trained with train.seed ", saved.train().seed(), " and train.global_batch ",
                saved.train().global_batch(), "; this run has ", config.train().seed(), " and ",
                config.train().global_batch(), ", so its data stream would not continue where it stopped");

@@ -30,6 +30,8 @@ struct Progress {
   int64_t tokens = 0;
   int64_t flops_cumulative = 0;
   double last_loss = 0;
+  int64_t loaded_bytes = 0;  // set by Resume: what this rank read,
+  std::string checkpoint;    // and from where (empty: nothing to resume)
 };
 
 // Fails (before training) when checkpoints cannot be written to `dir`.

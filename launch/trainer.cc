@@ -212,12 +212,18 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   if (t.print_layout()) LRKV_TRY(PrintLayout(model->params(), *mesh));
   Progress progress;
   if (t.resume()) {
+    const Clock::time_point load_start = Clock::now();
     LRKV_TRY_ASSIGN(progress, Resume(config, model->params(), optimizer, *mesh, tied_copy));
-    if (lead) {
-      std::printf(progress.step > 0 ? "  resumed from %s/%s: step %lld, %lld tokens\n"
-                                    : "  no checkpoint in %s yet: starting at step 0\n",
-                  t.checkpoint_dir().c_str(), CheckpointName(progress.step).c_str(),
-                  static_cast<long long>(progress.step), static_cast<long long>(progress.tokens));
+    std::vector<double> loaded = {double(progress.loaded_bytes)};
+    LRKV_TRY(SumOver(world, loaded));
+    const double seconds = Seconds(load_start);
+    if (lead && progress.checkpoint.empty()) {
+      std::printf("  no checkpoint in %s yet: starting at step 0\n", t.checkpoint_dir().c_str());
+    } else if (lead) {
+      std::printf("  resumed from %s: step %lld, %lld tokens; read %.1f MB in %.2f s (%.0f MB/s, all ranks)\n",
+                  progress.checkpoint.c_str(),
+                  static_cast<long long>(progress.step), static_cast<long long>(progress.tokens), loaded[0] / 1e6,
+                  seconds, loaded[0] / 1e6 / seconds);
     }
   }
   std::unique_ptr<MetricsWriter> metrics;
@@ -334,11 +340,15 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     }
     // Checkpoint: every save_every steps and at the end. The step waits for it (the stall).
     double checkpoint_seconds = -1;
+    std::vector<double> checkpoint_bytes = {0.0};
     if (!t.checkpoint_dir().empty() && (last || (t.save_every() > 0 && (step + 1) % t.save_every() == 0))) {
       const Clock::time_point save_start = Clock::now();
-      const Progress now{step + 1, summary.tokens, flops_cumulative, loss};
-      LRKV_TRY(SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy).status());
+      Progress now;
+      now.step = step + 1, now.tokens = summary.tokens, now.flops_cumulative = flops_cumulative, now.last_loss = loss;
+      LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy));
       checkpoint_seconds = Seconds(save_start);
+      checkpoint_bytes = {double(written)};
+      LRKV_TRY(SumOver(world, checkpoint_bytes));
     }
     if (!lead) {
       if (stop) break;
@@ -358,7 +368,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     std::string val_text;
     if (skip) record.Add("skipped", int64_t(1));
     if (checkpoint_seconds >= 0) {
-      record.Add("checkpoint_seconds", checkpoint_seconds);
+      record.Add("checkpoint_seconds", checkpoint_seconds).Add("checkpoint_bytes", int64_t(checkpoint_bytes[0]));
       val_text = absl::StrFormat(" | saved %s (%.2fs)", CheckpointName(step + 1), checkpoint_seconds);
     }
     if (eval) {

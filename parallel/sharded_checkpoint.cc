@@ -13,6 +13,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,22 +33,26 @@ absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-// Writes `bytes` to `path` (created or truncated) and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) {
+// Writes the buffers, back to back, to `path` (created or truncated) and fsyncs it.
+absl::Status WriteFileSynced(const std::string& path, const std::vector<std::pair<const char*, size_t>>& buffers) {
   const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
   if (fd < 0) return Errno("cannot create", path);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      const absl::Status s = Errno("cannot write", path);
-      ::close(fd);
-      return s;
+  for (const auto& [data, size] : buffers) {
+    for (size_t done = 0; done < size;) {
+      const ssize_t n = ::write(fd, data + done, size - done);
+      if (n < 0) {
+        const absl::Status s = Errno("cannot write", path);
+        ::close(fd);
+        return s;
+      }
+      done += static_cast<size_t>(n);
     }
-    done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) return Errno("cannot sync", path);
   return absl::OkStatus();
+}
+absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) {
+  return WriteFileSynced(path, {{bytes.data(), bytes.size()}});
 }
 
 // fsync of a directory, so that the names created or renamed in it are durable.
@@ -121,7 +127,8 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
 absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::vector<TensorBlock>& blocks,
                                    CheckpointManifest& mine) {
   const std::string file = absl::StrFormat("shard_%05d.bin", rank);
-  std::string bytes;
+  std::vector<std::pair<const char*, size_t>> buffers;  // the blocks' own memory, written in place
+  int64_t bytes = 0;
   for (const TensorBlock& b : blocks) {
     if (!b.store) continue;
     LRKV_REQUIRE(b.data.device() == Device::kCpu && b.data.numel() == b.flat_end - b.flat_begin, "checkpoint: block ",
@@ -138,15 +145,16 @@ absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::
     p->set_flat_begin(b.flat_begin);
     p->set_flat_end(b.flat_end);
     p->set_file(file);
-    p->set_byte_offset(static_cast<int64_t>(bytes.size()));
+    p->set_byte_offset(bytes);
     p->set_byte_length(b.data.nbytes());
     p->set_crc32c(Crc32c(b.data.raw(), b.data.nbytes()));
     p->set_rank(rank);
-    bytes.append(static_cast<const char*>(b.data.raw()), b.data.nbytes());
+    buffers.emplace_back(static_cast<const char*>(b.data.raw()), b.data.nbytes());
+    bytes += b.data.nbytes();
   }
-  if (bytes.empty()) return 0;
-  LRKV_TRY(WriteFileSynced(dir + "/" + file, bytes));
-  return static_cast<int64_t>(bytes.size());
+  if (bytes == 0) return 0;
+  LRKV_TRY(WriteFileSynced(dir + "/" + file, buffers));
+  return bytes;
 }
 
 // Rank 0: every rank's records merged into one manifest, coverage checked.

@@ -2,8 +2,9 @@
 # Training launched through a real Slurm cluster (two simulated nodes on this machine, started and
 # stopped here): launch/slurm/train.sbatch with srun --mpi=pmix and with mpirun inside the
 # allocation; a launch whose MPI world is not the allocation refused (lrkv started bare in a batch
-# script of 2 tasks, and srun without PMIx); a rank killed mid-training ending the step fast with the
-# rank named. The cluster goes down on every exit path.
+# script of 2 tasks, and srun without PMIx); preemption by scancel --signal=USR1 (checkpoint, exit 0)
+# and the resubmitted job resuming; a rank killed mid-training ending the step fast with the rank
+# named. The cluster goes down on every exit path.
 #   slurm_train.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
 # Exit 77 (skip) when not root. WATCHDOG_S (default 200): the whole test's time limit.
 set -uo pipefail
@@ -90,6 +91,33 @@ if [ $status -ne 0 ] && [ $status -ne 124 ] && grep -qE "PMI|launch check" "$job
   ok "srun --mpi=none refused (exit $status) in $((SECONDS - t0)) s: $(grep -E "PMI|launch check" "$jobs/nopmix.log" | head -1)"
 else
   fail "srun --mpi=none: exit $status"; tail -20 "$jobs/nopmix.log"
+fi
+
+# Preemption: scancel --signal=USR1 reaches every task; the job saves a checkpoint at the next step
+# and completes (exit 0); the resubmitted job resumes from it.
+t0=$SECONDS
+ck="$jobs/preempt-ck"
+id="$(LRKV_BIN="$bin/lrkv" sbatch --parsable -N 2 --ntasks-per-node=1 -o "$jobs/preempt.log" \
+      "$src/launch/slurm/train.sbatch" "${train[@]}" --steps=100000 --out_dir="$jobs/preempt" --checkpoint_dir="$ck")"
+for _ in $(seq 300); do grep -q "^step     3/" "$jobs/preempt.log" 2>/dev/null && break; sleep 0.2; done
+scancel --signal=USR1 "$id"
+for _ in $(seq 300); do
+  state="$(scontrol -o show job "$id" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')"
+  case "$state" in PENDING|CONFIGURING|RUNNING|COMPLETING|"") sleep 0.2 ;; *) break ;; esac
+done
+stopped="$(grep -o "stopped by SIGTERM/SIGUSR1 after step [0-9]*" "$jobs/preempt.log" | grep -o "[0-9]*$")"
+if [ "$state" = COMPLETED ] && [ -n "$stopped" ]; then
+  read -r id2 state2 code2 <<<"$(LRKV_BIN="$bin/lrkv" run_job 90 -N 2 --ntasks-per-node=1 -o "$jobs/resumed.log" \
+      "$src/launch/slurm/train.sbatch" "${train[@]}" --steps=$((stopped + 2)) --out_dir="$jobs/resumed" \
+      --checkpoint_dir="$ck" --resume)"
+  if [ "$state2" = COMPLETED ] && grep -q "resumed from $ck/$(printf 'step_%08d' "$stopped")" "$jobs/resumed.log" &&
+     [ "$(grep -c '"step"' "$jobs/resumed/metrics.jsonl")" = 2 ]; then
+    ok "scancel --signal=USR1: job $id saved step $stopped and completed; job $id2 resumed from it ($((SECONDS - t0)) s)"
+  else
+    fail "resubmitted job $id2: $state2 exit $code2"; tail -10 "$jobs/resumed.log"
+  fi
+else
+  fail "preempted job $id: state $state, stopped at '$stopped'"; tail -10 "$jobs/preempt.log"; scancel "$id"
 fi
 
 # A rank killed mid-training: the step ends within 30 s, non-zero, and srun names the task.

@@ -3,8 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -13,10 +11,12 @@
 #include "absl/strings/str_format.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
-#include "launch/metrics_writer.h"
-#include "launch/parameter_report.h"
 #include "launch/checkpointing.h"
 #include "launch/device_peaks.h"
+#include "launch/evaluation.h"
+#include "launch/metrics_writer.h"
+#include "launch/nonfinite_steps.h"
+#include "launch/parameter_report.h"
 #include "launch/peak_flops.h"
 #include "launch/stop_signals.h"
 #include "model/config.h"
@@ -56,78 +56,6 @@ absl::StatusOr<data::TokenBuffer> LoadShard(const std::string& path, int vocab_s
                                                    ": re-run prepare-data with --vocab_size or fix the config"));
   }
   return std::make_shared<const std::vector<int32_t>>(std::move(shard.tokens));
-}
-
-// Sum over the group of a few doubles (loss sums, FLOPs, byte counts).
-absl::Status SumOver(Communicator& comm, std::vector<double>& values) {
-  if (comm.size() == 1) return absl::OkStatus();
-  LRKV_TRY_ASSIGN(Tensor t, Tensor::Empty({int64_t(values.size())}, DType::kF64));
-  std::copy(values.begin(), values.end(), t.data<double>());
-  LRKV_TRY(comm.AllReduce(t));
-  std::copy(t.data<double>(), t.data<double>() + values.size(), values.begin());
-  return absl::OkStatus();
-}
-
-// The loss sums of a pipeline count once per pipeline: on its last stage, TP rank 0.
-bool ReportsLoss(ProcessMesh& mesh) { return mesh.last_stage() && mesh.tp_index() == 0; }
-
-// Mean validation loss over the first eval_batches * global_batch windows of the validation stream
-// (fewer when the stream is shorter): the same tokens at every evaluation and for every layout,
-// split over the DP ranks and run through the pipeline in micro-batches.
-absl::StatusOr<double> Evaluate(Decoder& model, const data::EvalSampler& val, const TrainConfig& t, ProcessMesh& mesh) {
-  const int64_t mb = t.micro_batch(), seq = val.seq_len();
-  const int64_t windows = std::min<int64_t>(int64_t(t.eval_batches()) * t.global_batch(), val.num_windows());
-  int64_t first = 0, count = 0;
-  data::RankSlice(windows, mesh.dp_index(), mesh.layout().dp, &first, &count);
-  const int micro_batches = static_cast<int>((count + mb - 1) / mb);
-  auto rows = [&](int micro) { return std::min(mb, count - micro * mb); };
-  auto batch = [&](int micro, int32_t* tokens, int32_t* targets) {
-    for (int64_t r = 0; r < rows(micro); ++r) {
-      val.Window(first + micro * mb + r, tokens + r * seq, targets + r * seq);
-    }
-  };
-  DecoderStage stage(model, rows, batch, /*loss_scale=*/0, /*backward=*/false);
-  LRKV_TRY(RunPipelineForward(mesh.pp(), stage, micro_batches));
-  std::vector<double> sums = {ReportsLoss(mesh) ? stage.loss_sum() : 0.0};
-  LRKV_TRY(SumOver(mesh.world(), sums));
-  return sums[0] / (double(windows) * seq);
-}
-
-// Refuses step `step` whose global gradient norm is not finite: names the first parameter with a
-// non-finite gradient (agreed over the ranks); fails under train.on_nonfinite STOP or beyond
-// train.max_skipped_steps, otherwise warns and lets the caller skip the update.
-absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world, const TrainConfig& t, int64_t step,
-                                 double grad_norm, int skipped) {
-  LRKV_TRY_ASSIGN(const std::string name, optimizer.FirstNonFiniteGradient());
-  const absl::Status where = AgreeOnStatus(
-      world, name.empty() ? absl::OkStatus() : absl::DataLossError(absl::StrCat("parameter ", name)));
-  const std::string what = absl::StrCat("step ", step, ": non-finite gradients (grad_norm ", grad_norm,
-                                        "), first in ", where.message());
-  if (t.on_nonfinite() == STOP) {
-    return absl::DataLossError(absl::StrCat(what, "; stopped (train.on_nonfinite=SKIP skips such steps instead)"));
-  }
-  if (skipped > t.max_skipped_steps()) {
-    return absl::DataLossError(absl::StrCat(what, "; ", skipped, " steps skipped, more than train.max_skipped_steps (",
-                                            t.max_skipped_steps(), ")"));
-  }
-  if (world.rank() == 0) {
-    std::printf("warning: %s; step skipped (%d of at most %d)\n", what.c_str(), skipped, t.max_skipped_steps());
-    std::fflush(stdout);
-  }
-  return absl::OkStatus();
-}
-
-// Fault injection for the tests (tests/integration/stop_and_nonfinite.sh): LRKV_TEST_NAN_GRAD=STEP
-// makes the first gradient element of world rank 0 NaN at that step, STEP+ at every step from it.
-bool NanTestStep(int64_t step) {
-  const char* v = std::getenv("LRKV_TEST_NAN_GRAD");
-  if (v == nullptr) return false;
-  const int64_t at = std::atoll(v);
-  return step == at || (std::strchr(v, '+') != nullptr && step >= at);
-}
-void PoisonFirstGradient(ParameterSet& params) {
-  Tensor& g = params.all().front()->grad;
-  if (g.dtype() == DType::kF32) g.data<float>()[0] = NAN;
 }
 
 // The groups whose traffic the metrics report, in order, with their names.
@@ -215,7 +143,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     const Clock::time_point load_start = Clock::now();
     LRKV_TRY_ASSIGN(progress, Resume(config, model->params(), optimizer, *mesh, tied_copy));
     std::vector<double> loaded = {double(progress.loaded_bytes)};
-    LRKV_TRY(SumOver(world, loaded));
+    LRKV_TRY(SumOverGroup(world, loaded));
     const double seconds = Seconds(load_start);
     if (lead && progress.checkpoint.empty()) {
       std::printf("  no checkpoint in %s yet: starting at step 0\n", t.checkpoint_dir().c_str());
@@ -305,7 +233,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     }
     std::vector<double> norm_sq = {0.0};
     LRKV_TRY_ASSIGN(norm_sq[0], optimizer.GradSumSquares());
-    LRKV_TRY(SumOver(world, norm_sq));
+    LRKV_TRY(SumOverGroup(world, norm_sq));
     const double grad_norm = std::sqrt(norm_sq[0]);
     const double lr = LearningRate(t, step);
     // A non-finite gradient (a non-finite loss makes every gradient so) is never applied.
@@ -323,7 +251,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);
     }
     totals.push_back(StopSignal());  // any rank's stop signal stops every rank at this step
-    LRKV_TRY(SumOver(world, totals));
+    LRKV_TRY(SumOverGroup(world, totals));
     const double loss = totals[0] / tokens_per_step;
     const bool stop = totals.back() > 0;
     const int64_t flops_step = static_cast<int64_t>(totals[1]);
@@ -348,7 +276,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy));
       checkpoint_seconds = Seconds(save_start);
       checkpoint_bytes = {double(written)};
-      LRKV_TRY(SumOver(world, checkpoint_bytes));
+      LRKV_TRY(SumOverGroup(world, checkpoint_bytes));
     }
     if (!lead) {
       if (stop) break;

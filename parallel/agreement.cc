@@ -1,5 +1,6 @@
 #include "parallel/agreement.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -11,6 +12,15 @@ namespace lrkv {
 namespace {
 constexpr char kStoppedOnEveryRank[] = "lrkv/stopped-on-every-rank";
 }  // namespace
+
+absl::Status SumOverGroup(Communicator& group, std::vector<double>& values) {
+  if (group.size() == 1 || values.empty()) return absl::OkStatus();
+  LRKV_TRY_ASSIGN(Tensor t, Tensor::Empty({int64_t(values.size())}, DType::kF64));
+  std::copy(values.begin(), values.end(), t.data<double>());
+  LRKV_TRY(group.AllReduce(t));
+  std::copy(t.data<double>(), t.data<double>() + values.size(), values.begin());
+  return absl::OkStatus();
+}
 
 absl::Status SendString(Communicator& c, const std::string& s, int peer) {
   LRKV_TRY_ASSIGN(Tensor length, Tensor::Empty({1}, DType::kI32));

@@ -1,10 +1,11 @@
-// Agreement among ranks on the outcome of checks every rank runs (inputs, files, checkpoints):
+// Small exchanges among the ranks of a group that are not tensor traffic. Agreement on the outcome of checks every rank runs (inputs, files, checkpoints):
 // every rank learns whether any failed, and every rank gets the same message, that of the first
 // failing rank. Then all ranks stop together at the same point, each naming the problem, and the
 // job can end in order (MPI_Finalize) instead of racing an MPI_Abort.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -16,6 +17,9 @@ namespace lrkv {
 // marked StoppedOnEveryRank, on every rank.
 absl::Status AgreeOnStatus(Communicator& group, const absl::Status& local);
 bool StoppedOnEveryRank(const absl::Status& status);
+
+// values[i] = the sum over the group of values[i]: a few scalars (loss sums, FLOPs, byte counts).
+absl::Status SumOverGroup(Communicator& group, std::vector<double>& values);
 
 // Strings between two ranks (as a length, then the bytes).
 absl::Status SendString(Communicator& c, const std::string& s, int peer);

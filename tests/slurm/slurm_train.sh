@@ -16,7 +16,9 @@ jobs="$work/slurm-jobs"
 rm -rf "$jobs"; mkdir -p "$jobs"
 # A short path: PMIx puts unix sockets under the cluster's TmpFS, and those paths are limited to 108 bytes.
 cluster="/tmp/lrkv-slurm-$$"
-trap '"$src/tests/slurm/cluster_down.sh" "$cluster"; rm -rf "$cluster"; kill $(pgrep -P $watchdog) $watchdog 2>/dev/null' EXIT
+# On exit: the watchdog goes first (the subshell before its sleep, or it would wake and signal us)
+# and stray TERMs are ignored while the cluster comes down.
+trap 'trap "" TERM INT HUP; kill $watchdog $(pgrep -P $watchdog) 2>/dev/null; "$src/tests/slurm/cluster_down.sh" "$cluster"; rm -rf "$cluster"' EXIT
 trap 'echo "slurm_train: stopped (a signal, or the watchdog after ${WATCHDOG_S:-200} s)"; exit 143' TERM INT HUP  # the EXIT trap still runs
 # Whatever hangs, the cluster comes down well before CTest's timeout (which kills without a trap).
 # Its output goes nowhere: CTest waits for every holder of the test's stdout to exit.

@@ -59,7 +59,9 @@ void AddLayoutRows(const RunConfig& c, bool per_step, std::vector<Row>& rows, bo
       {"job_forward_flops_per_token", job / t},
       {"job_train_flops_per_token", 3 * job / t},
       {"tp_replicated_extra_forward_flops_per_token", extra / t},
-      {"kv_cache_values_per_token_per_layer_per_tp_rank", double(stages[0].kv_cache_values_per_token_per_layer)}};
+      {"kv_cache_values_per_token_per_layer_per_tp_rank", double(stages[0].kv_cache_values_per_token_per_layer)},
+      {"kv_cache_bf16_bytes_per_token_per_tp_rank",
+       2.0 * stages[0].kv_cache_values_per_token_per_layer * m.n_layers()}};
   if (per_step) v.push_back({"job_train_flops_per_step", 3 * job * batch});
   for (size_t s = 0; s < stages.size(); ++s) {
     const RankCost& r = stages[s];

@@ -12,6 +12,9 @@
 #include "launch/commands.h"
 #include "launch/launch_env.h"
 #include "parallel/agreement.h"
+#ifdef LRKV_HAVE_CUDA
+#include "runtime/cuda/device.h"
+#endif
 
 namespace {
 
@@ -57,6 +60,12 @@ int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
     rank = world.rank(), size = world.size();
     // Refuses a launch whose MPI world is not the one mpirun / srun started, before any work.
     absl::Status status = lrkv::SetUpLaunch(world.comm());
+#ifdef LRKV_HAVE_CUDA
+    // One GPU per rank, picked by the node-local rank (nothing to pick on a machine without GPUs).
+    if (const int gpus = lrkv::cuda::DeviceCount(); status.ok() && gpus > 0) {
+      status = lrkv::cuda::SelectDevice(lrkv::LocalRank() % gpus);
+    }
+#endif
     if (status.ok()) status = lrkv::RunTrainCommand(overrides, world);
     if (!status.ok()) {
       std::fprintf(stderr, "lrkv train [rank %d of %d]: error: %s\n", rank, size, std::string(status.message()).c_str());

@@ -8,8 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/text_format.h"
 #include "launch/commands.h"
 #include "launch/train_state.pb.h"
+#include "model/config.pb.h"
 #include "parallel/sharded_checkpoint.h"
 #include "runtime/status.h"
 
@@ -24,13 +26,15 @@ absl::Status RunCheckpointInspect(const std::string& dir) {
   std::printf("checkpoint %s\n  manifest version %d, written by %d ranks, %d tensors\n", path.c_str(), m.version(),
               m.world_size(), m.tensors_size());
   TrainState state;
-  if (m.state_type() == TrainState::descriptor()->full_name() && state.ParseFromString(m.state())) {
+  RunConfig config;
+  if (m.state_type() == TrainState::descriptor()->full_name() && state.ParseFromString(m.state()) &&
+      google::protobuf::TextFormat::ParseFromString(state.config_text(), &config)) {
     std::printf("  step %lld, %lld tokens, %.4g training FLOPs, AdamW step %lld, last loss %.4f\n",
                 static_cast<long long>(state.step()), static_cast<long long>(state.tokens()),
                 double(state.flops_cumulative()), static_cast<long long>(state.optimizer_steps()), state.last_loss());
     std::printf("  saved at layout %s; data: seed %llu, global batch %lld (next batch: number %lld)\n",
-                state.layout().c_str(), static_cast<unsigned long long>(state.seed()),
-                static_cast<long long>(state.global_batch()), static_cast<long long>(state.step()));
+                state.layout().c_str(), static_cast<unsigned long long>(config.train().seed()),
+                static_cast<long long>(config.train().global_batch()), static_cast<long long>(state.step()));
     std::printf("  config:\n    %s\n", absl::StrJoin(absl::StrSplit(state.config_text(), '\n', absl::SkipEmpty()),
                                                      "\n    ").c_str());
   } else {

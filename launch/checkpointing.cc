@@ -18,7 +18,7 @@
 namespace lrkv {
 namespace {
 
-TensorBlock Block(const std::string& name, const Parameter& p, int64_t begin, int64_t end, const Tensor& data,
+TensorBlock BlockOf(const std::string& name, const Parameter& p, int64_t begin, int64_t end, const Tensor& data,
                   bool store) {
   TensorBlock b;
   b.name = name;
@@ -36,22 +36,18 @@ TensorBlock Block(const std::string& name, const Parameter& p, int64_t begin, in
 
 std::string CheckpointName(int64_t step) { return absl::StrFormat("step_%08d", step); }
 
-absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(const ParameterSet& params, const AdamW& optimizer,
-                                                        ProcessMesh& mesh, bool zero1, bool tied_embeddings) {
-  auto owner = [&](const Parameter& p) {
-    if (p.block.dim < 0 && mesh.tp_index() != 0) return false;  // replicated over TP: rank 0's copy
-    return !(tied_embeddings && p.spec.name == "embed.weight" && !mesh.first_stage());
-  };
+absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const AdamW& optimizer, ProcessMesh& mesh,
+                                                        bool zero1) {
   std::vector<TensorBlock> blocks;
-  for (const auto& p : params.all()) {
+  for (const auto& p : model.params().all()) {
     LRKV_TRY_ASSIGN(Tensor flat, p->value.View({p->value.numel()}));
-    blocks.push_back(Block("param/" + p->spec.name, *p, 0, p->value.numel(), flat,
-                           owner(*p) && mesh.dp_index() == 0));
+    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->value.numel(), flat,
+                           model.IsPrimaryCopy(*p) && mesh.dp_index() == 0));
   }
   for (const AdamW::PieceState& s : optimizer.piece_states()) {
-    const bool store = owner(*s.param) && (zero1 || mesh.dp_index() == 0);
-    blocks.push_back(Block("adam_m/" + s.param->spec.name, *s.param, s.begin, s.end, s.m, store));
-    blocks.push_back(Block("adam_v/" + s.param->spec.name, *s.param, s.begin, s.end, s.v, store));
+    const bool store = model.IsPrimaryCopy(*s.param) && (zero1 || mesh.dp_index() == 0);
+    blocks.push_back(BlockOf("adam_m/" + s.param->spec.name, *s.param, s.begin, s.end, s.m, store));
+    blocks.push_back(BlockOf("adam_v/" + s.param->spec.name, *s.param, s.begin, s.end, s.v, store));
   }
   return blocks;
 }
@@ -69,8 +65,7 @@ absl::Status CheckCheckpointDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Progress> Resume(const RunConfig& config, ParameterSet& params, AdamW& optimizer, ProcessMesh& mesh,
-                                bool tied_embeddings) {
+absl::StatusOr<Progress> Resume(const RunConfig& config, Decoder& model, AdamW& optimizer, ProcessMesh& mesh) {
   const std::string& dir = config.train().checkpoint_dir();
   absl::StatusOr<std::string> path = LatestCheckpoint(dir);
   if (absl::IsNotFound(path.status())) return Progress{};
@@ -85,27 +80,24 @@ absl::StatusOr<Progress> Resume(const RunConfig& config, ParameterSet& params, A
   }();
   LRKV_TRY(AgreeOnStatus(mesh.world(), status));
   LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks,
-                  TrainingBlocks(params, optimizer, mesh, config.parallel().zero1(), tied_embeddings));
+                  TrainingBlocks(model, optimizer, mesh, config.parallel().zero1()));
   LRKV_TRY_ASSIGN(const int64_t bytes, LoadCheckpoint(mesh.world(), *path, manifest, blocks));
   optimizer.set_steps_taken(state.optimizer_steps());
   return Progress{state.step(), state.tokens(), state.flops_cumulative(), state.last_loss(), bytes, *path};
 }
 
-absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress,
-                                               const ParameterSet& params, const AdamW& optimizer, ProcessMesh& mesh,
-                                               bool tied_embeddings) {
+absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress, Decoder& model,
+                                               const AdamW& optimizer, ProcessMesh& mesh) {
   TrainState state;
   state.set_step(progress.step);
   state.set_tokens(progress.tokens);
   state.set_flops_cumulative(progress.flops_cumulative);
   state.set_optimizer_steps(optimizer.steps_taken());
-  state.set_seed(config.train().seed());
-  state.set_global_batch(config.train().global_batch());
   state.set_last_loss(progress.last_loss);
   google::protobuf::TextFormat::PrintToString(config, state.mutable_config_text());
   state.set_layout(absl::StrCat(mesh.layout().ToString(), config.parallel().zero1() ? " + ZeRO-1" : ""));
   LRKV_TRY_ASSIGN(const std::vector<TensorBlock> blocks,
-                  TrainingBlocks(params, optimizer, mesh, config.parallel().zero1(), tied_embeddings));
+                  TrainingBlocks(model, optimizer, mesh, config.parallel().zero1()));
   CheckpointOptions options;
   options.keep_last = config.train().keep_checkpoints();
   return SaveCheckpoint(mesh.world(), config.train().checkpoint_dir(), CheckpointName(progress.step), blocks,

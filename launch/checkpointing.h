@@ -1,8 +1,8 @@
 // Checkpoints of a training run (parallel/sharded_checkpoint.h does the storage): every rank's
 // blocks of the parameters and of the AdamW moments, and the TrainState (launch/train_state.proto).
 // Who stores what: parameter values from data-parallel replica 0; the moments from replica 0, or
-// from every DP rank (its ZeRO-1 shard) with ZeRO-1; a parameter replicated over TP only from TP
-// rank 0, the tied embedding only from the first pipeline stage. So every element is stored once
+// from every DP rank (its ZeRO-1 shard) with ZeRO-1; of a parameter several ranks of a replica
+// hold, only the primary copy (Decoder::IsPrimaryCopy). So every element is stored once
 // and a checkpoint saved at one layout loads into any other.
 //   names: "param/NAME", "adam_m/NAME", "adam_v/NAME"
 #pragma once
@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "launch/train_state.pb.h"
-#include "model/parameter.h"
+#include "model/decoder.h"
 #include "optim/adamw.h"
 #include "parallel/mesh.h"
 #include "parallel/sharded_checkpoint.h"
@@ -21,8 +21,8 @@ namespace lrkv {
 
 // The blocks this rank saves from and loads into, sharing storage with the parameters and the
 // optimizer state.
-absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(const ParameterSet& params, const AdamW& optimizer,
-                                                        ProcessMesh& mesh, bool zero1, bool tied_embeddings);
+absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const AdamW& optimizer, ProcessMesh& mesh,
+                                                        bool zero1);
 
 // Where a run stands; what a checkpoint restores besides the tensors.
 struct Progress {
@@ -40,13 +40,11 @@ absl::Status CheckCheckpointDirectory(const std::string& dir);
 // Loads the latest checkpoint of config.train().checkpoint_dir into the parameters and the
 // optimizer (at this launch's layout) and returns its progress; progress at step 0 when the
 // directory holds no checkpoint yet. Collective; every failure is agreed on by all ranks.
-absl::StatusOr<Progress> Resume(const RunConfig& config, ParameterSet& params, AdamW& optimizer, ProcessMesh& mesh,
-                                bool tied_embeddings);
+absl::StatusOr<Progress> Resume(const RunConfig& config, Decoder& model, AdamW& optimizer, ProcessMesh& mesh);
 
 // Saves a checkpoint of step `progress.step`. Collective. Returns this rank's bytes written.
-absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress,
-                                               const ParameterSet& params, const AdamW& optimizer, ProcessMesh& mesh,
-                                               bool tied_embeddings);
+absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress, Decoder& model,
+                                               const AdamW& optimizer, ProcessMesh& mesh);
 
 // "step_00000120".
 std::string CheckpointName(int64_t step);

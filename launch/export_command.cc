@@ -27,13 +27,6 @@ constexpr char kUsage[] = "lrkv export --checkpoint=DIR --out=FILE.safetensors";
 constexpr char kParamPrefix[] = "param/";
 constexpr char kSuffix[] = ".safetensors";
 
-absl::StatusOr<DType> CheckpointDType(const TensorRecord& r) {
-  for (DType d : {DType::kF32, DType::kF64, DType::kBF16, DType::kI32}) {
-    if (r.dtype() == CheckpointDTypeName(d)) return d;
-  }
-  return absl::DataLossError(absl::StrCat("tensor ", r.name(), " has unknown dtype '", r.dtype(), "'"));
-}
-
 absl::StatusOr<std::string> ModelConfigJson(const ModelConfig& model) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
@@ -81,7 +74,7 @@ absl::Status RunExportCommand(const std::vector<std::string>& args) {
     if (!absl::StartsWith(r.name(), kParamPrefix)) continue;
     SafetensorsTensorInfo info;
     info.name = r.name().substr(sizeof(kParamPrefix) - 1);
-    LRKV_TRY_ASSIGN(const DType dtype, CheckpointDType(r));
+    LRKV_TRY_ASSIGN(const DType dtype, RecordDType(r));
     info.dtype = SafetensorsDTypeName(dtype);
     info.shape.assign(r.shape().begin(), r.shape().end());
     elements += NumElements(info.shape);

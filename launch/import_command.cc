@@ -77,8 +77,7 @@ absl::Status RunImportCommand(const std::vector<std::string>& args) {
   int64_t bytes = 0;
   LRKV_TRY(RunInOneProcess("import", [&](MpiCommunicator& world) -> absl::Status {
     LRKV_TRY_ASSIGN(std::unique_ptr<ProcessMesh> mesh, ProcessMesh::Create(world, Layout{}));
-    LRKV_TRY_ASSIGN(bytes, SaveTrainingCheckpoint(config, Progress{}, model->params(), optimizer, *mesh,
-                                                  /*tied_embeddings=*/false));
+    LRKV_TRY_ASSIGN(bytes, SaveTrainingCheckpoint(config, Progress{}, *model, optimizer, *mesh));
     return absl::OkStatus();
   }));
   std::printf("imported %s (%zu tensors, %.3fM parameters; %s) -> %s/%s (%.2f MB, step 0, zero AdamW moments)\n",

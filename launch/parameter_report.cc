@@ -48,15 +48,16 @@ absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh) {
   return absl::OkStatus();
 }
 
-absl::Status SaveGlobalParameters(const std::string& dir, const ParameterSet& params, ProcessMesh& mesh) {
+absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, ProcessMesh& mesh) {
+  const ParameterSet& params = model.params();
   if (!InReplicaZero(mesh)) return absl::OkStatus();
   MpiCommunicator& world = mesh.world();
   // Each rank sends one line per block it contributes ("name dim offset global_dims..."), then the
-  // blocks. A replicated parameter comes from TP rank 0 only.
+  // blocks: its primary copies only.
   std::vector<const Parameter*> mine;
   std::string header;
   for (const auto& p : params.all()) {
-    if (p->block.dim < 0 && mesh.tp_index() != 0) continue;
+    if (!model.IsPrimaryCopy(*p)) continue;
     mine.push_back(p.get());
     absl::StrAppend(&header, p->spec.name, " ", p->block.dim, " ", p->block.offset);
     for (int64_t e : p->spec.shape) absl::StrAppend(&header, " ", e);

@@ -9,12 +9,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "model/decoder.h"
 #include "model/parameter.h"
 #include "parallel/mesh.h"
 
 namespace lrkv {
 
 absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh);
-absl::Status SaveGlobalParameters(const std::string& dir, const ParameterSet& params, ProcessMesh& mesh);
+absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, ProcessMesh& mesh);
 
 }  // namespace lrkv

@@ -118,13 +118,10 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     if (p->spec.tp == TpSplit::kReplicatedPartialGrad && par.tp() > 1) tp_partial_grads.push_back(&p->grad);
     if (tied_copy && p->spec.name == "embed.weight") tied_grads.push_back(&p->grad);
   }
-  // Each gradient element counts once in the global norm: replicated parameters on TP rank 0, the
-  // tied embedding on the first stage, and without ZeRO-1 (every DP rank holds the full averaged
-  // gradient) on DP rank 0.
+  // Each gradient element counts once in the global norm: on its primary copy, and without ZeRO-1
+  // (every DP rank holds the full averaged gradient) on DP rank 0.
   auto counts_in_norm = [&](const Parameter& p) {
-    if (p.block.dim < 0 && mesh->tp_index() != 0) return false;
-    if (tied_copy && p.spec.name == "embed.weight" && !mesh->first_stage()) return false;
-    return par.zero1() || mesh->dp_index() == 0;
+    return model->IsPrimaryCopy(p) && (par.zero1() || mesh->dp_index() == 0);
   };
   std::optional<Zero1Partition> zero1;
   std::vector<ParamPiece> pieces = WholeParameters(model->params());
@@ -141,7 +138,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   Progress progress;
   if (t.resume()) {
     const Clock::time_point load_start = Clock::now();
-    LRKV_TRY_ASSIGN(progress, Resume(config, model->params(), optimizer, *mesh, tied_copy));
+    LRKV_TRY_ASSIGN(progress, Resume(config, *model, optimizer, *mesh));
     std::vector<double> loaded = {double(progress.loaded_bytes)};
     LRKV_TRY(SumOverGroup(world, loaded));
     const double seconds = Seconds(load_start);
@@ -273,7 +270,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       const Clock::time_point save_start = Clock::now();
       Progress now;
       now.step = step + 1, now.tokens = summary.tokens, now.flops_cumulative = flops_cumulative, now.last_loss = loss;
-      LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, model->params(), optimizer, *mesh, tied_copy));
+      LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, *model, optimizer, *mesh));
       checkpoint_seconds = Seconds(save_start);
       checkpoint_bytes = {double(written)};
       LRKV_TRY(SumOverGroup(world, checkpoint_bytes));
@@ -324,7 +321,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
                                              : absl::StrCat("; resume with --resume from ", t.checkpoint_dir()).c_str());
     }
   }
-  if (!t.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t.save_params_dir(), model->params(), *mesh));
+  if (!t.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t.save_params_dir(), *model, *mesh));
   if (!lead) return summary;
 
   JsonRecord s;

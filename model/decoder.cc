@@ -47,6 +47,11 @@ int64_t Decoder::KvCacheValuesPerTokenPerLayer() const {
   return blocks_.front()->attention().variant().KvCacheValuesPerToken();
 }
 
+bool Decoder::IsPrimaryCopy(const Parameter& p) const {
+  if (p.block.dim < 0 && params_.tp().index != 0) return false;
+  return &p != embed_ || placement_.first_stage;
+}
+
 int64_t Decoder::vocab_begin() const { return config_.vocab_size() / params_.tp().size * params_.tp().index; }
 
 absl::StatusOr<double> Decoder::ForwardStage(const Tensor& tokens, const Tensor& input, const Tensor& targets,

@@ -59,6 +59,10 @@ class Decoder {
   ParameterSet& params() { return params_; }
   const ModelConfig& config() const { return config_; }
   const ModelPlacement& placement() const { return placement_; }
+  // Whether this rank's copy of `p` is the one that counts once in the job (gradient norm,
+  // checkpoints, parameter dumps): a parameter replicated over TP on TP rank 0 only, the tied
+  // embedding on the first pipeline stage only; every split block is the only copy of itself.
+  bool IsPrimaryCopy(const Parameter& p) const;
   // KV-cache values per token per layer of this model's attention variant (whole model).
   int64_t KvCacheValuesPerTokenPerLayer() const;
 

@@ -116,13 +116,6 @@ std::vector<Run> PieceRuns(const TensorRecord& r, const TensorPiece& p) {
   return BlockRuns(shape, dim, dim < 0 ? 0 : p.offset(dim), extent, p.flat_begin(), p.flat_end());
 }
 
-absl::StatusOr<DType> ParseDType(const std::string& name) {
-  for (DType d : {DType::kF32, DType::kF64, DType::kBF16, DType::kI32}) {
-    if (name == CheckpointDTypeName(d)) return d;
-  }
-  return absl::DataLossError(absl::StrCat("unknown dtype '", name, "' in the manifest"));
-}
-
 // This rank's stored pieces, written to DIR/shard_RANK.bin; their records (pieces only) in `mine`.
 absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::vector<TensorBlock>& blocks,
                                    CheckpointManifest& mine) {
@@ -136,7 +129,7 @@ absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::
     TensorRecord* r = mine.add_tensors();
     r->set_name(b.name);
     for (int64_t e : b.shape) r->add_shape(e);
-    r->set_dtype(CheckpointDTypeName(b.data.dtype()));
+    r->set_dtype(DTypeName(b.data.dtype()));
     TensorPiece* p = r->add_pieces();
     for (size_t i = 0; i < b.shape.size(); ++i) {
       p->add_offset(static_cast<int>(i) == b.dim ? b.offset : 0);
@@ -251,9 +244,9 @@ absl::StatusOr<int64_t> StageBlock(const std::string& path, const TensorRecord& 
                    std::equal(b.shape.begin(), b.shape.end(), r.shape().begin()),
                "checkpoint ", path, ": tensor ", b.name, " has shape ", ShapeString(Shape(r.shape().begin(), r.shape().end())),
                " but this run's is ", ShapeString(b.shape));
-  LRKV_TRY_ASSIGN(const DType dtype, ParseDType(r.dtype()));
+  LRKV_TRY_ASSIGN(const DType dtype, RecordDType(r));
   LRKV_REQUIRE(dtype == b.data.dtype(), "checkpoint ", path, ": tensor ", b.name, " is ", r.dtype(), " but this run's is ",
-               CheckpointDTypeName(b.data.dtype()));
+               DTypeName(b.data.dtype()));
   LRKV_TRY_ASSIGN(staged, Tensor::Empty({b.flat_end - b.flat_begin}, dtype));
   const int64_t size = DTypeSize(dtype);
   const std::vector<Run> want = BlockRuns(b.shape, b.dim, b.offset, b.block_shape, b.flat_begin, b.flat_end);
@@ -287,7 +280,12 @@ absl::StatusOr<int64_t> StageBlock(const std::string& path, const TensorRecord& 
 
 }  // namespace
 
-const char* CheckpointDTypeName(DType dtype) { return DTypeName(dtype); }
+absl::StatusOr<DType> RecordDType(const TensorRecord& r) {
+  for (DType d : {DType::kF32, DType::kF64, DType::kBF16, DType::kI32}) {
+    if (r.dtype() == DTypeName(d)) return d;
+  }
+  return absl::DataLossError(absl::StrCat("tensor ", r.name(), " has unknown dtype '", r.dtype(), "' in the manifest"));
+}
 
 absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& dir, const std::string& name,
                                        const std::vector<TensorBlock>& blocks, const std::string& state,

@@ -61,7 +61,8 @@ absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& path);
 absl::StatusOr<int64_t> LoadCheckpoint(Communicator& world, const std::string& path,
                                        const CheckpointManifest& manifest, std::vector<TensorBlock>& blocks);
 
-// "f32" etc., and back.
-const char* CheckpointDTypeName(DType dtype);
+// The dtype of a manifest record (stored as DTypeName: "f32", ...); DataLoss naming the tensor when
+// unknown.
+absl::StatusOr<DType> RecordDType(const TensorRecord& record);
 
 }  // namespace lrkv

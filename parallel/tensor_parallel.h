@@ -15,8 +15,7 @@ namespace lrkv {
 
 absl::Status AllReduceOverTp(Communicator* tp, Tensor& t);
 
-// Size and index of a possibly null TP group.
+// Size of a possibly null TP group.
 inline int TpSize(const Communicator* tp) { return tp ? tp->size() : 1; }
-inline int TpIndex(const Communicator* tp) { return tp ? tp->rank() : 0; }
 
 }  // namespace lrkv

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "data/brown_corpus.h"
 #include "data/token_shard.h"
+#include "runtime/crc32c.h"
 #include "data/tokenizer.h"
 #include "runtime/hash.h"
 #include "runtime/status.h"
@@ -99,6 +100,10 @@ bool AlreadyPrepared(const PrepareDataOptions& o, const Paths& p) {
       return false;
     }
     if (shard->vocab_size != o.vocab_size) return false;
+    if (shard->tokenizer_fingerprint == 0) {
+      std::printf("[data] redoing: %s has no tokenizer fingerprint (written by an older lrkv)\n", shard_path.c_str());
+      return false;
+    }
   }
   return true;
 }
@@ -207,8 +212,11 @@ absl::Status PrepareData(const PrepareDataOptions& o) {
     dst.insert(dst.end(), ids.begin(), ids.end());
     dst.push_back(tok.eos_id());  // Documents are concatenated; eos marks each boundary.
   }
-  LRKV_TRY(WriteTokenShard(p.train_bin, train, o.vocab_size));
-  LRKV_TRY(WriteTokenShard(p.val_bin, val, o.vocab_size));
+  // The shards carry the tokenizer's fingerprint, so training can tell ids of another tokenizer apart.
+  LRKV_TRY_ASSIGN(const std::string model_bytes, ReadText(p.model));
+  const uint32_t fingerprint = std::max<uint32_t>(1, Crc32c(model_bytes.data(), model_bytes.size()));
+  LRKV_TRY(WriteTokenShard(p.train_bin, train, o.vocab_size, fingerprint));
+  LRKV_TRY(WriteTokenShard(p.val_bin, val, o.vocab_size, fingerprint));
   std::printf("[data] wrote %s (%zu tokens) and %s (%zu tokens)\n", p.train_bin.c_str(),
               train.size(), p.val_bin.c_str(), val.size());
 

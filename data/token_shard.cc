@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/crc32c.h"
+#include "runtime/durable_file.h"
 #include "runtime/status.h"
 
 namespace lrkv::data {
@@ -19,7 +20,8 @@ namespace {
 
 // Header layout, in bytes. Fields are encoded one by one so the file format never depends on
 // the compiler's struct layout or the host byte order.
-constexpr size_t kOffVersion = 8, kOffDtype = 12, kOffCount = 16, kOffVocab = 24, kOffCrc = 28;
+constexpr size_t kOffVersion = 8, kOffDtype = 12, kOffCount = 16, kOffVocab = 24, kOffCrc = 28,
+                 kOffTokenizer = 32;
 
 void PutLE(unsigned char* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
@@ -32,43 +34,6 @@ uint64_t GetLE(const unsigned char* p, int bytes) {
 
 absl::Status IoError(const std::string& what, const std::string& path) {
   return absl::ErrnoToStatus(errno, absl::StrCat(what, " ", path));
-}
-
-absl::Status WriteAll(int fd, const unsigned char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return IoError("cannot write", path);
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return absl::OkStatus();
-}
-
-// Writes `bytes` to `tmp`, fsyncs it, then renames it over `path` and fsyncs the directory so
-// the rename itself survives a crash.
-absl::Status WriteFileAtomically(const std::string& path, const std::vector<unsigned char>& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("cannot create", tmp);
-  absl::Status status = WriteAll(fd, bytes.data(), bytes.size(), tmp);
-  if (status.ok() && ::fsync(fd) != 0) status = IoError("cannot fsync", tmp);
-  if (::close(fd) != 0 && status.ok()) status = IoError("cannot close", tmp);
-  if (status.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    status = IoError(absl::StrCat("cannot rename ", tmp, " to"), path);
-  }
-  if (!status.ok()) {
-    ::unlink(tmp.c_str());
-    return status;
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // Best effort: some file systems refuse to open or fsync directories.
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<unsigned char>> ReadFile(const std::string& path) {
@@ -100,7 +65,7 @@ absl::StatusOr<std::vector<unsigned char>> ReadFile(const std::string& path) {
 }  // namespace
 
 absl::Status WriteTokenShard(const std::string& path, const std::vector<int32_t>& tokens,
-                             int vocab_size) {
+                             int vocab_size, uint32_t tokenizer_fingerprint) {
   LRKV_REQUIRE(vocab_size > 0, "token shard ", path, ": vocab_size must be positive, got ",
                vocab_size);
   const uint32_t dtype = vocab_size <= 65536 ? kTokenDtypeU16 : kTokenDtypeU32;
@@ -119,7 +84,8 @@ absl::Status WriteTokenShard(const std::string& path, const std::vector<int32_t>
   PutLE(h + kOffCount, tokens.size(), 8);
   PutLE(h + kOffVocab, static_cast<uint32_t>(vocab_size), 4);
   PutLE(h + kOffCrc, Crc32c(payload, tokens.size() * width), 4);
-  return WriteFileAtomically(path, bytes);
+  PutLE(h + kOffTokenizer, tokenizer_fingerprint, 4);
+  return WriteFileDurably(path, {{reinterpret_cast<const char*>(bytes.data()), bytes.size()}});
 }
 
 absl::StatusOr<TokenShard> ReadTokenShard(const std::string& path) {
@@ -174,6 +140,7 @@ absl::StatusOr<TokenShard> ReadTokenShard(const std::string& path) {
   }
   TokenShard shard;
   shard.vocab_size = static_cast<int>(vocab);
+  shard.tokenizer_fingerprint = static_cast<uint32_t>(GetLE(h + kOffTokenizer, 4));
   shard.tokens.resize(count);
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t t = GetLE(payload + i * width, static_cast<int>(width));

@@ -22,13 +22,16 @@ inline constexpr uint32_t kTokenDtypeU32 = 2;
 struct TokenShard {
   std::vector<int32_t> tokens;
   int vocab_size = 0;
+  // CRC32C of the tokenizer.model that produced the tokens; 0 when unknown (a shard written before
+  // the field existed). Checkpoints keep it, so a run never resumes onto another tokenizer's ids.
+  uint32_t tokenizer_fingerprint = 0;
 };
 
 // Writes `tokens` (each in [0, vocab_size)) to `path` atomically: a `path.tmp` file is written,
 // fsynced and renamed, so readers never see a half-written shard. Tokens are stored as uint16
 // when vocab_size <= 65536, else uint32.
 absl::Status WriteTokenShard(const std::string& path, const std::vector<int32_t>& tokens,
-                             int vocab_size);
+                             int vocab_size, uint32_t tokenizer_fingerprint = 0);
 
 // Reads and fully validates a shard. Errors name the file and the problem: NotFound for a
 // missing file, InvalidArgument for a file that is not a shard this code understands, DataLoss

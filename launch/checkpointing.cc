@@ -52,7 +52,8 @@ absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const Ad
   return blocks;
 }
 
-absl::Status CheckCheckpointDirectory(const std::string& dir) {
+absl::Status CheckCheckpointDirectory(const TrainConfig& t) {
+  const std::string& dir = t.checkpoint_dir();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const std::string probe = dir + "/.write-probe-" + std::to_string(::getpid());
@@ -62,12 +63,38 @@ absl::Status CheckCheckpointDirectory(const std::string& dir) {
                                                     ec ? ec.message() : std::strerror(errno)));
   }
   std::filesystem::remove(probe, ec);
+  if (t.resume() || t.overwrite_checkpoints()) return absl::OkStatus();
+  // A new run would overwrite and prune another run's checkpoints: refuse unless asked.
+  const std::vector<std::string> names = ListCheckpoints(dir);
+  const bool pointer = std::filesystem::exists(std::filesystem::symlink_status(dir + "/latest", ec));
+  if (names.empty() && !pointer) return absl::OkStatus();
+  std::string held = names.empty() ? "a 'latest' pointer" : absl::StrCat(names.size(), " checkpoint(s): ");
+  for (size_t i = 0; i < names.size() && i < 4; ++i) absl::StrAppend(&held, i ? ", " : "", names[i]);
+  if (names.size() > 4) absl::StrAppend(&held, ", ..., ", names.back());
+  return absl::FailedPreconditionError(absl::StrCat(
+      "checkpoint directory ", dir, " already holds another run's ", held,
+      ": pass --resume to continue it, --overwrite_checkpoints to replace it, or choose another --checkpoint_dir"));
+}
+
+absl::Status RemoveOldCheckpoints(const TrainConfig& t) {
+  if (t.checkpoint_dir().empty() || t.resume() || !t.overwrite_checkpoints()) return absl::OkStatus();
+  const std::vector<std::string> names = ListCheckpoints(t.checkpoint_dir());
+  std::error_code ec;
+  for (const std::string& n : names) std::filesystem::remove_all(t.checkpoint_dir() + "/" + n, ec);
+  std::filesystem::remove(t.checkpoint_dir() + "/latest", ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot remove the old checkpoints in ", t.checkpoint_dir(), ": ", ec.message()));
+  if (!names.empty()) {
+    std::printf("  --overwrite_checkpoints: removed %zu checkpoint(s) of the previous run from %s\n", names.size(),
+                t.checkpoint_dir().c_str());
+  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Progress> Resume(const RunConfig& config, Decoder& model, AdamW& optimizer, ProcessMesh& mesh) {
+absl::StatusOr<Progress> Resume(const RunConfig& config, uint32_t tokenizer_fingerprint, Decoder& model,
+                                AdamW& optimizer, ProcessMesh& mesh) {
   const std::string& dir = config.train().checkpoint_dir();
-  absl::StatusOr<std::string> path = LatestCheckpoint(dir);
+  std::string note;
+  absl::StatusOr<std::string> path = LatestCheckpoint(dir, &note);
   if (absl::IsNotFound(path.status())) return Progress{};
   // Every rank reads and checks the manifest; all agree before any tensor is touched.
   CheckpointManifest manifest;
@@ -76,14 +103,19 @@ absl::StatusOr<Progress> Resume(const RunConfig& config, Decoder& model, AdamW& 
     LRKV_TRY(path.status());
     LRKV_TRY_ASSIGN(manifest, ReadManifest(*path));
     LRKV_TRY_ASSIGN(state, CompatibleState(manifest, *path, config));
-    return absl::OkStatus();
+    return ContinuesRun(state, *path, config, tokenizer_fingerprint);
   }();
   LRKV_TRY(AgreeOnStatus(mesh.world(), status));
   LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks,
                   TrainingBlocks(model, optimizer, mesh, config.parallel().zero1()));
   LRKV_TRY_ASSIGN(const int64_t bytes, LoadCheckpoint(mesh.world(), *path, manifest, blocks));
   optimizer.set_steps_taken(state.optimizer_steps());
-  return Progress{state.step(), state.tokens(), state.flops_cumulative(), state.last_loss(), bytes, *path};
+  Progress p;
+  p.step = state.step(), p.tokens = state.tokens(), p.flops_cumulative = state.flops_cumulative();
+  p.last_loss = state.last_loss(), p.metrics_record = state.metrics_record();
+  p.tokenizer_fingerprint = state.tokenizer_fingerprint();
+  p.loaded_bytes = bytes, p.checkpoint = *path, p.note = note;
+  return p;
 }
 
 absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress, Decoder& model,
@@ -94,6 +126,8 @@ absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Pr
   state.set_flops_cumulative(progress.flops_cumulative);
   state.set_optimizer_steps(optimizer.steps_taken());
   state.set_last_loss(progress.last_loss);
+  state.set_metrics_record(progress.metrics_record);
+  state.set_tokenizer_fingerprint(progress.tokenizer_fingerprint);
   google::protobuf::TextFormat::PrintToString(config, state.mutable_config_text());
   state.set_layout(absl::StrCat(mesh.layout().ToString(), config.parallel().zero1() ? " + ZeRO-1" : ""));
   LRKV_TRY_ASSIGN(const std::vector<TensorBlock> blocks,
@@ -131,6 +165,21 @@ absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, c
                saved.train().global_batch(), "; this run has ", config.train().seed(), " and ",
                config.train().global_batch(), ", so its data stream would not continue where it stopped");
   return state;
+}
+
+absl::Status ContinuesRun(const TrainState& state, const std::string& path, const RunConfig& config,
+                          uint32_t tokenizer_fingerprint) {
+  // 0 on either side is unknown (data or checkpoints written before the fingerprint existed).
+  LRKV_REQUIRE(state.tokenizer_fingerprint() == 0 || tokenizer_fingerprint == 0 ||
+                   state.tokenizer_fingerprint() == tokenizer_fingerprint,
+               "checkpoint ", path, " was trained on data of another tokenizer (fingerprint ",
+               absl::StrFormat("%08x", state.tokenizer_fingerprint()), ", this run's ", config.train().data_dir(),
+               " has ", absl::StrFormat("%08x", tokenizer_fingerprint),
+               "): the same token ids would mean other text; resume with the data the run was trained on");
+  LRKV_REQUIRE(state.step() < config.train().steps(), "checkpoint ", path, " is at step ", state.step(),
+               " and train.steps is ", config.train().steps(),
+               ": nothing left to train; raise --steps to continue the run");
+  return absl::OkStatus();
 }
 
 }  // namespace lrkv

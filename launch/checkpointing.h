@@ -30,17 +30,29 @@ struct Progress {
   int64_t tokens = 0;
   int64_t flops_cumulative = 0;
   double last_loss = 0;
+  std::string metrics_record;      // this step's metrics.jsonl record (TrainState.metrics_record)
+  uint32_t tokenizer_fingerprint = 0;
   int64_t loaded_bytes = 0;  // set by Resume: what this rank read,
-  std::string checkpoint;    // and from where (empty: nothing to resume)
+  std::string checkpoint;    // and from where (empty: nothing to resume),
+  std::string note;          // and why not the one `latest` names, when it was not
 };
 
-// Fails (before training) when checkpoints cannot be written to `dir`.
-absl::Status CheckCheckpointDirectory(const std::string& dir);
+// Fails (before training) when checkpoints cannot be written to `dir`, or when a run that does not
+// resume would write into a directory that holds another run's checkpoints (unless
+// train.overwrite_checkpoints). Rank 0 only.
+absl::Status CheckCheckpointDirectory(const TrainConfig& train);
+
+// With train.overwrite_checkpoints on a run that does not resume: removes the checkpoints `dir`
+// holds and says so. Rank 0 only, after every rank has agreed to start.
+absl::Status RemoveOldCheckpoints(const TrainConfig& train);
 
 // Loads the latest checkpoint of config.train().checkpoint_dir into the parameters and the
 // optimizer (at this launch's layout) and returns its progress; progress at step 0 when the
-// directory holds no checkpoint yet. Collective; every failure is agreed on by all ranks.
-absl::StatusOr<Progress> Resume(const RunConfig& config, Decoder& model, AdamW& optimizer, ProcessMesh& mesh);
+// directory holds no checkpoint yet. Refuses a checkpoint at or beyond train.steps (nothing to
+// train) and one trained on another tokenizer's data (`tokenizer_fingerprint` of this run's
+// shards). Collective; every failure is agreed on by all ranks.
+absl::StatusOr<Progress> Resume(const RunConfig& config, uint32_t tokenizer_fingerprint, Decoder& model,
+                                AdamW& optimizer, ProcessMesh& mesh);
 
 // Saves a checkpoint of step `progress.step`. Collective. Returns this rank's bytes written.
 absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Progress& progress, Decoder& model,
@@ -53,5 +65,8 @@ std::string CheckpointName(int64_t step);
 // when the data stream would not continue (another seed or global batch).
 absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, const std::string& path,
                                            const RunConfig& config);
+// ... and fails when it was trained on another tokenizer's data or has nothing left to train.
+absl::Status ContinuesRun(const TrainState& state, const std::string& path, const RunConfig& config,
+                          uint32_t tokenizer_fingerprint);
 
 }  // namespace lrkv

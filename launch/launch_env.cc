@@ -224,6 +224,14 @@ absl::Status SetUpLaunch(MPI_Comm world) {
   g_local_rank = mpi.local_rank;
   if (mpi.rank == 0) {
     std::fputs(DescribeLaunch(mpi, launcher).c_str(), stdout);
+    // Open MPI's mpirun kills the ranks about a second after it gets SIGTERM or SIGINT, before a
+    // checkpoint can be written; launch/mpirun.sh turns those into SIGUSR1, which it forwards.
+    if (launcher.launcher == "mpirun" && std::getenv("LRKV_MPIRUN_WRAPPER") == nullptr &&
+        std::getenv("SLURM_JOB_ID") == nullptr) {
+      std::fputs("  note: under a bare mpirun, SIGTERM or Ctrl-C kills the ranks before they can save; stop with "
+                 "SIGUSR1 to mpirun, or launch through launch/mpirun.sh, which converts them\n",
+                 stdout);
+    }
     std::fflush(stdout);
   }
   return absl::OkStatus();

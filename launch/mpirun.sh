@@ -76,7 +76,7 @@ for a in ${train[@]+"${train[@]}"}; do
 done
 [ $layout = 1 ] || train+=("--dp=$np")
 
-cmd=("${MPIRUN:-mpirun}" -np "$np" --bind-to "$bind" -x "OMP_NUM_THREADS=$threads")
+cmd=("${MPIRUN:-mpirun}" -np "$np" --bind-to "$bind" -x "OMP_NUM_THREADS=$threads" -x LRKV_MPIRUN_WRAPPER=1)
 [ $oversubscribe = 0 ] || cmd+=(--oversubscribe)
 [ -z "$hostfile" ] || cmd+=(--hostfile "$hostfile")
 # shellcheck disable=SC2206  # MPIRUN_ARGS is split on purpose
@@ -86,4 +86,28 @@ echo "mpirun.sh: ${cmd[*]}" >&2
 [ $dry = 0 ] || exit 0
 # Open MPI refuses to run as root unless told twice; only say so when we are root.
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-exec "${cmd[@]}"
+# Open MPI's mpirun answers SIGTERM and SIGINT by killing the ranks about a second later, too soon for
+# a checkpoint, but forwards SIGUSR1. So mpirun runs in a session of its own (a terminal's Ctrl-C
+# reaches only this script) and this script turns the first TERM, INT or HUP into a USR1: the ranks
+# save a checkpoint at the next step and exit 0, and so does this script. A second one aborts the job.
+setsid "${cmd[@]}" &
+job=$!
+stops=0
+stop() {
+  stops=$((stops + 1))
+  if [ $stops -eq 1 ]; then
+    echo "mpirun.sh: SIG$1: the ranks save a checkpoint at the next step and stop (send it again to abort)" >&2
+    kill -USR1 "$job" 2>/dev/null
+  else
+    echo "mpirun.sh: SIG$1 again: aborting the job without saving" >&2
+    kill -TERM "$job" 2>/dev/null
+  fi
+}
+for sig in TERM INT HUP; do trap "stop $sig" "$sig"; done
+# `wait` returns early when a trapped signal arrives; wait again until mpirun has really exited.
+while :; do
+  status=0
+  wait "$job" || status=$?
+  kill -0 "$job" 2>/dev/null || break
+done
+exit "$status"

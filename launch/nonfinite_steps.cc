@@ -33,12 +33,6 @@ absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world,
   return absl::OkStatus();
 }
 
-bool NanTestStep(int64_t step) {
-  const char* v = std::getenv("LRKV_TEST_NAN_GRAD");
-  if (v == nullptr) return false;
-  const int64_t at = std::atoll(v);
-  return step == at || (std::strchr(v, '+') != nullptr && step >= at);
-}
 void PoisonFirstGradient(ParameterSet& params) {
   Tensor& g = params.all().front()->grad;
   if (g.dtype() == DType::kF32) g.data<float>()[0] = NAN;

@@ -20,10 +20,7 @@ namespace lrkv {
 absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world, const TrainConfig& t, int64_t step,
                                  double grad_norm, int skipped);
 
-// Fault injection for the tests (tests/integration/stop_and_nonfinite.sh): LRKV_TEST_NAN_GRAD=STEP
-// asks for a NaN in the first gradient element of world rank 0 at that step, STEP+ at every step
-// from it.
-bool NanTestStep(int64_t step);
+// The LRKV_TEST_NAN_GRAD test hook (runtime/test_hooks.h): a NaN in the first gradient element.
 void PoisonFirstGradient(ParameterSet& params);
 
 }  // namespace lrkv

@@ -14,6 +14,7 @@
 #include "launch/checkpointing.h"
 #include "launch/device_peaks.h"
 #include "launch/evaluation.h"
+#include "launch/memory_check.h"
 #include "launch/metrics_writer.h"
 #include "launch/nonfinite_steps.h"
 #include "launch/parameter_report.h"
@@ -30,8 +31,10 @@
 #include "parallel/data_parallel.h"
 #include "parallel/mesh.h"
 #include "parallel/pipeline_schedule.h"
+#include "runtime/directory_lock.h"
 #include "runtime/flop_counter.h"
 #include "runtime/status.h"
+#include "runtime/test_hooks.h"
 
 namespace lrkv {
 namespace {
@@ -48,8 +51,12 @@ std::string Duration(double s) {
   return absl::StrFormat("%ds", t);
 }
 
-absl::StatusOr<data::TokenBuffer> LoadShard(const std::string& path, int vocab_size) {
+absl::StatusOr<data::TokenBuffer> LoadShard(const std::string& path, int vocab_size, uint32_t* fingerprint) {
   LRKV_TRY_ASSIGN(data::TokenShard shard, data::ReadTokenShard(path));
+  LRKV_REQUIRE(*fingerprint == 0 || shard.tokenizer_fingerprint == 0 || shard.tokenizer_fingerprint == *fingerprint,
+               path, " was made by another tokenizer than the other shard of ", std::filesystem::path(path).parent_path().string(),
+               ": re-run prepare-data");
+  if (shard.tokenizer_fingerprint != 0) *fingerprint = shard.tokenizer_fingerprint;
   if (shard.vocab_size != vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(path, " was tokenized with a vocabulary of ", shard.vocab_size,
                                                    " but model.vocab_size is ", vocab_size,
@@ -73,9 +80,14 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   const ParallelConfig& par = config.parallel();
   // Everything is checked before any work, identically on every rank, and the ranks agree on the
   // outcome, so a bad layout, config or data file stops every rank with the same message.
+  // A stop signal during start-up is kept and honoured at the first step.
+  InstallStopSignalHandlers();
   const Layout layout{par.dp(), par.pp(), par.tp()};
+  const bool lead = world.rank() == 0;  // prints and writes files
   data::TokenBuffer train_tokens, val_tokens;
+  uint32_t tokenizer_fingerprint = 0;
   double peak_flops = t.peak_flops();
+  std::vector<DirectoryLock> locks;  // held by rank 0 for the job's life
   absl::Status checks = [&]() -> absl::Status {
     if (peak_flops <= 0 && !t.peak_device().empty()) {
       LRKV_TRY_ASSIGN(const double device, LookupDevicePeak(t.peak_device()));
@@ -85,15 +97,27 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY(ValidateModelConfig(m));
     LRKV_TRY(ValidateTrainConfig(t));
     LRKV_TRY(ValidateParallelConfig(config));
-    LRKV_TRY_ASSIGN(train_tokens, LoadShard(t.data_dir() + "/train.bin", m.vocab_size()));
-    LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size()));
-    if (!t.checkpoint_dir().empty()) LRKV_TRY(CheckCheckpointDirectory(t.checkpoint_dir()));
+    LRKV_TRY_ASSIGN(train_tokens, LoadShard(t.data_dir() + "/train.bin", m.vocab_size(), &tokenizer_fingerprint));
+    LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size(), &tokenizer_fingerprint));
+    if (!lead) return absl::OkStatus();
+    // One job per directory: a second job writing the same files would interleave them.
+    LRKV_TRY_ASSIGN(DirectoryLock out_lock, DirectoryLock::Acquire(t.out_dir(), "--out_dir"));
+    locks.push_back(std::move(out_lock));
+    if (!t.checkpoint_dir().empty()) {
+      std::error_code ec;
+      if (!std::filesystem::equivalent(t.checkpoint_dir(), t.out_dir(), ec)) {
+        LRKV_TRY_ASSIGN(DirectoryLock ck_lock, DirectoryLock::Acquire(t.checkpoint_dir(), "--checkpoint_dir"));
+        locks.push_back(std::move(ck_lock));
+      }
+      LRKV_TRY(CheckCheckpointDirectory(t));
+    }
     return absl::OkStatus();
   }();
   LRKV_TRY(AgreeOnStatus(world, checks));
+  LRKV_TRY(AgreeOnStatus(world, CheckMemoryFits(config, world.comm())));
+  if (lead) LRKV_TRY(RemoveOldCheckpoints(t));
   LRKV_TRY_ASSIGN(std::unique_ptr<ProcessMesh> mesh, ProcessMesh::Create(world, layout));
   Communicator& dp = mesh->dp();
-  const bool lead = world.rank() == 0;  // prints and writes files
   LRKV_TRY_ASSIGN(const data::TrainSampler sampler, data::TrainSampler::Create(train_tokens, m.seq_len(), t.seed()));
   LRKV_TRY_ASSIGN(const data::EvalSampler val, data::EvalSampler::Create(val_tokens, m.seq_len()));
 
@@ -138,13 +162,14 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   Progress progress;
   if (t.resume()) {
     const Clock::time_point load_start = Clock::now();
-    LRKV_TRY_ASSIGN(progress, Resume(config, *model, optimizer, *mesh));
+    LRKV_TRY_ASSIGN(progress, Resume(config, tokenizer_fingerprint, *model, optimizer, *mesh));
     std::vector<double> loaded = {double(progress.loaded_bytes)};
     LRKV_TRY(SumOverGroup(world, loaded));
     const double seconds = Seconds(load_start);
     if (lead && progress.checkpoint.empty()) {
       std::printf("  no checkpoint in %s yet: starting at step 0\n", t.checkpoint_dir().c_str());
     } else if (lead) {
+      if (!progress.note.empty()) std::printf("  warning: %s\n", progress.note.c_str());
       std::printf("  resumed from %s: step %lld, %lld tokens; read %.1f MB in %.2f s (%.0f MB/s, all ranks)\n",
                   progress.checkpoint.c_str(),
                   static_cast<long long>(progress.step), static_cast<long long>(progress.tokens), loaded[0] / 1e6,
@@ -158,6 +183,11 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     // Resuming keeps the records of the steps the checkpoint covers and drops any later ones.
     LRKV_TRY_ASSIGN(MetricsWriter writer, MetricsWriter::Open(t.metrics_out(), t.resume() ? progress.step : -1));
     metrics = std::make_unique<MetricsWriter>(std::move(writer));
+    // A run killed after committing checkpoint K and before writing K's record gets the record back.
+    if (t.resume() && metrics->last_step() < progress.step && !progress.metrics_record.empty()) {
+      LRKV_TRY(metrics->WriteLine(progress.metrics_record));
+      std::printf("  metrics: step %lld's record restored from the checkpoint\n", static_cast<long long>(progress.step));
+    }
   }
 
   const ModelCost cost = AnalyzeModel(m);
@@ -204,7 +234,6 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   const PipelineSchedule schedule = par.schedule() == GPIPE ? PipelineSchedule::kGPipe : PipelineSchedule::k1F1B;
   const std::vector<Communicator*> groups = LoggedGroups(*mesh);
   int skipped_steps = 0;
-  InstallStopSignalHandlers();
   TrainSummary summary;
   summary.steps = progress.step, summary.tokens = progress.tokens, summary.final_loss = progress.last_loss;
   int64_t flops_cumulative = progress.flops_cumulative;
@@ -218,7 +247,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY(model->params().ZeroGrads());
     const double loss_before = stage.loss_sum();
     LRKV_TRY(RunPipeline(schedule, mesh->pp(), stage, accum));
-    if (world.rank() == 0 && NanTestStep(step + 1)) PoisonFirstGradient(model->params());
+    if (world.rank() == 0 && NanGradientStepForTests(step + 1)) PoisonFirstGradient(model->params());
     // Gradients: partial sums completed over TP and the pipeline ends, then the mean over the
     // global batch on every DP rank (or on its ZeRO-1 shard).
     LRKV_TRY(AllReduceInBuckets(mesh->tp(), tp_partial_grads, par.bucket_bytes(), 1.0));
@@ -263,22 +292,8 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     if (eval) {
       LRKV_TRY_ASSIGN(summary.final_val_loss, Evaluate(*model, val, t, *mesh));
     }
-    // Checkpoint: every save_every steps and at the end. The step waits for it (the stall).
-    double checkpoint_seconds = -1;
-    std::vector<double> checkpoint_bytes = {0.0};
-    if (!t.checkpoint_dir().empty() && (last || (t.save_every() > 0 && (step + 1) % t.save_every() == 0))) {
-      const Clock::time_point save_start = Clock::now();
-      Progress now;
-      now.step = step + 1, now.tokens = summary.tokens, now.flops_cumulative = flops_cumulative, now.last_loss = loss;
-      LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, *model, optimizer, *mesh));
-      checkpoint_seconds = Seconds(save_start);
-      checkpoint_bytes = {double(written)};
-      LRKV_TRY(SumOverGroup(world, checkpoint_bytes));
-    }
-    if (!lead) {
-      if (stop) break;
-      continue;
-    }
+    // The step's record, complete but for the checkpoint's figures: the checkpoint keeps a copy, so
+    // the metrics file can always be brought up to the checkpoint's step.
     JsonRecord record;
     record.Add("step", step + 1).Add("loss", loss).Add("lr", lr).Add("grad_norm", grad_norm);
     record.Add("tokens", summary.tokens).Add("tokens_per_s", tokens_per_step / step_seconds);
@@ -290,16 +305,31 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
         if (bytes > 0) record.Add(absl::StrCat("comm_bytes_", kLoggedGroupNames[g], "_", CommKindName(CommKind(k))), bytes);
       }
     }
-    std::string val_text;
     if (skip) record.Add("skipped", int64_t(1));
+    if (eval) record.Add("val_loss", summary.final_val_loss);
+    // Checkpoint: every save_every steps and at the end. The step waits for it (the stall).
+    double checkpoint_seconds = -1;
+    std::vector<double> checkpoint_bytes = {0.0};
+    if (!t.checkpoint_dir().empty() && (last || (t.save_every() > 0 && (step + 1) % t.save_every() == 0))) {
+      const Clock::time_point save_start = Clock::now();
+      Progress now;
+      now.step = step + 1, now.tokens = summary.tokens, now.flops_cumulative = flops_cumulative, now.last_loss = loss;
+      now.metrics_record = record.ToString(), now.tokenizer_fingerprint = tokenizer_fingerprint;
+      LRKV_TRY_ASSIGN(const int64_t written, SaveTrainingCheckpoint(config, now, *model, optimizer, *mesh));
+      checkpoint_seconds = Seconds(save_start);
+      checkpoint_bytes = {double(written)};
+      LRKV_TRY(SumOverGroup(world, checkpoint_bytes));
+    }
+    if (!lead) {
+      if (stop) break;
+      continue;
+    }
+    std::string val_text;
     if (checkpoint_seconds >= 0) {
       record.Add("checkpoint_seconds", checkpoint_seconds).Add("checkpoint_bytes", int64_t(checkpoint_bytes[0]));
       val_text = absl::StrFormat(" | saved %s (%.2fs)", CheckpointName(step + 1), checkpoint_seconds);
     }
-    if (eval) {
-      record.Add("val_loss", summary.final_val_loss);
-      val_text += absl::StrFormat(" | val_loss %.4f", summary.final_val_loss);
-    }
+    if (eval) val_text += absl::StrFormat(" | val_loss %.4f", summary.final_val_loss);
     LRKV_TRY(metrics->Write(record));
     if (eval || checkpoint_seconds >= 0 || (step + 1) % t.log_every() == 0 || step == progress.step) {
       const double elapsed = Seconds(start);
@@ -315,7 +345,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   summary.seconds = Seconds(start);
   if (summary.steps < t.steps()) {
     if (lead) {
-      std::printf("stopped by SIGTERM/SIGUSR1 after step %lld of %lld%s\n", static_cast<long long>(summary.steps),
+      std::printf("stopped by SIGTERM/SIGINT/SIGUSR1 after step %lld of %lld%s\n", static_cast<long long>(summary.steps),
                   static_cast<long long>(t.steps()),
                   t.checkpoint_dir().empty() ? " (no --checkpoint_dir: nothing saved)"
                                              : absl::StrCat("; resume with --resume from ", t.checkpoint_dir()).c_str());

@@ -1,10 +1,13 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -40,6 +43,8 @@ absl::StatusOr<RunConfig> ParseRunConfig(const std::string& text, const std::str
 }
 
 absl::StatusOr<RunConfig> LoadRunConfig(const std::string& path) {
+  std::error_code ec;
+  LRKV_REQUIRE(!std::filesystem::is_directory(path, ec), "config ", path, " is a directory, not a config file");
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("config file not found or unreadable: ", path));
   std::stringstream text;
@@ -80,12 +85,10 @@ absl::Status ApplyOverride(RunConfig& config, const std::string& path, const std
 
 void FillDefaults(RunConfig& config) {
   ModelConfig& m = *config.mutable_model();
-  if (m.d_ff() == 0) m.set_d_ff(4 * m.d_model());
+  if (m.d_ff() == 0) m.set_d_ff(int32_t(std::clamp<int64_t>(4LL * m.d_model(), INT32_MIN, INT32_MAX)));
   if (m.norm_eps() == 0) m.set_norm_eps(1e-5);
   if (m.rope_theta() == 0) m.set_rope_theta(10000.0);
   if (m.init_std() == 0) m.set_init_std(0.02);
-  if (m.activation() == ACTIVATION_UNSPECIFIED) m.set_activation(GELU);
-  if (m.norm() == NORM_UNSPECIFIED) m.set_norm(RMSNORM);
   if (m.attention() == MQA && m.kv_heads() == 0) m.set_kv_heads(1);
   if (m.attention() == MHA && m.kv_heads() == 0) m.set_kv_heads(m.n_heads());
   if (m.attention() == MLA && m.n_heads() > 0) {
@@ -99,13 +102,13 @@ void FillDefaults(RunConfig& config) {
   if (p.bucket_bytes() == 0) p.set_bucket_bytes(25 << 20);
   TrainConfig& t = *config.mutable_train();
   if (t.micro_batch() == 0) t.set_micro_batch(std::max(1, t.global_batch() / p.dp()));
-  if (t.beta1() == 0) t.set_beta1(0.9);
-  if (t.beta2() == 0) t.set_beta2(0.95);
-  if (t.adam_eps() == 0) t.set_adam_eps(1e-8);
+  if (!t.has_beta1()) t.set_beta1(0.9);
+  if (!t.has_beta2()) t.set_beta2(0.95);
+  if (!t.has_adam_eps()) t.set_adam_eps(1e-8);
   if (t.eval_batches() == 0) t.set_eval_batches(8);
   if (t.log_every() == 0) t.set_log_every(1);
-  if (t.keep_checkpoints() == 0) t.set_keep_checkpoints(3);
-  if (t.max_skipped_steps() == 0) t.set_max_skipped_steps(10);
+  if (!t.has_keep_checkpoints()) t.set_keep_checkpoints(3);
+  if (!t.has_max_skipped_steps()) t.set_max_skipped_steps(10);
   if (t.out_dir().empty()) t.set_out_dir("runs/latest");
   if (t.metrics_out().empty()) t.set_metrics_out(t.out_dir() + "/metrics.jsonl");
 }
@@ -129,17 +132,71 @@ const char* AttentionKindName(AttentionKind kind) {
   }
 }
 
+absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const std::string& section) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  const google::protobuf::Reflection* r = message.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    const std::string name = absl::StrCat(section, ".", f->name());
+    double value = 0;
+    std::string text;
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (r->HasField(message, f)) LRKV_TRY(ValidateFieldRanges(r->GetMessage(message, f), name));
+        continue;
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        // An enum left at its UNSPECIFIED zero, or a number the enum does not define, is refused.
+        const int number = r->GetEnumValue(message, f);
+        const google::protobuf::EnumValueDescriptor* v = f->enum_type()->FindValueByNumber(number);
+        if (v != nullptr && !absl::EndsWith(v->name(), "_UNSPECIFIED")) continue;
+        std::string names;
+        for (int k = 0; k < f->enum_type()->value_count(); ++k) {
+          const std::string& n = f->enum_type()->value(k)->name();
+          if (!absl::EndsWith(n, "_UNSPECIFIED")) absl::StrAppend(&names, names.empty() ? "" : ", ", n);
+        }
+        return absl::InvalidArgumentError(absl::StrCat(name, v == nullptr ? absl::StrCat(" has no value ", number)
+                                                                          : std::string(" must be set"),
+                                                       ": one of ", names));
+      }
+      case FieldDescriptor::CPPTYPE_INT32:
+        value = r->GetInt32(message, f), text = absl::StrCat(r->GetInt32(message, f));
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        value = double(r->GetInt64(message, f)), text = absl::StrCat(r->GetInt64(message, f));
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        value = r->GetUInt32(message, f), text = absl::StrCat(r->GetUInt32(message, f));
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        value = double(r->GetUInt64(message, f)), text = absl::StrCat(r->GetUInt64(message, f));
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        value = f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ? r->GetDouble(message, f) : r->GetFloat(message, f);
+        text = absl::StrCat(value);
+        break;
+      default:  // strings and bools have no range
+        continue;
+    }
+    if (!f->options().HasExtension(range)) {
+      return absl::InternalError(absl::StrCat("config field ", name, " has no (range) in model/config.proto"));
+    }
+    const FieldRange& b = f->options().GetExtension(range);
+    const bool above = b.min_exclusive() ? value > b.min() : value >= b.min();
+    const bool below = b.max_exclusive() ? value < b.max() : value <= b.max();
+    if (!std::isfinite(value) || !above || !below) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be in ", b.min_exclusive() ? "(" : "[", b.min(), ", ",
+                                                     b.max(), b.max_exclusive() ? ")" : "]", ", got ", text));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateModelConfig(const ModelConfig& m) {
-  LRKV_REQUIRE(m.vocab_size() > 0, "model.vocab_size must be positive, got ", m.vocab_size());
-  LRKV_REQUIRE(m.d_model() > 0, "model.d_model must be positive, got ", m.d_model());
-  LRKV_REQUIRE(m.n_layers() > 0, "model.n_layers must be positive, got ", m.n_layers());
-  LRKV_REQUIRE(m.n_heads() > 0, "model.n_heads must be positive, got ", m.n_heads());
+  LRKV_TRY(ValidateFieldRanges(m, "model"));
   LRKV_REQUIRE(m.d_model() % m.n_heads() == 0, "model.n_heads (", m.n_heads(), ") does not divide model.d_model (",
                m.d_model(), ")");
-  LRKV_REQUIRE(m.seq_len() > 0, "model.seq_len must be positive, got ", m.seq_len());
-  LRKV_REQUIRE(m.d_ff() > 0, "model.d_ff must be positive, got ", m.d_ff());
-  LRKV_REQUIRE(m.norm_eps() > 0, "model.norm_eps must be positive");
-  LRKV_REQUIRE(m.rope_theta() > 0, "model.rope_theta must be positive");
   const int32_t dh = HeadDim(m);
   switch (m.attention()) {
     case MHA:
@@ -163,7 +220,6 @@ absl::Status ValidateModelConfig(const ModelConfig& m) {
       LRKV_REQUIRE(a.kv_lora_rank() > 0, "model.mla.kv_lora_rank must be set (> 0) for MLA");
       LRKV_REQUIRE(a.rope_dim() > 0 && a.rope_dim() % 2 == 0, "model.mla.rope_dim must be set, positive and even for MLA, got ",
                    a.rope_dim());
-      LRKV_REQUIRE(a.q_lora_rank() >= 0, "model.mla.q_lora_rank must be >= 0");
       LRKV_REQUIRE(a.nope_dim() > 0 && a.v_dim() > 0, "model.mla.nope_dim and model.mla.v_dim must be positive");
       break;
     }
@@ -183,8 +239,7 @@ absl::Status ValidateModelConfig(const ModelConfig& m) {
 absl::Status ValidateParallelConfig(const RunConfig& c) {
   const ParallelConfig& p = c.parallel();
   const ModelConfig& m = c.model();
-  LRKV_REQUIRE(p.dp() >= 1 && p.tp() >= 1 && p.pp() >= 1, "parallel.dp, parallel.tp and parallel.pp must be >= 1, got dp ",
-               p.dp(), ", tp ", p.tp(), ", pp ", p.pp());
+  LRKV_TRY(ValidateFieldRanges(p, "parallel"));
   // Tensor parallelism splits heads, MLP columns and vocabulary rows evenly (KV heads that do not
   // split evenly are replicated instead, see model/attention/grouped_query_attention.h).
   LRKV_REQUIRE(m.n_heads() % p.tp() == 0, "parallel.tp (", p.tp(), ") does not divide model.n_heads (", m.n_heads(),
@@ -201,18 +256,11 @@ absl::Status ValidateParallelConfig(const RunConfig& c) {
 }
 
 absl::Status ValidateTrainConfig(const TrainConfig& t) {
-  LRKV_REQUIRE(t.steps() > 0, "train.steps must be positive, got ", t.steps());
-  LRKV_REQUIRE(t.global_batch() > 0, "train.global_batch must be positive, got ", t.global_batch());
+  LRKV_TRY(ValidateFieldRanges(t, "train"));
   LRKV_REQUIRE(t.micro_batch() > 0 && t.global_batch() % t.micro_batch() == 0, "train.micro_batch (",
                t.micro_batch(), ") must divide train.global_batch (", t.global_batch(), ")");
-  LRKV_REQUIRE(t.lr() > 0, "train.lr must be positive, got ", t.lr());
-  LRKV_REQUIRE(t.min_lr() >= 0 && t.min_lr() <= t.lr(), "train.min_lr must be in [0, train.lr]");
-  LRKV_REQUIRE(t.warmup_steps() >= 0, "train.warmup_steps must be >= 0");
-  LRKV_REQUIRE(t.beta1() >= 0 && t.beta1() < 1 && t.beta2() >= 0 && t.beta2() < 1,
-               "train.beta1 and train.beta2 must be in [0, 1)");
-  LRKV_REQUIRE(t.grad_clip() >= 0, "train.grad_clip must be >= 0");
+  LRKV_REQUIRE(t.min_lr() <= t.lr(), "train.min_lr (", t.min_lr(), ") must not exceed train.lr (", t.lr(), ")");
   LRKV_REQUIRE(!t.data_dir().empty(), "train.data_dir is empty: pass --data_dir or set it in the config");
-  LRKV_REQUIRE(t.save_every() >= 0, "train.save_every must be >= 0");
   LRKV_REQUIRE(!t.checkpoint_dir().empty() || (t.save_every() == 0 && !t.resume()),
                "--save_every and --resume need --checkpoint_dir (train.checkpoint_dir)");
   return absl::OkStatus();

@@ -20,6 +20,11 @@ absl::Status ApplyOverride(RunConfig& config, const std::string& path, const std
 // optimizer constants, ...), so that every consumer reads the effective value from the message.
 void FillDefaults(RunConfig& config);
 
+// Every numeric field of `message` (a section of RunConfig named `section`, sub-messages included)
+// within its (range) from config.proto and finite; every enum set to a defined value other than its
+// UNSPECIFIED zero. Called by the three Validate functions below, after FillDefaults.
+absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const std::string& section);
+
 // Checks that the model can be built; the message names the offending field(s).
 absl::Status ValidateModelConfig(const ModelConfig& model);
 absl::Status ValidateTrainConfig(const TrainConfig& train);

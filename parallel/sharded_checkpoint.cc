@@ -20,7 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "parallel/agreement.h"
 #include "runtime/crc32c.h"
+#include "runtime/durable_file.h"
 #include "runtime/status.h"
+#include "runtime/test_hooks.h"
 
 namespace lrkv {
 namespace fs = std::filesystem;
@@ -33,52 +35,9 @@ absl::Status Errno(const std::string& what, const std::string& path) {
   return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-// Writes the buffers, back to back, to `path` (created or truncated) and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path, const std::vector<std::pair<const char*, size_t>>& buffers) {
-  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
-  if (fd < 0) return Errno("cannot create", path);
-  for (const auto& [data, size] : buffers) {
-    for (size_t done = 0; done < size;) {
-      const ssize_t n = ::write(fd, data + done, size - done);
-      if (n < 0) {
-        const absl::Status s = Errno("cannot write", path);
-        ::close(fd);
-        return s;
-      }
-      done += static_cast<size_t>(n);
-    }
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Errno("cannot sync", path);
-  return absl::OkStatus();
-}
-absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) {
-  return WriteFileSynced(path, {{bytes.data(), bytes.size()}});
-}
-
-// fsync of a directory, so that the names created or renamed in it are durable.
-absl::Status SyncDirectory(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno("cannot open directory", path);
-  const int r = ::fsync(fd);
-  ::close(fd);
-  if (r != 0) return Errno("cannot sync directory", path);
-  return absl::OkStatus();
-}
-
 absl::Status Rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) return Errno(absl::StrCat("cannot rename ", from, " to"), to);
   return absl::OkStatus();
-}
-
-// Fault injection for the tests (tests/integration/checkpoint_kill.sh): with
-// LRKV_CHECKPOINT_PAUSE_AT=STAGE in the environment, a save stops for 60 s at STAGE and says so on
-// stderr, so that a test can kill -9 a rank at a known moment of the save.
-void PauseForTests(const char* stage) {
-  const char* at = std::getenv("LRKV_CHECKPOINT_PAUSE_AT");
-  if (at == nullptr || std::strcmp(at, stage) != 0) return;
-  std::fprintf(stderr, "lrkv: checkpoint save paused at %s (pid %d)\n", stage, static_cast<int>(::getpid()));
-  std::fflush(stderr);
-  ::sleep(60);
 }
 
 // `length` elements of a piece, from its element `local`, are the global elements from `global`.
@@ -187,25 +146,19 @@ absl::Status Commit(const std::string& dir, const std::string& tmp, const std::s
   const uint32_t crc = Crc32c(payload.data(), payload.size());
   file.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
   file += payload;
-  LRKV_TRY(WriteFileSynced(tmp + "/" + kManifestFile, file));
+  LRKV_TRY(WriteFileSynced(tmp + "/" + kManifestFile, {{file.data(), file.size()}}));
   LRKV_TRY(SyncDirectory(tmp));
-  PauseForTests("manifest_written");
+  PauseAtForTests("manifest_written");
   const std::string final_dir = dir + "/" + name;
   std::error_code ec;
   fs::remove_all(final_dir, ec);  // a checkpoint of the same name is replaced
   LRKV_TRY(Rename(tmp, final_dir));
   LRKV_TRY(SyncDirectory(dir));
-  PauseForTests("renamed");
-  LRKV_TRY(WriteFileSynced(dir + "/latest.tmp", name + "\n"));
-  LRKV_TRY(Rename(dir + "/latest.tmp", dir + "/latest"));
-  LRKV_TRY(SyncDirectory(dir));
+  PauseAtForTests("renamed");
+  LRKV_TRY(WriteFileDurably(dir + "/latest", name + "\n"));
   if (options.keep_last <= 0) return absl::OkStatus();
-  std::vector<std::string> complete;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string n = entry.path().filename().string();
-    if (n != name && n[0] != '.' && fs::exists(entry.path() / kManifestFile, ec)) complete.push_back(n);
-  }
-  std::sort(complete.begin(), complete.end());
+  std::vector<std::string> complete = ListCheckpoints(dir);
+  complete.erase(std::remove(complete.begin(), complete.end(), name), complete.end());
   for (size_t i = 0; i + options.keep_last < complete.size() + 1; ++i) fs::remove_all(dir + "/" + complete[i], ec);
   return absl::OkStatus();
 }
@@ -307,7 +260,7 @@ absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& d
   LRKV_TRY(AgreeOnStatus(world, status));
   CheckpointManifest mine;
   absl::StatusOr<int64_t> written = WriteShard(world.rank(), tmp, blocks, mine);
-  PauseForTests("shards_written");
+  PauseAtForTests("shards_written");
   LRKV_TRY(AgreeOnStatus(world, written.status()));
   if (world.rank() != 0) {
     LRKV_TRY(SendString(world, mine.SerializeAsString(), 0));
@@ -329,13 +282,55 @@ absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& d
   return *written;
 }
 
-absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir) {
-  std::ifstream in(dir + "/latest");
-  std::string name;
-  if (!in || !std::getline(in, name) || name.empty()) {
-    return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir, " (", dir, "/latest is missing)"));
+std::vector<std::string> ListCheckpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string n = entry.path().filename().string();
+    if (n[0] != '.' && fs::is_regular_file(entry.path() / kManifestFile, ec)) names.push_back(n);
   }
-  return dir + "/" + name;
+  std::sort(names.begin(), names.end());  // step_%08d names sort by step
+  return names;
+}
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir, std::string* note) {
+  const std::string pointer = dir + "/latest";
+  std::error_code ec;
+  std::string problem;  // why `latest` cannot be followed; empty when it can
+  std::string name;
+  if (!fs::exists(fs::symlink_status(pointer, ec))) {
+    problem = pointer + " is missing";
+  } else if (!fs::is_regular_file(pointer, ec)) {
+    problem = pointer + " is not a file";
+  } else {
+    std::ifstream in(pointer);
+    std::getline(in, name);
+    const bool printable = std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+    if (name.empty()) {
+      problem = pointer + " is empty";
+    } else if (!printable) {
+      problem = absl::StrCat(pointer, " is corrupt (it holds ", name.size(), " bytes that are not a checkpoint name)");
+    } else if (name.find('/') != std::string::npos || name == "." || name == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(pointer, " points outside the checkpoint directory ('", name,
+                                                     "'): a checkpoint pointer names a directory inside ", dir,
+                                                     "; refusing to follow it"));
+    } else if (!fs::is_directory(dir + "/" + name, ec)) {
+      problem = absl::StrCat(pointer, " names ", name, ", which is not in ", dir);
+    }
+  }
+  if (problem.empty()) return dir + "/" + name;
+  // Fall back to the newest checkpoint that verifies; never silently to "no checkpoint".
+  const std::vector<std::string> names = ListCheckpoints(dir);
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (!ReadManifest(dir + "/" + *it).ok()) continue;
+    if (note != nullptr) *note = absl::StrCat(problem, "; using the newest complete checkpoint, ", *it);
+    return dir + "/" + *it;
+  }
+  if (names.empty() && problem == pointer + " is missing") {
+    return absl::NotFoundError(absl::StrCat("no checkpoint in ", dir, " (", pointer, " is missing)"));
+  }
+  return absl::DataLossError(absl::StrCat(problem, ", and ", dir, " holds no complete checkpoint to fall back on",
+                                          names.empty() ? "" : " (every manifest fails to verify)"));
 }
 
 absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& path) {

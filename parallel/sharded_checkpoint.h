@@ -51,8 +51,15 @@ absl::StatusOr<int64_t> SaveCheckpoint(Communicator& world, const std::string& d
                                        const std::vector<TensorBlock>& blocks, const std::string& state,
                                        const std::string& state_type, const CheckpointOptions& options);
 
-// DIR/NAME of the newest complete checkpoint in `dir`; NotFound when there is none.
-absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir);
+// The names of the complete checkpoints in `dir` (those with a manifest), oldest first.
+std::vector<std::string> ListCheckpoints(const std::string& dir);
+
+// DIR/NAME of the checkpoint to continue from: the one `latest` names. When `latest` is missing,
+// empty, not a regular file, unreadable garbage or names no checkpoint directory (a disk that filled
+// while it was written leaves such states), the newest complete checkpoint whose manifest verifies
+// instead, and `*note` (if given) says why. NotFound only when `dir` holds no checkpoint at all; a
+// `latest` that points outside `dir` ("../other/step_3", "/abs") is refused.
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir, std::string* note = nullptr);
 // The manifest of checkpoint directory `path`, version checked.
 absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& path);
 

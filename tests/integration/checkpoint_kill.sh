@@ -2,7 +2,7 @@
 # kill -9 of a rank in the middle of a checkpoint save leaves the previous checkpoint complete and
 # `latest` pointing at it; resuming from it then reproduces the uninterrupted run exactly. The save
 # is stopped at a known moment by the fault-injection hook (LRKV_CHECKPOINT_PAUSE_AT, see
-# parallel/sharded_checkpoint.cc): after the shards are written (a non-zero rank is killed), after
+# runtime/test_hooks.h): after the shards are written (a non-zero rank is killed), after
 # the manifest is written, and after the rename but before `latest` changes (rank 0 is killed).
 #   checkpoint_kill.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
@@ -12,11 +12,11 @@ data="$work/brown"
 "$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
 w="$work/ckpt-kill"
 rm -rf "$w"; mkdir -p "$w"
-train=("${mpirun[@]}" -np 2 -x LRKV_CHECKPOINT_PAUSE_AT "$bin/lrkv" train
+train=("${mpirun[@]}" -np 2 -x LRKV_TEST_HOOKS -x LRKV_CHECKPOINT_PAUSE_AT "$bin/lrkv" train
        --config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --model.vocab_size=2048
        --model.n_layers=2 --model.seq_len=32 --train.global_batch=8 --train.eval_batches=1
        --train.peak_flops=1e9 --dp=2 --save_every=2)
-export LRKV_CHECKPOINT_PAUSE_AT=none
+export LRKV_TEST_HOOKS=1 LRKV_CHECKPOINT_PAUSE_AT=none
 "${train[@]}" --steps=4 --out_dir="$w/uninterrupted" --checkpoint_dir="$w/ck_reference" >"$w/reference.log" 2>&1 ||
   { cat "$w/reference.log"; exit 1; }
 failures=0

@@ -14,10 +14,10 @@ data="$work/brown"
 "$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
 w="$work/stop"
 rm -rf "$w"; mkdir -p "$w"
-train=("${mpirun[@]}" -np 2 -x LRKV_TEST_NAN_GRAD "$bin/lrkv" train --config="$src/configs/brown-tiny-lrkv.textproto"
+train=("${mpirun[@]}" -np 2 -x LRKV_TEST_HOOKS -x LRKV_TEST_NAN_GRAD "$bin/lrkv" train --config="$src/configs/brown-tiny-lrkv.textproto"
        --data_dir="$data" --model.vocab_size=2048 --model.n_layers=2 --model.seq_len=32 --train.global_batch=8
        --train.eval_batches=1 --train.eval_every=0 --train.log_every=1 --train.peak_flops=1e9 --dp=2)
-export LRKV_TEST_NAN_GRAD=0
+export LRKV_TEST_HOOKS=1 LRKV_TEST_NAN_GRAD=0
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
@@ -31,7 +31,7 @@ stop_case() {
   kill -"$sig" "$pid"
   local start=$SECONDS status
   wait $job; status=$?
-  local stopped; stopped=$(grep -o "stopped by SIGTERM/SIGUSR1 after step [0-9]*" "$w/$tag.log" | grep -o "[0-9]*$")
+  local stopped; stopped=$(grep -o "stopped by SIGTERM/SIGINT/SIGUSR1 after step [0-9]*" "$w/$tag.log" | grep -o "[0-9]*$")
   if [ $status -ne 0 ] || [ -z "$stopped" ] || [ "$(cat "$w/ck_$tag/latest")" != "$(printf 'step_%08d' "$stopped")" ]; then
     fail "$tag: exit $status, stopped at '${stopped}'"; tail -5 "$w/$tag.log"; return
   fi

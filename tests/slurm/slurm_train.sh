@@ -107,7 +107,7 @@ for _ in $(seq 300); do
   state="$(scontrol -o show job "$id" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')"
   case "$state" in PENDING|CONFIGURING|RUNNING|COMPLETING|"") sleep 0.2 ;; *) break ;; esac
 done
-stopped="$(grep -o "stopped by SIGTERM/SIGUSR1 after step [0-9]*" "$jobs/preempt.log" | grep -o "[0-9]*$")"
+stopped="$(grep -o "stopped by SIGTERM/SIGINT/SIGUSR1 after step [0-9]*" "$jobs/preempt.log" | grep -o "[0-9]*$")"
 if [ "$state" = COMPLETED ] && [ -n "$stopped" ]; then
   read -r id2 state2 code2 <<<"$(LRKV_BIN="$bin/lrkv" run_job 90 -N 2 --ntasks-per-node=1 -o "$jobs/resumed.log" \
       "$src/launch/slurm/train.sbatch" "${train[@]}" --steps=$((stopped + 2)) --out_dir="$jobs/resumed" \

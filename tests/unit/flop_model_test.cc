@@ -8,6 +8,7 @@
 #include "model/flop_model.h"
 #include "model/model_placement.h"
 #include "runtime/flop_counter.h"
+#include "tests/testing/model_testing.h"
 #include "tests/testing/tensor_testing.h"
 
 namespace lrkv {
@@ -17,6 +18,7 @@ ModelConfig Config(const std::string& fields) {
   RunConfig c;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
       "model { vocab_size: 53 d_model: 24 n_layers: 2 n_heads: 4 seq_len: 7 d_ff: 40 " + fields + " }", &c));
+  testing::SetTestModelChoices(*c.mutable_model());
   FillDefaults(c);
   EXPECT_TRUE(ValidateModelConfig(c.model()).ok()) << ValidateModelConfig(c.model());
   return c.model();
@@ -91,6 +93,7 @@ TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
   RunConfig rc;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
       "model { vocab_size: 56 d_model: 24 n_layers: 3 n_heads: 4 seq_len: 7 d_ff: 40 " + GetParam() + " }", &rc));
+  testing::SetTestModelChoices(*rc.mutable_model());
   FillDefaults(rc);
   const ModelConfig m = rc.model();
   const int64_t batch = 2, t = m.seq_len(), d = m.d_model();

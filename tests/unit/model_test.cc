@@ -12,6 +12,7 @@
 #include "model/block.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "tests/testing/model_testing.h"
 #include "tests/testing/tensor_testing.h"
 
 namespace lrkv {
@@ -22,6 +23,7 @@ RunConfig Tiny(const std::string& model_fields) {
   RunConfig c = ParseRunConfig("model { vocab_size: 11 d_model: 8 n_layers: 2 n_heads: 2 seq_len: 4 d_ff: 12 }", "base")
                     .value();
   EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString("model { " + model_fields + " }", &c)) << model_fields;
+  testing::SetTestModelChoices(*c.mutable_model());
   FillDefaults(c);
   return c;
 }

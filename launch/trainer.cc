@@ -101,12 +101,12 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
     LRKV_TRY_ASSIGN(val_tokens, LoadShard(t.data_dir() + "/val.bin", m.vocab_size(), &tokenizer_fingerprint));
     if (!lead) return absl::OkStatus();
     // One job per directory: a second job writing the same files would interleave them.
-    LRKV_TRY_ASSIGN(DirectoryLock out_lock, DirectoryLock::Acquire(t.out_dir(), "--out_dir"));
+    LRKV_TRY_ASSIGN(DirectoryLock out_lock, DirectoryLock::Acquire(t.out_dir(), "run directory", "--out_dir"));
     locks.push_back(std::move(out_lock));
     if (!t.checkpoint_dir().empty()) {
       std::error_code ec;
       if (!std::filesystem::equivalent(t.checkpoint_dir(), t.out_dir(), ec)) {
-        LRKV_TRY_ASSIGN(DirectoryLock ck_lock, DirectoryLock::Acquire(t.checkpoint_dir(), "--checkpoint_dir"));
+        LRKV_TRY_ASSIGN(DirectoryLock ck_lock, DirectoryLock::Acquire(t.checkpoint_dir(), "checkpoint directory", "--checkpoint_dir"));
         locks.push_back(std::move(ck_lock));
       }
       LRKV_TRY(CheckCheckpointDirectory(t));
@@ -180,11 +180,12 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   if (lead) {
     std::error_code ec;
     std::filesystem::create_directories(t.out_dir(), ec);
+    const bool metrics_existed = t.resume() && std::filesystem::exists(t.metrics_out(), ec);
     // Resuming keeps the records of the steps the checkpoint covers and drops any later ones.
     LRKV_TRY_ASSIGN(MetricsWriter writer, MetricsWriter::Open(t.metrics_out(), t.resume() ? progress.step : -1));
     metrics = std::make_unique<MetricsWriter>(std::move(writer));
     // A run killed after committing checkpoint K and before writing K's record gets the record back.
-    if (t.resume() && metrics->last_step() < progress.step && !progress.metrics_record.empty()) {
+    if (metrics_existed && metrics->last_step() < progress.step && !progress.metrics_record.empty()) {
       LRKV_TRY(metrics->WriteLine(progress.metrics_record));
       std::printf("  metrics: step %lld's record restored from the checkpoint\n", static_cast<long long>(progress.step));
     }
@@ -245,7 +246,6 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       if (g) g->stats().Reset();
     }
     LRKV_TRY(model->params().ZeroGrads());
-    const double loss_before = stage.loss_sum();
     LRKV_TRY(RunPipeline(schedule, mesh->pp(), stage, accum));
     if (world.rank() == 0 && NanGradientStepForTests(step + 1)) PoisonFirstGradient(model->params());
     // Gradients: partial sums completed over TP and the pipeline ends, then the mean over the
@@ -271,7 +271,8 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
       if (zero1) LRKV_TRY(zero1->AllGatherParameters(dp, values));
     }
     // Job totals: loss sum, FLOPs, and the step's bytes per (group, kind), summed over all ranks.
-    std::vector<double> totals = {ReportsLoss(*mesh) ? stage.loss_sum() - loss_before : 0.0,
+    const double step_loss_sum = stage.TakeLossSum();
+    std::vector<double> totals = {ReportsLoss(*mesh) ? step_loss_sum : 0.0,
                                   double(FlopCounter::Global().Total())};
     for (Communicator* g : groups) {
       for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);

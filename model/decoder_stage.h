@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "model/decoder.h"
 #include "parallel/pipeline_schedule.h"
@@ -29,8 +30,11 @@ class DecoderStage final : public PipelineStage {
   absl::Status Forward(int micro, const Tensor& input, Tensor& output) override;
   absl::Status Backward(int micro, const Tensor& doutput, Tensor& dinput) override;
 
-  // Sum of the per-token losses of the micro-batches run so far (last stage; 0 elsewhere).
+  // Sum of the per-token losses of the micro-batches run since the last TakeLossSum (last stage;
+  // 0 elsewhere). Taken per step, so a step's loss does not depend on where the run started (a
+  // difference of running totals would, in its last bits, and a resumed run would not match).
   double loss_sum() const { return loss_sum_; }
+  double TakeLossSum() { return std::exchange(loss_sum_, 0.0); }
 
  private:
   Decoder& model_;

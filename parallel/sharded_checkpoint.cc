@@ -155,6 +155,8 @@ absl::Status Commit(const std::string& dir, const std::string& tmp, const std::s
   LRKV_TRY(Rename(tmp, final_dir));
   LRKV_TRY(SyncDirectory(dir));
   PauseAtForTests("renamed");
+  // A `latest` that is not a file (never written so by lrkv; resuming said so) cannot be renamed over.
+  if (fs::is_directory(fs::symlink_status(dir + "/latest", ec))) fs::remove_all(dir + "/latest", ec);
   LRKV_TRY(WriteFileDurably(dir + "/latest", name + "\n"));
   if (options.keep_last <= 0) return absl::OkStatus();
   std::vector<std::string> complete = ListCheckpoints(dir);

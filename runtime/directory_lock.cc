@@ -15,14 +15,15 @@
 
 namespace lrkv {
 
-absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir, const std::string& what) {
+absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir, const std::string& what,
+                                                     const std::string& flag) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const std::string path = dir + "/.lrkv.lock";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::PermissionDeniedError(
-        absl::StrCat(what, " ", dir, ": cannot create the lock file ", path, ": ", std::strerror(errno)));
+        absl::StrCat(what, " ", dir, " is not writable: cannot create the lock file ", path, ": ", std::strerror(errno)));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -36,7 +37,7 @@ absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir, con
     return absl::FailedPreconditionError(absl::StrCat(
         what, " ", dir, " is in use by another lrkv job (", who.empty() ? "holder unknown" : who,
         "): two jobs writing one directory would interleave their files; wait for it to end or choose another ",
-        what));
+        flag));
   }
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);

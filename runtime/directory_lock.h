@@ -13,8 +13,10 @@ namespace lrkv {
 class DirectoryLock {
  public:
   // Creates DIR if needed and takes its lock; FailedPrecondition naming the holder's host and pid
-  // when another process holds it. `what` names the directory's role in messages ("--out_dir").
-  static absl::StatusOr<DirectoryLock> Acquire(const std::string& dir, const std::string& what);
+  // when another process holds it. Messages call DIR `what` ("checkpoint directory") and name the
+  // `flag` that chooses another.
+  static absl::StatusOr<DirectoryLock> Acquire(const std::string& dir, const std::string& what,
+                                               const std::string& flag);
   DirectoryLock(DirectoryLock&& other) noexcept;
   DirectoryLock& operator=(DirectoryLock&& other) noexcept;
   DirectoryLock(const DirectoryLock&) = delete;

@@ -89,8 +89,8 @@ fi
 t0=$SECONDS
 timeout 60 srun -N 2 --ntasks-per-node=1 --mpi=none "$bin/lrkv" train "${train[@]}" --steps=2 \
   --out_dir="$jobs/nopmix" > "$jobs/nopmix.log" 2>&1; status=$?
-if [ $status -ne 0 ] && [ $status -ne 124 ] && grep -qE "PMI|launch check" "$jobs/nopmix.log"; then
-  ok "srun --mpi=none refused (exit $status) in $((SECONDS - t0)) s: $(grep -E "PMI|launch check" "$jobs/nopmix.log" | head -1)"
+if [ $status -ne 0 ] && [ $status -ne 124 ] && grep -qE "PMI|OPAL ERROR|launch check" "$jobs/nopmix.log"; then
+  ok "srun --mpi=none refused (exit $status) in $((SECONDS - t0)) s: $(grep -E "PMI|OPAL ERROR|launch check" "$jobs/nopmix.log" | head -1)"
 else
   fail "srun --mpi=none: exit $status"; tail -20 "$jobs/nopmix.log"
 fi
@@ -121,6 +121,39 @@ if [ "$state" = COMPLETED ] && [ -n "$stopped" ]; then
 else
   fail "preempted job $id: state $state, stopped at '$stopped'"; tail -10 "$jobs/preempt.log"; scancel "$id"
 fi
+
+# SIGTERM to srun (a terminal's kill, a wrapper's timeout) and a plain scancel (SIGTERM to every
+# task, as a time limit sends): the ranks save at the next step, with a save made to last 2 s (the
+# test hook; this cluster's KillWait is 5 s), and end with exit 0.
+export LRKV_TEST_HOOKS=1 LRKV_CHECKPOINT_PAUSE_AT=shards_written LRKV_CHECKPOINT_PAUSE_S=2
+srun -N 2 --ntasks-per-node=1 --mpi=pmix --kill-on-bad-exit=1 "$bin/lrkv" train "${train[@]}" --dp=2 --steps=100000 \
+  --out_dir="$jobs/srun-term" --checkpoint_dir="$jobs/srun-term-ck" >"$jobs/srun-term.log" 2>&1 &
+srun_pid=$!
+for _ in $(seq 300); do grep -q "^step     3/" "$jobs/srun-term.log" 2>/dev/null && break; sleep 0.2; done
+kill -TERM $srun_pid; wait $srun_pid; status=$?
+stopped="$(grep -o "stopped by SIGTERM/SIGINT/SIGUSR1 after step [0-9]*" "$jobs/srun-term.log" | grep -o "[0-9]*$")"
+if [ $status -eq 0 ] && [ -n "$stopped" ] && [ "$(cat "$jobs/srun-term-ck/latest")" = "$(printf 'step_%08d' "$stopped")" ]; then
+  ok "SIGTERM to srun: checkpoint of step $stopped written (2 s save), srun exit 0"
+else
+  fail "SIGTERM to srun: exit $status, stopped at '$stopped'"; tail -8 "$jobs/srun-term.log"
+fi
+id="$(LRKV_BIN="$bin/lrkv" sbatch --parsable -N 2 --ntasks-per-node=1 -o "$jobs/scancel.log" \
+      "$src/launch/slurm/train.sbatch" "${train[@]}" --steps=100000 --out_dir="$jobs/scancel" --checkpoint_dir="$jobs/scancel-ck")"
+for _ in $(seq 300); do grep -q "^step     3/" "$jobs/scancel.log" 2>/dev/null && break; sleep 0.2; done
+scancel "$id"
+for _ in $(seq 300); do
+  state="$(scontrol -o show job "$id" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')"
+  case "$state" in PENDING|CONFIGURING|RUNNING|COMPLETING|"") sleep 0.2 ;; *) break ;; esac
+done
+sleep 1  # the batch log is written by slurmd after the step
+stopped="$(grep -o "stopped by SIGTERM/SIGINT/SIGUSR1 after step [0-9]*" "$jobs/scancel.log" | grep -o "[0-9]*$")"
+if [ -n "$stopped" ] && [ "$(cat "$jobs/scancel-ck/latest" 2>/dev/null)" = "$(printf 'step_%08d' "$stopped")" ] &&
+   grep -q "^done: $stopped steps" "$jobs/scancel.log"; then
+  ok "scancel (SIGTERM): job $id ($state) saved step $stopped and its ranks finished cleanly"
+else
+  fail "scancel: job $id $state, stopped at '$stopped'"; tail -8 "$jobs/scancel.log"
+fi
+unset LRKV_TEST_HOOKS LRKV_CHECKPOINT_PAUSE_AT LRKV_CHECKPOINT_PAUSE_S
 
 # A rank killed mid-training: the step ends within 30 s, non-zero, and srun names the task.
 "$src/tests/integration/kill_rank.sh" srun "$jobs/killed" 30 \

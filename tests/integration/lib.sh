@@ -1,0 +1,43 @@
+# Shared by the integration scripts (source it after setting bin, src and work):
+#   prepare_brown                 the Brown corpus at vocabulary 2048 in $work/../brown or $work/brown
+#   small_train                   the arguments of a small, fast `lrkv train` on it (an array)
+#   ok MSG / fail MSG             bookkeeping; finish NAME prints the verdict and sets the exit status
+#   expect_error WHAT TEXT -- CMD the command fails (non-zero) and prints TEXT
+#   wait_for FILE PATTERN [S]     waits up to S seconds (default 60) for a line matching PATTERN
+#   metrics_steps FILE            the steps recorded in a metrics.jsonl, space-separated
+failures=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+finish() {
+  if [ "$failures" -eq 0 ]; then echo "$1: all passed"; exit 0; fi
+  echo "$1: $failures failed"; exit 1
+}
+
+prepare_brown() {
+  data="$work/brown"
+  "$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || { echo "prepare-data failed"; exit 1; }
+  small_train=(--config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --model.vocab_size=2048
+               --model.n_layers=2 --model.seq_len=32 --train.global_batch=8 --train.eval_batches=1
+               --train.peak_flops=1e9 --train.log_every=1 --train.warmup_steps=60)
+}
+
+expect_error() {
+  local what="$1" expected="$2"; shift 3
+  local output status
+  output="$("$@" 2>&1)"; status=$?
+  if [ $status -eq 0 ] || ! grep -qF -- "$expected" <<<"$output"; then
+    fail "$what: exit $status, expected '$expected' in:"; echo "$output" | tail -4
+  else
+    ok "$what -> $(grep -F -- "$expected" <<<"$output" | head -1 | cut -c1-220)"
+  fi
+}
+
+wait_for() {
+  local file="$1" pattern="$2" tries=$(( ${3:-60} * 10 ))
+  for _ in $(seq "$tries"); do grep -qE -- "$pattern" "$file" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+metrics_steps() {
+  /usr/bin/python3 -c "import json,sys; print(' '.join(str(json.loads(l)['step']) for l in open(sys.argv[1])))" "$1"
+}

@@ -40,7 +40,7 @@ constexpr char kUsage[] =
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
-    "                  [--checkpoint_dir=DIR --save_every=N --resume] [--peak=DEVICE]\n"
+    "                  [--checkpoint_dir=DIR --save_every=N --resume | --overwrite_checkpoints] [--peak=DEVICE]\n"
     "                  [--model.FIELD=VALUE ...] [--train.FIELD=VALUE ...]\n"
     "run `lrkv COMMAND --helpfull` for every flag.";
 

@@ -122,20 +122,21 @@ else
   fail "preempted job $id: state $state, stopped at '$stopped'"; tail -10 "$jobs/preempt.log"; scancel "$id"
 fi
 
-# SIGTERM to srun (a terminal's kill, a wrapper's timeout) and a plain scancel (SIGTERM to every
-# task, as a time limit sends): the ranks save at the next step, with a save made to last 2 s (the
-# test hook; this cluster's KillWait is 5 s), and end with exit 0.
+# SIGUSR1 to srun (forwarded to the tasks) and a plain scancel (SIGTERM to every task, as a time
+# limit sends): the ranks save at the next step, with a save made to last 2 s (the test hook; this
+# cluster's KillWait is 5 s), and end with exit 0. (SIGTERM to srun itself is Slurm's "forcing job
+# termination": the step is killed; README.md "Faults".)
 export LRKV_TEST_HOOKS=1 LRKV_CHECKPOINT_PAUSE_AT=shards_written LRKV_CHECKPOINT_PAUSE_S=2
 srun -N 2 --ntasks-per-node=1 --mpi=pmix --kill-on-bad-exit=1 "$bin/lrkv" train "${train[@]}" --dp=2 --steps=100000 \
   --out_dir="$jobs/srun-term" --checkpoint_dir="$jobs/srun-term-ck" >"$jobs/srun-term.log" 2>&1 &
 srun_pid=$!
 for _ in $(seq 300); do grep -q "^step     3/" "$jobs/srun-term.log" 2>/dev/null && break; sleep 0.2; done
-kill -TERM $srun_pid; wait $srun_pid; status=$?
+kill -USR1 $srun_pid; wait $srun_pid; status=$?
 stopped="$(grep -o "stopped by SIGTERM/SIGINT/SIGUSR1 after step [0-9]*" "$jobs/srun-term.log" | grep -o "[0-9]*$")"
 if [ $status -eq 0 ] && [ -n "$stopped" ] && [ "$(cat "$jobs/srun-term-ck/latest")" = "$(printf 'step_%08d' "$stopped")" ]; then
-  ok "SIGTERM to srun: checkpoint of step $stopped written (2 s save), srun exit 0"
+  ok "SIGUSR1 to srun: checkpoint of step $stopped written (2 s save), srun exit 0"
 else
-  fail "SIGTERM to srun: exit $status, stopped at '$stopped'"; tail -8 "$jobs/srun-term.log"
+  fail "SIGUSR1 to srun: exit $status, stopped at '$stopped'"; tail -8 "$jobs/srun-term.log"
 fi
 id="$(LRKV_BIN="$bin/lrkv" sbatch --parsable -N 2 --ntasks-per-node=1 -o "$jobs/scancel.log" \
       "$src/launch/slurm/train.sbatch" "${train[@]}" --steps=100000 --out_dir="$jobs/scancel" --checkpoint_dir="$jobs/scancel-ck")"

@@ -15,7 +15,7 @@
 #include "launch/model_weights.h"
 #include "launch/one_process.h"
 #include "launch/safetensors.h"
-#include "launch/train_state.pb.h"
+#include "launch/train/train_state.pb.h"
 #include "model/config.h"
 #include "parallel/sharded_checkpoint.h"
 #include "runtime/status.h"

@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "launch/checkpointing.h"
+#include "launch/train/checkpointing.h"
 #include "launch/command_args.h"
 #include "launch/commands.h"
 #include "launch/model_weights.h"

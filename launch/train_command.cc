@@ -9,7 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
 #include "launch/commands.h"
-#include "launch/trainer.h"
+#include "launch/train/trainer.h"
 #include "model/config.h"
 #include "parallel/agreement.h"
 #include "runtime/status.h"

@@ -1,5 +1,5 @@
 // Checkpoints of a training run (parallel/sharded_checkpoint.h does the storage): every rank's
-// blocks of the parameters and of the AdamW moments, and the TrainState (launch/train_state.proto).
+// blocks of the parameters and of the AdamW moments, and the TrainState (launch/train/train_state.proto).
 // Who stores what: parameter values from data-parallel replica 0; the moments from replica 0, or
 // from every DP rank (its ZeRO-1 shard) with ZeRO-1; of a parameter several ranks of a replica
 // hold, only the primary copy (Decoder::IsPrimaryCopy). So every element is stored once
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "launch/train_state.pb.h"
+#include "launch/train/train_state.pb.h"
 #include "model/decoder.h"
 #include "optim/adamw.h"
 #include "parallel/mesh.h"

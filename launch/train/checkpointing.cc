@@ -1,4 +1,4 @@
-#include "launch/checkpointing.h"
+#include "launch/train/checkpointing.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "launch/peak_flops.h"
+#include "launch/train/peak_flops.h"
 
 #include <algorithm>
 #include <chrono>

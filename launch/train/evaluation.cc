@@ -1,4 +1,4 @@
-#include "launch/evaluation.h"
+#include "launch/train/evaluation.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "launch/stop_signals.h"
+#include "launch/train/stop_signals.h"
 
 #include <unistd.h>
 
@@ -31,5 +31,6 @@ void InstallStopSignalHandlers() {
 }
 
 int StopSignal() { return g_stop_signal; }
+void ClearStopSignal() { g_stop_signal = 0; }
 
 }  // namespace lrkv

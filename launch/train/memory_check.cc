@@ -1,4 +1,4 @@
-#include "launch/memory_check.h"
+#include "launch/train/memory_check.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "launch/metrics_writer.h"
+#include "launch/train/metrics_writer.h"
 
 #include <cmath>
 #include <filesystem>

@@ -9,7 +9,9 @@
 namespace lrkv {
 
 void InstallStopSignalHandlers();
-// 0, or the number of the first stop signal received.
+// 0, or the number of the first stop signal received and not yet acted on.
 int StopSignal();
+// The run has stopped for it (checkpoint written): a later run in this process starts afresh.
+void ClearStopSignal();
 
 }  // namespace lrkv

@@ -1,4 +1,4 @@
-#include "launch/parameter_report.h"
+#include "launch/train/parameter_report.h"
 
 #include <cstdio>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "launch/trainer.h"
+#include "launch/train/trainer.h"
 
 #include <chrono>
 #include <cmath>
@@ -11,15 +11,15 @@
 #include "absl/strings/str_format.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
-#include "launch/checkpointing.h"
+#include "launch/train/checkpointing.h"
 #include "launch/device_peaks.h"
-#include "launch/evaluation.h"
-#include "launch/memory_check.h"
-#include "launch/metrics_writer.h"
-#include "launch/nonfinite_steps.h"
-#include "launch/parameter_report.h"
-#include "launch/peak_flops.h"
-#include "launch/stop_signals.h"
+#include "launch/train/evaluation.h"
+#include "launch/train/memory_check.h"
+#include "launch/train/metrics_writer.h"
+#include "launch/train/nonfinite_steps.h"
+#include "launch/train/parameter_report.h"
+#include "launch/train/peak_flops.h"
+#include "launch/train/stop_signals.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/decoder_stage.h"
@@ -345,6 +345,7 @@ absl::StatusOr<TrainSummary> Train(const RunConfig& config, MpiCommunicator& wor
   }
   summary.seconds = Seconds(start);
   if (summary.steps < t.steps()) {
+    ClearStopSignal();
     if (lead) {
       std::printf("stopped by SIGTERM/SIGINT/SIGUSR1 after step %lld of %lld%s\n", static_cast<long long>(summary.steps),
                   static_cast<long long>(t.steps()),

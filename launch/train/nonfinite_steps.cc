@@ -1,4 +1,4 @@
-#include "launch/nonfinite_steps.h"
+#include "launch/train/nonfinite_steps.h"
 
 #include <cmath>
 #include <cstdio>

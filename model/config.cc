@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "model/attention/variant_registry.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -89,11 +90,9 @@ void FillDefaults(RunConfig& config) {
   if (m.norm_eps() == 0) m.set_norm_eps(1e-5);
   if (m.rope_theta() == 0) m.set_rope_theta(10000.0);
   if (m.init_std() == 0) m.set_init_std(0.02);
-  if (m.attention() == MQA && m.kv_heads() == 0) m.set_kv_heads(1);
-  if (m.attention() == MHA && m.kv_heads() == 0) m.set_kv_heads(m.n_heads());
-  if (m.attention() == MLA && m.n_heads() > 0) {
-    if (m.mla().nope_dim() == 0) m.mutable_mla()->set_nope_dim(m.d_model() / m.n_heads());
-    if (m.mla().v_dim() == 0) m.mutable_mla()->set_v_dim(m.d_model() / m.n_heads());
+  // The variant's own defaults (an unknown one is refused by validation).
+  if (absl::StatusOr<const AttentionVariantInfo*> v = FindAttentionVariant(m.attention()); v.ok() && m.n_heads() > 0) {
+    (*v)->fill_defaults(m);
   }
   ParallelConfig& p = *config.mutable_parallel();
   if (p.dp() == 0) p.set_dp(1);
@@ -113,23 +112,11 @@ void FillDefaults(RunConfig& config) {
   if (t.metrics_out().empty()) t.set_metrics_out(t.out_dir() + "/metrics.jsonl");
 }
 
-int32_t AttentionKvHeads(const ModelConfig& m) {
-  switch (m.attention()) {
-    case GQA: return m.kv_heads();
-    case MQA: return 1;
-    default: return m.n_heads();
-  }
-}
+int32_t AttentionKvHeads(const ModelConfig& m) { return VariantOf(m).kv_heads(m); }
 
 const char* AttentionKindName(AttentionKind kind) {
-  switch (kind) {
-    case MHA: return "mha";
-    case GQA: return "gqa";
-    case MQA: return "mqa";
-    case MLA: return "mla";
-    case LRKV: return "lrkv";
-    default: return "unspecified";
-  }
+  const absl::StatusOr<const AttentionVariantInfo*> v = FindAttentionVariant(kind);
+  return v.ok() ? (*v)->name.c_str() : "unspecified";
 }
 
 absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const std::string& section) {
@@ -197,43 +184,19 @@ absl::Status ValidateModelConfig(const ModelConfig& m) {
   LRKV_TRY(ValidateFieldRanges(m, "model"));
   LRKV_REQUIRE(m.d_model() % m.n_heads() == 0, "model.n_heads (", m.n_heads(), ") does not divide model.d_model (",
                m.d_model(), ")");
-  const int32_t dh = HeadDim(m);
-  switch (m.attention()) {
-    case MHA:
-      LRKV_REQUIRE(m.kv_heads() == m.n_heads(), "model.kv_heads (", m.kv_heads(),
-                   ") must equal model.n_heads for MHA (or be left unset)");
-      break;
-    case MQA:
-      LRKV_REQUIRE(m.kv_heads() == 1, "model.kv_heads must be 1 (or unset) for MQA, got ", m.kv_heads());
-      break;
-    case GQA:
-      LRKV_REQUIRE(m.kv_heads() > 0, "model.kv_heads must be set (> 0) for GQA");
-      LRKV_REQUIRE(m.n_heads() % m.kv_heads() == 0, "model.kv_heads (", m.kv_heads(),
-                   ") does not divide model.n_heads (", m.n_heads(), ")");
-      break;
-    case LRKV:
-      LRKV_REQUIRE(m.lrkv_rank() >= 0 && m.lrkv_rank() <= dh, "model.lrkv_rank (", m.lrkv_rank(),
-                   ") must be in [0, d_head = ", dh, "]");
-      break;
-    case MLA: {
-      const MlaConfig& a = m.mla();
-      LRKV_REQUIRE(a.kv_lora_rank() > 0, "model.mla.kv_lora_rank must be set (> 0) for MLA");
-      LRKV_REQUIRE(a.rope_dim() > 0 && a.rope_dim() % 2 == 0, "model.mla.rope_dim must be set, positive and even for MLA, got ",
-                   a.rope_dim());
-      LRKV_REQUIRE(a.nope_dim() > 0 && a.v_dim() > 0, "model.mla.nope_dim and model.mla.v_dim must be positive");
-      break;
+  LRKV_TRY_ASSIGN(const AttentionVariantInfo* variant, FindAttentionVariant(m.attention()));
+  // A field only another variant reads is a mistake (or a config meant for that variant).
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  for (const AttentionVariantInfo& other : AttentionVariants()) {
+    for (const std::string& field : other.own_fields) {
+      const bool mine = std::find(variant->own_fields.begin(), variant->own_fields.end(), field) != variant->own_fields.end();
+      const google::protobuf::FieldDescriptor* f = d->FindFieldByName(field);
+      LRKV_REQUIRE(f != nullptr, "internal: variant ", other.name, " owns unknown field model.", field);
+      LRKV_REQUIRE(mine || !m.GetReflection()->HasField(m, f), "model.", field, " is set but model.attention is ",
+                   variant->name);
     }
-    default:
-      return absl::InvalidArgumentError("model.attention must be one of MHA, GQA, MQA, MLA, LRKV");
   }
-  if (m.attention() != MLA) {
-    LRKV_REQUIRE(!m.has_mla(), "model.mla is set but model.attention is ", AttentionKindName(m.attention()));
-    LRKV_REQUIRE(dh % 2 == 0, "d_head = d_model / n_heads (", dh, ") must be even for RoPE");
-  }
-  if (m.attention() != LRKV) {
-    LRKV_REQUIRE(m.lrkv_rank() == 0, "model.lrkv_rank is set but model.attention is ", AttentionKindName(m.attention()));
-  }
-  return absl::OkStatus();
+  return variant->validate(m);
 }
 
 absl::Status ValidateParallelConfig(const RunConfig& c) {

@@ -76,7 +76,7 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
     LRKV_TRY(RmsNormBackward(dk, a.k_raw, nullptr, a.k_rstd, dk_raw, nullptr));
     dq = dq_raw, dk = dk_raw;
   }
-  LRKV_TRY(variant_->Backward(a.x, a.variant, dq, dk, dv, dx));
+  LRKV_TRY(variant_->Backward(a.x, a.variant.get(), dq, dk, dv, dx));
   return AllReduceOverTp(tp_, dx);  // sum of the ranks' heads' contributions
 }
 

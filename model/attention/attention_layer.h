@@ -20,7 +20,7 @@ namespace lrkv {
 // Everything the backward pass of one attention sublayer needs from its forward pass.
 struct AttentionActivations {
   Tensor x;                    // (B, T, d), the sublayer input
-  VariantSaved variant;        // the variant's own
+  std::unique_ptr<VariantSaved> variant;  // the variant's own
   Tensor q_raw, k_raw;         // (B, T, H, Dqk), (B, T, Hk, Dqk) before QK-norm (kept only with QK-norm)
   Tensor q_rstd, k_rstd;       // (B T H), (B T Hk)
   Tensor q, k, v;              // after QK-norm and RoPE: what the core saw

@@ -2,9 +2,8 @@
 
 #include <cmath>
 
-#include "model/attention/grouped_query_attention.h"
-#include "model/attention/lrkv_attention.h"
-#include "model/attention/mla_attention.h"
+#include "model/attention/variant_registry.h"
+#include "runtime/status.h"
 
 namespace lrkv {
 
@@ -13,18 +12,8 @@ double LinearInitStd(int64_t fan_in) { return 1.0 / std::sqrt(static_cast<double
 absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const ModelConfig& config,
                                                                        const std::string& prefix,
                                                                        ParameterSet& params) {
-  switch (config.attention()) {
-    case MHA:
-    case GQA:
-    case MQA:
-      return GroupedQueryAttention::Create(config, prefix, params);
-    case LRKV:
-      return LrkvAttention::Create(config, prefix, params);
-    case MLA:
-      return MlaAttention::Create(config, prefix, params);
-    default:
-      return absl::InvalidArgumentError("model.attention must be one of MHA, GQA, MQA, MLA, LRKV");
-  }
+  LRKV_TRY_ASSIGN(const AttentionVariantInfo* variant, FindAttentionVariant(config.attention()));
+  return variant->create(config, prefix, params);
 }
 
 }  // namespace lrkv

@@ -31,19 +31,22 @@ struct AttentionDims {
   KvGroups kv_groups = {};  // which KV head each query head reads (default: h / (H / Hk))
 };
 
-// Tensors a variant keeps from Forward for Backward; each variant documents its own layout.
+// What a variant keeps from Forward for Backward: each variant derives a struct of named tensors
+// (LrkvSaved, MlaSaved); a variant that needs nothing beyond x keeps none (null).
 struct VariantSaved {
-  std::vector<Tensor> tensors;
+  virtual ~VariantSaved() = default;
 };
 
 class AttentionVariant {
  public:
   virtual ~AttentionVariant() = default;
   virtual AttentionDims dims() const = 0;
-  // q, k, v are allocated by the caller with the shapes above and written here.
-  virtual absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) = 0;
-  // Accumulates parameter gradients; writes dx (B, T, d).
-  virtual absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+  // q, k, v are allocated by the caller with the shapes above and written here; `saved` is set to
+  // what Backward will need.
+  virtual absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
+                               std::unique_ptr<VariantSaved>& saved) = 0;
+  // Adds to the parameter gradients (each += its contribution); writes dx (B, T, d).
+  virtual absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                 const Tensor& dv, Tensor& dx) = 0;
   // Values cached per token per layer at inference, whole model (MHA: 2 H d_h; LRKV: 2 (d_h + H r);
   // MLA: c + d_R).

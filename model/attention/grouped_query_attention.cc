@@ -1,5 +1,7 @@
 #include "model/attention/grouped_query_attention.h"
 
+#include "model/attention/variant_registry.h"
+
 #include "model/config.h"
 #include "runtime/ops/linear.h"
 #include "runtime/status.h"
@@ -27,19 +29,86 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> GroupedQueryAttention::Create(
 }
 
 // Saves nothing: backward needs only x.
-absl::Status GroupedQueryAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved&) {
+absl::Status GroupedQueryAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
+                                            std::unique_ptr<VariantSaved>& saved) {
+  saved.reset();
   constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
   LRKV_TRY(LinearForward(x, wq_->value, q, kCat));  // (B, T, H d_h)
   LRKV_TRY(LinearForward(x, wk_->value, k, kCat));  // (B, T, Hk d_h)
   return LinearForward(x, wv_->value, v, kCat);     // (B, T, Hk d_h)
 }
 
-absl::Status GroupedQueryAttention::Backward(const Tensor& x, const VariantSaved&, const Tensor& dq, const Tensor& dk,
+absl::Status GroupedQueryAttention::Backward(const Tensor& x, const VariantSaved*, const Tensor& dq, const Tensor& dk,
                                              const Tensor& dv, Tensor& dx) {
   constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
   LRKV_TRY(LinearBackward(dq, x, wq_->value, &dx, wq_->grad, kCat));
   LRKV_TRY(LinearBackward(dk, x, wk_->value, &dx, wk_->grad, kCat, /*accumulate_dx=*/true));
   return LinearBackward(dv, x, wv_->value, &dx, wv_->grad, kCat, /*accumulate_dx=*/true);
+}
+
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+// Hk KV heads of d_h: wq (d, H d_h), wk and wv (d, Hk d_h), wo (H d_h, d); Hk 2 d_h cached.
+AttentionCost GroupedCost(const ModelConfig& c, int tp) {
+  const int64_t d = c.d_model(), h = c.n_heads(), dh = HeadDim(c), hk = AttentionKvHeads(c);
+  AttentionCost a;
+  a.matmul_params = d * h * dh + 2 * d * hk * dh + h * dh * d;
+  a.qk_dim = a.v_dim = dh;
+  a.kv_cache = 2 * hk * dh;
+  const bool split_kv = hk % tp == 0;  // otherwise wk, wv are replicated
+  a.replicated_matmul_params = split_kv ? 0 : 2 * d * hk * dh;
+  a.kv_cache_per_rank = split_kv ? a.kv_cache / tp : a.kv_cache;
+  return a;
+}
+
+absl::Status EvenHeadForRope(const ModelConfig& c) {
+  LRKV_REQUIRE(HeadDim(c) % 2 == 0, "d_head = d_model / n_heads (", HeadDim(c), ") must be even for RoPE");
+  return absl::OkStatus();
+}
+
+AttentionVariantInfo Grouped(AttentionKind kind, const char* name) {
+  AttentionVariantInfo v;
+  v.kind = kind, v.name = name, v.own_fields = {"kv_heads"};
+  v.cost = GroupedCost;
+  v.create = GroupedQueryAttention::Create;
+  v.fill_defaults = [](ModelConfig&) {};
+  return v;
+}
+
+}  // namespace
+
+LRKV_ATTENTION_VARIANTS(grouped_query_attention) {
+  AttentionVariantInfo mha = Grouped(MHA, "mha");
+  mha.fill_defaults = [](ModelConfig& c) {
+    if (c.kv_heads() == 0) c.set_kv_heads(c.n_heads());
+  };
+  mha.kv_heads = [](const ModelConfig& c) { return c.n_heads(); };
+  mha.validate = [](const ModelConfig& c) {
+    LRKV_REQUIRE(c.kv_heads() == c.n_heads(), "model.kv_heads (", c.kv_heads(),
+                 ") must equal model.n_heads for MHA (or be left unset)");
+    return EvenHeadForRope(c);
+  };
+  AttentionVariantInfo gqa = Grouped(GQA, "gqa");
+  gqa.kv_heads = [](const ModelConfig& c) { return c.kv_heads(); };
+  gqa.validate = [](const ModelConfig& c) {
+    LRKV_REQUIRE(c.kv_heads() > 0, "model.kv_heads must be set (> 0) for GQA");
+    LRKV_REQUIRE(c.n_heads() % c.kv_heads() == 0, "model.kv_heads (", c.kv_heads(), ") does not divide model.n_heads (",
+                 c.n_heads(), ")");
+    return EvenHeadForRope(c);
+  };
+  AttentionVariantInfo mqa = Grouped(MQA, "mqa");
+  mqa.fill_defaults = [](ModelConfig& c) {
+    if (c.kv_heads() == 0) c.set_kv_heads(1);
+  };
+  mqa.kv_heads = [](const ModelConfig&) { return 1; };
+  mqa.validate = [](const ModelConfig& c) {
+    LRKV_REQUIRE(c.kv_heads() == 1, "model.kv_heads must be 1 (or unset) for MQA, got ", c.kv_heads());
+    return EvenHeadForRope(c);
+  };
+  return {mha, gqa, mqa};
 }
 
 }  // namespace lrkv

@@ -14,8 +14,8 @@ class GroupedQueryAttention final : public AttentionVariant {
   static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
                                                                   ParameterSet& params);
   AttentionDims dims() const override { return dims_; }
-  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
-  absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, std::unique_ptr<VariantSaved>& saved) override;
+  absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
 

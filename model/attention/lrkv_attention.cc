@@ -1,5 +1,7 @@
 #include "model/attention/lrkv_attention.h"
 
+#include "model/attention/variant_registry.h"
+
 #include <cmath>
 
 #include "model/config.h"
@@ -83,23 +85,57 @@ absl::Status LrkvAttention::BackwardFactored(const Factored& f, const Tensor& x,
   return LinearBackward(dlatent, x, f.u->value, &dx, f.u->grad, kCat, /*accumulate_dx=*/true);
 }
 
-// saved.tensors = {latent_k (N, H r), latent_v (N, H r)}
-absl::Status LrkvAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) {
+absl::Status LrkvAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
+                                    std::unique_ptr<VariantSaved>& saved) {
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads;
   LRKV_TRY(LinearForward(x, wq_->value, q, kCat));
-  saved.tensors.resize(2);
-  for (Tensor& latent : saved.tensors) {
-    LRKV_TRY_ASSIGN(latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
-  }
-  LRKV_TRY(ForwardFactored(k_, x, k, saved.tensors[0]));
-  return ForwardFactored(v_, x, v, saved.tensors[1]);
+  auto s = std::make_unique<LrkvSaved>();
+  LRKV_TRY_ASSIGN(s->k_latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(s->v_latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
+  LRKV_TRY(ForwardFactored(k_, x, k, s->k_latent));
+  LRKV_TRY(ForwardFactored(v_, x, v, s->v_latent));
+  saved = std::move(s);
+  return absl::OkStatus();
 }
 
-absl::Status LrkvAttention::Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+absl::Status LrkvAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                      const Tensor& dv, Tensor& dx) {
+  const auto& s = static_cast<const LrkvSaved&>(*saved);
   LRKV_TRY(LinearBackward(dq, x, wq_->value, &dx, wq_->grad, kCat));
-  LRKV_TRY(BackwardFactored(k_, x, saved.tensors[0], dk, dx));
-  return BackwardFactored(v_, x, saved.tensors[1], dv, dx);
+  LRKV_TRY(BackwardFactored(k_, x, s.k_latent, dk, dx));
+  return BackwardFactored(v_, x, s.v_latent, dv, dx);
+}
+
+}  // namespace lrkv
+
+namespace lrkv {
+
+// wq (d, H d_h); wk_shared, wv_shared (d, d_h); uk, uv (d, H r); bk, bv (H, d_h, r); wo (H d_h, d).
+// Cached: K_shared and V_shared once, and the per-head latents x U_h for K and V: 2 (d_h + H r).
+LRKV_ATTENTION_VARIANTS(lrkv_attention) {
+  AttentionVariantInfo v;
+  v.kind = LRKV, v.name = "lrkv", v.own_fields = {"lrkv_rank"};
+  v.fill_defaults = [](ModelConfig&) {};
+  v.validate = [](const ModelConfig& c) {
+    const int32_t dh = HeadDim(c);
+    LRKV_REQUIRE(c.lrkv_rank() >= 0 && c.lrkv_rank() <= dh, "model.lrkv_rank (", c.lrkv_rank(),
+                 ") must be in [0, d_head = ", dh, "]");
+    LRKV_REQUIRE(dh % 2 == 0, "d_head = d_model / n_heads (", dh, ") must be even for RoPE");
+    return absl::OkStatus();
+  };
+  v.kv_heads = [](const ModelConfig& c) { return c.n_heads(); };  // materialised per head
+  v.cost = [](const ModelConfig& c, int tp) {
+    const int64_t d = c.d_model(), h = c.n_heads(), dh = HeadDim(c), r = c.lrkv_rank();
+    AttentionCost a;
+    a.matmul_params = d * h * dh + 2 * d * dh + 2 * d * h * r + 2 * h * dh * r + h * dh * d;
+    a.qk_dim = a.v_dim = dh;
+    a.kv_cache = 2 * (dh + h * r);
+    a.replicated_matmul_params = 2 * d * dh;  // wk_shared, wv_shared
+    a.kv_cache_per_rank = 2 * (dh + h / tp * r);
+    return a;
+  };
+  v.create = LrkvAttention::Create;
+  return {v};
 }
 
 }  // namespace lrkv

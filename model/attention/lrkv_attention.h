@@ -19,13 +19,19 @@
 
 namespace lrkv {
 
+// Kept for backward: the per-head latents x U_h of K and V (what decoding caches beside K_shared and
+// V_shared).
+struct LrkvSaved final : VariantSaved {
+  Tensor k_latent, v_latent;  // (N, H r)
+};
+
 class LrkvAttention final : public AttentionVariant {
  public:
   static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
                                                                   ParameterSet& params);
   AttentionDims dims() const override { return dims_; }
-  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
-  absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, std::unique_ptr<VariantSaved>& saved) override;
+  absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
 

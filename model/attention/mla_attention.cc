@@ -1,5 +1,7 @@
 #include "model/attention/mla_attention.h"
 
+#include "model/attention/variant_registry.h"
+
 #include "model/config.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
@@ -9,8 +11,6 @@
 namespace lrkv {
 namespace {
 constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
-// Layout of VariantSaved::tensors: the KV latent's {raw, rstd, latent}, then the query latent's.
-constexpr int kKvSaved = 0, kQSaved = 3;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const ModelConfig& c, const std::string& prefix,
@@ -46,35 +46,36 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
-absl::Status MlaAttention::LatentForward(const Latent& l, const Tensor& x, Tensor* saved) {
+absl::Status MlaAttention::LatentForward(const Latent& l, const Tensor& x, LatentSaved& saved) {
   const int64_t n = x.numel() / x.dim(-1), width = l.down->value.dim(1);
-  LRKV_TRY_ASSIGN(saved[0], Tensor::Empty({n, width}, x.dtype(), x.device()));  // raw x W_down
-  LRKV_TRY_ASSIGN(saved[1], Tensor::Empty({n}, x.dtype(), x.device()));         // rstd
-  LRKV_TRY_ASSIGN(saved[2], Tensor::Empty({n, width}, x.dtype(), x.device()));  // normalised latent
-  LRKV_TRY(LinearForward(x, l.down->value, saved[0], kCat));
-  return RmsNormForward(saved[0], &l.norm->value, eps_, saved[2], saved[1]);
+  LRKV_TRY_ASSIGN(saved.raw, Tensor::Empty({n, width}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(saved.rstd, Tensor::Empty({n}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(saved.latent, Tensor::Empty({n, width}, x.dtype(), x.device()));
+  LRKV_TRY(LinearForward(x, l.down->value, saved.raw, kCat));
+  return RmsNormForward(saved.raw, &l.norm->value, eps_, saved.latent, saved.rstd);
 }
 
-absl::Status MlaAttention::LatentBackward(const Latent& l, const Tensor& x, const Tensor* saved, const Tensor& dlatent,
-                                          Tensor& dx) {
-  LRKV_TRY_ASSIGN(Tensor draw, Tensor::Empty(saved[0].shape(), x.dtype(), x.device()));
-  LRKV_TRY(RmsNormBackward(dlatent, saved[0], &l.norm->value, saved[1], draw, &l.norm->grad));
+absl::Status MlaAttention::LatentBackward(const Latent& l, const Tensor& x, const LatentSaved& saved,
+                                          const Tensor& dlatent, Tensor& dx) {
+  LRKV_TRY_ASSIGN(Tensor draw, Tensor::Empty(saved.raw.shape(), x.dtype(), x.device()));
+  LRKV_TRY(RmsNormBackward(dlatent, saved.raw, &l.norm->value, saved.rstd, draw, &l.norm->grad));
   return LinearBackward(draw, x, l.down->value, &dx, l.down->grad, kCat, /*accumulate_dx=*/true);
 }
 
-absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) {
+absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
+                                   std::unique_ptr<VariantSaved>& saved) {
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dr = dims_.rope_dims;
-  saved.tensors.resize(q_rank_ == 0 ? 3 : 6);
+  auto s = std::make_unique<MlaSaved>();
   // Queries: (B, T, H, d_n + d_R), per head [nope; rope].
   if (q_rank_ == 0) {
     LRKV_TRY(LinearForward(x, wq_->value, q, kCat));
   } else {
-    LRKV_TRY(LatentForward(q_latent_, x, &saved.tensors[kQSaved]));
-    LRKV_TRY(LinearForward(saved.tensors[kQSaved + 2], wq_up_->value, q, kCat));
+    LRKV_TRY(LatentForward(q_latent_, x, s->q));
+    LRKV_TRY(LinearForward(s->q.latent, wq_up_->value, q, kCat));
   }
   // Keys: per head [c W_UK_h; RoPE key shared by the heads]; values: c W_UV.
-  LRKV_TRY(LatentForward(kv_latent_, x, &saved.tensors[kKvSaved]));
-  const Tensor& latent = saved.tensors[kKvSaved + 2];
+  LRKV_TRY(LatentForward(kv_latent_, x, s->kv));
+  const Tensor& latent = s->kv.latent;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
@@ -82,21 +83,23 @@ absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor
   LRKV_TRY_ASSIGN(Tensor heads, k.View({n, h, dims_.qk_dim}));
   LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
   LRKV_TRY(CopyToHeadSlice(k_rope, nope_dim_, heads));
-  return LinearForward(latent, wv_up_->value, v, kCat);
+  LRKV_TRY(LinearForward(latent, wv_up_->value, v, kCat));
+  saved = std::move(s);
+  return absl::OkStatus();
 }
 
-absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                     const Tensor& dv, Tensor& dx) {
+  const auto& s = static_cast<const MlaSaved&>(*saved);
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dr = dims_.rope_dims;
   // Query path writes dx first; every later path accumulates into it.
   if (q_rank_ == 0) {
     LRKV_TRY(LinearBackward(dq, x, wq_->value, &dx, wq_->grad, kCat));
   } else {
-    const Tensor* qs = &saved.tensors[kQSaved];
-    LRKV_TRY_ASSIGN(Tensor dq_latent, Tensor::Empty(qs[2].shape(), x.dtype(), x.device()));
-    LRKV_TRY(LinearBackward(dq, qs[2], wq_up_->value, &dq_latent, wq_up_->grad, kCat));
+    LRKV_TRY_ASSIGN(Tensor dq_latent, Tensor::Empty(s.q.latent.shape(), x.dtype(), x.device()));
+    LRKV_TRY(LinearBackward(dq, s.q.latent, wq_up_->value, &dq_latent, wq_up_->grad, kCat));
     LRKV_TRY(dx.SetZero());
-    LRKV_TRY(LatentBackward(q_latent_, x, qs, dq_latent, dx));
+    LRKV_TRY(LatentBackward(q_latent_, x, s.q, dq_latent, dx));
   }
   LRKV_TRY_ASSIGN(Tensor dheads, dk.View({n, h, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(Tensor dk_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
@@ -104,11 +107,52 @@ absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved& saved, 
   LRKV_TRY(LinearBackward(dk_rope, x, wk_rope_->value, &dx, wk_rope_->grad, kCat, /*accumulate_dx=*/true));
   LRKV_TRY_ASSIGN(Tensor dk_nope, Tensor::Empty({n, h, nope_dim_}, x.dtype(), x.device()));
   LRKV_TRY(ReduceFromHeadSlice(dheads, 0, dk_nope));
-  const Tensor* kvs = &saved.tensors[kKvSaved];
-  LRKV_TRY_ASSIGN(Tensor dlatent, Tensor::Empty(kvs[2].shape(), x.dtype(), x.device()));
-  LRKV_TRY(LinearBackward(dk_nope, kvs[2], wk_up_->value, &dlatent, wk_up_->grad, kCat));
-  LRKV_TRY(LinearBackward(dv, kvs[2], wv_up_->value, &dlatent, wv_up_->grad, kCat, /*accumulate_dx=*/true));
-  return LatentBackward(kv_latent_, x, kvs, dlatent, dx);
+  LRKV_TRY_ASSIGN(Tensor dlatent, Tensor::Empty(s.kv.latent.shape(), x.dtype(), x.device()));
+  LRKV_TRY(LinearBackward(dk_nope, s.kv.latent, wk_up_->value, &dlatent, wk_up_->grad, kCat));
+  LRKV_TRY(LinearBackward(dv, s.kv.latent, wv_up_->value, &dlatent, wv_up_->grad, kCat, /*accumulate_dx=*/true));
+  return LatentBackward(kv_latent_, x, s.kv, dlatent, dx);
+}
+
+}  // namespace lrkv
+
+namespace lrkv {
+
+// The query (one W_Q, or down + norm + up with q_lora_rank), the KV down-projection to the latent
+// c (kv_lora_rank) with its norm, per-head up-projections to NoPE keys and values, one RoPE key
+// shared by the heads. Cached: the latent and the RoPE key, c + d_R, whole on every TP rank.
+LRKV_ATTENTION_VARIANTS(mla_attention) {
+  AttentionVariantInfo v;
+  v.kind = MLA, v.name = "mla", v.own_fields = {"mla"};
+  v.fill_defaults = [](ModelConfig& c) {
+    if (c.mla().nope_dim() == 0) c.mutable_mla()->set_nope_dim(c.d_model() / c.n_heads());
+    if (c.mla().v_dim() == 0) c.mutable_mla()->set_v_dim(c.d_model() / c.n_heads());
+  };
+  v.validate = [](const ModelConfig& c) {
+    const MlaConfig& a = c.mla();
+    LRKV_REQUIRE(a.kv_lora_rank() > 0, "model.mla.kv_lora_rank must be set (> 0) for MLA");
+    LRKV_REQUIRE(a.rope_dim() > 0 && a.rope_dim() % 2 == 0,
+                 "model.mla.rope_dim must be set, positive and even for MLA, got ", a.rope_dim());
+    LRKV_REQUIRE(a.nope_dim() > 0 && a.v_dim() > 0, "model.mla.nope_dim and model.mla.v_dim must be positive");
+    return absl::OkStatus();
+  };
+  v.kv_heads = [](const ModelConfig& c) { return c.n_heads(); };
+  v.cost = [](const ModelConfig& c, int) {
+    const MlaConfig& m = c.mla();
+    const int64_t d = c.d_model(), h = c.n_heads();
+    const int64_t dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim(), kv = m.kv_lora_rank(), q = m.q_lora_rank();
+    AttentionCost a;
+    const int64_t query = q == 0 ? d * h * (dn + dr) : d * q + q * h * (dn + dr);
+    a.matmul_params = query + d * kv + kv * h * dn + kv * h * dv + d * dr + h * dv * d;
+    a.norm_params = kv + q;
+    a.qk_dim = dn + dr;
+    a.v_dim = dv;
+    a.kv_cache = kv + dr;
+    a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;  // down-projections, RoPE key
+    a.kv_cache_per_rank = a.kv_cache;  // the latent serves every head
+    return a;
+  };
+  v.create = MlaAttention::Create;
+  return {v};
 }
 
 }  // namespace lrkv

@@ -13,23 +13,34 @@
 
 namespace lrkv {
 
+// One latent's forward, kept for backward.
+struct LatentSaved {
+  Tensor raw;     // (N, c), x W_down
+  Tensor rstd;    // (N)
+  Tensor latent;  // (N, c), normalised: what decoding caches (the KV latent)
+};
+struct MlaSaved final : VariantSaved {
+  LatentSaved kv;
+  LatentSaved q;  // with query compression (q_lora_rank > 0) only
+};
+
 class MlaAttention final : public AttentionVariant {
  public:
   static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
                                                                   ParameterSet& params);
   AttentionDims dims() const override { return dims_; }
-  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, VariantSaved& saved) override;
-  absl::Status Backward(const Tensor& x, const VariantSaved& saved, const Tensor& dq, const Tensor& dk,
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, std::unique_ptr<VariantSaved>& saved) override;
+  absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
 
  private:
-  // x (N, d) -> down-projection -> RMSNorm -> latent; saves {raw, rstd, latent}.
+  // x (N, d) -> down-projection -> RMSNorm -> latent.
   struct Latent {
     Parameter *down, *norm;
   };
-  absl::Status LatentForward(const Latent& l, const Tensor& x, Tensor* saved);
-  absl::Status LatentBackward(const Latent& l, const Tensor& x, const Tensor* saved, const Tensor& dlatent,
+  absl::Status LatentForward(const Latent& l, const Tensor& x, LatentSaved& saved);
+  absl::Status LatentBackward(const Latent& l, const Tensor& x, const LatentSaved& saved, const Tensor& dlatent,
                               Tensor& dx);
 
   AttentionDims dims_{};

@@ -74,7 +74,7 @@ def reference_config(path):
     return dict(
         vocab_size=m["vocab_size"], d_model=m["d_model"], n_layers=m["n_layers"], n_heads=m["n_heads"],
         d_head=m["d_model"] // m["n_heads"], attention=att,
-        kv_heads={"gqa": m["kv_heads"], "mqa": 1}.get(att, m["n_heads"]), lrkv_rank=m["lrkv_rank"],
+        kv_heads=m.get("kv_heads", 0), lrkv_rank=m.get("lrkv_rank", 0),
         mla={k: mla.get(k, 0) for k in ("kv_lora_rank", "q_lora_rank", "rope_dim", "nope_dim", "v_dim")},
         d_ff=m["d_ff"], activation={"GELU": "gelu", "RELU_SQUARED": "relu2", "SWIGLU": "swiglu"}[m["activation"]],
         norm=m["norm"].lower(), norm_eps=m["norm_eps"], qk_norm=m["qk_norm"], rope_theta=m["rope_theta"],

@@ -22,7 +22,88 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-VARIANTS = ("mha", "gqa", "mqa", "mla", "lrkv")
+
+
+
+# --------------------------------------------------------------------------
+# Attention variants: each one's parameters (name under "layers.i.attn." -> shape) and its
+# per-head q, k, v from the normed input x (B, T, d), with R, the RoPE width of a head. Every variant
+# lrkv registers (model/attention/variant_registry.h) must have an entry here
+# (tests/unit/variant_registry_test.cc asks `--variants`).
+# --------------------------------------------------------------------------
+class Variant:
+    def __init__(self, params, qkv):
+        self.params, self.qkv = params, qkv
+
+
+def grouped_params(cfg):  # MHA, GQA, MQA: Hk KV heads
+    d, H, dh, hk = cfg["d_model"], cfg["n_heads"], cfg["d_head"], kv_heads_of(cfg)
+    return {"wq": (d, H * dh), "wk": (d, hk * dh), "wv": (d, hk * dh), "wo": (H * dh, d)}
+
+
+def grouped_qkv(cfg, P, a, x):
+    B, T, _ = x.shape
+    H, dh, hk = cfg["n_heads"], cfg["d_head"], kv_heads_of(cfg)
+    q = (x @ P[a + "wq"]).view(B, T, H, dh)
+    k = (x @ P[a + "wk"]).view(B, T, hk, dh)
+    v = (x @ P[a + "wv"]).view(B, T, hk, dh)
+    return q, k, v, dh
+
+
+def lrkv_params(cfg):
+    d, H, dh, r = cfg["d_model"], cfg["n_heads"], cfg["d_head"], cfg["lrkv_rank"]
+    return {"wq": (d, H * dh), "wk_shared": (d, dh), "wv_shared": (d, dh), "uk": (d, H * r), "bk": (H, dh, r),
+            "uv": (d, H * r), "bv": (H, dh, r), "wo": (H * dh, d)}
+
+
+def lrkv_qkv(cfg, P, a, x):
+    B, T, _ = x.shape
+    H, dh, r = cfg["n_heads"], cfg["d_head"], cfg["lrkv_rank"]
+    q = (x @ P[a + "wq"]).view(B, T, H, dh)
+
+    # K_h = x Wk_shared + (x U_h) B_h^T ; same for V.
+    def lowrank(shared, U, Bm):
+        base = (x @ P[a + shared])[:, :, None, :]              # (B,T,1,dh)
+        coef = (x @ P[a + U]).view(B, T, H, r)                 # (B,T,H,r)
+        return base + torch.einsum("bthr,hdr->bthd", coef, P[a + Bm])
+    return q, lowrank("wk_shared", "uk", "bk"), lowrank("wv_shared", "uv", "bv"), dh
+
+
+def mla_params(cfg):
+    d, H, m = cfg["d_model"], cfg["n_heads"], cfg["mla"]
+    dn, dr, dv = m["nope_dim"], m["rope_dim"], m["v_dim"]
+    c, cq = m["kv_lora_rank"], m["q_lora_rank"]
+    s = {"wq": (d, H * (dn + dr))} if cq == 0 else {
+        "wq_down": (d, cq), "q_norm.weight": (cq,), "wq_up": (cq, H * (dn + dr))}
+    s.update({"wkv_down": (d, c), "kv_norm.weight": (c,), "wk_up": (c, H * dn), "wv_up": (c, H * dv),
+              "wk_rope": (d, dr), "wo": (H * dv, d)})
+    return s
+
+
+def mla_qkv(cfg, P, a, x):
+    B, T, _ = x.shape
+    H, m, eps = cfg["n_heads"], cfg["mla"], cfg["norm_eps"]
+    dn, dr, dv, cq = m["nope_dim"], m["rope_dim"], m["v_dim"], m["q_lora_rank"]
+    if cq == 0:
+        qf = x @ P[a + "wq"]
+    else:
+        qf = rms(x @ P[a + "wq_down"], eps, P[a + "q_norm.weight"]) @ P[a + "wq_up"]
+    q = qf.view(B, T, H, dn + dr)  # per head: [nope (dn) | rope (dr)]
+    ckv = rms(x @ P[a + "wkv_down"], eps, P[a + "kv_norm.weight"])  # always RMSNorm
+    k_nope = (ckv @ P[a + "wk_up"]).view(B, T, H, dn)
+    v = (ckv @ P[a + "wv_up"]).view(B, T, H, dv)
+    k_rope = (x @ P[a + "wk_rope"])[:, :, None, :].expand(B, T, H, dr)  # shared by heads
+    return q, torch.cat([k_nope, k_rope], dim=-1), v, dr
+
+
+ATTENTION = {
+    "mha": Variant(grouped_params, grouped_qkv),
+    "gqa": Variant(grouped_params, grouped_qkv),
+    "mqa": Variant(grouped_params, grouped_qkv),
+    "mla": Variant(mla_params, mla_qkv),
+    "lrkv": Variant(lrkv_params, lrkv_qkv),
+}
+VARIANTS = tuple(ATTENTION)
 
 
 # --------------------------------------------------------------------------
@@ -50,40 +131,10 @@ def param_shapes(cfg):
         p = f"layers.{i}."
         norm(p + "attn_norm")
         a = p + "attn."
-        if att in ("mha", "gqa", "mqa"):
-            hk = kv_heads_of(cfg)
-            s[a + "wq"] = (d, H * dh)
-            s[a + "wk"] = (d, hk * dh)
-            s[a + "wv"] = (d, hk * dh)
-            s[a + "wo"] = (H * dh, d)
-        elif att == "lrkv":
-            r = cfg["lrkv_rank"]
-            s[a + "wq"] = (d, H * dh)
-            s[a + "wk_shared"] = (d, dh)
-            s[a + "wv_shared"] = (d, dh)
-            s[a + "uk"] = (d, H * r)
-            s[a + "bk"] = (H, dh, r)
-            s[a + "uv"] = (d, H * r)
-            s[a + "bv"] = (H, dh, r)
-            s[a + "wo"] = (H * dh, d)
-        elif att == "mla":
-            m = cfg["mla"]
-            dn, dr, dv = m["nope_dim"], m["rope_dim"], m["v_dim"]
-            c, cq = m["kv_lora_rank"], m["q_lora_rank"]
-            if cq == 0:
-                s[a + "wq"] = (d, H * (dn + dr))
-            else:
-                s[a + "wq_down"] = (d, cq)
-                s[a + "q_norm.weight"] = (cq,)
-                s[a + "wq_up"] = (cq, H * (dn + dr))
-            s[a + "wkv_down"] = (d, c)
-            s[a + "kv_norm.weight"] = (c,)
-            s[a + "wk_up"] = (c, H * dn)
-            s[a + "wv_up"] = (c, H * dv)
-            s[a + "wk_rope"] = (d, dr)
-            s[a + "wo"] = (H * dv, d)
-        else:
+        if att not in ATTENTION:
             raise ValueError(f"unknown attention {att!r}")
+        for name, shape in ATTENTION[att].params(cfg).items():
+            s[a + name] = shape
         norm(p + "mlp_norm")
         m = p + "mlp."
         if cfg["activation"] == "swiglu":
@@ -170,40 +221,9 @@ def attention(cfg, P, a, x, sdpa=False):
     """Variant-specific q/k/v projections, then the common core and wo."""
     B, T, _ = x.shape
     H, dh, att = cfg["n_heads"], cfg["d_head"], cfg["attention"]
-    if att in ("mha", "gqa", "mqa"):
-        hk = kv_heads_of(cfg)
-        q = (x @ P[a + "wq"]).view(B, T, H, dh)
-        k = (x @ P[a + "wk"]).view(B, T, hk, dh)
-        v = (x @ P[a + "wv"]).view(B, T, hk, dh)
-        R = dh
-    elif att == "lrkv":
-        r = cfg["lrkv_rank"]
-        q = (x @ P[a + "wq"]).view(B, T, H, dh)
-        # K_h = x Wk_shared + (x U_h) B_h^T ; same for V.
-        def lowrank(shared, U, Bm):
-            base = (x @ P[a + shared])[:, :, None, :]              # (B,T,1,dh)
-            coef = (x @ P[a + U]).view(B, T, H, r)                 # (B,T,H,r)
-            return base + torch.einsum("bthr,hdr->bthd", coef, P[a + Bm])
-        k = lowrank("wk_shared", "uk", "bk")
-        v = lowrank("wv_shared", "uv", "bv")
-        R = dh
-    elif att == "mla":
-        m = cfg["mla"]
-        dn, dr, dv, cq = m["nope_dim"], m["rope_dim"], m["v_dim"], m["q_lora_rank"]
-        eps = cfg["norm_eps"]
-        if cq == 0:
-            qf = x @ P[a + "wq"]
-        else:
-            qf = rms(x @ P[a + "wq_down"], eps, P[a + "q_norm.weight"]) @ P[a + "wq_up"]
-        q = qf.view(B, T, H, dn + dr)  # per head: [nope (dn) | rope (dr)]
-        ckv = rms(x @ P[a + "wkv_down"], eps, P[a + "kv_norm.weight"])  # always RMSNorm
-        k_nope = (ckv @ P[a + "wk_up"]).view(B, T, H, dn)
-        v = (ckv @ P[a + "wv_up"]).view(B, T, H, dv)
-        k_rope = (x @ P[a + "wk_rope"])[:, :, None, :].expand(B, T, H, dr)  # shared by heads
-        k = torch.cat([k_nope, k_rope], dim=-1)
-        R = dr
-    else:
+    if att not in ATTENTION:
         raise ValueError(f"unknown attention {att!r}")
+    q, k, v, R = ATTENTION[att].qkv(cfg, P, a, x)
     return attention_core(cfg, q, k, v, R, sdpa=sdpa) @ P[a + "wo"]
 
 
@@ -458,7 +478,11 @@ def selftest():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--selftest", action="store_true", help="run internal consistency checks")
+    ap.add_argument("--variants", action="store_true", help="print the attention variants this reference knows")
     args = ap.parse_args()
+    if args.variants:
+        print(" ".join(VARIANTS))
+        return
     if args.selftest:
         sys.exit(selftest())
     ap.print_help()

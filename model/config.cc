@@ -119,6 +119,25 @@ const char* AttentionKindName(AttentionKind kind) {
   return v.ok() ? (*v)->name.c_str() : "unspecified";
 }
 
+bool NumericFieldValue(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f, double* value,
+                       std::string* text) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  auto set = [&](auto v) {
+    *value = double(v), *text = absl::StrCat(v);
+    return true;
+  };
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: return set(r->GetInt32(m, f));
+    case FieldDescriptor::CPPTYPE_INT64: return set(r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_UINT32: return set(r->GetUInt32(m, f));
+    case FieldDescriptor::CPPTYPE_UINT64: return set(r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE: return set(r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_FLOAT: return set(r->GetFloat(m, f));
+    default: return false;
+  }
+}
+
 absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const std::string& section) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Descriptor* d = message.GetDescriptor();
@@ -146,25 +165,8 @@ absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const
                                                                           : std::string(" must be set"),
                                                        ": one of ", names));
       }
-      case FieldDescriptor::CPPTYPE_INT32:
-        value = r->GetInt32(message, f), text = absl::StrCat(r->GetInt32(message, f));
-        break;
-      case FieldDescriptor::CPPTYPE_INT64:
-        value = double(r->GetInt64(message, f)), text = absl::StrCat(r->GetInt64(message, f));
-        break;
-      case FieldDescriptor::CPPTYPE_UINT32:
-        value = r->GetUInt32(message, f), text = absl::StrCat(r->GetUInt32(message, f));
-        break;
-      case FieldDescriptor::CPPTYPE_UINT64:
-        value = double(r->GetUInt64(message, f)), text = absl::StrCat(r->GetUInt64(message, f));
-        break;
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-      case FieldDescriptor::CPPTYPE_FLOAT:
-        value = f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ? r->GetDouble(message, f) : r->GetFloat(message, f);
-        text = absl::StrCat(value);
-        break;
-      default:  // strings and bools have no range
-        continue;
+      default:
+        if (!NumericFieldValue(message, f, &value, &text)) continue;  // strings and bools have no range
     }
     if (!f->options().HasExtension(range)) {
       return absl::InternalError(absl::StrCat("config field ", name, " has no (range) in model/config.proto"));

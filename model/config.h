@@ -24,6 +24,9 @@ void FillDefaults(RunConfig& config);
 // within its (range) from config.proto and finite; every enum set to a defined value other than its
 // UNSPECIFIED zero. Called by the three Validate functions below, after FillDefaults.
 absl::Status ValidateFieldRanges(const google::protobuf::Message& message, const std::string& section);
+// A numeric field's value as a double and as written ("-5"); false for strings, bools, enums, messages.
+bool NumericFieldValue(const google::protobuf::Message& message, const google::protobuf::FieldDescriptor* field,
+                       double* value, std::string* text);
 
 // Checks that the model can be built; the message names the offending field(s).
 absl::Status ValidateModelConfig(const ModelConfig& model);

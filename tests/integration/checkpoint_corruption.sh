@@ -6,18 +6,13 @@
 #   manifest version, another model config, another vocabulary, an unwritable checkpoint directory.
 #   checkpoint_corruption.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"; shift 3
-mpirun=("$@")
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
-w="$work/ckpt-corruption"
-rm -rf "$w"; mkdir -p "$w"
+. "$(dirname "$0")/lib.sh"
+setup ckpt-corruption "$@"
 common=(--config="$src/configs/brown-tiny-lrkv.textproto" --model.n_layers=2 --model.seq_len=32
         --train.global_batch=8 --train.eval_batches=1 --train.peak_flops=1e9)
 "${mpirun[@]}" -np 2 "$bin/lrkv" train "${common[@]}" --data_dir="$data" --model.vocab_size=2048 --tp=2 \
   --steps=2 --out_dir="$w/run" --checkpoint_dir="$w/good" >"$w/good.log" 2>&1 || { cat "$w/good.log"; exit 1; }
 step=step_00000002
-failures=0
 # expect CASE EXPECTED DAMAGE_COMMAND [TRAIN FLAGS...]: damages a fresh copy, resumes on 2 ranks.
 expect() {
   local what="$1" expected="$2" damage="$3"; shift 3

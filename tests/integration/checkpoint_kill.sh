@@ -6,12 +6,8 @@
 # the manifest is written, and after the rename but before `latest` changes (rank 0 is killed).
 #   checkpoint_kill.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"; shift 3
-mpirun=("$@")
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
-w="$work/ckpt-kill"
-rm -rf "$w"; mkdir -p "$w"
+. "$(dirname "$0")/lib.sh"
+setup ckpt-kill "$@"
 train=("${mpirun[@]}" -np 2 -x LRKV_TEST_HOOKS -x LRKV_CHECKPOINT_PAUSE_AT "$bin/lrkv" train
        --config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --model.vocab_size=2048
        --model.n_layers=2 --model.seq_len=32 --train.global_batch=8 --train.eval_batches=1
@@ -19,7 +15,6 @@ train=("${mpirun[@]}" -np 2 -x LRKV_TEST_HOOKS -x LRKV_CHECKPOINT_PAUSE_AT "$bin
 export LRKV_TEST_HOOKS=1 LRKV_CHECKPOINT_PAUSE_AT=none
 "${train[@]}" --steps=4 --out_dir="$w/uninterrupted" --checkpoint_dir="$w/ck_reference" >"$w/reference.log" 2>&1 ||
   { cat "$w/reference.log"; exit 1; }
-failures=0
 for stage in shards_written manifest_written renamed; do
   ck="$w/ck_$stage"
   LRKV_CHECKPOINT_PAUSE_AT=none "${train[@]}" --steps=2 --out_dir="$w/$stage" --checkpoint_dir="$ck" \

@@ -6,20 +6,7 @@
 set -uo pipefail
 bin="$1"; src="$2"; work="$3"
 rm -rf "$work"; mkdir -p "$work"
-failures=0
-
-# expect_error DESCRIPTION EXPECTED_SUBSTRING -- COMMAND...
-expect_error() {
-  local what="$1" expected="$2"; shift 3
-  local output status
-  output="$("$@" 2>&1)"; status=$?
-  if [ $status -eq 0 ] || ! grep -qF -- "$expected" <<<"$output"; then
-    echo "FAIL: $what: exit $status, expected '$expected' in:"; echo "$output" | tail -3
-    failures=$((failures + 1))
-  else
-    echo "ok: $what -> $(grep -F -- "$expected" <<<"$output" | head -1)"
-  fi
-}
+. "$src/tests/integration/lib.sh"
 
 cfg="$src/configs/brown-tiny-lrkv.textproto"
 expect_error "missing config file" "config file not found or unreadable: $work/nope.textproto" -- \
@@ -50,4 +37,4 @@ expect_error "corrupted shard" "crc32c" -- \
 expect_error "vocabulary mismatch" "tokenized with a vocabulary of 2048 but model.vocab_size is 8192" -- \
   "$bin/lrkv" train --config="$cfg" --data_dir="$data"
 
-[ $failures -eq 0 ] && echo "cli_errors: all passed" || { echo "cli_errors: $failures failed"; exit 1; }
+finish cli_errors

@@ -7,13 +7,9 @@
 #   kill_soak.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 #   KILLS=30 STEPS=300 tests/integration/kill_soak.sh build/bin . /tmp/soak mpirun --oversubscribe
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"; shift 3
-mpirun=("$@")
-. "$src/tests/integration/lib.sh"
-prepare_brown
+. "$(dirname "$0")/lib.sh"
+setup kill-soak "$@"
 kills="${KILLS:-20}" steps="${STEPS:-200}"
-w="$work/kill-soak"
-rm -rf "$w"; mkdir -p "$w"
 export LRKV_SOAK_TAG="$$.$RANDOM"
 train=("${mpirun[@]}" -np 2 -x LRKV_SOAK_TAG "$bin/lrkv" train "${small_train[@]}" --tp=2 --steps="$steps")
 "${train[@]}" --out_dir="$w/reference" >"$w/reference.log" 2>&1 || { cat "$w/reference.log"; exit 1; }

@@ -1,4 +1,6 @@
-# Shared by the integration scripts (source it after setting bin, src and work):
+# Shared by the integration scripts:  . "$(dirname "$0")/lib.sh"; setup NAME "$@"
+#   setup NAME BIN SRC WORK [MPIRUN...]  bin, src, work and mpirun (an array) from the arguments, the
+#                                 data prepared (below), and $w = WORK/NAME, emptied
 #   prepare_brown                 the Brown corpus at vocabulary 2048 in $work/../brown or $work/brown
 #   small_train                   the arguments of a small, fast `lrkv train` on it (an array)
 #   ok MSG / fail MSG             bookkeeping; finish NAME prints the verdict and sets the exit status
@@ -11,6 +13,15 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 finish() {
   if [ "$failures" -eq 0 ]; then echo "$1: all passed"; exit 0; fi
   echo "$1: $failures failed"; exit 1
+}
+
+setup() {
+  local name="$1"
+  bin="$2"; src="$3"; work="$4"; shift 4
+  mpirun=("$@")
+  prepare_brown
+  w="$work/$name"
+  rm -rf "$w"; mkdir -p "$w"
 }
 
 prepare_brown() {

@@ -4,10 +4,9 @@
 #   mpirun_script.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
 set -uo pipefail
 bin="$1"; src="$2"; work="$3"
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
+. "$src/tests/integration/lib.sh"
+prepare_brown
 export LRKV_BIN="$bin/lrkv"
-failures=0
 run() {  # run NAME MPIRUN_SH_ARGS...
   local name="$1" out="$work/mpirun_script/$1"; shift
   rm -rf "$out"; mkdir -p "$out"

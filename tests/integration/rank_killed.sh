@@ -4,8 +4,8 @@
 #   rank_killed.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
 bin="$1"; src="$2"; work="$3"; shift 3
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
+. "$src/tests/integration/lib.sh"
+prepare_brown
 exec "$src/tests/integration/kill_rank.sh" mpirun "$work/rank_killed" 30 \
   "$@" -np 3 "$bin/lrkv" train --config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" \
   --model.vocab_size=2048 --model.n_layers=2 --model.seq_len=32 --dp=3 --train.global_batch=12 --steps=100000 \

@@ -13,11 +13,8 @@
 #    each refused before any training, naming the problem.
 #   run_guards.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"
-. "$src/tests/integration/lib.sh"
-prepare_brown
-w="$work/run-guards"
-rm -rf "$w"; mkdir -p "$w"
+. "$(dirname "$0")/lib.sh"
+setup run-guards "$@"
 train=("$bin/lrkv" train "${small_train[@]}")
 
 # --- another run's checkpoints --------------------------------------------------------------------

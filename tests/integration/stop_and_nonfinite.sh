@@ -8,18 +8,12 @@
 #    logged, and more skips than train.max_skipped_steps stop the run.
 #   stop_and_nonfinite.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"; shift 3
-mpirun=("$@")
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
-w="$work/stop"
-rm -rf "$w"; mkdir -p "$w"
+. "$(dirname "$0")/lib.sh"
+setup stop "$@"
 train=("${mpirun[@]}" -np 2 -x LRKV_TEST_HOOKS -x LRKV_TEST_NAN_GRAD "$bin/lrkv" train --config="$src/configs/brown-tiny-lrkv.textproto"
        --data_dir="$data" --model.vocab_size=2048 --model.n_layers=2 --model.seq_len=32 --train.global_batch=8
        --train.eval_batches=1 --train.eval_every=0 --train.log_every=1 --train.peak_flops=1e9 --dp=2)
 export LRKV_TEST_HOOKS=1 LRKV_TEST_NAN_GRAD=0
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # stop_case TAG SIGNAL TARGET(mpirun|rank)
 stop_case() {

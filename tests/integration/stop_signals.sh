@@ -9,12 +9,8 @@
 # (SIGTERM to one rank and SIGUSR1 to mpirun: stop_and_nonfinite.sh; srun and scancel: slurm_train.sh.)
 #   stop_signals.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"; shift 3
-mpirun=("$@")
-. "$src/tests/integration/lib.sh"
-prepare_brown
-w="$work/stop-signals"
-rm -rf "$w"; mkdir -p "$w"
+. "$(dirname "$0")/lib.sh"
+setup stop-signals "$@"
 set -m  # background jobs in their own process groups: a non-interactive shell would start them ignoring SIGINT
 export LRKV_TEST_HOOKS=1 LRKV_CHECKPOINT_PAUSE_AT=shards_written LRKV_CHECKPOINT_PAUSE_S=4
 export MPIRUN_ARGS="-x LRKV_TEST_HOOKS -x LRKV_CHECKPOINT_PAUSE_AT -x LRKV_CHECKPOINT_PAUSE_S --oversubscribe"

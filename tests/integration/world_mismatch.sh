@@ -6,9 +6,8 @@
 #   world_mismatch.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
 set -uo pipefail
 bin="$1"; src="$2"; work="$3"
-data="$work/brown"
-"$bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null || exit 1
-failures=0
+. "$src/tests/integration/lib.sh"
+prepare_brown
 expect() {  # expect MESSAGE FIX ENV...
   local message="$1" fix="$2"; shift 2
   local out status t0=$SECONDS

@@ -32,9 +32,7 @@ void NumericFields(const Descriptor* d, const std::string& prefix, std::vector<c
       case FieldDescriptor::CPPTYPE_UINT32:
       case FieldDescriptor::CPPTYPE_UINT64:
       case FieldDescriptor::CPPTYPE_FLOAT:
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-        fields.push_back(f), paths.push_back(path);
-        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE: fields.push_back(f), paths.push_back(path); break;
       default: break;
     }
   }
@@ -63,16 +61,10 @@ double Effective(RunConfig c, const std::string& path) {
     const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(path.substr(start, dot - start));
     m = &m->GetReflection()->GetMessage(*m, f);
   }
-  const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(path.substr(start));
-  const auto* r = m->GetReflection();
-  switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return r->GetInt32(*m, f);
-    case FieldDescriptor::CPPTYPE_INT64: return double(r->GetInt64(*m, f));
-    case FieldDescriptor::CPPTYPE_UINT32: return r->GetUInt32(*m, f);
-    case FieldDescriptor::CPPTYPE_UINT64: return double(r->GetUInt64(*m, f));
-    case FieldDescriptor::CPPTYPE_FLOAT: return r->GetFloat(*m, f);
-    default: return r->GetDouble(*m, f);
-  }
+  double v = 0;
+  std::string text;
+  EXPECT_TRUE(NumericFieldValue(*m, m->GetDescriptor()->FindFieldByName(path.substr(start)), &v, &text)) << path;
+  return v;
 }
 
 bool InRange(double v, const FieldRange& b) {

@@ -14,7 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "data/brown_corpus.h"
 #include "data/token_shard.h"
+#include "nlohmann/json.hpp"
 #include "runtime/crc32c.h"
+#include "runtime/durable_file.h"
 #include "data/tokenizer.h"
 #include "runtime/hash.h"
 #include "runtime/status.h"
@@ -53,42 +55,16 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
   return text.str();
 }
 
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-// meta.json is written by this file only, one `"key": value` per line, so matching a line is
-// enough to check it without a JSON parser.
-bool MetaHas(const std::string& meta, const std::string& key, const std::string& value) {
-  return meta.find(absl::StrCat("\"", key, "\": ", value, ",\n")) != std::string::npos ||
-         meta.find(absl::StrCat("\"", key, "\": ", value, "\n")) != std::string::npos;
-}
-
-// Shortest text that reads back as exactly `v` ("0.05", not "0.050000000000000003").
-std::string FormatDouble(double v) {
-  char buf[64];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
+absl::Status WriteText(const std::string& path, const std::string& text) { return WriteFileDurably(path, text); }
 
 // True when out_dir holds the complete output of a run with these options. meta.json is written
 // last, so its presence (with matching options) marks a finished run.
 bool AlreadyPrepared(const PrepareDataOptions& o, const Paths& p) {
-  const absl::StatusOr<std::string> meta = ReadText(p.meta);
-  if (!meta.ok()) return false;
-  if (!MetaHas(*meta, "corpus", absl::StrCat("\"", o.corpus, "\"")) ||
-      !MetaHas(*meta, "vocab_size", absl::StrCat(o.vocab_size)) ||
-      !MetaHas(*meta, "val_fraction", FormatDouble(o.val_fraction)) ||
-      !MetaHas(*meta, "seed", absl::StrCat(o.seed))) {
+  const absl::StatusOr<std::string> text = ReadText(p.meta);
+  if (!text.ok()) return false;
+  const nlohmann::json meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object() || meta.value("corpus", "") != o.corpus || meta.value("vocab_size", -1) != o.vocab_size ||
+      meta.value("val_fraction", -1.0) != o.val_fraction || meta.value("seed", uint64_t(0)) != o.seed) {
     return false;
   }
   const absl::StatusOr<Tokenizer> tok = Tokenizer::Load(p.model);
@@ -221,16 +197,18 @@ absl::Status PrepareData(const PrepareDataOptions& o) {
               train.size(), p.val_bin.c_str(), val.size());
 
   const Entropies e = UnigramEntropies(train, val, o.vocab_size);
-  const std::string meta = absl::StrCat(
-      "{\n", "  \"corpus\": \"", o.corpus, "\",\n", "  \"vocab_size\": ", o.vocab_size, ",\n",
-      "  \"val_fraction\": ", FormatDouble(o.val_fraction), ",\n", "  \"seed\": ", o.seed, ",\n",
-      "  \"eos_id\": ", tok.eos_id(), ",\n", "  \"documents\": {\"train\": ", n_train_docs,
-      ", \"val\": ", n_val_docs, "},\n", "  \"tokens\": {\"train\": ", train.size(),
-      ", \"val\": ", val.size(), "},\n",
-      "  \"unigram_entropy_nats\": ", absl::StrFormat("%.6f", e.train_entropy), ",\n",
-      "  \"val_unigram_cross_entropy_nats\": ", absl::StrFormat("%.6f", e.val_cross_entropy), "\n",
-      "}\n");
-  LRKV_TRY(WriteText(p.meta, meta));
+  nlohmann::ordered_json meta;
+  meta["corpus"] = o.corpus;
+  meta["vocab_size"] = o.vocab_size;
+  meta["val_fraction"] = o.val_fraction;
+  meta["seed"] = o.seed;
+  meta["eos_id"] = tok.eos_id();
+  meta["documents"] = {{"train", n_train_docs}, {"val", n_val_docs}};
+  meta["tokens"] = {{"train", train.size()}, {"val", val.size()}};
+  meta["tokenizer_fingerprint"] = fingerprint;
+  meta["unigram_entropy_nats"] = e.train_entropy;
+  meta["val_unigram_cross_entropy_nats"] = e.val_cross_entropy;
+  LRKV_TRY(WriteText(p.meta, meta.dump(2) + "\n"));
   std::printf(
       "[data] wrote %s: unigram entropy %.4f nats, val unigram cross-entropy %.4f nats "
       "(%.1f s total)\n",

@@ -19,6 +19,7 @@
 #include "data/token_shard.h"
 #include "data/tokenizer.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "runtime/crc32c.h"
 #include "runtime/hash.h"
 
@@ -362,11 +363,14 @@ TEST(PrepareDataTest, EndToEndOnFakeCorpusThenSkips) {
   const absl::StatusOr<TokenShard> val = ReadTokenShard(o.out_dir + "/val.bin");
   ASSERT_TRUE(train.ok() && val.ok());
   EXPECT_EQ(train->vocab_size, 320);
-  const std::string meta = ReadAll(o.out_dir + "/meta.json");
-  EXPECT_CONTAINS(meta, "\"documents\": {\"train\": 6, \"val\": 2}");
-  EXPECT_CONTAINS(meta, (absl::StrCat("\"tokens\": {\"train\": ", train->tokens.size(),
-                                      ", \"val\": ", val->tokens.size(), "}")));
-  EXPECT_CONTAINS(meta, "\"unigram_entropy_nats\": ");
+  const nlohmann::json meta = nlohmann::json::parse(ReadAll(o.out_dir + "/meta.json"));
+  EXPECT_EQ(meta["documents"]["train"], 6);
+  EXPECT_EQ(meta["documents"]["val"], 2);
+  EXPECT_EQ(meta["tokens"]["train"], train->tokens.size());
+  EXPECT_EQ(meta["tokens"]["val"], val->tokens.size());
+  EXPECT_EQ(meta["tokenizer_fingerprint"], train->tokenizer_fingerprint);
+  EXPECT_NE(train->tokenizer_fingerprint, 0u);
+  EXPECT_GT(meta["unigram_entropy_nats"].get<double>(), 0.0);
   EXPECT_EQ(train->tokens.back(), 2);  // eos closes every document.
   EXPECT_EQ(std::count(val->tokens.begin(), val->tokens.end(), 2), 2);
 

@@ -8,7 +8,7 @@
 // ||U_h B_h^T||_F is about 0.1 ||W_shared||_F.
 // Inference caches K_shared, V_shared (d_h each) and the latents X U_h (r per head, K and V):
 // 2 (d_h + H r) values per token per layer.
-// Tensor parallelism (scheme A of ../shared/reference/attention-variants.md, section 4.2): wq, uk,
+// Tensor parallelism (docs/attention-variants.md, "Tensor parallelism"): wq, uk,
 // uv, bk, bv are split by head; wk_shared and wv_shared are replicated on every rank, which
 // computes K_shared and V_shared itself; their gradients are partial sums over the rank's heads,
 // summed over the TP group once per step. dx is partial and summed by the layer's all-reduce, so

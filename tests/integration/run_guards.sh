@@ -115,4 +115,17 @@ t0=$SECONDS
 expect_error "a model that cannot fit in memory" "this job cannot fit in memory: each rank needs at least" \
   -- "${train[@]}" --model.n_layers=4000 --model.d_model=1024 --out_dir="$w/x"
 [ $((SECONDS - t0)) -le 10 ] && ok "refused in $((SECONDS - t0)) s, before allocating" || fail "memory refusal took $((SECONDS - t0)) s"
+# --- a checkpoint written before the formats' later additions (tests/fixtures/README.md) ---------------
+old="$w/old-ck"; cp -r "$src/tests/fixtures/checkpoint_before_issue14" "$old"
+old_args=(--config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --model.vocab_size=2048 --model.n_layers=1
+          --model.d_model=16 --model.n_heads=2 --model.lrkv_rank=2 --model.d_ff=32 --model.seq_len=16
+          --train.global_batch=4 --train.eval_batches=1 --train.peak_flops=1e9 --train.warmup_steps=60)
+out="$("$bin/lrkv" train "${old_args[@]}" --steps=4 --out_dir="$w/old-run" --checkpoint_dir="$old" --resume 2>&1)"; status=$?
+if [ $status -eq 0 ] && grep -q "resumed from $old/step_00000002: step 2" <<<"$out" &&
+   [ "$(metrics_steps "$w/old-run/metrics.jsonl")" = "3 4" ] && [ "$(cat "$old/latest")" = step_00000004 ] &&
+   "$bin/lrkv" export --checkpoint="$src/tests/fixtures/checkpoint_before_issue14" --out="$w/old.safetensors" >/dev/null 2>&1; then
+  ok "a checkpoint written by lrkv before this work resumes (steps 3-4) and exports"
+else
+  fail "old checkpoint: exit $status"; echo "$out" | tail -3
+fi
 finish run_guards

@@ -14,7 +14,7 @@
 #include "data/sampler.h"
 #include "data/token_shard.h"
 #include "launch/train/checkpointing.h"
-#include "launch/device_peaks.h"
+#include "launch/reports/device_peaks.h"
 #include "launch/train/evaluation.h"
 #include "launch/train/memory_check.h"
 #include "launch/train/metrics_writer.h"

@@ -13,7 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "launch/model_weights.h"
+#include "launch/formats/model_weights.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "runtime/status.h"

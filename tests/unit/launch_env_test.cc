@@ -4,7 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "launch/launch_env.h"
+#include "launch/cli/launch_env.h"
 
 namespace lrkv {
 namespace {

@@ -1,4 +1,4 @@
-#include "launch/metrics_reader.h"
+#include "launch/reports/metrics_reader.h"
 
 #include <cmath>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "launch/safetensors.h"
+#include "launch/formats/safetensors.h"
 
 #include <unistd.h>
 

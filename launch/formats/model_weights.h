@@ -1,4 +1,4 @@
-// A model's parameters in a safetensors file (launch/safetensors.h), as `lrkv export` writes them
+// A model's parameters in a safetensors file (launch/formats/safetensors.h), as `lrkv export` writes them
 // and `lrkv import` and tests/reference/dump_case read them: every parameter under its name
 // ("layers.0.attn.wq", "embed.weight", ...) in its global shape, in the math convention of
 // model/decoder.h (linear weights (in, out), y = x @ W; embed.weight and lm_head.weight (V, d);
@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "launch/safetensors.h"
+#include "launch/formats/safetensors.h"
 #include "model/config.pb.h"
 #include "model/parameter.h"
 

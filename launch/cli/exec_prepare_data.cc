@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "launch/commands.h"
+#include "launch/cli/commands.h"
 
 namespace lrkv {
 

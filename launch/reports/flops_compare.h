@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "launch/metrics_reader.h"
+#include "launch/reports/metrics_reader.h"
 
 namespace lrkv {
 

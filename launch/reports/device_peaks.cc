@@ -1,4 +1,4 @@
-#include "launch/device_peaks.h"
+#include "launch/reports/device_peaks.h"
 
 #include <cctype>
 #include <cmath>

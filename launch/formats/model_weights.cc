@@ -1,4 +1,4 @@
-#include "launch/model_weights.h"
+#include "launch/formats/model_weights.h"
 
 #include <vector>
 

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
-#include "launch/commands.h"
+#include "launch/cli/commands.h"
 #include "launch/train/train_state.pb.h"
 #include "model/config.pb.h"
 #include "parallel/sharded_checkpoint.h"

@@ -1,4 +1,4 @@
-#include "launch/launch_env.h"
+#include "launch/cli/launch_env.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -13,11 +13,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "launch/command_args.h"
-#include "launch/commands.h"
-#include "launch/flops_compare.h"
-#include "launch/metrics_reader.h"
-#include "launch/python_plot.h"
+#include "launch/cli/command_args.h"
+#include "launch/cli/commands.h"
+#include "launch/reports/flops_compare.h"
+#include "launch/reports/metrics_reader.h"
+#include "launch/reports/python_plot.h"
 #include "runtime/status.h"
 
 namespace lrkv {

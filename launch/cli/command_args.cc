@@ -1,4 +1,4 @@
-#include "launch/command_args.h"
+#include "launch/cli/command_args.h"
 
 #include <algorithm>
 

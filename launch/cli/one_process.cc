@@ -1,4 +1,4 @@
-#include "launch/one_process.h"
+#include "launch/cli/one_process.h"
 
 #include <mpi.h>
 

@@ -8,7 +8,7 @@
 //                byte after the header, and the tensors cover it exactly, without gaps or overlap.
 // The reader checks all of that (and the file length) before it returns anything, and reads the
 // tensors one at a time, so neither side ever holds more than one tensor of a large model.
-// No MPI, no model: launch/model_weights.h maps a file onto a model's parameters.
+// No MPI, no model: launch/formats/model_weights.h maps a file onto a model's parameters.
 #pragma once
 
 #include <cstdint>

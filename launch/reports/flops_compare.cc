@@ -1,4 +1,4 @@
-#include "launch/flops_compare.h"
+#include "launch/reports/flops_compare.h"
 
 #include <cmath>
 #include <limits>

@@ -1,5 +1,5 @@
 // lrkv export --checkpoint=DIR --out=FILE.safetensors
-// One consolidated safetensors file of a checkpoint's parameters (launch/model_weights.h), whatever
+// One consolidated safetensors file of a checkpoint's parameters (launch/formats/model_weights.h), whatever
 // layout saved it, and FILE.config.json (the ModelConfig as JSON) next to it. DIR is a checkpoint
 // (DIR/manifest.pb) or a checkpoint directory, whose latest checkpoint is exported.
 #include <cstdio>
@@ -10,11 +10,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "launch/command_args.h"
-#include "launch/commands.h"
-#include "launch/model_weights.h"
-#include "launch/one_process.h"
-#include "launch/safetensors.h"
+#include "launch/cli/command_args.h"
+#include "launch/cli/commands.h"
+#include "launch/formats/model_weights.h"
+#include "launch/cli/one_process.h"
+#include "launch/formats/safetensors.h"
 #include "launch/train/train_state.pb.h"
 #include "model/config.h"
 #include "parallel/sharded_checkpoint.h"

@@ -8,7 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
-#include "launch/commands.h"
+#include "launch/cli/commands.h"
 #include "launch/train/trainer.h"
 #include "model/config.h"
 #include "parallel/agreement.h"

@@ -9,8 +9,8 @@
 #include <mpi.h>
 
 #include "absl/flags/usage.h"
-#include "launch/commands.h"
-#include "launch/launch_env.h"
+#include "launch/cli/commands.h"
+#include "launch/cli/launch_env.h"
 #include "parallel/agreement.h"
 #ifdef LRKV_HAVE_CUDA
 #include "runtime/cuda/device.h"

@@ -1,4 +1,4 @@
-#include "launch/python_plot.h"
+#include "launch/reports/python_plot.h"
 
 #include <spawn.h>
 #include <sys/wait.h>

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "launch/commands.h"
+#include "launch/cli/commands.h"
 #include "launch/train/metrics_writer.h"
 #include "model/config.h"
 #include "model/flop_model.h"

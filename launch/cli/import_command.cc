@@ -1,6 +1,6 @@
 // lrkv import --safetensors=FILE --config=CONFIG.textproto --out=CHECKPOINT_DIR [--model.FIELD=V ...]
 //             [--train.FIELD=V ...]
-// A checkpoint of step 0 from a weights file (launch/model_weights.h): the parameters of the file,
+// A checkpoint of step 0 from a weights file (launch/formats/model_weights.h): the parameters of the file,
 // checked against the model the config builds, zero AdamW moments, and the config in its
 // TrainState, so that `lrkv train --config=CONFIG --checkpoint_dir=CHECKPOINT_DIR --resume`
 // trains (or, with --steps, evaluates) from those weights at any layout.
@@ -11,11 +11,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "launch/train/checkpointing.h"
-#include "launch/command_args.h"
-#include "launch/commands.h"
-#include "launch/model_weights.h"
-#include "launch/one_process.h"
-#include "launch/safetensors.h"
+#include "launch/cli/command_args.h"
+#include "launch/cli/commands.h"
+#include "launch/formats/model_weights.h"
+#include "launch/cli/one_process.h"
+#include "launch/formats/safetensors.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "optim/adamw.h"

@@ -30,7 +30,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "absl/strings/str_split.h"
+#include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "optim/adamw.h"
@@ -44,7 +46,7 @@
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/status.h"
 
-ABSL_FLAG(std::string, variants, "mha,gqa,mqa,mla,lrkv", "comma-separated attention variants to run");
+ABSL_FLAG(std::string, variants, "", "comma-separated attention variants to run (default: every registered one)");
 ABSL_FLAG(int, steps, 5, "timed training steps per variant (the median is reported)");
 ABSL_FLAG(int, warmup, 2, "untimed steps per variant before timing (first-touch of activations, BLAS buffers)");
 ABSL_FLAG(int, gemm_repeats, 5, "repeats per SGEMM shape when measuring the peak (best is kept)");
@@ -115,16 +117,6 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) out += absl::StrFormat("\\u%04x", c);
-    else out += c;
-  }
-  return out + "\"";
 }
 
 // Deterministic values in [-scale, scale): uninitialised memory could hold NaNs or denormals, which
@@ -409,77 +401,58 @@ struct Report {
 };
 
 std::string Json(const Report& rep) {
+  using Json = nlohmann::ordered_json;
   const char* env_threads = std::getenv("OMP_NUM_THREADS");
-  std::string j = "{\n  \"benchmark\": \"train_step_cpu\",\n";
-  absl::StrAppend(&j, "  \"date\": ", JsonString(UtcNow()), ",\n  \"machine\": {\"nproc\": ",
-                  sysconf(_SC_NPROCESSORS_ONLN), ", \"cpu_model\": ", JsonString(CpuModel()),
-                  ", \"loadavg_1m_at_start\": ", rep.load_at_start, ", \"omp_max_threads\": ", omp_get_max_threads(),
-                  ", \"OMP_NUM_THREADS\": ", env_threads ? JsonString(env_threads) : "null",
-                  ",\n              \"openblas\": {\"config\": ", JsonString(openblas_get_config()),
-                  ", \"core\": ", JsonString(openblas_get_corename()), ", \"threads\": ", openblas_get_num_threads(),
-                  ", \"parallel\": ", openblas_get_parallel() == 2 ? "\"openmp\"" : "\"pthreads or none\"", "}},\n");
+  Json j;
+  j["benchmark"] = "train_step_cpu";
+  j["date"] = UtcNow();
+  j["machine"] = {{"nproc", sysconf(_SC_NPROCESSORS_ONLN)},
+                  {"cpu_model", CpuModel()},
+                  {"loadavg_1m_at_start", std::strtod(rep.load_at_start.c_str(), nullptr)},
+                  {"omp_max_threads", omp_get_max_threads()},
+                  {"OMP_NUM_THREADS", env_threads ? Json(env_threads) : Json(nullptr)},
+                  {"openblas",
+                   {{"config", openblas_get_config()},
+                    {"core", openblas_get_corename()},
+                    {"threads", openblas_get_num_threads()},
+                    {"parallel", openblas_get_parallel() == 2 ? "openmp" : "pthreads or none"}}}};
   // The model exactly as built: the shared ModelConfig text, plus each variant's attention fields.
-  const std::string base(absl::StripTrailingAsciiWhitespace(kBaseModel));
-  absl::StrAppend(&j, "  \"model_config\": ", JsonString(base), ", \"batch\": ", kBatch, ", \"seq_len\": ", kSeq,
-                  ", \"dtype\": \"f32\",\n");
-  absl::StrAppendFormat(&j, "  \"steps\": %d, \"warmup_steps\": %d, \"target_fraction\": %.2f,\n", rep.steps,
-                        rep.warmup, rep.target);
-  absl::StrAppendFormat(&j, "  \"sgemm_peak_gflops\": %.1f,\n  \"sgemm\": [\n", rep.peak);
-  for (size_t i = 0; i < rep.gemms.size(); ++i) {
-    const GemmResult& g = rep.gemms[i];
-    absl::StrAppendFormat(&j, "    {\"shape\": %s, \"m\": %d, \"n\": %d, \"k\": %d, \"gflops\": %.1f}%s\n",
-                          JsonString(g.shape.name), g.shape.m, g.shape.n, g.shape.k, g.gflops,
-                          i + 1 < rep.gemms.size() ? "," : "");
+  j["model_config"] = std::string(absl::StripTrailingAsciiWhitespace(kBaseModel));
+  j["batch"] = kBatch, j["seq_len"] = kSeq, j["dtype"] = "f32";
+  j["steps"] = rep.steps, j["warmup_steps"] = rep.warmup, j["target_fraction"] = rep.target;
+  j["sgemm_peak_gflops"] = rep.peak;
+  j["sgemm"] = Json::array();
+  for (const GemmResult& g : rep.gemms) {
+    j["sgemm"].push_back({{"shape", g.shape.name}, {"m", g.shape.m}, {"n", g.shape.n}, {"k", g.shape.k}, {"gflops", g.gflops}});
   }
-  absl::StrAppend(&j, "  ],\n  \"variants\": [\n");
-  for (size_t i = 0; i < rep.variants.size(); ++i) {
-    const VariantResult& v = rep.variants[i];
+  j["variants"] = Json::array();
+  for (const VariantResult& v : rep.variants) {
     const double gflops = v.flops / v.step_s / 1e9, frac = gflops / rep.peak;
-    absl::StrAppendFormat(&j, "    {\"variant\": \"%s\", \"attention_config\": %s, \"params\": %d,\n", v.name,
-                          JsonString(v.attention), v.params);
-    absl::StrAppendFormat(&j, "     \"kv_cache_values_per_token_per_layer\": %d, \"init_s\": %.2f, \"loss\": %.4f,\n",
-                          v.kv_values, v.init_s, v.loss);
-    absl::StrAppendFormat(&j, "     \"step_time_s_median\": %.4f, \"step_times_s\": [%s],\n", v.step_s,
-                          absl::StrJoin(v.step_times, ", ", [](std::string* o, double t) {
-                            absl::StrAppendFormat(o, "%.4f", t);
-                          }));
-    absl::StrAppendFormat(&j, "     \"tokens_per_s\": %.1f, \"flops_per_step\": %d, \"achieved_gflops\": %.2f,\n",
-                          kTokens / v.step_s, v.flops, gflops);
-    absl::StrAppendFormat(&j, "     \"fraction_of_sgemm_peak\": %.4f, \"meets_target\": %s,\n", frac,
-                          frac >= rep.target ? "true" : "false");
-    absl::StrAppend(&j, "     \"phase_time_s_median\": {");
-    for (int p = 0; p < kPhases; ++p) {
-      absl::StrAppendFormat(&j, "%s\"%s\": %.4f", p ? ", " : "", kPhaseNames[p], v.phase_s[p]);
-    }
-    absl::StrAppendFormat(&j, "},\n     \"gemm_time_s_median\": {\"forward\": %.4f, \"backward\": %.4f}, "
-                          "\"minor_page_faults_per_step\": %.0f, \"sys_time_s_per_step\": %.4f,\n",
-                          v.gemm_s[0], v.gemm_s[1], v.minor_faults, v.sys_s);
-    absl::StrAppend(&j, "     \"flops_per_step_by_category\": {");
-    for (int p = 0; p < 2; ++p)
-      for (int c = 0; c < 4; ++c)
-        absl::StrAppendFormat(&j, "%s\"%s.%s\": %d", p + c ? ", " : "", p ? "backward" : "forward",
-                              FlopCategoryName(static_cast<FlopCategory>(c)), v.flops_by[p][c]);
-    absl::StrAppend(&j, "}");
-    if (!v.gemm_shapes.empty()) {
-      absl::StrAppend(&j, ",\n     \"gemm_shapes_last_step\": [");
-      for (size_t s = 0; s < v.gemm_shapes.size(); ++s) {
-        const GemmShapeTime& g = v.gemm_shapes[s];
-        absl::StrAppendFormat(&j, "%s\n       {\"gemm\": \"%s\", \"calls\": %d, \"seconds\": %.5f, \"gflops\": %.1f}",
-                              s ? "," : "", GemmName(g.key), g.stat.calls, g.stat.seconds,
-                              GemmFlops(g.key) * g.stat.calls / g.stat.seconds / 1e9);
+    Json r;
+    r["variant"] = v.name, r["attention_config"] = v.attention, r["params"] = v.params;
+    r["kv_cache_values_per_token_per_layer"] = v.kv_values, r["init_s"] = v.init_s, r["loss"] = v.loss;
+    r["step_time_s_median"] = v.step_s, r["step_times_s"] = v.step_times;
+    r["tokens_per_s"] = kTokens / v.step_s, r["flops_per_step"] = v.flops, r["achieved_gflops"] = gflops;
+    r["fraction_of_sgemm_peak"] = frac, r["meets_target"] = frac >= rep.target;
+    for (int p = 0; p < kPhases; ++p) r["phase_time_s_median"][kPhaseNames[p]] = v.phase_s[p];
+    r["gemm_time_s_median"] = {{"forward", v.gemm_s[0]}, {"backward", v.gemm_s[1]}};
+    r["minor_page_faults_per_step"] = v.minor_faults, r["sys_time_s_per_step"] = v.sys_s;
+    for (int p = 0; p < 2; ++p) {
+      for (int c = 0; c < 4; ++c) {
+        r["flops_per_step_by_category"][absl::StrCat(p ? "backward" : "forward", ".",
+                                                     FlopCategoryName(static_cast<FlopCategory>(c)))] = v.flops_by[p][c];
       }
-      absl::StrAppend(&j, "]");
     }
-    if (!v.ops.empty()) {
-      absl::StrAppend(&j, ",\n     \"op_time_s_per_step\": {");
-      for (size_t o = 0; o < v.ops.size(); ++o)
-        absl::StrAppendFormat(&j, "%s\"%s\": %.4f", o ? ", " : "", v.ops[o].op, v.ops[o].seconds);
-      absl::StrAppend(&j, "}");
+    for (const GemmShapeTime& g : v.gemm_shapes) {
+      r["gemm_shapes_last_step"].push_back({{"gemm", GemmName(g.key)},
+                                            {"calls", g.stat.calls},
+                                            {"seconds", g.stat.seconds},
+                                            {"gflops", GemmFlops(g.key) * g.stat.calls / g.stat.seconds / 1e9}});
     }
-    absl::StrAppend(&j, "}", i + 1 < rep.variants.size() ? "," : "", "\n");
+    for (const auto& o : v.ops) r["op_time_s_per_step"][o.op] = o.seconds;
+    j["variants"].push_back(std::move(r));
   }
-  absl::StrAppend(&j, "  ]\n}\n");
-  return j;
+  return j.dump(2) + "\n";
 }
 
 void PrintTables(const Report& rep) {
@@ -527,10 +500,16 @@ absl::Status Run() {
   rep.load_at_start = LoadAverage();
   LRKV_REQUIRE(rep.steps > 0 && rep.warmup >= 0, "--steps must be positive and --warmup non-negative");
   std::vector<const Variant*> selected;
-  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty())) {
+  std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
+  if (names.empty()) {
+    for (const AttentionVariantInfo& v : AttentionVariants()) names.push_back(v.name);
+  }
+  for (const std::string& name : names) {
     const auto it = std::find_if(std::begin(kVariants), std::end(kVariants),
                                  [&](const Variant& v) { return name == v.name; });
-    LRKV_REQUIRE(it != std::end(kVariants), "unknown variant '", name, "' in --variants (mha, gqa, mqa, mla, lrkv)");
+    // Every registered variant is benchmarked, so a new one needs its GPT-2-small settings above.
+    LRKV_REQUIRE(it != std::end(kVariants), "variant '", name,
+                 "' has no GPT-2-small attention settings in bench/train_step_bench.cc (kVariants)");
     selected.push_back(it);
   }
   LRKV_REQUIRE(!selected.empty(), "--variants selects nothing");

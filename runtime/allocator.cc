@@ -1,5 +1,6 @@
 #include "runtime/allocator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -70,22 +71,23 @@ class CpuAllocator final : public Allocator {
 };
 
 CpuAllocator cpu_allocator;
-Allocator* registry[2] = {&cpu_allocator, nullptr};
+// Registration may race with lookups from other threads (the CUDA allocator registers lazily).
+std::atomic<Allocator*> registry[2] = {&cpu_allocator, nullptr};
 
 }  // namespace
 
 void RegisterAllocator(Device device, Allocator* allocator) {
-  registry[static_cast<int>(device)] = allocator;
+  registry[static_cast<int>(device)].store(allocator, std::memory_order_release);
 }
 
 absl::StatusOr<Allocator*> AllocatorFor(Device device) {
 #ifdef LRKV_HAVE_CUDA
-  if (device == Device::kCuda && registry[static_cast<int>(device)] == nullptr) {
+  if (device == Device::kCuda && registry[static_cast<int>(device)].load(std::memory_order_acquire) == nullptr) {
     const absl::Status s = cuda::EnsureInitialized();  // registers the CUDA allocator
     if (!s.ok()) return s;
   }
 #endif
-  Allocator* a = registry[static_cast<int>(device)];
+  Allocator* a = registry[static_cast<int>(device)].load(std::memory_order_acquire);
   if (a == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("no ", DeviceName(device), " backend in this build or on this machine"));

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 namespace lrkv {
 
@@ -30,6 +31,24 @@ inline const char* DTypeName(DType t) {
   }
   return "?";
 }
+
+// Whether C++ type T holds elements of `d`: float f32, double f64, int32_t i32; any other type
+// (a backend's own 16-bit float for bf16) by its size.
+template <typename T>
+constexpr bool DTypeMatches(DType d) {
+  if constexpr (std::is_same_v<T, float>) {
+    return d == DType::kF32;
+  } else if constexpr (std::is_same_v<T, double>) {
+    return d == DType::kF64;
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    return d == DType::kI32;
+  } else {
+    return sizeof(T) == static_cast<size_t>(DTypeSize(d)) && d != DType::kF32 && d != DType::kI32;
+  }
+}
+
+// Stops the process: a tensor of dtype `d` read as a type of `size` bytes.
+[[noreturn]] void DTypeMismatch(DType d, size_t size);
 
 inline const char* DeviceName(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
 

@@ -25,6 +25,7 @@ class FlopCounter {
   static FlopCounter& Global();
 
   void Add(FlopCategory c, int64_t flops) {
+    if (paused_.load(std::memory_order_relaxed)) return;
     counts_[static_cast<int>(pass_)][static_cast<int>(c)].fetch_add(flops, std::memory_order_relaxed);
   }
   int64_t Get(Pass p, FlopCategory c) const {
@@ -37,10 +38,25 @@ class FlopCounter {
   void set_pass(Pass p) { pass_ = p; }
 
  private:
+  friend class NotCounted;
   Pass pass_ = Pass::kForward;
+  std::atomic<bool> paused_{false};
   std::array<std::array<std::atomic<int64_t>, static_cast<int>(FlopCategory::kCount)>,
              static_cast<int>(Pass::kCount)>
       counts_{};
+};
+
+// Work done in this scope is not counted (a peak measurement's GEMMs are not training work), and
+// the counts taken so far are left as they are.
+class NotCounted {
+ public:
+  NotCounted() : saved_(FlopCounter::Global().paused_.exchange(true)) {}
+  ~NotCounted() { FlopCounter::Global().paused_.store(saved_); }
+  NotCounted(const NotCounted&) = delete;
+  NotCounted& operator=(const NotCounted&) = delete;
+
+ private:
+  bool saved_;
 };
 
 // Sets the pass that ops count into for the lifetime of the scope.

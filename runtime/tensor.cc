@@ -1,5 +1,7 @@
 #include "runtime/tensor.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,13 @@
 #endif
 
 namespace lrkv {
+
+void DTypeMismatch(DType d, size_t size) {
+  std::fprintf(stderr, "lrkv: internal error: a %s tensor read as elements of %zu bytes of another type\n", DTypeName(d),
+               size);
+  std::abort();
+}
+
 
 int64_t NumElements(const Shape& shape) {
   int64_t n = 1;

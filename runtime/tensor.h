@@ -35,8 +35,10 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device : Device::kCpu; }
 
-  // Typed access to host data; T must match dtype (checked in debug builds).
+  // Typed access to the data; T must match dtype, which is checked on every call (a mismatch is a
+  // bug and stops the process naming both types).
   template <typename T> T* data() const {
+    if (!DTypeMatches<T>(dtype_)) DTypeMismatch(dtype_, sizeof(T));
     return reinterpret_cast<T*>(static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_));
   }
   void* raw() const { return static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_); }

@@ -18,6 +18,7 @@
 #include "launch/train/train_state.pb.h"
 #include "model/config.h"
 #include "parallel/sharded_checkpoint.h"
+#include "runtime/durable_file.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -106,10 +107,7 @@ absl::Status RunExportCommand(const std::vector<std::string>& args) {
     bytes = writer.bytes();
     return absl::OkStatus();
   }));
-  std::FILE* f = std::fopen(config_out.c_str(), "w");
-  LRKV_REQUIRE_CODE(absl::StatusCode::kPermissionDenied, f != nullptr, "cannot write ", config_out);
-  const bool written = std::fwrite(config_json.data(), 1, config_json.size(), f) == config_json.size();
-  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss, std::fclose(f) == 0 && written, "writing ", config_out, " failed");
+  LRKV_TRY(WriteFileDurably(config_out, config_json));
   std::printf("exported %s (step %lld): %zu tensors, %.3fM parameters -> %s (%.2f MB); model config -> %s\n",
               path.c_str(), static_cast<long long>(state.step()), infos.size(), elements / 1e6, out.c_str(),
               bytes / 1e6, config_out.c_str());

@@ -18,6 +18,7 @@
 #include "launch/reports/flops_compare.h"
 #include "launch/reports/metrics_reader.h"
 #include "launch/reports/python_plot.h"
+#include "runtime/durable_file.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -65,13 +66,7 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
-absl::Status WriteTextFile(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  LRKV_REQUIRE(f != nullptr, "cannot write ", path);
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) return absl::DataLossError(absl::StrCat("writing ", path, " failed"));
-  return absl::OkStatus();
-}
+absl::Status WriteTextFile(const std::string& path, const std::string& text) { return WriteFileDurably(path, text); }
 
 const char* const kColumns[] = {"baseline", "baseline_path", "candidate", "candidate_path", "metric", "target",
                                 "baseline_step", "baseline_tokens", "baseline_flops", "reached", "candidate_step",

@@ -16,6 +16,7 @@ absl::StatusOr<double> MeasureGemmFlops(double seconds) {
   LRKV_TRY_ASSIGN(Tensor c, Tensor::Zeros({n, n}, DType::kF32));
   std::fill_n(a.data<float>(), n * n, 0.5f);
   const GemmArgs g = GemmArgs::Dense(n, n, n);
+  const NotCounted not_training_work;  // a run's counts are untouched
   LRKV_TRY(Gemm(a, a, c, g, FlopCategory::kMlp));  // warm-up: threads, caches
   // Throughput over the whole window, not the best call: ranks that share cores then each see
   // their share, and the sum over ranks is the machine's rate.
@@ -27,7 +28,6 @@ absl::StatusOr<double> MeasureGemmFlops(double seconds) {
     ++calls;
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  FlopCounter::Global().Reset();  // these GEMMs are not training work
   return 2.0 * n * n * n * calls / elapsed;
 }
 

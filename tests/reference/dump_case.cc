@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "launch/formats/model_weights.h"
 #include "model/config.h"
 #include "model/decoder.h"
@@ -31,19 +32,20 @@ namespace {
 
 const char* Name(MlpActivation a) { return a == SWIGLU ? "swiglu" : a == RELU_SQUARED ? "relu2" : "gelu"; }
 
+// The reference's config dict (tests/reference/torch_reference.py).
 std::string ConfigJson(const ModelConfig& m) {
   const MlaConfig& a = m.mla();
-  return absl::StrCat(
-      "{\"vocab_size\": ", m.vocab_size(), ", \"d_model\": ", m.d_model(), ", \"n_layers\": ", m.n_layers(),
-      ", \"n_heads\": ", m.n_heads(), ", \"d_head\": ", HeadDim(m), ", \"attention\": \"",
-      AttentionKindName(m.attention()), "\", \"kv_heads\": ", AttentionKvHeads(m), ", \"lrkv_rank\": ", m.lrkv_rank(),
-      ", \"mla\": {\"kv_lora_rank\": ", a.kv_lora_rank(), ", \"q_lora_rank\": ", a.q_lora_rank(),
-      ", \"rope_dim\": ", a.rope_dim(), ", \"nope_dim\": ", a.nope_dim(), ", \"v_dim\": ", a.v_dim(),
-      "}, \"d_ff\": ", m.d_ff(), ", \"activation\": \"", Name(m.activation()), "\", \"norm\": \"",
-      m.norm() == LAYERNORM ? "layernorm" : "rmsnorm", "\", \"norm_eps\": ", m.norm_eps(),
-      ", \"qk_norm\": ", m.qk_norm() ? "true" : "false", ", \"rope_theta\": ", m.rope_theta(),
-      ", \"tie_embeddings\": ", m.tie_embeddings() ? "true" : "false", ", \"seq_len\": ", m.seq_len(),
-      ", \"dtype\": \"f32\"}\n");
+  nlohmann::ordered_json j;
+  j["vocab_size"] = m.vocab_size(), j["d_model"] = m.d_model(), j["n_layers"] = m.n_layers();
+  j["n_heads"] = m.n_heads(), j["d_head"] = HeadDim(m), j["attention"] = AttentionKindName(m.attention());
+  j["kv_heads"] = AttentionKvHeads(m), j["lrkv_rank"] = m.lrkv_rank();
+  j["mla"] = {{"kv_lora_rank", a.kv_lora_rank()}, {"q_lora_rank", a.q_lora_rank()}, {"rope_dim", a.rope_dim()},
+              {"nope_dim", a.nope_dim()}, {"v_dim", a.v_dim()}};
+  j["d_ff"] = m.d_ff(), j["activation"] = Name(m.activation());
+  j["norm"] = m.norm() == LAYERNORM ? "layernorm" : "rmsnorm", j["norm_eps"] = m.norm_eps();
+  j["qk_norm"] = m.qk_norm(), j["rope_theta"] = m.rope_theta(), j["tie_embeddings"] = m.tie_embeddings();
+  j["seq_len"] = m.seq_len(), j["dtype"] = "f32";
+  return j.dump() + "\n";
 }
 
 absl::Status Run() {

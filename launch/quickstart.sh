@@ -20,10 +20,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target lrkv lrkv-prepare-data
 build/bin/lrkv prepare-data --corpus=brown --out=data_out/brown
 
-train=(build/bin/lrkv train --config=configs/brown-tiny-lrkv.textproto "$@")
-if [ "$RANKS" -eq 1 ]; then exec "${train[@]}"; fi
-# Open MPI refuses to run as root unless told; ranks may outnumber cores here (--oversubscribe),
-# so each rank uses one thread.
-[ "$(id -u)" -ne 0 ] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+args=(--config=configs/brown-tiny-lrkv.textproto "$@")
+if [ "$RANKS" -eq 1 ]; then exec build/bin/lrkv train "${args[@]}"; fi
+# Through launch/mpirun.sh, so Ctrl-C or SIGTERM stops the ranks at the next step (saving a
+# checkpoint with --checkpoint_dir) instead of mpirun killing them. Ranks may outnumber cores here
+# (--oversubscribe), so each rank uses one thread.
 # shellcheck disable=SC2086
-exec mpirun -np "$RANKS" --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "${train[@]}" $LAYOUT
+exec launch/mpirun.sh -np "$RANKS" --threads 1 --oversubscribe --bind-to none "${args[@]}" $LAYOUT

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
 #include "runtime/cuda/device.h"
 #include "runtime/flop_counter.h"
 #include "runtime/ops/attention.h"
@@ -49,9 +50,12 @@ absl::StatusOr<double> Time(const std::function<absl::Status()>& op, int warmup,
   return ms[ms.size() / 2];
 }
 
+// One JSON line per measurement.
 void Report(const std::string& op, DType dtype, const std::string& shape, double ms, int64_t flops) {
-  std::printf("{\"op\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f, \"tflops\": %.2f}\n", op.c_str(),
-              DTypeName(dtype), shape.c_str(), ms, flops / (ms * 1e-3) / 1e12);
+  nlohmann::ordered_json j;
+  j["op"] = op, j["dtype"] = DTypeName(dtype), j["shape"] = shape, j["ms"] = ms;
+  j["tflops"] = flops / (ms * 1e-3) / 1e12;
+  std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
 }
 

@@ -257,14 +257,14 @@ absl::StatusOr<std::vector<OpTime>> ProfileOps(const ModelConfig& m) {
   LRKV_TRY_ASSIGN(Tensor k, Filled({kBatch, kSeq, hk, dqk}, 1.f));
   LRKV_TRY_ASSIGN(Tensor val, Filled({kBatch, kSeq, hk, dv}, 1.f));
   LRKV_TRY_ASSIGN(Tensor o, Filled({kBatch, kSeq, h, dv}, 1.f));
-  LRKV_TRY_ASSIGN(Tensor probs, Filled({kBatch, h, kSeq, kSeq}, 1.f));
+  LRKV_TRY_ASSIGN(Tensor attention_lse, Filled({kBatch, h, kSeq}, 1.f));
   LRKV_TRY_ASSIGN(Tensor dq, Filled(q.shape(), 1.f));
   LRKV_TRY_ASSIGN(Tensor dk, Filled(k.shape(), 1.f));
   LRKV_TRY_ASSIGN(Tensor dval, Filled(val.shape(), 1.f));
   const double scale = 1.0 / std::sqrt(double(dqk));
-  LRKV_TRY_ASSIGN(s, TimeOp([&] { return CausalAttentionForward(q, k, val, scale, o, probs); }));
+  LRKV_TRY_ASSIGN(s, TimeOp([&] { return CausalAttentionForward(q, k, val, scale, o, attention_lse); }));
   ops.push_back({"attention core forward (x n_layers)", s * layers});
-  LRKV_TRY_ASSIGN(s, TimeOp([&] { return CausalAttentionBackward(o, q, k, val, probs, scale, dq, dk, dval); }));
+  LRKV_TRY_ASSIGN(s, TimeOp([&] { return CausalAttentionBackward(o, q, k, val, attention_lse, scale, dq, dk, dval); }));
   ops.push_back({"attention core backward (x n_layers)", s * layers});
 
   LRKV_TRY_ASSIGN(Tensor nx, Filled({n, d}, 1.f));

@@ -81,16 +81,16 @@ absl::Status Run() {
       LRKV_TRY_ASSIGN(Tensor v, DeviceRandom({b, t, h, dv}, dtype, 5));
       LRKV_TRY_ASSIGN(Tensor dout, DeviceRandom({b, t, h, dv}, dtype, 6));
       LRKV_TRY_ASSIGN(Tensor o, Tensor::Empty({b, t, h, dv}, dtype, Device::kCuda));
-      LRKV_TRY_ASSIGN(Tensor probs, Tensor::Empty({b, h, t, t}, dtype, Device::kCuda));
+      LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({b, h, t}, LseDType(dtype), Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(q.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(k.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dvt, Tensor::Empty(v.shape(), dtype, Device::kCuda));
       const double scale = 0.125;
       const std::string shape = absl::StrCat("B", b, " T", t, " H", h, " Dqk", dqk, " Dv", dv);
       int64_t flops = 0;
-      LRKV_TRY_ASSIGN(double fwd, Time([&] { return CausalAttentionForward(q, k, v, scale, o, probs); }, 2, 10, &flops));
+      LRKV_TRY_ASSIGN(double fwd, Time([&] { return CausalAttentionForward(q, k, v, scale, o, lse); }, 2, 10, &flops));
       Report("attention_forward", dtype, shape, fwd, flops);
-      LRKV_TRY_ASSIGN(double bwd, Time([&] { return CausalAttentionBackward(dout, q, k, v, probs, scale, dq, dk, dvt); },
+      LRKV_TRY_ASSIGN(double bwd, Time([&] { return CausalAttentionBackward(dout, q, k, v, lse, scale, dq, dk, dvt); },
                                        2, 10, &flops));
       Report("attention_backward", dtype, shape, bwd, flops);
     }

@@ -50,8 +50,8 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   LRKV_TRY(RopeForward(k, d.rope_dims, rope_theta_, k));
   a.q = q, a.k = k;
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
-  LRKV_TRY_ASSIGN(a.probs, Tensor::Empty({b, d.heads, t, t}, dt, dev));
-  LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.probs, d.kv_groups));
+  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
+  LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.lse, d.kv_groups));
   LRKV_TRY(LinearForward(a.o, wo_->value, y, FlopCategory::kAttentionProjection));
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
 }
@@ -65,7 +65,7 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
   LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(a.q.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(a.k.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dv, Tensor::Empty(a.v.shape(), dt, dev));
-  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.probs, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv,
+  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.lse, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv,
                                    d.kv_groups));
   LRKV_TRY(RopeBackward(dq, d.rope_dims, rope_theta_, dq));
   LRKV_TRY(RopeBackward(dk, d.rope_dims, rope_theta_, dk));

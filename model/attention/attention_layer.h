@@ -24,7 +24,7 @@ struct AttentionActivations {
   Tensor q_raw, k_raw;         // (B, T, H, Dqk), (B, T, Hk, Dqk) before QK-norm (kept only with QK-norm)
   Tensor q_rstd, k_rstd;       // (B T H), (B T Hk)
   Tensor q, k, v;              // after QK-norm and RoPE: what the core saw
-  Tensor probs;                // (B, H, T, T)
+  Tensor lse;                  // (B, H, T), each query row's log-sum-exp (runtime/ops/attention.h)
   Tensor o;                    // (B, T, H, Dv)
 };
 

@@ -10,7 +10,7 @@ namespace {
 
 // Checks the shapes and resolves groups.group (0: H / Hk).
 absl::Status CheckAttention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                            const Tensor& probs, KvGroups& groups) {
+                            const Tensor& lse, KvGroups& groups) {
   LRKV_REQUIRE(q.rank() == 4 && k.rank() == 4 && v.rank() == 4, op, ": q, k, v must be (B, T, heads, D)");
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2);
   LRKV_TRY(CheckShape(op, "k", k, {b, t, hk, q.dim(3)}));
@@ -24,8 +24,10 @@ absl::Status CheckAttention(const char* op, const Tensor& q, const Tensor& k, co
                groups.q_head_offset, ", ", groups.q_head_offset + h, ") in groups of ", groups.group, " need more than ",
                hk, " KV heads");
   LRKV_TRY(CheckShape(op, "output", o, {b, t, h, v.dim(3)}));
-  LRKV_TRY(CheckShape(op, "probs", probs, {b, h, t, t}));
-  return CheckSameDeviceAndDType(op, {&q, &k, &v, &o, &probs});
+  LRKV_TRY(CheckShape(op, "lse", lse, {b, h, t}));
+  LRKV_REQUIRE(lse.dtype() == LseDType(q.dtype()) && lse.device() == q.device(), op, ": lse must be ",
+               DTypeName(LseDType(q.dtype())), " on the inputs' device, got ", DTypeName(lse.dtype()));
+  return CheckSameDeviceAndDType(op, {&q, &k, &v, &o});
 }
 
 int64_t CausalPairs(const Tensor& q) { return q.dim(0) * q.dim(2) * q.dim(1) * (q.dim(1) + 1) / 2; }
@@ -33,21 +35,21 @@ int64_t CausalPairs(const Tensor& q) { return q.dim(0) * q.dim(2) * q.dim(1) * (
 }  // namespace
 
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups) {
-  LRKV_TRY(CheckAttention("CausalAttentionForward", q, k, v, o, probs, groups));
+                                    Tensor& lse, KvGroups groups) {
+  LRKV_TRY(CheckAttention("CausalAttentionForward", q, k, v, o, lse, groups));
   FlopCounter::Global().Add(FlopCategory::kAttentionCore, 2 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, probs, groups);
+  LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, lse, groups);
 }
 
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups) {
-  LRKV_TRY(CheckAttention("CausalAttentionBackward", q, k, v, dout, probs, groups));
+  LRKV_TRY(CheckAttention("CausalAttentionBackward", q, k, v, dout, lse, groups));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dq", dq, q.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dk", dk, k.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dv", dv, v.shape()));
   FlopCounter::Global().Add(FlopCategory::kAttentionCore, 4 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, probs, scale, dq, dk, dv, groups);
+  LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv

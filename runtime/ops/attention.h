@@ -2,7 +2,10 @@
 // allowed to differ (MLA). Query head h reads KV head h / (H / Hk): Hk = H is MHA, 1 < Hk < H is GQA,
 // Hk = 1 is MQA.
 //   q: (B, T, H, Dqk)   k: (B, T, Hk, Dqk)   v: (B, T, Hk, Dv)   o: (B, T, H, Dv)
-//   probs: (B, H, T, T), the softmax saved for backward (entries above the diagonal are not used).
+//   lse: (B, H, T), each query row's log-sum-exp of its scaled scores, the one thing forward saves
+//        for backward, on every backend (LseDType: fp32, or fp64 for f64 inputs). No (B, H, T, T)
+//        tensor exists anywhere: backward recomputes each row's probabilities from q, k and lse
+//        (FlashAttention-2's scheme), so attention memory grows with T, not T^2.
 // FLOPs counted (kAttentionCore): forward 2 (Dqk + Dv) per causal pair, backward twice that, with
 // T (T + 1) / 2 pairs per (batch, head).
 #pragma once
@@ -22,27 +25,30 @@ struct KvGroups {
   int64_t q_head_offset = 0;
 };
 
+// The dtype of lse for inputs of `dtype`.
+inline DType LseDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
+
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups = {});
+                                    Tensor& lse, KvGroups groups = {});
 // dq written; dk, dv written (summed over the query heads of each group; zero for KV heads no
 // local query head reads).
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups = {});
 
 // Backends get groups resolved (group > 0).
 namespace cpu {
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups);
+                                    Tensor& lse, KvGroups groups);
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups);
 }  // namespace cpu
 namespace cuda {
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups);
+                                    Tensor& lse, KvGroups groups);
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups);
 }  // namespace cuda
 

@@ -228,15 +228,16 @@ TEST_P(BackendOps, Attention) {
     const double scale = 1.0 / std::sqrt(double(c.dqk));
     Arg q = Input({c.b, c.t, c.h, c.dqk}, 1, dt()), k = Input({c.b, c.t, c.hk, c.dqk}, 2, dt());
     Arg v = Input({c.b, c.t, c.hk, c.dv}, 3, dt()), o = Output({c.b, c.t, c.h, c.dv}, dt());
-    // probs is each backend's own: the CPU's softmax, CUDA's log-sum-exp (see attention.cu).
-    Arg probs = Output({c.b, c.h, c.t, c.t}, dt());
-    RUN_BOTH(CausalAttentionForward(q.cpu, k.cpu, v.cpu, scale, o.cpu, probs.cpu, c.groups),
-             CausalAttentionForward(q.dev, k.dev, v.dev, scale, o.dev, probs.dev, c.groups));
+    // The saved state is each row's log-sum-exp on both backends (runtime/ops/attention.h).
+    Arg lse = Output({c.b, c.h, c.t}, LseDType(dt()));
+    RUN_BOTH(CausalAttentionForward(q.cpu, k.cpu, v.cpu, scale, o.cpu, lse.cpu, c.groups),
+             CausalAttentionForward(q.dev, k.dev, v.dev, scale, o.dev, lse.dev, c.groups));
     ExpectClose(o, dt(), what + " forward");
+    ExpectClose(lse, dt(), what + " log-sum-exp");
     Arg dout = Input(o.cpu.shape(), 4, dt());
     Arg dq = Output(q.cpu.shape(), dt()), dk = Output(k.cpu.shape(), dt()), dv = Output(v.cpu.shape(), dt());
-    RUN_BOTH(CausalAttentionBackward(dout.cpu, q.cpu, k.cpu, v.cpu, probs.cpu, scale, dq.cpu, dk.cpu, dv.cpu, c.groups),
-             CausalAttentionBackward(dout.dev, q.dev, k.dev, v.dev, probs.dev, scale, dq.dev, dk.dev, dv.dev, c.groups));
+    RUN_BOTH(CausalAttentionBackward(dout.cpu, q.cpu, k.cpu, v.cpu, lse.cpu, scale, dq.cpu, dk.cpu, dv.cpu, c.groups),
+             CausalAttentionBackward(dout.dev, q.dev, k.dev, v.dev, lse.dev, scale, dq.dev, dk.dev, dv.dev, c.groups));
     ExpectClose(dq, dt(), what + " dq");
     ExpectClose(dk, dt(), what + " dk");
     ExpectClose(dv, dt(), what + " dv");

@@ -137,12 +137,12 @@ void CheckAttention(int64_t h, int64_t hk, int64_t dqk, int64_t dv) {
   const double scale = 1.0 / std::sqrt(double(dqk));
   GradCase c{{Random({b, t, h, dqk}, 1), Random({b, t, hk, dqk}, 2), Random({b, t, hk, dv}, 3)},
              [=](const std::vector<Tensor>& in) -> absl::StatusOr<Tensor> {
-               Tensor o = New({b, t, h, dv}), p = New({b, h, t, t});
+               Tensor o = New({b, t, h, dv}), p = New({b, h, t});
                LRKV_TRY(CausalAttentionForward(in[0], in[1], in[2], scale, o, p));
                return o;
              },
              [=](const std::vector<Tensor>& in, const Tensor& dout) -> Grads {
-               Tensor o = New({b, t, h, dv}), p = New({b, h, t, t});
+               Tensor o = New({b, t, h, dv}), p = New({b, h, t});
                LRKV_TRY(CausalAttentionForward(in[0], in[1], in[2], scale, o, p));
                Tensor dq = ZerosLike(in[0]), dk = ZerosLike(in[1]), dvv = ZerosLike(in[2]);
                LRKV_TRY(CausalAttentionBackward(dout, in[0], in[1], in[2], p, scale, dq, dk, dvv));
@@ -171,14 +171,14 @@ TEST(OpsForward, AttentionQueryHeadBlockReadsReplicatedKvHeads) {
   const int64_t b = 2, t = 3, h = 6, hk = 3, d = 4;
   Tensor q = Random({b, t, h, d}, 1), k = Random({b, t, hk, d}, 2), v = Random({b, t, hk, d}, 3);
   Tensor dout = Random({b, t, h, d}, 4);
-  Tensor o = New({b, t, h, d}), p = New({b, h, t, t}), dq = New(q.shape()), dk = New(k.shape()), dv = New(v.shape());
+  Tensor o = New({b, t, h, d}), p = New({b, h, t}), dq = New(q.shape()), dk = New(k.shape()), dv = New(v.shape());
   ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.5, o, p).ok());
   ASSERT_TRUE(CausalAttentionBackward(dout, q, k, v, p, 0.5, dq, dk, dv).ok());
   Tensor dk_sum = ZerosLike(dk), dv_sum = ZerosLike(dv);
   for (const int64_t h0 : {0, 3}) {
     const KvGroups groups{h / hk, h0};
     Tensor ql = HeadBlock(q, h0, 3), dl = HeadBlock(dout, h0, 3);
-    Tensor ol = New(ql.shape()), pl = New({b, 3, t, t}), dql = New(ql.shape()), dkl = New(k.shape()), dvl = New(v.shape());
+    Tensor ol = New(ql.shape()), pl = New({b, 3, t}), dql = New(ql.shape()), dkl = New(k.shape()), dvl = New(v.shape());
     ASSERT_TRUE(CausalAttentionForward(ql, k, v, 0.5, ol, pl, groups).ok());
     ASSERT_TRUE(CausalAttentionBackward(dl, ql, k, v, pl, 0.5, dql, dkl, dvl, groups).ok());
     EXPECT_LT(testing::RelativeError(ol, HeadBlock(o, h0, 3)), 1e-14);
@@ -195,8 +195,8 @@ TEST(OpsForward, AttentionQueryHeadBlockReadsReplicatedKvHeads) {
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;
   Tensor q = Random({1, t, 1, d}, 1), k = Random({1, t, 1, d}, 2), v = Random({1, t, 1, d}, 3);
-  Tensor o = New({1, t, 1, d}), p = New({1, 1, t, t});
-  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.5, o, p).ok());
+  Tensor o = New({1, t, 1, d}), lse = New({1, 1, t});
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.5, o, lse).ok());
   for (int64_t i = 0; i < t; ++i) {
     std::vector<double> w(i + 1);
     double z = 0;
@@ -209,6 +209,7 @@ TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
       for (int64_t j = 0; j <= i; ++j) expect += w[j] / z * At(v, j * d + c);
       EXPECT_NEAR(At(o, i * d + c), expect, 1e-12);
     }
+    EXPECT_NEAR(At(lse, i), std::log(z), 1e-12);  // the saved state: log of the softmax's denominator
   }
 }
 
@@ -311,8 +312,8 @@ TEST(OpsFlops, GemmAndAttentionCountModelFlops) {
   EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kMlp), 2 * 6 * 4 * 5);
   const int64_t b = 2, t = 5, h = 3, d = 4;
   Tensor q = Random({b, t, h, d}, 1, DType::kF32), o = New({b, t, h, d}, DType::kF32);
-  Tensor p = New({b, h, t, t}, DType::kF32);
-  ASSERT_TRUE(CausalAttentionForward(q, q, q, 0.5, o, p).ok());
+  Tensor lse = New({b, h, t}, DType::kF32);
+  ASSERT_TRUE(CausalAttentionForward(q, q, q, 0.5, o, lse).ok());
   EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kAttentionCore),
             b * h * (t * (t + 1) / 2) * 2 * (d + d));
 }

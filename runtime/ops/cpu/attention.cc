@@ -1,6 +1,7 @@
-// CPU causal attention with an explicit (T, T) probability matrix per head: sequences on CPU are short,
-// and keeping probs makes backward a straight application of the softmax Jacobian. Only the causal
-// triangle is computed, so the work done equals the FLOPs counted.
+// CPU causal attention that keeps no (T, T) matrix: forward computes one query row's scores at a
+// time in a per-thread buffer and saves only the row's log-sum-exp; backward recomputes the row's
+// probabilities from q, k and that log-sum-exp (FlashAttention-2's scheme, a row at a time), then
+// applies the softmax Jacobian. Only the causal triangle is computed.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -20,20 +21,23 @@ T Dot(const T* a, const T* b, int64_t n) {
 }
 
 template <typename T>
-absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& probs,
+absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
                      KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dv = v.dim(3);
   const int64_t group = groups.group, offset = groups.q_head_offset;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
-  T *os = o.data<T>(), *ps = probs.data<T>();
+  T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (LseDType)
   const T sc = static_cast<T>(scale);
-#pragma omp parallel for collapse(3) schedule(dynamic, 4)
+#pragma omp parallel
+  {
+    std::vector<T> row(t);  // one query row's scores, then probabilities
+#pragma omp for collapse(3) schedule(dynamic, 4)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < h; ++hi)
       for (int64_t i = 0; i < t; ++i) {
         const int64_t g = (hi + offset) / group;
         const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
-        T* p = ps + ((bi * h + hi) * t + i) * t;  // row i of this head's (T, T) matrix
+        T* p = row.data();
         T m = -INFINITY;
         for (int64_t j = 0; j <= i; ++j) {
           p[j] = sc * Dot(qi, ks + ((bi * t + j) * hk + g) * dqk, dqk);
@@ -42,6 +46,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
         T sum = 0;
         for (int64_t j = 0; j <= i; ++j) sum += (p[j] = std::exp(p[j] - m));
         const T inv = T(1) / sum;
+        ls[(bi * h + hi) * t + i] = m + std::log(sum);
         T* oi = os + ((bi * t + i) * h + hi) * dv;
         std::fill(oi, oi + dv, T(0));
         for (int64_t j = 0; j <= i; ++j) {
@@ -51,22 +56,23 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
           for (int64_t c = 0; c < dv; ++c) oi[c] += p[j] * vj[c];
         }
       }
+  }
   return absl::OkStatus();
 }
 
 // Parallel over (batch, KV head): the query heads of one group add into the same dk, dv rows.
 template <typename T>
-absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
                       double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dvd = v.dim(3);
   const int64_t group = groups.group, offset = groups.q_head_offset;
-  const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>(), *ps = probs.data<T>(), *dos = dout.data<T>();
+  const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>(), *ls = lse.data<T>(), *dos = dout.data<T>();
   T *dqs = dq.data<T>(), *dks = dk.data<T>(), *dvs = dv.data<T>();
   const T sc = static_cast<T>(scale);
 #pragma omp parallel for collapse(2)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {
-      std::vector<T> ds(t);
+      std::vector<T> ds(t), row(t);
       for (int64_t j = 0; j < t; ++j) {
         std::fill_n(dks + ((bi * t + j) * hk + g) * dqk, dqk, T(0));
         std::fill_n(dvs + ((bi * t + j) * hk + g) * dvd, dvd, T(0));
@@ -75,9 +81,12 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
       const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
       for (int64_t hi = first; hi < last; ++hi)
         for (int64_t i = 0; i < t; ++i) {
-          const T* p = ps + ((bi * h + hi) * t + i) * t;
           const T* doi = dos + ((bi * t + i) * h + hi) * dvd;
           const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
+          // The row's probabilities again, from the saved log-sum-exp.
+          T* p = row.data();
+          const T lse_i = ls[(bi * h + hi) * t + i];
+          for (int64_t j = 0; j <= i; ++j) p[j] = std::exp(sc * Dot(qi, ks + ((bi * t + j) * hk + g) * dqk, dqk) - lse_i);
           T pdp = 0;  // sum_j p_j dp_j
           for (int64_t j = 0; j <= i; ++j) {
             ds[j] = Dot(doi, vs + ((bi * t + j) * hk + g) * dvd, dvd);
@@ -106,13 +115,13 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
 }  // namespace
 
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, probs, groups);
+                                    Tensor& lse, KvGroups groups) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, lse, groups);
 }
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, probs, scale, dq, dk, dv, groups);
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv::cpu

@@ -14,10 +14,8 @@
 // dv_j = sum_i p_ij dO_i and dk_j = sum_i ds_ij q_i over the group's local query heads, so dk and dv
 // need no atomics.
 //
-// `probs` (B, H, T, T) is not written as probabilities on CUDA: the forward stores each row's
-// log-sum-exp (in Acc<T>: fp32, or fp64 for f64 tensors) in the first B*H*T Acc<T> slots of its
-// memory, where backward reads them. When probs is too small for that (bf16 with T = 1) or
-// misaligned, nothing is stored and backward recomputes the log-sum-exp in an extra pass.
+// The forward saves each row's log-sum-exp in `lse` (B, H, T) (Acc<T>: fp32, or fp64 for f64
+// tensors); backward reads it. (The kernels can also recompute it, lse_known = false.)
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/attention.h"
 
@@ -40,12 +38,6 @@ Dims GetDims(const Tensor& q, const Tensor& v, const KvGroups& g) {
 
 // Padded row stride for tiles read row-per-lane (odd, so that lanes hit distinct banks).
 __host__ __device__ inline int64_t Padded(int64_t d) { return d | 1; }
-
-template <typename T>
-bool LseInProbs(const Tensor& probs, const Dims& d) {
-  return d.t * int64_t(sizeof(T)) >= int64_t(sizeof(Acc<T>)) &&
-         reinterpret_cast<uintptr_t>(probs.raw()) % alignof(Acc<T>) == 0;
-}
 
 // Loads rows [row0, row0 + rows) of a (B, T, heads, D) tensor's head `head` into tile[rows][stride]
 // (zeros past T), times `mul`.
@@ -334,7 +326,7 @@ absl::Status CheckGrid(const Dims& d) {
 }
 
 template <typename T>
-absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& probs,
+absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse_out,
                      KvGroups groups) {
   using A = Acc<T>;
   const Dims d = GetDims(q, v, groups);
@@ -343,7 +335,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   const size_t bytes =
       sizeof(A) * (kBQ * d.dqk + kBK * Padded(d.dqk) + kBK * d.dv + kBQ * d.dv + kWarps * kBK);
   LRKV_TRY(PrepareSharedMemory(ForwardKernel<T>, bytes, "forward", d));
-  A* lse = LseInProbs<T>(probs, d) ? static_cast<A*>(probs.raw()) : nullptr;
+  A* lse = lse_out.data<A>();
   ForwardKernel<T><<<Grid(d, d.h), kBlockThreads, bytes, CurrentStream()>>>(q.data<T>(), k.data<T>(), v.data<T>(),
                                                                             o.data<T>(), lse, d, A(scale));
   LRKV_CUDA_TRY_LAUNCH();
@@ -351,17 +343,17 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
 }
 
 template <typename T>
-absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse_in,
                       double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   using A = Acc<T>;
   const Dims d = GetDims(q, v, groups);
   if (d.b * d.hk * d.t == 0) return absl::OkStatus();
   LRKV_TRY(CheckGrid(d));
-  const bool lse_known = LseInProbs<T>(probs, d);
-  // D (and the log-sum-exp when probs could not hold it) per (batch, head, row).
-  LRKV_TRY_ASSIGN(Tensor scratch, Tensor::Empty({lse_known ? 1 : 2, d.b * d.h * d.t}, DTypeOf<A>::value, Device::kCuda));
+  const bool lse_known = true;
+  // D per (batch, head, row).
+  LRKV_TRY_ASSIGN(Tensor scratch, Tensor::Empty({d.b * d.h * d.t}, DTypeOf<A>::value, Device::kCuda));
   A* dsum = scratch.data<A>();
-  A* lse = lse_known ? static_cast<A*>(probs.raw()) : dsum + d.b * d.h * d.t;
+  A* lse = const_cast<A*>(lse_in.data<A>());
   if (d.h > 0) {
     const size_t bytes = sizeof(A) * (kBQ * d.dqk + kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) +
                                       kBQ * d.dqk + kWarps * kBK);
@@ -382,13 +374,13 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
 }  // namespace
 
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& probs, KvGroups groups) {
-  LRKV_CUDA_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, probs, groups);
+                                    Tensor& lse, KvGroups groups) {
+  LRKV_CUDA_FLOAT_DISPATCH(q.dtype(), Forward, q, k, v, scale, o, lse, groups);
 }
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& probs, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
+                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups) {
-  LRKV_CUDA_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, probs, scale, dq, dk, dv, groups);
+  LRKV_CUDA_FLOAT_DISPATCH(q.dtype(), Backward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv::cuda

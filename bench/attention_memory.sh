@@ -2,14 +2,15 @@
 # Peak resident memory of `lrkv train` (one process) for a few steps of the demo LRKV model at
 # T = 256, 1024 and 2048, with the attention op saving only each row's log-sum-exp. Beside it, the
 # (B, H, T, T) fp32 probability buffers per step that the op kept before (B H T^2 x 4 bytes x
-# layers), which no longer exist. Writes bench/results/attention_memory.json.
+# layers), which no longer exist. Writes $OUT (default bench/results/attention_memory_run.json);
+# bench/results/attention_memory.json holds the before/after comparison quoted in README.md.
 #   bench/attention_memory.sh [BUILD_BIN_DIR] [DATA_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-build/bin}" data="${2:-data_out/brown}"
 [ -x "$bin/lrkv" ] || { echo "attention_memory: no $bin/lrkv (build first)"; exit 2; }
 "$bin/lrkv" prepare-data --corpus=brown --out="$data" >/dev/null
-out=bench/results/attention_memory.json
+out="${OUT:-bench/results/attention_memory_run.json}"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 batch=4 heads=4 layers=4
 rows=()

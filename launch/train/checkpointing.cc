@@ -1,10 +1,6 @@
 #include "launch/train/checkpointing.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -53,16 +49,9 @@ absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const Ad
 }
 
 absl::Status CheckCheckpointDirectory(const TrainConfig& t) {
+  // Writability was shown by the directory lock (runtime/directory_lock.h), taken first.
   const std::string& dir = t.checkpoint_dir();
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string probe = dir + "/.write-probe-" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(probe.c_str(), "w");
-  if (f == nullptr || std::fclose(f) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("checkpoint directory ", dir, " is not writable: ",
-                                                    ec ? ec.message() : std::strerror(errno)));
-  }
-  std::filesystem::remove(probe, ec);
   if (t.resume() || t.overwrite_checkpoints()) return absl::OkStatus();
   // A new run would overwrite and prune another run's checkpoints: refuse unless asked.
   const std::vector<std::string> names = ListCheckpoints(dir);

@@ -37,9 +37,9 @@ struct Progress {
   std::string note;          // and why not the one `latest` names, when it was not
 };
 
-// Fails (before training) when checkpoints cannot be written to `dir`, or when a run that does not
-// resume would write into a directory that holds another run's checkpoints (unless
-// train.overwrite_checkpoints). Rank 0 only.
+// Fails (before training) when a run that does not resume would write into a checkpoint directory
+// that holds another run's checkpoints (unless train.overwrite_checkpoints). Rank 0 only, after it
+// has taken the directory's lock (which also shows the directory is writable).
 absl::Status CheckCheckpointDirectory(const TrainConfig& train);
 
 // With train.overwrite_checkpoints on a run that does not resume: removes the checkpoints `dir`

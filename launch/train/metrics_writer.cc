@@ -71,7 +71,6 @@ absl::Status MetricsWriter::WriteLine(const std::string& json) {
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
     return absl::DataLossError("writing the metrics file failed (disk full?)");
   }
-  last_step_ = std::max(last_step_, StepOf(json));
   return absl::OkStatus();
 }
 

@@ -35,7 +35,7 @@ class MetricsWriter {
   absl::Status Write(const JsonRecord& record);
   // A record given as its JSON line (a checkpoint's copy of its step's record).
   absl::Status WriteLine(const std::string& json);
-  // The step of the last record kept by Open or written since (-1: none).
+  // The step of the last record Open kept from the file (-1: none).
   int64_t last_step() const { return last_step_; }
 
  private:

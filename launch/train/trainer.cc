@@ -110,7 +110,6 @@ class Trainer {
   data::TokenBuffer train_tokens_, val_tokens_;
   uint32_t tokenizer_fingerprint_ = 0;
   double peak_flops_ = 0;
-  std::string peak_source_;
   std::vector<DirectoryLock> locks_;  // rank 0's, for the job's life
   std::unique_ptr<ProcessMesh> mesh_;
   std::optional<data::TrainSampler> sampler_;
@@ -264,13 +263,13 @@ absl::Status Trainer::Announce() {
                 val_tokens_->size(), t_.metrics_out().c_str());
     std::fflush(stdout);
   }
-  peak_source_ = t_.peak_flops() > 0 ? "train.peak_flops"
-                                      : absl::StrCat(world_.size(), " x train.peak_device ", t_.peak_device());
+  std::string source = t_.peak_flops() > 0 ? "train.peak_flops"
+                                           : absl::StrCat(world_.size(), " x train.peak_device ", t_.peak_device());
   if (peak_flops_ <= 0) {
     LRKV_TRY_ASSIGN(peak_flops_, MeasureJobPeakFlops(world_, 0.5));
-    peak_source_ = "fp32 GEMM peak measured on every rank";
+    source = "fp32 GEMM peak measured on every rank";
   }
-  if (lead_) std::printf("  MFU against %.1f GFLOP/s (%s)\n", peak_flops_ / 1e9, peak_source_.c_str());
+  if (lead_) std::printf("  MFU against %.1f GFLOP/s (%s)\n", peak_flops_ / 1e9, source.c_str());
   return absl::OkStatus();
 }
 

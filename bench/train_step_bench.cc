@@ -97,20 +97,14 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 constexpr int kBatch = 4, kSeq = 64, kTokens = kBatch * kSeq;
 
-// The shared GPT-2-small shape; each variant appends its attention fields.
+// The shared GPT-2-small shape; each variant appends its attention fields (its registry entry's
+// gpt2_small_fields).
 constexpr char kBaseModel[] =
     "vocab_size: 50304 d_model: 768 n_layers: 12 n_heads: 12 d_ff: 3072 activation: GELU norm: RMSNORM "
     "qk_norm: false tie_embeddings: false seq_len: 64 ";
 struct Variant {
-  const char* name;
-  const char* attention;  // ModelConfig text
-};
-constexpr Variant kVariants[] = {
-    {"mha", "attention: MHA"},
-    {"gqa", "attention: GQA kv_heads: 4"},
-    {"mqa", "attention: MQA"},
-    {"mla", "attention: MLA mla { kv_lora_rank: 256 rope_dim: 32 q_lora_rank: 0 }"},
-    {"lrkv", "attention: LRKV lrkv_rank: 24"},  // 24 / 64 = 0.375 of d_head
+  std::string name;
+  std::string attention;  // ModelConfig text
 };
 
 double Median(std::vector<double> v) {
@@ -227,9 +221,9 @@ absl::StatusOr<double> TimeOp(Fn fn) {
 // step runs it.
 absl::StatusOr<std::vector<OpTime>> ProfileOps(const ModelConfig& m) {
   const int64_t n = kTokens, d = m.d_model(), ff = m.d_ff(), v = m.vocab_size(), layers = m.n_layers();
-  const int64_t h = m.n_heads(), hk = AttentionKvHeads(m);
-  const int64_t dqk = m.attention() == MLA ? m.mla().nope_dim() + m.mla().rope_dim() : HeadDim(m);
-  const int64_t dv = m.attention() == MLA ? m.mla().v_dim() : HeadDim(m);
+  const AttentionCost widths = VariantOf(m).cost(m, 1);  // the core's heads: H x branches
+  const int64_t h = m.n_heads() * widths.branches, hk = AttentionKvHeads(m) * widths.branches;
+  const int64_t dqk = widths.qk_dim, dv = widths.v_dim;
   std::vector<OpTime> ops;
 
   LRKV_TRY_ASSIGN(Tensor x, Filled({n, ff}, 3.f));
@@ -324,7 +318,7 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
     t[4] = Since(t0);
     getrusage(RUSAGE_SELF, &ru1);
     if (!std::isfinite(r.loss)) return absl::InternalError(absl::StrCat(v.name, ": loss is not finite"));
-    std::fprintf(stderr, "  %s step %d%s: %.3f s\n", v.name, s + 1, s < warmup ? " (warm-up)" : "",
+    std::fprintf(stderr, "  %s step %d%s: %.3f s\n", v.name.c_str(), s + 1, s < warmup ? " (warm-up)" : "",
                  t[0] + t[1] + t[2] + t[3] + t[4]);
     if (s < warmup) continue;
     r.step_times.push_back(t[0] + t[1] + t[2] + t[3] + t[4]);
@@ -499,18 +493,16 @@ absl::Status Run() {
   rep.target = absl::GetFlag(FLAGS_target);
   rep.load_at_start = LoadAverage();
   LRKV_REQUIRE(rep.steps > 0 && rep.warmup >= 0, "--steps must be positive and --warmup non-negative");
-  std::vector<const Variant*> selected;
+  std::vector<Variant> selected;
   std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
   if (names.empty()) {
     for (const AttentionVariantInfo& v : AttentionVariants()) names.push_back(v.name);
   }
   for (const std::string& name : names) {
-    const auto it = std::find_if(std::begin(kVariants), std::end(kVariants),
-                                 [&](const Variant& v) { return name == v.name; });
-    // Every registered variant is benchmarked, so a new one needs its GPT-2-small settings above.
-    LRKV_REQUIRE(it != std::end(kVariants), "variant '", name,
-                 "' has no GPT-2-small attention settings in bench/train_step_bench.cc (kVariants)");
-    selected.push_back(it);
+    const auto& all = AttentionVariants();
+    const auto it = std::find_if(all.begin(), all.end(), [&](const AttentionVariantInfo& v) { return name == v.name; });
+    LRKV_REQUIRE(it != all.end(), "--variants: no attention variant '", name, "'");
+    selected.push_back({it->name, it->gpt2_small_fields});
   }
   LRKV_REQUIRE(!selected.empty(), "--variants selects nothing");
 
@@ -521,9 +513,9 @@ absl::Status Run() {
     rep.peak = std::max(rep.peak, g);
     std::fprintf(stderr, "  %-36s %7.1f GFLOP/s\n", s.name.c_str(), g);
   }
-  for (const Variant* v : selected) {
-    std::fprintf(stderr, "%s:\n", v->name);
-    LRKV_TRY_ASSIGN(VariantResult r, RunVariant(*v, rep.warmup, rep.steps, absl::GetFlag(FLAGS_profile)));
+  for (const Variant& v : selected) {
+    std::fprintf(stderr, "%s:\n", v.name.c_str());
+    LRKV_TRY_ASSIGN(VariantResult r, RunVariant(v, rep.warmup, rep.steps, absl::GetFlag(FLAGS_profile)));
     rep.variants.push_back(std::move(r));
   }
 

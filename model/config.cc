@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "model/attention/variant_registry.h"
@@ -229,6 +230,21 @@ absl::Status ValidateTrainConfig(const TrainConfig& t) {
   LRKV_REQUIRE(!t.checkpoint_dir().empty() || (t.save_every() == 0 && !t.resume()),
                "--save_every and --resume need --checkpoint_dir (train.checkpoint_dir)");
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ModelConfigJson(const ModelConfig& model) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+#if GOOGLE_PROTOBUF_VERSION >= 5026000
+  options.always_print_fields_with_no_presence = true;
+#else
+  options.always_print_primitive_fields = true;
+#endif
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(model, &json, options);
+  if (!status.ok()) return absl::InternalError(absl::StrCat("model config to JSON: ", status.ToString()));
+  return json + "\n";
 }
 
 }  // namespace lrkv

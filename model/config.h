@@ -40,4 +40,8 @@ inline int32_t HeadDim(const ModelConfig& m) { return m.d_model() / m.n_heads();
 int32_t AttentionKvHeads(const ModelConfig& m);
 const char* AttentionKindName(AttentionKind kind);  // "lrkv"
 
+// The ModelConfig as JSON with the .textproto files' field names and every field spelled out
+// (qk_norm: false, kv_heads: 0): `lrkv export`'s NAME.config.json, the reference cases' fields.
+absl::StatusOr<std::string> ModelConfigJson(const ModelConfig& model);
+
 }  // namespace lrkv

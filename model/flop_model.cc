@@ -29,8 +29,8 @@ ModelCost AnalyzeModel(const ModelConfig& c) {
       cost.params_embedding + cost.params_lm_head + cost.params_attention + cost.params_mlp + cost.params_norm;
 
   cost.attention_projection_flops = 2 * l * a.matmul_params * t;
-  cost.attention_core_flops = 2 * l * h * (a.qk_dim + a.v_dim) * (t * (t + 1) / 2);
-  cost.attention_core_full_flops = 2 * l * h * (a.qk_dim + a.v_dim) * t * t;
+  cost.attention_core_flops = 2 * l * h * a.branches * (a.qk_dim + a.v_dim) * (t * (t + 1) / 2);
+  cost.attention_core_full_flops = 2 * l * h * a.branches * (a.qk_dim + a.v_dim) * t * t;
   cost.mlp_flops = 2 * l * mlp_per_layer * t;
   cost.lm_head_flops = 2 * d * v * t;
 
@@ -49,7 +49,7 @@ std::vector<RankCost> AnalyzeLayout(const ModelConfig& c, int tp, int pp) {
   const int64_t layer_params = (a.matmul_params - replicated) / tp + replicated + a.norm_params + mlp / tp +
                                2 * norm_width;
   const int64_t layer_flops = 2 * t * ((a.matmul_params - replicated) / tp + replicated) +
-                              2 * (h / tp) * (a.qk_dim + a.v_dim) * (t * (t + 1) / 2) + 2 * t * mlp / tp;
+                              2 * (h / tp) * a.branches * (a.qk_dim + a.v_dim) * (t * (t + 1) / 2) + 2 * t * mlp / tp;
   std::vector<RankCost> stages(pp);
   const int l = c.n_layers(), base = l / pp, extra = l % pp;  // parallel/mesh.h SplitRange's rule
   for (int s = 0; s < pp; ++s) {

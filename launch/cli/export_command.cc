@@ -9,7 +9,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "launch/cli/command_args.h"
 #include "launch/cli/commands.h"
 #include "launch/formats/model_weights.h"
@@ -27,21 +26,6 @@ namespace {
 constexpr char kUsage[] = "lrkv export --checkpoint=DIR --out=FILE.safetensors";
 constexpr char kParamPrefix[] = "param/";
 constexpr char kSuffix[] = ".safetensors";
-
-absl::StatusOr<std::string> ModelConfigJson(const ModelConfig& model) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;  // vocab_size, as in the .textproto files
-#if GOOGLE_PROTOBUF_VERSION >= 5026000
-  options.always_print_fields_with_no_presence = true;
-#else
-  options.always_print_primitive_fields = true;  // qk_norm: false, kv_heads: 0, ... all spelled out
-#endif
-  std::string json;
-  const auto status = google::protobuf::util::MessageToJsonString(model, &json, options);
-  if (!status.ok()) return absl::InternalError(absl::StrCat("model config to JSON: ", status.ToString()));
-  return json + "\n";
-}
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "parallel/tensor_parallel.h"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/rope.h"
@@ -52,7 +53,14 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
   LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
   LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.lse, d.kv_groups));
-  LRKV_TRY(LinearForward(a.o, wo_->value, y, FlopCategory::kAttentionProjection));
+  const Tensor* o = &a.o;
+  if (d.branches > 1) {  // (B T, branches, H / branches * Dv) -> (B T, 1, ...)
+    LRKV_TRY_ASSIGN(Tensor branches, a.o.View({b * t, d.branches, d.heads / d.branches * d.v_dim}));
+    LRKV_TRY_ASSIGN(a.o_heads, Tensor::Empty({b * t, 1, branches.dim(2)}, dt, dev));
+    LRKV_TRY(ReduceFromHeadSlice(branches, 0, a.o_heads));
+    o = &a.o_heads;
+  }
+  LRKV_TRY(LinearForward(*o, wo_->value, y, FlopCategory::kAttentionProjection));
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
 }
 
@@ -61,7 +69,14 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
   const DType dt = dy.dtype();
   const Device dev = dy.device();
   LRKV_TRY_ASSIGN(Tensor d_o, Tensor::Empty(a.o.shape(), dt, dev));
-  LRKV_TRY(LinearBackward(dy, a.o, wo_->value, &d_o, wo_->grad, FlopCategory::kAttentionProjection));
+  if (d.branches > 1) {  // every branch of a head receives the head's gradient
+    LRKV_TRY_ASSIGN(Tensor d_heads, Tensor::Empty(a.o_heads.shape(), dt, dev));
+    LRKV_TRY(LinearBackward(dy, a.o_heads, wo_->value, &d_heads, wo_->grad, FlopCategory::kAttentionProjection));
+    LRKV_TRY_ASSIGN(Tensor branches, d_o.View({a.o_heads.dim(0), d.branches, a.o_heads.dim(2)}));
+    LRKV_TRY(CopyToHeadSlice(d_heads, 0, branches));
+  } else {
+    LRKV_TRY(LinearBackward(dy, a.o, wo_->value, &d_o, wo_->grad, FlopCategory::kAttentionProjection));
+  }
   LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(a.q.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(a.k.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dv, Tensor::Empty(a.v.shape(), dt, dev));

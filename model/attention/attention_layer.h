@@ -1,6 +1,7 @@
 // One attention sublayer: a variant's projections, then the shared part
 //   q, k <- QK-norm (optional, weight-free RMSNorm per head) <- RoPE on the last rope_dims entries
-//   o = causal softmax(q k^T / sqrt(Dqk)) v;  y = o W_O with wo: (H Dv, d)
+//   o = causal softmax(q k^T / sqrt(Dqk)) v;  o summed over each output head's branches (MLRA);
+//   y = o W_O with wo: (H Dv, d)
 // x, y: (B, T, d).
 // Tensor parallelism: the variant's projections are column-parallel (this rank's heads) and wo is
 // row-parallel, so the rank's y is a partial sum, all-reduced over `tp` in Forward (Megatron's g);
@@ -26,6 +27,7 @@ struct AttentionActivations {
   Tensor q, k, v;              // after QK-norm and RoPE: what the core saw
   Tensor lse;                  // (B, H, T), each query row's log-sum-exp (runtime/ops/attention.h)
   Tensor o;                    // (B, T, H, Dv)
+  Tensor o_heads;              // (B T, 1, H / branches * Dv): the branches summed (only when branches > 1)
 };
 
 class AttentionLayer {

@@ -4,6 +4,9 @@
 //
 // Shapes (N = B * T tokens; under tensor parallelism H and Hk are this rank's heads, see dims()):
 //   x: (B, T, d)   q: (B, T, H, Dqk)   k: (B, T, Hk, Dqk)   v: (B, T, Hk, Dv)
+// H counts the core's heads. A variant whose output head sums several attentions (MLRA's branches)
+// gives each output head `branches` core heads, branch-major: core head a * (H / branches) + i is
+// branch a of output head i; the layer sums them before W_O.
 // Under tensor parallelism (params.tp().size > 1) a variant holds the query heads
 // [index H_total / tp, (index + 1) H_total / tp) and either the matching block of KV heads or, when
 // the KV heads do not split evenly, all of them (replicated; kv_groups says which one each local
@@ -23,12 +26,13 @@
 namespace lrkv {
 
 struct AttentionDims {
-  int64_t heads;      // H, query heads (of this TP rank)
+  int64_t heads;      // H, query heads the core sees (of this TP rank): output heads x branches
   int64_t kv_heads;   // Hk, KV heads the core sees (of this TP rank)
   int64_t qk_dim;     // Dqk
   int64_t v_dim;      // Dv
   int64_t rope_dims;  // RoPE acts on the last rope_dims entries of each q and k head
   KvGroups kv_groups = {};  // which KV head each query head reads (default: h / (H / Hk))
+  int64_t branches = 1;     // core heads summed into one output head
 };
 
 // What a variant keeps from Forward for Backward: each variant derives a struct of named tensors

@@ -82,6 +82,7 @@ AttentionVariantInfo Grouped(AttentionKind kind, const char* name) {
 
 LRKV_ATTENTION_VARIANTS(grouped_query_attention) {
   AttentionVariantInfo mha = Grouped(MHA, "mha");
+  mha.gpt2_small_fields = "attention: MHA";
   mha.fill_defaults = [](ModelConfig& c) {
     if (c.kv_heads() == 0) c.set_kv_heads(c.n_heads());
   };
@@ -92,6 +93,7 @@ LRKV_ATTENTION_VARIANTS(grouped_query_attention) {
     return EvenHeadForRope(c);
   };
   AttentionVariantInfo gqa = Grouped(GQA, "gqa");
+  gqa.gpt2_small_fields = "attention: GQA kv_heads: 4";
   gqa.kv_heads = [](const ModelConfig& c) { return c.kv_heads(); };
   gqa.validate = [](const ModelConfig& c) {
     LRKV_REQUIRE(c.kv_heads() > 0, "model.kv_heads must be set (> 0) for GQA");
@@ -100,6 +102,7 @@ LRKV_ATTENTION_VARIANTS(grouped_query_attention) {
     return EvenHeadForRope(c);
   };
   AttentionVariantInfo mqa = Grouped(MQA, "mqa");
+  mqa.gpt2_small_fields = "attention: MQA";
   mqa.fill_defaults = [](ModelConfig& c) {
     if (c.kv_heads() == 0) c.set_kv_heads(1);
   };

@@ -115,6 +115,7 @@ namespace lrkv {
 LRKV_ATTENTION_VARIANTS(lrkv_attention) {
   AttentionVariantInfo v;
   v.kind = LRKV, v.name = "lrkv", v.own_fields = {"lrkv_rank"};
+  v.gpt2_small_fields = "attention: LRKV lrkv_rank: 24";  // 24 / 64 = 0.375 of d_head
   v.fill_defaults = [](ModelConfig&) {};
   v.validate = [](const ModelConfig& c) {
     const int32_t dh = HeadDim(c);

@@ -123,6 +123,7 @@ namespace lrkv {
 LRKV_ATTENTION_VARIANTS(mla_attention) {
   AttentionVariantInfo v;
   v.kind = MLA, v.name = "mla", v.own_fields = {"mla"};
+  v.gpt2_small_fields = "attention: MLA mla { kv_lora_rank: 256 rope_dim: 32 q_lora_rank: 0 }";
   v.fill_defaults = [](ModelConfig& c) {
     if (c.mla().nope_dim() == 0) c.mutable_mla()->set_nope_dim(c.d_model() / c.n_heads());
     if (c.mla().v_dim() == 0) c.mutable_mla()->set_v_dim(c.d_model() / c.n_heads());

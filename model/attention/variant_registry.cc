@@ -20,7 +20,8 @@ const std::vector<AttentionVariantInfo>& AttentionVariants() {
     for (size_t i = 0; i < v->size(); ++i) {
       const AttentionVariantInfo& a = (*v)[i];
       if ((i > 0 && (*v)[i - 1].kind == a.kind) || !a.fill_defaults || !a.validate || !a.kv_heads || !a.cost ||
-          !a.create || a.name.empty()) {
+          !a.create || a.name.empty() ||
+          a.gpt2_small_fields.empty()) {
         std::fprintf(stderr, "lrkv: attention variant '%s' (kind %d) is registered twice or incompletely\n",
                      a.name.c_str(), static_cast<int>(a.kind));
         std::abort();

@@ -23,11 +23,12 @@
 namespace lrkv {
 
 // One attention layer's weights and widths as the cost model counts them (every matmul weight is
-// used once per token; the core is H heads of (qk_dim + v_dim) per token pair).
+// used once per token; the core is H x branches heads of (qk_dim + v_dim) per token pair).
 struct AttentionCost {
   int64_t matmul_params = 0;
   int64_t norm_params = 0;  // norms inside the attention (MLA's latent norms)
   int64_t qk_dim = 0, v_dim = 0;
+  int64_t branches = 1;     // core attentions per head, summed (AttentionDims::branches)
   int64_t kv_cache = 0;     // values cached per token per layer, whole model
   // Under tensor parallelism over tp ranks: the matmul weights replicated on every rank (the rest
   // is split by head), and what one rank caches per token per layer.
@@ -41,6 +42,8 @@ struct AttentionVariantInfo {
   std::vector<std::string> own_fields;   // ModelConfig fields only this variant reads ("lrkv_rank")
   std::function<void(ModelConfig&)> fill_defaults;             // its fields left at 0
   std::function<absl::Status(const ModelConfig&)> validate;    // its fields; messages name them
+  // Its fields at GPT-2-small width (d 768, 12 heads of 64), ModelConfig text: the benchmarks' shape.
+  std::string gpt2_small_fields;
   std::function<int32_t(const ModelConfig&)> kv_heads;         // KV heads the attention core sees
   std::function<AttentionCost(const ModelConfig&, int tp)> cost;
   // Registers the layer's parameters (this TP rank's blocks) under `prefix` ("layers.3.attn.").

@@ -69,16 +69,12 @@ def write_safetensors(path, tensors, meta):
 def reference_config(path):
     """The torch reference's config dict from FILE.config.json (the ModelConfig message as JSON)."""
     m = json.loads(Path(path).read_text())
-    att = m["attention"].lower()
-    mla = m.get("mla", {})
-    return dict(
-        vocab_size=m["vocab_size"], d_model=m["d_model"], n_layers=m["n_layers"], n_heads=m["n_heads"],
-        d_head=m["d_model"] // m["n_heads"], attention=att,
-        kv_heads=m.get("kv_heads", 0), lrkv_rank=m.get("lrkv_rank", 0),
-        mla={k: mla.get(k, 0) for k in ("kv_lora_rank", "q_lora_rank", "rope_dim", "nope_dim", "v_dim")},
-        d_ff=m["d_ff"], activation={"GELU": "gelu", "RELU_SQUARED": "relu2", "SWIGLU": "swiglu"}[m["activation"]],
-        norm=m["norm"].lower(), norm_eps=m["norm_eps"], qk_norm=m["qk_norm"], rope_theta=m["rope_theta"],
-        tie_embeddings=m["tie_embeddings"], seq_len=m["seq_len"], dtype="f32")
+    cfg = dict(m)  # every field, the variants' own (kv_heads, lrkv_rank, mla, ...) as they are
+    cfg.update(
+        d_head=m["d_model"] // m["n_heads"], attention=m["attention"].lower(),
+        activation={"GELU": "gelu", "RELU_SQUARED": "relu2", "SWIGLU": "swiglu"}[m["activation"]],
+        norm=m["norm"].lower(), dtype="f32")
+    return cfg
 
 
 def rel_err(a, ref):

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "launch/formats/model_weights.h"
+#include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "runtime/status.h"
@@ -32,15 +33,17 @@ namespace {
 
 const char* Name(MlpActivation a) { return a == SWIGLU ? "swiglu" : a == RELU_SQUARED ? "relu2" : "gelu"; }
 
-// The reference's config dict (tests/reference/torch_reference.py).
-std::string ConfigJson(const ModelConfig& m) {
-  const MlaConfig& a = m.mla();
+// The reference's config dict (tests/reference/torch_reference.py): the shared fields by the
+// reference's names, then the variant's own fields (its registry entry's own_fields) as protobuf
+// writes them in JSON, every field present.
+absl::StatusOr<std::string> ConfigJson(const ModelConfig& m) {
+  LRKV_TRY_ASSIGN(const std::string proto_json, ModelConfigJson(m));
+  const nlohmann::json all = nlohmann::json::parse(proto_json);
   nlohmann::ordered_json j;
   j["vocab_size"] = m.vocab_size(), j["d_model"] = m.d_model(), j["n_layers"] = m.n_layers();
   j["n_heads"] = m.n_heads(), j["d_head"] = HeadDim(m), j["attention"] = AttentionKindName(m.attention());
-  j["kv_heads"] = AttentionKvHeads(m), j["lrkv_rank"] = m.lrkv_rank();
-  j["mla"] = {{"kv_lora_rank", a.kv_lora_rank()}, {"q_lora_rank", a.q_lora_rank()}, {"rope_dim", a.rope_dim()},
-              {"nope_dim", a.nope_dim()}, {"v_dim", a.v_dim()}};
+  for (const std::string& field : VariantOf(m).own_fields) j[field] = all.at(field);
+  j["kv_heads"] = AttentionKvHeads(m);
   j["d_ff"] = m.d_ff(), j["activation"] = Name(m.activation());
   j["norm"] = m.norm() == LAYERNORM ? "layernorm" : "rmsnorm", j["norm_eps"] = m.norm_eps();
   j["qk_norm"] = m.qk_norm(), j["rope_theta"] = m.rope_theta(), j["tie_embeddings"] = m.tie_embeddings();
@@ -83,7 +86,8 @@ absl::Status Run() {
 
   std::filesystem::create_directories(dir + "/params");
   std::filesystem::create_directories(dir + "/grads");
-  std::ofstream(dir + "/config.json") << ConfigJson(m);
+  LRKV_TRY_ASSIGN(const std::string config_json, ConfigJson(m));
+  std::ofstream(dir + "/config.json") << config_json;
   for (const auto& p : model->params().all()) {
     LRKV_TRY(WriteNpy(dir + "/params/" + p->spec.name + ".npy", p->value));
     LRKV_TRY(WriteNpy(dir + "/grads/" + p->spec.name + ".npy", p->grad));

@@ -2,7 +2,9 @@
 // the variant identities (LRKV r = 0 is MQA, GQA with kv_heads = H is MHA), LRKV's init scale,
 // initialisation keyed by name (and, under tensor parallelism, by global element index), and each
 // variant's KV-cache size.
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -81,8 +83,7 @@ std::unique_ptr<Decoder> Build(const RunConfig& c, DType dtype, uint64_t seed = 
 
 // Backward of the whole model against central differences of the loss, float64, on a sample of
 // elements of every parameter.
-void CheckModelGradients(const std::string& fields) {
-  const RunConfig c = Tiny(fields);
+void CheckModelGradients(const RunConfig& c) {
   auto model = Build(c, DType::kF64);
   const Tensor tokens = testing::Tokens({2, 4}, 11, 1), targets = testing::Tokens({2, 4}, 11, 2);
   ASSERT_TRUE(model->Forward(tokens, targets).ok());
@@ -105,13 +106,29 @@ void CheckModelGradients(const std::string& fields) {
   }
 }
 
-TEST(ModelGradient, Mha) { CheckModelGradients("attention: MHA qk_norm: true tie_embeddings: true"); }
-TEST(ModelGradient, Gqa) { CheckModelGradients("n_heads: 4 attention: GQA kv_heads: 2 activation: SWIGLU"); }
-TEST(ModelGradient, Mqa) { CheckModelGradients("attention: MQA norm: LAYERNORM"); }
-TEST(ModelGradient, Mla) {
-  CheckModelGradients("attention: MLA mla { kv_lora_rank: 3 q_lora_rank: 3 rope_dim: 2 } qk_norm: true");
+// One per PyTorch reference case (tests/reference/cases/NAME.textproto, every registered variant
+// has at least one): the list that drives the PyTorch comparison drives this check too.
+std::vector<std::string> ReferenceCases() {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases")) {
+    if (e.path().extension() == ".textproto") names.push_back(e.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
-TEST(ModelGradient, Lrkv) { CheckModelGradients("attention: LRKV lrkv_rank: 2 qk_norm: true activation: RELU_SQUARED"); }
+
+class ModelGradient : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelGradient, MatchesFiniteDifferences) {
+  absl::StatusOr<RunConfig> c =
+      LoadRunConfig(std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases/" + GetParam() + ".textproto");
+  ASSERT_TRUE(c.ok()) << c.status();
+  FillDefaults(*c);
+  CheckModelGradients(*c);
+}
+
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, ModelGradient, ::testing::ValuesIn(ReferenceCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Copies every parameter of `from` whose name exists in `to`, with `rename` applied first.
 void CopyParams(Decoder& from, Decoder& to, const std::map<std::string, std::string>& rename = {}) {

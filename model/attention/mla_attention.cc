@@ -5,7 +5,6 @@
 #include "model/config.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
-#include "runtime/ops/rmsnorm.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -21,23 +20,10 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   const int64_t local_heads = h / params.tp().size;
   a->dims_ = {local_heads, local_heads, dn + dr, dv, dr};
   a->kv_rank_ = m.kv_lora_rank();
-  a->q_rank_ = m.q_lora_rank();
   a->nope_dim_ = dn;
-  a->eps_ = c.norm_eps();
-  // A latent's norm gain is replicated too: its gradient sums over the rank's heads.
-  auto latent_norm = [&](const std::string& name, int64_t width) {
-    return params.Add({prefix + name, {width}, InitKind::kOnes, 0, ParamRole::kNorm, TpSplit::kReplicatedPartialGrad});
-  };
-  if (a->q_rank_ == 0) {
-    LRKV_TRY_ASSIGN(a->wq_, params.Add(ColumnParallelWeight(prefix + "wq", d, h * (dn + dr), LinearInitStd(d))));
-  } else {
-    LRKV_TRY_ASSIGN(a->q_latent_.down, params.Add(ReplicatedWeight(prefix + "wq_down", {d, a->q_rank_}, LinearInitStd(d))));
-    LRKV_TRY_ASSIGN(a->q_latent_.norm, latent_norm("q_norm.weight", a->q_rank_));
-    LRKV_TRY_ASSIGN(a->wq_up_, params.Add(ColumnParallelWeight(prefix + "wq_up", a->q_rank_, h * (dn + dr),
-                                                               LinearInitStd(a->q_rank_))));
-  }
-  LRKV_TRY_ASSIGN(a->kv_latent_.down, params.Add(ReplicatedWeight(prefix + "wkv_down", {d, a->kv_rank_}, LinearInitStd(d))));
-  LRKV_TRY_ASSIGN(a->kv_latent_.norm, latent_norm("kv_norm.weight", a->kv_rank_));
+  LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
+  LRKV_TRY_ASSIGN(a->kv_latent_, LatentProjection::Create(params, prefix, "wkv_down", "kv_norm.weight", d,
+                                                          a->kv_rank_, c.norm_eps()));
   LRKV_TRY_ASSIGN(a->wk_up_, params.Add(ColumnParallelWeight(prefix + "wk_up", a->kv_rank_, h * dn,
                                                              LinearInitStd(a->kv_rank_))));
   LRKV_TRY_ASSIGN(a->wv_up_, params.Add(ColumnParallelWeight(prefix + "wv_up", a->kv_rank_, h * dv,
@@ -46,35 +32,14 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
-absl::Status MlaAttention::LatentForward(const Latent& l, const Tensor& x, LatentSaved& saved) {
-  const int64_t n = x.numel() / x.dim(-1), width = l.down->value.dim(1);
-  LRKV_TRY_ASSIGN(saved.raw, Tensor::Empty({n, width}, x.dtype(), x.device()));
-  LRKV_TRY_ASSIGN(saved.rstd, Tensor::Empty({n}, x.dtype(), x.device()));
-  LRKV_TRY_ASSIGN(saved.latent, Tensor::Empty({n, width}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, l.down->value, saved.raw, kCat));
-  return RmsNormForward(saved.raw, &l.norm->value, eps_, saved.latent, saved.rstd);
-}
-
-absl::Status MlaAttention::LatentBackward(const Latent& l, const Tensor& x, const LatentSaved& saved,
-                                          const Tensor& dlatent, Tensor& dx) {
-  LRKV_TRY_ASSIGN(Tensor draw, Tensor::Empty(saved.raw.shape(), x.dtype(), x.device()));
-  LRKV_TRY(RmsNormBackward(dlatent, saved.raw, &l.norm->value, saved.rstd, draw, &l.norm->grad));
-  return LinearBackward(draw, x, l.down->value, &dx, l.down->grad, kCat, /*accumulate_dx=*/true);
-}
-
 absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
                                    std::unique_ptr<VariantSaved>& saved) {
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dr = dims_.rope_dims;
   auto s = std::make_unique<MlaSaved>();
   // Queries: (B, T, H, d_n + d_R), per head [nope; rope].
-  if (q_rank_ == 0) {
-    LRKV_TRY(LinearForward(x, wq_->value, q, kCat));
-  } else {
-    LRKV_TRY(LatentForward(q_latent_, x, s->q));
-    LRKV_TRY(LinearForward(s->q.latent, wq_up_->value, q, kCat));
-  }
+  LRKV_TRY(query_.Forward(x, q, s->q));
   // Keys: per head [c W_UK_h; RoPE key shared by the heads]; values: c W_UV.
-  LRKV_TRY(LatentForward(kv_latent_, x, s->kv));
+  LRKV_TRY(kv_latent_.Forward(x, s->kv));
   const Tensor& latent = s->kv.latent;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
@@ -93,14 +58,7 @@ absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved* saved, 
   const auto& s = static_cast<const MlaSaved&>(*saved);
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dr = dims_.rope_dims;
   // Query path writes dx first; every later path accumulates into it.
-  if (q_rank_ == 0) {
-    LRKV_TRY(LinearBackward(dq, x, wq_->value, &dx, wq_->grad, kCat));
-  } else {
-    LRKV_TRY_ASSIGN(Tensor dq_latent, Tensor::Empty(s.q.latent.shape(), x.dtype(), x.device()));
-    LRKV_TRY(LinearBackward(dq, s.q.latent, wq_up_->value, &dq_latent, wq_up_->grad, kCat));
-    LRKV_TRY(dx.SetZero());
-    LRKV_TRY(LatentBackward(q_latent_, x, s.q, dq_latent, dx));
-  }
+  LRKV_TRY(query_.Backward(x, s.q, dq, dx));
   LRKV_TRY_ASSIGN(Tensor dheads, dk.View({n, h, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(Tensor dk_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
   LRKV_TRY(ReduceFromHeadSlice(dheads, nope_dim_, dk_rope));
@@ -110,7 +68,7 @@ absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved* saved, 
   LRKV_TRY_ASSIGN(Tensor dlatent, Tensor::Empty(s.kv.latent.shape(), x.dtype(), x.device()));
   LRKV_TRY(LinearBackward(dk_nope, s.kv.latent, wk_up_->value, &dlatent, wk_up_->grad, kCat));
   LRKV_TRY(LinearBackward(dv, s.kv.latent, wv_up_->value, &dlatent, wv_up_->grad, kCat, /*accumulate_dx=*/true));
-  return LatentBackward(kv_latent_, x, s.kv, dlatent, dx);
+  return kv_latent_.Backward(x, s.kv, dlatent, dx);
 }
 
 }  // namespace lrkv

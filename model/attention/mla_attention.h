@@ -10,15 +10,10 @@
 #pragma once
 
 #include "model/attention/attention_variant.h"
+#include "model/attention/latent_projection.h"
 
 namespace lrkv {
 
-// One latent's forward, kept for backward.
-struct LatentSaved {
-  Tensor raw;     // (N, c), x W_down
-  Tensor rstd;    // (N)
-  Tensor latent;  // (N, c), normalised: what decoding caches (the KV latent)
-};
 struct MlaSaved final : VariantSaved {
   LatentSaved kv;
   LatentSaved q;  // with query compression (q_lora_rank > 0) only
@@ -35,20 +30,11 @@ class MlaAttention final : public AttentionVariant {
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
 
  private:
-  // x (N, d) -> down-projection -> RMSNorm -> latent.
-  struct Latent {
-    Parameter *down, *norm;
-  };
-  absl::Status LatentForward(const Latent& l, const Tensor& x, LatentSaved& saved);
-  absl::Status LatentBackward(const Latent& l, const Tensor& x, const LatentSaved& saved, const Tensor& dlatent,
-                              Tensor& dx);
-
   AttentionDims dims_{};
-  int64_t kv_rank_ = 0, q_rank_ = 0, nope_dim_ = 0;
-  double eps_ = 0;
-  Parameter* wq_ = nullptr;  // when q_rank_ == 0
-  Latent q_latent_{}, kv_latent_{};
-  Parameter *wq_up_ = nullptr, *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;
+  int64_t kv_rank_ = 0, nope_dim_ = 0;
+  LatentQuery query_;
+  LatentProjection kv_latent_;
+  Parameter *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;
 };
 
 }  // namespace lrkv

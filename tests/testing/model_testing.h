@@ -1,7 +1,18 @@
 // The unit tests' tiny configs name only the fields a test is about; a real config must also state
 // its activation and norm (unspecified enums are refused), which this fills in for them.
+//
+// The PyTorch reference cases (tests/reference/cases/NAME.textproto; every registered variant has
+// at least one) are the list of model configs every per-variant test runs over, so a new variant's
+// case reaches all of them. A test target using them defines LRKV_SOURCE_DIR.
 #pragma once
 
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/config.h"
 #include "model/config.pb.h"
 
 namespace lrkv::testing {
@@ -10,5 +21,27 @@ inline void SetTestModelChoices(ModelConfig& m) {
   if (m.activation() == ACTIVATION_UNSPECIFIED) m.set_activation(GELU);
   if (m.norm() == NORM_UNSPECIFIED) m.set_norm(RMSNORM);
 }
+
+#ifdef LRKV_SOURCE_DIR
+inline std::string ReferenceCasePath(const std::string& name) {
+  return std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases/" + name + ".textproto";
+}
+
+inline std::vector<std::string> ReferenceCases() {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases")) {
+    if (e.path().extension() == ".textproto") names.push_back(e.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The case's RunConfig with its defaults filled in.
+inline absl::StatusOr<RunConfig> LoadReferenceCase(const std::string& name) {
+  absl::StatusOr<RunConfig> c = LoadRunConfig(ReferenceCasePath(name));
+  if (c.ok()) FillDefaults(*c);
+  return c;
+}
+#endif
 
 }  // namespace lrkv::testing

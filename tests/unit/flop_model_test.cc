@@ -1,6 +1,7 @@
 // The analytic cost model against the model itself: parameter counts against the parameters the
 // decoder allocates, and matmul FLOPs against what the runtime's op counter measures in a real
-// forward and backward pass, exactly, per category and pass, for every variant.
+// forward and backward pass, exactly, per category and pass, for every variant (every PyTorch
+// reference case).
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "model/config.h"
@@ -27,7 +28,9 @@ ModelConfig Config(const std::string& fields) {
 class MeasuredEqualsAnalytic : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MeasuredEqualsAnalytic, ParametersAndFlopsPerCategoryAndPass) {
-  const ModelConfig m = Config(GetParam());
+  const absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ModelConfig& m = c->model();
   const ModelCost cost = AnalyzeModel(m);
   auto model = Decoder::Create(m).value();
   ASSERT_TRUE(model->params().Initialize(1).ok());
@@ -53,13 +56,9 @@ TEST_P(MeasuredEqualsAnalytic, ParametersAndFlopsPerCategoryAndPass) {
   EXPECT_EQ(counter.Total(), 3 * batch * cost.forward_flops());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Variants, MeasuredEqualsAnalytic,
-    ::testing::Values("attention: MHA tie_embeddings: true", "attention: GQA kv_heads: 2 activation: SWIGLU",
-                      "attention: MQA norm: LAYERNORM qk_norm: true",
-                      "attention: MLA mla { kv_lora_rank: 10 rope_dim: 4 }",
-                      "attention: MLA mla { kv_lora_rank: 10 q_lora_rank: 8 rope_dim: 2 nope_dim: 5 v_dim: 7 }",
-                      "attention: LRKV lrkv_rank: 3 qk_norm: true", "attention: LRKV lrkv_rank: 0"));
+// One per PyTorch reference case (tests/testing/model_testing.h).
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, MeasuredEqualsAnalytic, ::testing::ValuesIn(testing::ReferenceCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(AnalyzeModel, MhaByHand) {
   // d 24, H 4 (d_h 6), 2 layers, T 7, d_ff 40, V 53, untied, RMSNorm.
@@ -90,12 +89,11 @@ namespace {
 class LayoutMeasuredEqualsAnalytic : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
-  RunConfig rc;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
-      "model { vocab_size: 56 d_model: 24 n_layers: 3 n_heads: 4 seq_len: 7 d_ff: 40 " + GetParam() + " }", &rc));
-  testing::SetTestModelChoices(*rc.mutable_model());
-  FillDefaults(rc);
-  const ModelConfig m = rc.model();
+  const absl::StatusOr<RunConfig> rc = testing::LoadReferenceCase(GetParam());
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  ModelConfig m = rc->model();
+  m.set_n_layers(3);      // three stages at pp 3
+  m.set_vocab_size(56);   // split by vocabulary at tp 2 and 4
   const int64_t batch = 2, t = m.seq_len(), d = m.d_model();
   for (const auto& [tp, pp] : {std::pair{1, 1}, {2, 1}, {4, 2}, {2, 3}}) {
     const std::vector<RankCost> stages = AnalyzeLayout(m, tp, pp);
@@ -127,11 +125,8 @@ TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, LayoutMeasuredEqualsAnalytic,
-                         ::testing::Values("attention: MHA tie_embeddings: true", "attention: GQA kv_heads: 2",
-                                           "attention: MQA activation: SWIGLU",
-                                           "attention: MLA mla { kv_lora_rank: 10 q_lora_rank: 8 rope_dim: 2 }",
-                                           "attention: LRKV lrkv_rank: 3 tie_embeddings: true"));
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, LayoutMeasuredEqualsAnalytic, ::testing::ValuesIn(testing::ReferenceCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace lrkv

@@ -2,9 +2,7 @@
 // the variant identities (LRKV r = 0 is MQA, GQA with kv_heads = H is MHA), LRKV's init scale,
 // initialisation keyed by name (and, under tensor parallelism, by global element index), and each
 // variant's KV-cache size.
-#include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <random>
 
@@ -106,28 +104,16 @@ void CheckModelGradients(const RunConfig& c) {
   }
 }
 
-// One per PyTorch reference case (tests/reference/cases/NAME.textproto, every registered variant
-// has at least one): the list that drives the PyTorch comparison drives this check too.
-std::vector<std::string> ReferenceCases() {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases")) {
-    if (e.path().extension() == ".textproto") names.push_back(e.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
+// One per PyTorch reference case (tests/testing/model_testing.h).
 class ModelGradient : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelGradient, MatchesFiniteDifferences) {
-  absl::StatusOr<RunConfig> c =
-      LoadRunConfig(std::string(LRKV_SOURCE_DIR) + "/tests/reference/cases/" + GetParam() + ".textproto");
+  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam());
   ASSERT_TRUE(c.ok()) << c.status();
-  FillDefaults(*c);
   CheckModelGradients(*c);
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceCases, ModelGradient, ::testing::ValuesIn(ReferenceCases()),
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, ModelGradient, ::testing::ValuesIn(testing::ReferenceCases()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Copies every parameter of `from` whose name exists in `to`, with `rename` applied first.

@@ -32,8 +32,11 @@ import torch.nn.functional as F
 # (tests/unit/variant_registry_test.cc asks `--variants`).
 # --------------------------------------------------------------------------
 class Variant:
-    def __init__(self, params, qkv):
-        self.params, self.qkv = params, qkv
+    """params(cfg) -> {name: shape}; qkv(cfg, P, a, x) -> q, k, v, R for the common core; or, for a
+    variant whose heads sum several attentions, attend(cfg, P, a, x, sdpa) -> the heads' output
+    (B, T, H*Dv) before wo."""
+    def __init__(self, params, qkv=None, attend=None):
+        self.params, self.qkv, self.attend = params, qkv, attend
 
 
 def grouped_params(cfg):  # MHA, GQA, MQA: Hk KV heads
@@ -69,12 +72,26 @@ def lrkv_qkv(cfg, P, a, x):
     return q, lowrank("wk_shared", "uk", "bk"), lowrank("wv_shared", "uv", "bv"), dh
 
 
+def latent_query_params(cfg, m):  # MLA, MLRA: one W_Q, or down, norm and up with q_lora_rank
+    d, H, dqk, cq = cfg["d_model"], cfg["n_heads"], m["nope_dim"] + m["rope_dim"], m["q_lora_rank"]
+    return {"wq": (d, H * dqk)} if cq == 0 else {"wq_down": (d, cq), "q_norm.weight": (cq,), "wq_up": (cq, H * dqk)}
+
+
+def latent_query(cfg, P, a, x, m):
+    """(B, T, H, dn + dr), per head [nope (dn) | rope (dr)]."""
+    B, T, _ = x.shape
+    if m["q_lora_rank"] == 0:
+        qf = x @ P[a + "wq"]
+    else:
+        qf = rms(x @ P[a + "wq_down"], cfg["norm_eps"], P[a + "q_norm.weight"]) @ P[a + "wq_up"]
+    return qf.view(B, T, cfg["n_heads"], m["nope_dim"] + m["rope_dim"])
+
+
 def mla_params(cfg):
     d, H, m = cfg["d_model"], cfg["n_heads"], cfg["mla"]
     dn, dr, dv = m["nope_dim"], m["rope_dim"], m["v_dim"]
-    c, cq = m["kv_lora_rank"], m["q_lora_rank"]
-    s = {"wq": (d, H * (dn + dr))} if cq == 0 else {
-        "wq_down": (d, cq), "q_norm.weight": (cq,), "wq_up": (cq, H * (dn + dr))}
+    c = m["kv_lora_rank"]
+    s = latent_query_params(cfg, m)
     s.update({"wkv_down": (d, c), "kv_norm.weight": (c,), "wk_up": (c, H * dn), "wv_up": (c, H * dv),
               "wk_rope": (d, dr), "wo": (H * dv, d)})
     return s
@@ -83,17 +100,52 @@ def mla_params(cfg):
 def mla_qkv(cfg, P, a, x):
     B, T, _ = x.shape
     H, m, eps = cfg["n_heads"], cfg["mla"], cfg["norm_eps"]
-    dn, dr, dv, cq = m["nope_dim"], m["rope_dim"], m["v_dim"], m["q_lora_rank"]
-    if cq == 0:
-        qf = x @ P[a + "wq"]
-    else:
-        qf = rms(x @ P[a + "wq_down"], eps, P[a + "q_norm.weight"]) @ P[a + "wq_up"]
-    q = qf.view(B, T, H, dn + dr)  # per head: [nope (dn) | rope (dr)]
+    dn, dr, dv = m["nope_dim"], m["rope_dim"], m["v_dim"]
+    q = latent_query(cfg, P, a, x, m)
     ckv = rms(x @ P[a + "wkv_down"], eps, P[a + "kv_norm.weight"])  # always RMSNorm
     k_nope = (ckv @ P[a + "wk_up"]).view(B, T, H, dn)
     v = (ckv @ P[a + "wv_up"]).view(B, T, H, dv)
     k_rope = (x @ P[a + "wk_rope"])[:, :, None, :].expand(B, T, H, dr)  # shared by heads
     return q, torch.cat([k_nope, k_rope], dim=-1), v, dr
+
+
+def mlra_widths(cfg):
+    """blocks, head groups G, branches per head A = blocks / G, block width d_b."""
+    m = cfg["mlra"]
+    G = cfg["n_heads"] // m["heads_per_block_group"]
+    return m["blocks"], G, m["blocks"] // G, m["kv_lora_rank"] // m["blocks"]
+
+
+def mlra_params(cfg):
+    d, H, m = cfg["d_model"], cfg["n_heads"], cfg["mlra"]
+    nb, _, A, db = mlra_widths(cfg)
+    s = latent_query_params(cfg, m)
+    for b in range(nb):
+        s[f"wkv_down.{b}"] = (d, db)
+        s[f"kv_norm.{b}.weight"] = (db,)
+    s.update({"wk_up": (A, db, H * m["nope_dim"]), "wv_up": (A, db, H * m["v_dim"]),
+              "wk_rope": (d, m["rope_dim"]), "wo": (H * m["v_dim"], d)})
+    return s
+
+
+def mlra_attend(cfg, P, a, x, sdpa=False):
+    """MLRA (arXiv 2603.02188): latent block b = sqrt(d / d_b) RMSNorm_b(x W_down_b); head i's branch
+    j reads block j G + (i's group); one causal attention per branch over [c W_UK ; RoPE key] and
+    c W_UV, summed and scaled by 1 / sqrt(branches)."""
+    B, T, d = x.shape
+    H, m, eps = cfg["n_heads"], cfg["mlra"], cfg["norm_eps"]
+    dn, dr, dv = m["nope_dim"], m["rope_dim"], m["v_dim"]
+    nb, G, A, db = mlra_widths(cfg)
+    q = latent_query(cfg, P, a, x, m)
+    k_rope = (x @ P[a + "wk_rope"])[:, :, None, :].expand(B, T, H, dr)
+    c = [math.sqrt(d / db) * rms(x @ P[a + f"wkv_down.{b}"], eps, P[a + f"kv_norm.{b}.weight"]) for b in range(nb)]
+    out = 0
+    for j in range(A):
+        blocks = [c[j * G + i // m["heads_per_block_group"]] for i in range(H)]  # what head i reads
+        k_nope = torch.stack([blocks[i] @ P[a + "wk_up"][j][:, i * dn:(i + 1) * dn] for i in range(H)], dim=2)
+        v = torch.stack([blocks[i] @ P[a + "wv_up"][j][:, i * dv:(i + 1) * dv] for i in range(H)], dim=2)
+        out = out + attention_core(cfg, q, torch.cat([k_nope, k_rope], dim=-1), v, dr, sdpa=sdpa)
+    return out / math.sqrt(A)
 
 
 ATTENTION = {
@@ -102,6 +154,7 @@ ATTENTION = {
     "mqa": Variant(grouped_params, grouped_qkv),
     "mla": Variant(mla_params, mla_qkv),
     "lrkv": Variant(lrkv_params, lrkv_qkv),
+    "mlra": Variant(mlra_params, attend=mlra_attend),
 }
 VARIANTS = tuple(ATTENTION)
 
@@ -223,7 +276,10 @@ def attention(cfg, P, a, x, sdpa=False):
     H, dh, att = cfg["n_heads"], cfg["d_head"], cfg["attention"]
     if att not in ATTENTION:
         raise ValueError(f"unknown attention {att!r}")
-    q, k, v, R = ATTENTION[att].qkv(cfg, P, a, x)
+    variant = ATTENTION[att]
+    if variant.attend is not None:
+        return variant.attend(cfg, P, a, x, sdpa) @ P[a + "wo"]
+    q, k, v, R = variant.qkv(cfg, P, a, x)
     return attention_core(cfg, q, k, v, R, sdpa=sdpa) @ P[a + "wo"]
 
 
@@ -276,6 +332,8 @@ def random_params(cfg, seed=0, dtype=torch.float64):
             t = 1.0 + 0.1 * t
         elif name.endswith(".bias"):
             t = 0.1 * t
+        elif len(shp) == 3 and name.endswith("_up"):  # MLRA's wk_up / wv_up (A, d_b, H d)
+            t = t / math.sqrt(max(shp[1], 1))
         elif len(shp) == 3:  # bk / bv (H, dh, r)
             t = t / math.sqrt(max(shp[2], 1))
         else:
@@ -288,6 +346,8 @@ def tiny_config(**over):
     cfg = dict(vocab_size=11, d_model=8, n_layers=2, n_heads=4, d_head=4, attention="mha",
                kv_heads=2, lrkv_rank=2,
                mla=dict(kv_lora_rank=6, q_lora_rank=0, rope_dim=2, nope_dim=4, v_dim=3),
+               mlra=dict(blocks=2, kv_lora_rank=6, q_lora_rank=0, rope_dim=2, nope_dim=4, v_dim=3,
+                         heads_per_block_group=4),
                d_ff=12, activation="gelu", norm="rmsnorm", norm_eps=1e-5, qk_norm=False,
                rope_theta=10000.0, tie_embeddings=False, seq_len=5, dtype="f64")
     cfg.update(over)
@@ -415,6 +475,22 @@ def selftest():
     S = qr @ kr.T
     check("rope relative-position", maxdiff(S[1:, 1:], S[:-1, :-1]) < 1e-12)
 
+    # MLRA with one block (one branch per head) is MLA whose up-projections carry the block scale
+    # sqrt(d / c).
+    for qkn in (False, True):
+        cr = tiny_config(attention="mlra", qk_norm=qkn, mlra=dict(tiny_config()["mlra"], blocks=1))
+        ca = tiny_config(attention="mla", qk_norm=qkn, mla={k: v for k, v in cr["mlra"].items()
+                                                            if k not in ("blocks", "heads_per_block_group")})
+        Pr = _detached(random_params(cr, 4))
+        alpha = math.sqrt(cr["d_model"] / cr["mlra"]["kv_lora_rank"])
+        Pa = {}
+        for n, t in Pr.items():
+            n2 = n.replace("wkv_down.0", "wkv_down").replace("kv_norm.0.weight", "kv_norm.weight")
+            Pa[n2] = alpha * t[0] if n.endswith(("wk_up", "wv_up")) else t
+        tok, _ = random_batch(cr)
+        dd = maxdiff(forward(cr, Pr, tok)[0], forward(ca, Pa, tok)[0])
+        check(f"mlra(1 block)==mla qk_norm={qkn}", dd < 1e-12, f"maxdiff={dd:.2e}")
+
     # Causality: changing the last token must not change earlier logits.
     for att in VARIANTS:
         c = tiny_config(attention=att)
@@ -450,6 +526,10 @@ def selftest():
         dict(attention="mla", activation="gelu", norm="rmsnorm"),
         dict(attention="mla", activation="swiglu", norm="layernorm", qk_norm=True, mla=mla_q,
              tie_embeddings=True),
+        dict(attention="mlra", activation="relu2", norm="rmsnorm", qk_norm=True),
+        dict(attention="mlra", activation="gelu", norm="rmsnorm",
+             mlra=dict(blocks=4, kv_lora_rank=8, q_lora_rank=3, rope_dim=2, nope_dim=2, v_dim=3,
+                       heads_per_block_group=2)),
     ]
     for over in cases:
         c = tiny_config(n_layers=1, seq_len=4, vocab_size=7, d_ff=6, **over)
@@ -464,7 +544,8 @@ def selftest():
             Q.update(zip(live, ts))
             return forward(c, Q, tok, tgt)
 
-        label = ",".join(f"{k}={v}" for k, v in over.items() if k != "mla") + (" mla_q" if "mla" in over else "")
+        label = ",".join(f"{k}={v}" for k, v in over.items() if k not in ("mla", "mlra")) + (
+            " mla_q" if "mla" in over else "") + (" mlra-2" if "mlra" in over else "")
         try:
             ok = torch.autograd.gradcheck(f, tuple(P[n] for n in live), eps=1e-6, atol=1e-7, rtol=1e-5)
         except Exception as e:  # gradcheck raises on mismatch

@@ -130,3 +130,21 @@ INSTANTIATE_TEST_SUITE_P(ReferenceCases, LayoutMeasuredEqualsAnalytic, ::testing
 
 }  // namespace
 }  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+// MLRA's claim (arXiv 2603.02188, Table 1) at its 2.9B setting (d_h 128, latent 4 x 128, RoPE key
+// 64): 4.5 d_h cached per token, like MLA, but 1.5 d_h per rank at tp 4, where MLA's latent stays
+// whole on every rank.
+TEST(AnalyzeLayout, MlraCacheSplitsByBlockMlaDoesNot) {
+  const ModelConfig mlra = Config("attention: MLRA mlra { blocks: 4 kv_lora_rank: 512 rope_dim: 64 }");
+  const ModelConfig mla = Config("attention: MLA mla { kv_lora_rank: 512 rope_dim: 64 }");
+  EXPECT_EQ(AnalyzeModel(mlra).kv_cache_values_per_token_per_layer, 576);
+  EXPECT_EQ(AnalyzeLayout(mlra, 2, 1)[0].kv_cache_values_per_token_per_layer, 256 + 64);
+  EXPECT_EQ(AnalyzeLayout(mlra, 4, 1)[0].kv_cache_values_per_token_per_layer, 128 + 64);  // 1.5 d_h
+  EXPECT_EQ(AnalyzeLayout(mla, 4, 1)[0].kv_cache_values_per_token_per_layer, 576);
+}
+
+}  // namespace
+}  // namespace lrkv

@@ -1,0 +1,218 @@
+#include "model/attention/mlra_attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "model/attention/variant_registry.h"
+#include "model/config.h"
+#include "runtime/ops/gemm.h"
+#include "runtime/ops/head_slice.h"
+#include "runtime/ops/linear.h"
+#include "runtime/status.h"
+
+namespace lrkv {
+namespace {
+constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
+
+// A row-major matrix inside a tensor: element (i, j) at offset + i * ld + j. The up-projections
+// read and write column blocks (some heads of one branch) of wider matrices in place.
+struct Within {
+  const Tensor& t;
+  int64_t offset, ld;
+};
+
+absl::StatusOr<Tensor> From(const Tensor& t, int64_t offset) {
+  LRKV_TRY_ASSIGN(Tensor flat, t.View({t.numel()}));
+  return flat.Slice(offset, t.numel());
+}
+
+// c = alpha op(a) op(b) + beta c; op(a) (m, k), op(b) (k, n).
+absl::Status GemmWithin(const Within& a, bool trans_a, const Within& b, bool trans_b, const Within& c, int64_t m,
+                        int64_t n, int64_t k, double alpha, double beta) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.trans_a = trans_a, g.trans_b = trans_b;
+  g.lda = a.ld, g.ldb = b.ld, g.ldc = c.ld, g.alpha = alpha, g.beta = beta;
+  LRKV_TRY_ASSIGN(const Tensor ta, From(a.t, a.offset));
+  LRKV_TRY_ASSIGN(const Tensor tb, From(b.t, b.offset));
+  LRKV_TRY_ASSIGN(Tensor tc, From(c.t, c.offset));
+  return Gemm(ta, tb, tc, g, kCat);
+}
+
+struct Widths {
+  int64_t blocks, groups, branches, block_width;
+};
+Widths WidthsOf(const ModelConfig& c) {
+  const MlraConfig& m = c.mlra();
+  const int64_t groups = c.n_heads() / m.heads_per_block_group();
+  return {m.blocks(), groups, m.blocks() / groups, m.kv_lora_rank() / m.blocks()};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const ModelConfig& c, const std::string& prefix,
+                                                                        ParameterSet& params) {
+  auto a = std::make_unique<MlraAttention>();
+  const MlraConfig& m = c.mlra();
+  const Widths w = WidthsOf(c);
+  const int64_t d = c.d_model(), h = c.n_heads(), dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim();
+  a->heads_ = h / params.tp().size;
+  a->dims_ = {w.branches * a->heads_, w.branches * a->heads_, dn + dr, dv, dr};
+  a->dims_.branches = w.branches;
+  a->kv_rank_ = m.kv_lora_rank();
+  a->nope_dim_ = dn;
+  a->block_width_ = w.block_width;
+  a->k_scale_ = std::sqrt(double(d) / double(w.block_width));
+  a->v_scale_ = a->k_scale_ / std::sqrt(double(w.branches));
+  LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
+  for (int64_t b = 0; b < w.blocks; ++b) {
+    LRKV_TRY_ASSIGN(LatentProjection block,
+                    LatentProjection::Create(params, prefix, absl::StrCat("wkv_down.", b),
+                                             absl::StrCat("kv_norm.", b, ".weight"), d, w.block_width, c.norm_eps()));
+    a->blocks_.push_back(block);
+  }
+  // Split by head (dimension 2): this rank's columns of every branch.
+  auto up = [&](const char* name, int64_t width) {
+    return params.Add({prefix + name, {w.branches, w.block_width, h * width}, InitKind::kNormal,
+                       LinearInitStd(w.block_width), ParamRole::kWeight, TpSplit::kSplit, 2});
+  };
+  LRKV_TRY_ASSIGN(a->wk_up_, up("wk_up", dn));
+  LRKV_TRY_ASSIGN(a->wv_up_, up("wv_up", dv));
+  LRKV_TRY_ASSIGN(a->wk_rope_, params.Add(ReplicatedWeight(prefix + "wk_rope", {d, dr}, LinearInitStd(d))));
+  // Block a G + g is branch a of the heads of group g; this rank holds heads [h0, h0 + heads_).
+  const int64_t h0 = params.tp().index * a->heads_, per_group = m.heads_per_block_group();
+  for (int64_t b = 0; b < w.blocks; ++b) {
+    const int64_t g = b % w.groups;
+    const int64_t first = std::max(g * per_group, h0), end = std::min((g + 1) * per_group, h0 + a->heads_);
+    a->readers_.push_back({b, b / w.groups, std::min(first, end) - h0, end - h0});
+  }
+  return std::unique_ptr<AttentionVariant>(std::move(a));
+}
+
+absl::Status MlraAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
+                                    std::unique_ptr<VariantSaved>& saved) {
+  const int64_t n = x.numel() / x.dim(-1), hl = heads_, nb = dims_.branches, dn = nope_dim_;
+  const int64_t dqk = dims_.qk_dim, dv = dims_.v_dim, dr = dims_.rope_dims, db = block_width_;
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  auto s = std::make_unique<MlraSaved>();
+  // Queries (N, 1, H dqk), repeated for every branch: q (N, A, H dqk).
+  LRKV_TRY_ASSIGN(Tensor q_heads, Tensor::Empty({n, 1, hl * dqk}, dt, dev));
+  LRKV_TRY(query_.Forward(x, q_heads, s->q));
+  LRKV_TRY_ASSIGN(Tensor q_branches, q.View({n, nb, hl * dqk}));
+  LRKV_TRY(CopyToHeadSlice(q_heads, 0, q_branches));
+  // NoPE keys (N, A, H, d_n) and values (N, A, H, d_v): each block's readers, from its latent.
+  LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, nb * hl, dn}, dt, dev));
+  s->blocks.resize(blocks_.size());
+  for (const Reader& r : readers_) {
+    LRKV_TRY(blocks_[r.block].Forward(x, s->blocks[r.block]));
+    const Tensor& c = s->blocks[r.block].latent;  // (N, d_b)
+    if (r.first == r.end) continue;
+    const int64_t heads = r.end - r.first;
+    LRKV_TRY(GemmWithin({c, 0, db}, false, {wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn}, false,
+                        {k_nope, (r.branch * hl + r.first) * dn, nb * hl * dn}, n, heads * dn, db, k_scale_, 0.0));
+    LRKV_TRY(GemmWithin({c, 0, db}, false, {wv_up_->value, (r.branch * db * hl + r.first) * dv, hl * dv}, false,
+                        {v, (r.branch * hl + r.first) * dv, nb * hl * dv}, n, heads * dv, db, v_scale_, 0.0));
+  }
+  // Keys per (branch, head): [k_nope; the one RoPE key].
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, dt, dev));
+  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY_ASSIGN(Tensor heads, k.View({n, nb * hl, dqk}));
+  LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
+  LRKV_TRY(CopyToHeadSlice(k_rope, dn, heads));
+  saved = std::move(s);
+  return absl::OkStatus();
+}
+
+absl::Status MlraAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
+                                     const Tensor& dv, Tensor& dx) {
+  const auto& s = static_cast<const MlraSaved&>(*saved);
+  const int64_t n = x.numel() / x.dim(-1), hl = heads_, nb = dims_.branches, dn = nope_dim_;
+  const int64_t dqk = dims_.qk_dim, dvw = dims_.v_dim, dr = dims_.rope_dims, db = block_width_;
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  // The query's gradient sums over its branches; its path writes dx first.
+  LRKV_TRY_ASSIGN(Tensor dq_branches, dq.View({n, nb, hl * dqk}));
+  LRKV_TRY_ASSIGN(Tensor dq_heads, Tensor::Empty({n, 1, hl * dqk}, dt, dev));
+  LRKV_TRY(ReduceFromHeadSlice(dq_branches, 0, dq_heads));
+  LRKV_TRY(query_.Backward(x, s.q, dq_heads, dx));
+  LRKV_TRY_ASSIGN(Tensor dheads, dk.View({n, nb * hl, dqk}));
+  LRKV_TRY_ASSIGN(Tensor dk_rope, Tensor::Empty({n, 1, dr}, dt, dev));
+  LRKV_TRY(ReduceFromHeadSlice(dheads, dn, dk_rope));
+  LRKV_TRY(LinearBackward(dk_rope, x, wk_rope_->value, &dx, wk_rope_->grad, kCat, /*accumulate_dx=*/true));
+  LRKV_TRY_ASSIGN(Tensor dk_nope, Tensor::Empty({n, nb * hl, dn}, dt, dev));
+  LRKV_TRY(ReduceFromHeadSlice(dheads, 0, dk_nope));
+  for (const Reader& r : readers_) {
+    const Tensor& c = s.blocks[r.block].latent;
+    LRKV_TRY_ASSIGN(Tensor dc, Tensor::Zeros({n, db}, dt, dev));
+    if (r.first != r.end) {
+      const int64_t heads = r.end - r.first;
+      const Within dk_block{dk_nope, (r.branch * hl + r.first) * dn, nb * hl * dn};
+      const Within dv_block{dv, (r.branch * hl + r.first) * dvw, nb * hl * dvw};
+      const Within wk{wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn};
+      const Within wv{wv_up_->value, (r.branch * db * hl + r.first) * dvw, hl * dvw};
+      LRKV_TRY(GemmWithin(dk_block, false, wk, true, {dc, 0, db}, n, db, heads * dn, k_scale_, 0.0));
+      LRKV_TRY(GemmWithin(dv_block, false, wv, true, {dc, 0, db}, n, db, heads * dvw, v_scale_, 1.0));
+      LRKV_TRY(GemmWithin({c, 0, db}, true, dk_block, false, {wk_up_->grad, wk.offset, wk.ld}, db, heads * dn, n,
+                          k_scale_, 1.0));
+      LRKV_TRY(GemmWithin({c, 0, db}, true, dv_block, false, {wv_up_->grad, wv.offset, wv.ld}, db, heads * dvw, n,
+                          v_scale_, 1.0));
+    }
+    LRKV_TRY(blocks_[r.block].Backward(x, s.blocks[r.block], dc, dx));
+  }
+  return absl::OkStatus();
+}
+
+// The query as MLA's; the KV down-projection in `blocks` blocks, each normed on its own; per-block
+// up-projections; one RoPE key for every head and branch. Cached: the blocks and the RoPE key,
+// c + d_R; decoding splits the blocks over TP ranks (c / tp + d_R each, at most `blocks` ways).
+LRKV_ATTENTION_VARIANTS(mlra_attention) {
+  AttentionVariantInfo v;
+  v.kind = MLRA, v.name = "mlra", v.own_fields = {"mlra"};
+  v.gpt2_small_fields = "attention: MLRA mlra { kv_lora_rank: 256 rope_dim: 32 q_lora_rank: 0 }";
+  v.fill_defaults = [](ModelConfig& c) {
+    MlraConfig& m = *c.mutable_mlra();
+    if (m.blocks() == 0) m.set_blocks(4);
+    if (m.heads_per_block_group() == 0) m.set_heads_per_block_group(c.n_heads());
+    if (m.nope_dim() == 0) m.set_nope_dim(c.d_model() / c.n_heads());
+    if (m.v_dim() == 0) m.set_v_dim(c.d_model() / c.n_heads());
+  };
+  v.validate = [](const ModelConfig& c) {
+    const MlraConfig& m = c.mlra();
+    LRKV_REQUIRE(m.kv_lora_rank() > 0 && m.kv_lora_rank() % m.blocks() == 0, "model.mlra.kv_lora_rank (",
+                 m.kv_lora_rank(), ") must be set and a multiple of model.mlra.blocks (", m.blocks(), ")");
+    LRKV_REQUIRE(m.rope_dim() > 0 && m.rope_dim() % 2 == 0,
+                 "model.mlra.rope_dim must be set, positive and even for MLRA, got ", m.rope_dim());
+    LRKV_REQUIRE(c.n_heads() % m.heads_per_block_group() == 0, "model.mlra.heads_per_block_group (",
+                 m.heads_per_block_group(), ") must divide model.n_heads (", c.n_heads(), ")");
+    const int64_t groups = c.n_heads() / m.heads_per_block_group();
+    LRKV_REQUIRE(m.blocks() % groups == 0, "model.mlra.blocks (", m.blocks(), ") must be a multiple of the ", groups,
+                 " head groups (n_heads / heads_per_block_group), so every head reads as many blocks");
+    return absl::OkStatus();
+  };
+  v.kv_heads = [](const ModelConfig& c) { return c.n_heads(); };
+  v.cost = [](const ModelConfig& c, int tp) {
+    const MlraConfig& m = c.mlra();
+    const Widths w = WidthsOf(c);
+    const int64_t d = c.d_model(), h = c.n_heads();
+    const int64_t dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim(), kv = m.kv_lora_rank(), q = m.q_lora_rank();
+    AttentionCost a;
+    const int64_t query = q == 0 ? d * h * (dn + dr) : d * q + q * h * (dn + dr);
+    a.matmul_params = query + d * kv + w.branches * w.block_width * h * (dn + dv) + d * dr + h * dv * d;
+    a.norm_params = kv + q;
+    a.qk_dim = dn + dr;
+    a.v_dim = dv;
+    a.branches = w.branches;
+    a.kv_cache = kv + dr;
+    a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;
+    // Decoding gives each rank blocks / tp whole blocks (tp <= blocks) or one block's heads
+    // (tp a multiple of blocks); the RoPE key is on every rank.
+    const bool by_block = tp <= w.blocks ? w.blocks % tp == 0 : tp % w.blocks == 0;
+    a.kv_cache_per_rank = by_block ? kv / std::min<int64_t>(tp, w.blocks) + dr : a.kv_cache;
+    return a;
+  };
+  v.create = MlraAttention::Create;
+  return {v};
+}
+
+}  // namespace lrkv

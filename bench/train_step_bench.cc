@@ -83,7 +83,7 @@ extern "C" void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANS
   const auto t0 = std::chrono::steady_clock::now();
   real(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  lrkv::GemmStat& st = lrkv::gemm_stats[{static_cast<int>(lrkv::FlopCounter::Global().pass()), m, n, k,
+  lrkv::GemmStat& st = lrkv::gemm_stats[{static_cast<int>(lrkv::CountedPass()), m, n, k,
                                          ta == CblasTrans, tb == CblasTrans}];
   st.seconds += s;
   ++st.calls;
@@ -301,7 +301,8 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
   for (int s = 0; s < warmup + steps; ++s) {
     // One full optimizer step, timed per phase (all ops are synchronous on CPU).
     double t[kPhases];
-    FlopCounter::Global().Reset();
+    FlopCounter fc;
+    const CountFlopsInto counting(&fc);
     gemm_stats.clear();
     rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
@@ -321,6 +322,10 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
     std::fprintf(stderr, "  %s step %d%s: %.3f s\n", v.name.c_str(), s + 1, s < warmup ? " (warm-up)" : "",
                  t[0] + t[1] + t[2] + t[3] + t[4]);
     if (s < warmup) continue;
+    // Identical every step: the work depends only on the shapes.
+    r.flops = fc.Total();
+    for (int p = 0; p < 2; ++p)
+      for (int c = 0; c < 4; ++c) r.flops_by[p][c] = fc.Get(static_cast<Pass>(p), static_cast<FlopCategory>(c));
     r.step_times.push_back(t[0] + t[1] + t[2] + t[3] + t[4]);
     for (int p = 0; p < kPhases; ++p) phase[p].push_back(t[p]);
     double g[2] = {0, 0};
@@ -333,11 +338,6 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
   for (int p = 0; p < kPhases; ++p) r.phase_s[p] = Median(phase[p]);
   r.gemm_s[0] = Median(gemm[0]), r.gemm_s[1] = Median(gemm[1]);
   r.minor_faults = Median(faults), r.sys_s = Median(sys);
-  // Identical every step: the work depends only on the shapes.
-  const FlopCounter& fc = FlopCounter::Global();
-  r.flops = fc.Total();
-  for (int p = 0; p < 2; ++p)
-    for (int c = 0; c < 4; ++c) r.flops_by[p][c] = fc.Get(static_cast<Pass>(p), static_cast<FlopCategory>(c));
   if (profile) {
     for (const auto& [key, st] : gemm_stats) r.gemm_shapes.push_back({key, st});
     std::sort(r.gemm_shapes.begin(), r.gemm_shapes.end(),

@@ -1,6 +1,9 @@
 #include "runtime/flop_counter.h"
 
 namespace lrkv {
+namespace {
+thread_local FlopCounter* installed = nullptr;
+}  // namespace
 
 const char* FlopCategoryName(FlopCategory c) {
   switch (c) {
@@ -13,21 +16,27 @@ const char* FlopCategoryName(FlopCategory c) {
   return "?";
 }
 
-FlopCounter& FlopCounter::Global() {
-  static FlopCounter counter;
-  return counter;
-}
-
 int64_t FlopCounter::Total() const {
   int64_t t = 0;
   for (const auto& pass : counts_)
-    for (const auto& c : pass) t += c.load(std::memory_order_relaxed);
+    for (int64_t c : pass) t += c;
   return t;
 }
 
-void FlopCounter::Reset() {
-  for (auto& pass : counts_)
-    for (auto& c : pass) c.store(0, std::memory_order_relaxed);
+void CountFlops(FlopCategory c, int64_t flops) {
+  if (installed != nullptr) installed->Add(c, flops);
+}
+
+Pass CountedPass() { return installed != nullptr ? installed->pass() : Pass::kForward; }
+
+CountFlopsInto::CountFlopsInto(FlopCounter* counter) : saved_(installed) { installed = counter; }
+CountFlopsInto::~CountFlopsInto() { installed = saved_; }
+
+PassScope::PassScope(Pass p) : saved_(CountedPass()) {
+  if (installed != nullptr) installed->set_pass(p);
+}
+PassScope::~PassScope() {
+  if (installed != nullptr) installed->set_pass(saved_);
 }
 
 }  // namespace lrkv

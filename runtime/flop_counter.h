@@ -1,10 +1,14 @@
 // Counts the floating-point operations that the GEMM and attention ops perform, by category and by
 // pass. Convention: 2 FLOPs per multiply-add; the causal attention core counts the T(T+1)/2 query-key
-// pairs it computes. Ops add to the process-wide counter; the trainer reads and resets it per step.
+// pairs it computes.
+//
+// There is no process-wide counter: whoever wants a count owns a FlopCounter and installs it with a
+// CountFlopsInto scope; ops on that thread add to the innermost installed counter, and outside any
+// scope nothing is counted. So a measurement nested in a step (the MFU peak's GEMMs, NotCounted) can
+// neither reset nor inflate the step's counts.
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 
 namespace lrkv {
@@ -22,48 +26,46 @@ const char* FlopCategoryName(FlopCategory c);
 
 class FlopCounter {
  public:
-  static FlopCounter& Global();
-
-  void Add(FlopCategory c, int64_t flops) {
-    if (paused_.load(std::memory_order_relaxed)) return;
-    counts_[static_cast<int>(pass_)][static_cast<int>(c)].fetch_add(flops, std::memory_order_relaxed);
-  }
-  int64_t Get(Pass p, FlopCategory c) const {
-    return counts_[static_cast<int>(p)][static_cast<int>(c)].load(std::memory_order_relaxed);
-  }
+  void Add(FlopCategory c, int64_t flops) { counts_[static_cast<int>(pass_)][static_cast<int>(c)] += flops; }
+  int64_t Get(Pass p, FlopCategory c) const { return counts_[static_cast<int>(p)][static_cast<int>(c)]; }
   int64_t Total() const;
-  void Reset();
 
   Pass pass() const { return pass_; }
   void set_pass(Pass p) { pass_ = p; }
 
  private:
-  friend class NotCounted;
   Pass pass_ = Pass::kForward;
-  std::atomic<bool> paused_{false};
-  std::array<std::array<std::atomic<int64_t>, static_cast<int>(FlopCategory::kCount)>,
-             static_cast<int>(Pass::kCount)>
-      counts_{};
+  std::array<std::array<int64_t, static_cast<int>(FlopCategory::kCount)>, static_cast<int>(Pass::kCount)> counts_{};
 };
 
-// Work done in this scope is not counted (a peak measurement's GEMMs are not training work), and
-// the counts taken so far are left as they are.
-class NotCounted {
+// What the ops call: adds to this thread's innermost installed counter, if any.
+void CountFlops(FlopCategory c, int64_t flops);
+// The pass being counted (forward when no counter is installed).
+Pass CountedPass();
+
+// Installs `counter` (or none: null) for the lifetime of the scope on this thread.
+class CountFlopsInto {
  public:
-  NotCounted() : saved_(FlopCounter::Global().paused_.exchange(true)) {}
-  ~NotCounted() { FlopCounter::Global().paused_.store(saved_); }
-  NotCounted(const NotCounted&) = delete;
-  NotCounted& operator=(const NotCounted&) = delete;
+  explicit CountFlopsInto(FlopCounter* counter);
+  ~CountFlopsInto();
+  CountFlopsInto(const CountFlopsInto&) = delete;
+  CountFlopsInto& operator=(const CountFlopsInto&) = delete;
 
  private:
-  bool saved_;
+  FlopCounter* saved_;
 };
 
-// Sets the pass that ops count into for the lifetime of the scope.
+// Work done in this scope is not counted (a peak measurement's GEMMs are not training work).
+class NotCounted : public CountFlopsInto {
+ public:
+  NotCounted() : CountFlopsInto(nullptr) {}
+};
+
+// Sets the pass that the installed counter counts into for the lifetime of the scope.
 class PassScope {
  public:
-  explicit PassScope(Pass p) : saved_(FlopCounter::Global().pass()) { FlopCounter::Global().set_pass(p); }
-  ~PassScope() { FlopCounter::Global().set_pass(saved_); }
+  explicit PassScope(Pass p);
+  ~PassScope();
 
  private:
   Pass saved_;

@@ -37,12 +37,13 @@ absl::StatusOr<double> Time(const std::function<absl::Status()>& op, int warmup,
   LRKV_TRY_ASSIGN(cuda::Event start, cuda::Event::Create(/*timing=*/true));
   LRKV_TRY_ASSIGN(cuda::Event stop, cuda::Event::Create(/*timing=*/true));
   for (int i = 0; i < repeats; ++i) {
-    FlopCounter::Global().Reset();
+    FlopCounter counter;
+    const CountFlopsInto counting(&counter);
     LRKV_TRY(start.Record(cuda::CurrentStream()));
     LRKV_TRY(op());
     LRKV_TRY(stop.Record(cuda::CurrentStream()));
     LRKV_TRY(cuda::Synchronize());
-    *flops = FlopCounter::Global().Total();
+    *flops = counter.Total();
     LRKV_TRY_ASSIGN(float t, stop.ElapsedMsSince(start));
     ms.push_back(t);
   }

@@ -278,7 +278,8 @@ absl::Status Trainer::Announce() {
 absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   const Clock::time_point start = Clock::now();
   const std::vector<Communicator*> groups = {&mesh_->tp(), &mesh_->pp(), &mesh_->dp(), mesh_->pp_ends()};
-  FlopCounter::Global().Reset();
+  FlopCounter flops;  // this step's work on this rank; evaluation and peak measurements are not in it
+  const CountFlopsInto counting(&flops);
   for (Communicator* g : groups) {
     if (g) g->stats().Reset();
   }
@@ -314,7 +315,7 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   // Job totals: loss sum, FLOPs, the bytes per (group, kind), and any rank's stop signal (so one
   // rank's signal stops every rank at this step).
   const double loss_sum = stage_->TakeLossSum();
-  std::vector<double> totals = {ReportsLoss(*mesh_) ? loss_sum : 0.0, double(FlopCounter::Global().Total()),
+  std::vector<double> totals = {ReportsLoss(*mesh_) ? loss_sum : 0.0, double(flops.Total()),
                                 double(StopSignal())};
   for (Communicator* g : groups) {
     for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);

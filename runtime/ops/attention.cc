@@ -37,7 +37,7 @@ int64_t CausalPairs(const Tensor& q) { return q.dim(0) * q.dim(2) * q.dim(1) * (
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
                                     Tensor& lse, KvGroups groups) {
   LRKV_TRY(CheckAttention("CausalAttentionForward", q, k, v, o, lse, groups));
-  FlopCounter::Global().Add(FlopCategory::kAttentionCore, 2 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
+  CountFlops(FlopCategory::kAttentionCore, 2 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
   LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, lse, groups);
 }
 
@@ -48,7 +48,7 @@ absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const 
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dq", dq, q.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dk", dk, k.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dv", dv, v.shape()));
-  FlopCounter::Global().Add(FlopCategory::kAttentionCore, 4 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
+  CountFlops(FlopCategory::kAttentionCore, 4 * CausalPairs(q) * (q.dim(3) + v.dim(3)));
   LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
 }
 

@@ -34,7 +34,7 @@ absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g
   LRKV_TRY(CheckExtent("A", a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda, g.batch, g.stride_a));
   LRKV_TRY(CheckExtent("B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb, g.batch, g.stride_b));
   LRKV_TRY(CheckExtent("C", c, g.m, g.n, g.ldc, g.batch, g.stride_c));
-  FlopCounter::Global().Add(category, 2 * g.m * g.n * g.k * g.batch);
+  CountFlops(category, 2 * g.m * g.n * g.k * g.batch);
   LRKV_DISPATCH(c.device(), Gemm, a, b, c, g);
 }
 

@@ -40,8 +40,8 @@ TEST_P(MeasuredEqualsAnalytic, ParametersAndFlopsPerCategoryAndPass) {
   const int64_t batch = 3;
   const Tensor tokens = testing::Tokens({batch, m.seq_len()}, m.vocab_size(), 1);
   const Tensor targets = testing::Tokens({batch, m.seq_len()}, m.vocab_size(), 2);
-  FlopCounter& counter = FlopCounter::Global();
-  counter.Reset();
+  FlopCounter counter;
+  const CountFlopsInto counting(&counter);
   ASSERT_TRUE(model->Forward(tokens, targets).ok());
   ASSERT_TRUE(model->Backward(1.0).ok());
   const std::pair<FlopCategory, int64_t> expected[] = {
@@ -109,13 +109,14 @@ TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
         EXPECT_EQ(model->params().NumElements(), stages[s].params) << "tp" << tp << " pp" << pp << " stage " << s;
         const Tensor tokens = testing::Tokens({batch, t}, m.vocab_size(), 1);
         const Tensor input = testing::Random({batch, t, d}, 2, DType::kF32);
-        FlopCounter::Global().Reset();
+        FlopCounter counter;
+        const CountFlopsInto counting(&counter);
         DecoderActivations a;
         Tensor output, dinput;
         ASSERT_TRUE(model->ForwardStage(tokens, input, tokens, a, output).ok());
         const Tensor doutput = testing::Random({batch, t, d}, 3, DType::kF32);
         ASSERT_TRUE(model->BackwardStage(a, doutput, 1.0, dinput).ok());
-        EXPECT_EQ(FlopCounter::Global().Total(), 3 * batch * stages[s].forward_flops)
+        EXPECT_EQ(counter.Total(), 3 * batch * stages[s].forward_flops)
             << "tp" << tp << " pp" << pp << " stage " << s;
         job_flops += stages[s].forward_flops;
         replicated += stages[s].replicated_forward_flops;

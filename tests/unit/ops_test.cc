@@ -306,16 +306,21 @@ TEST(OpsForward, AdamWMatchesFormula) {
 }
 
 TEST(OpsFlops, GemmAndAttentionCountModelFlops) {
-  FlopCounter::Global().Reset();
+  FlopCounter counter;
+  CountFlopsInto counting(&counter);
   Tensor x = Random({6, 4}, 1, DType::kF32), w = Random({4, 5}, 2, DType::kF32), y = New({6, 5}, DType::kF32);
   ASSERT_TRUE(LinearForward(x, w, y, FlopCategory::kMlp).ok());
-  EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kMlp), 2 * 6 * 4 * 5);
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kMlp), 2 * 6 * 4 * 5);
   const int64_t b = 2, t = 5, h = 3, d = 4;
   Tensor q = Random({b, t, h, d}, 1, DType::kF32), o = New({b, t, h, d}, DType::kF32);
   Tensor lse = New({b, h, t}, DType::kF32);
   ASSERT_TRUE(CausalAttentionForward(q, q, q, 0.5, o, lse).ok());
-  EXPECT_EQ(FlopCounter::Global().Get(Pass::kForward, FlopCategory::kAttentionCore),
-            b * h * (t * (t + 1) / 2) * 2 * (d + d));
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), b * h * (t * (t + 1) / 2) * 2 * (d + d));
+  {  // a nested scope counts apart, and work outside every scope is not counted
+    const NotCounted not_counted;
+    ASSERT_TRUE(LinearForward(x, w, y, FlopCategory::kMlp).ok());
+  }
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kMlp), 2 * 6 * 4 * 5);
 }
 
 TEST(OpsErrors, ShapeMismatchNamesOpAndShapes) {

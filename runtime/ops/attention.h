@@ -28,6 +28,8 @@ struct KvGroups {
 // The dtype of lse for inputs of `dtype`.
 inline DType LseDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
 
+// Decoding passes fewer queries than keys, k, v: (B, T_k, Hk, D) with T_k > T: the queries are then
+// positions T_k - T .. T_k - 1, each seeing the keys up to its own (CPU only so far).
 absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
                                     Tensor& lse, KvGroups groups = {});
 // dq written; dk, dv written (summed over the query heads of each group; zero for KV heads no

@@ -192,6 +192,34 @@ TEST(OpsForward, AttentionQueryHeadBlockReadsReplicatedKvHeads) {
   EXPECT_LT(testing::RelativeError(dv_sum, dv), 1e-14);
 }
 
+// Decoding: the last n queries over all T keys give the full causal attention's last n rows, and
+// count the pairs they compute.
+TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
+  const int64_t b = 2, t = 7, n = 3, h = 4, hk = 2, dqk = 5, dv = 3;
+  const Tensor q = Random({b, t, h, dqk}, 1), k = Random({b, t, hk, dqk}, 2), v = Random({b, t, hk, dv}, 3);
+  Tensor o = New({b, t, h, dv}, DType::kF64), lse = New({b, h, t}, DType::kF64);
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.4, o, lse).ok());
+  Tensor q_last = New({b, n, h, dqk}, DType::kF64), o_last = New({b, n, h, dv}, DType::kF64);
+  Tensor lse_last = New({b, h, n}, DType::kF64);
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t i = 0; i < n * h * dqk; ++i) testing::Set(q_last, bi * n * h * dqk + i, At(q, (bi * t + t - n) * h * dqk + i));
+  FlopCounter counter;
+  const CountFlopsInto counting(&counter);
+  ASSERT_TRUE(CausalAttentionForward(q_last, k, v, 0.4, o_last, lse_last).ok());
+  for (int64_t bi = 0; bi < b; ++bi) {
+    for (int64_t i = 0; i < n * h * dv; ++i)
+      EXPECT_EQ(At(o_last, bi * n * h * dv + i), At(o, (bi * t + t - n) * h * dv + i)) << bi << " " << i;
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_EQ(At(lse_last, (bi * h + hi) * n + i), At(lse, (bi * h + hi) * t + t - n + i));
+  }
+  const int64_t pairs = b * h * ((t - n + 1) + (t - n + 2) + (t - n + 3));
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * pairs * (dqk + dv));
+  Tensor too_long = New({b, t + 1, h, dqk}, DType::kF64), o_long = New({b, t + 1, h, dv}, DType::kF64);
+  Tensor lse_long = New({b, h, t + 1}, DType::kF64);
+  EXPECT_FALSE(CausalAttentionForward(too_long, k, v, 0.4, o_long, lse_long).ok());  // more queries than keys
+}
+
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;
   Tensor q = Random({1, t, 1, d}, 1), k = Random({1, t, 1, d}, 2), v = Random({1, t, 1, d}, 3);

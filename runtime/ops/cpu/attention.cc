@@ -24,13 +24,14 @@ template <typename T>
 absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
                      KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dv = v.dim(3);
+  const int64_t tk = k.dim(1), past = tk - t;  // decoding: the queries are the last t of tk positions
   const int64_t group = groups.group, offset = groups.q_head_offset;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
   T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (LseDType)
   const T sc = static_cast<T>(scale);
 #pragma omp parallel
   {
-    std::vector<T> row(t);  // one query row's scores, then probabilities
+    std::vector<T> row(tk);  // one query row's scores, then probabilities
 #pragma omp for collapse(3) schedule(dynamic, 4)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < h; ++hi)
@@ -38,20 +39,21 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
         const int64_t g = (hi + offset) / group;
         const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
         T* p = row.data();
+        const int64_t last = past + i;  // the query's own position
         T m = -INFINITY;
-        for (int64_t j = 0; j <= i; ++j) {
-          p[j] = sc * Dot(qi, ks + ((bi * t + j) * hk + g) * dqk, dqk);
+        for (int64_t j = 0; j <= last; ++j) {
+          p[j] = sc * Dot(qi, ks + ((bi * tk + j) * hk + g) * dqk, dqk);
           m = std::max(m, p[j]);
         }
         T sum = 0;
-        for (int64_t j = 0; j <= i; ++j) sum += (p[j] = std::exp(p[j] - m));
+        for (int64_t j = 0; j <= last; ++j) sum += (p[j] = std::exp(p[j] - m));
         const T inv = T(1) / sum;
         ls[(bi * h + hi) * t + i] = m + std::log(sum);
         T* oi = os + ((bi * t + i) * h + hi) * dv;
         std::fill(oi, oi + dv, T(0));
-        for (int64_t j = 0; j <= i; ++j) {
+        for (int64_t j = 0; j <= last; ++j) {
           p[j] *= inv;
-          const T* vj = vs + ((bi * t + j) * hk + g) * dv;
+          const T* vj = vs + ((bi * tk + j) * hk + g) * dv;
 #pragma omp simd
           for (int64_t c = 0; c < dv; ++c) oi[c] += p[j] * vj[c];
         }

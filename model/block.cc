@@ -18,11 +18,23 @@ absl::StatusOr<std::unique_ptr<Block>> Block::Create(const ModelConfig& c, int i
 }
 
 absl::Status Block::Forward(const Tensor& x, Tensor& y, BlockActivations& a) {
+  return Run(x, y, a, [&](const Tensor& normed, Tensor& h) { return attn_->Forward(normed, h, a.attn); });
+}
+
+absl::Status Block::Decode(const Tensor& x, const std::vector<int64_t>& seqs, const std::vector<int64_t>& lengths,
+                           std::vector<Tensor>& cache, Tensor& y) {
+  BlockActivations unused;
+  return Run(x, y, unused,
+             [&](const Tensor& normed, Tensor& h) { return attn_->Decode(normed, seqs, lengths, cache, h); });
+}
+
+absl::Status Block::Run(const Tensor& x, Tensor& y, BlockActivations& a,
+                        const std::function<absl::Status(const Tensor&, Tensor&)>& attend) {
   auto like = [&]() { return Tensor::Empty(x.shape(), x.dtype(), x.device()); };
   LRKV_TRY_ASSIGN(Tensor normed, like());
   LRKV_TRY(attn_norm_.Forward(x, normed, a.attn_norm));
   LRKV_TRY_ASSIGN(Tensor h, like());
-  LRKV_TRY(attn_->Forward(normed, h, a.attn));
+  LRKV_TRY(attend(normed, h));
   LRKV_TRY(Add(x, h, h));  // h = x + attention
   LRKV_TRY_ASSIGN(Tensor normed2, like());
   LRKV_TRY(mlp_norm_.Forward(h, normed2, a.mlp_norm));

@@ -156,4 +156,69 @@ absl::Status Decoder::Backward(double loss_scale) {
   return BackwardStage(last_, Tensor(), loss_scale / last_.tokens.numel(), unused);
 }
 
+absl::StatusOr<KvCache> Decoder::NewCache(int64_t batch, int64_t max_len) const {
+  LRKV_REQUIRE(placement_.first_stage && placement_.last_stage, "decoding needs the whole model on each rank (pp = 1)");
+  LRKV_REQUIRE(batch > 0 && max_len > 0, "a KV cache needs sequences and positions, got ", batch, " x ", max_len);
+  KvCache cache;
+  cache.max_len = max_len;
+  cache.lengths.assign(batch, 0);
+  for (const auto& block : blocks_) {
+    std::vector<Tensor> parts;
+    for (int64_t width : block->attention().CacheParts()) {
+      LRKV_TRY_ASSIGN(Tensor part, Tensor::Zeros({batch, max_len, width}, params_.dtype(), params_.device()));
+      parts.push_back(part);
+    }
+    cache.layers.push_back(std::move(parts));
+  }
+  return cache;
+}
+
+absl::StatusOr<Tensor> Decoder::Extend(KvCache& cache, const std::vector<int64_t>& seqs, const Tensor& tokens) {
+  LRKV_REQUIRE(cache.layers.size() == blocks_.size(), "Extend: the cache is of another model");
+  LRKV_REQUIRE(tokens.rank() == 2 && tokens.dim(0) == static_cast<int64_t>(seqs.size()) && tokens.dim(1) > 0,
+               "Extend: tokens ", tokens.DebugString(), " must be (", seqs.size(), " sequences, n > 0)");
+  const int64_t count = tokens.dim(0), n = tokens.dim(1), rows = count * n, d = config_.d_model();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    LRKV_REQUIRE(seqs[i] >= 0 && seqs[i] < static_cast<int64_t>(cache.lengths.size()), "Extend: sequence ", seqs[i],
+                 " is not in the cache's ", cache.lengths.size());
+    LRKV_REQUIRE(cache.lengths[seqs[i]] + n <= cache.max_len, "Extend: sequence ", seqs[i], " would reach ",
+                 cache.lengths[seqs[i]] + n, " positions, more than the cache's ", cache.max_len);
+    for (size_t j = 0; j < i; ++j) LRKV_REQUIRE(seqs[j] != seqs[i], "Extend: sequence ", seqs[i], " listed twice");
+  }
+  const DType dt = params_.dtype();
+  const Device dev = params_.device();
+  LRKV_TRY_ASSIGN(Tensor x, Tensor::Empty({count, n, d}, dt, dev));
+  LRKV_TRY_ASSIGN(Tensor flat_x, x.View({rows, d}));
+  LRKV_TRY(EmbeddingForward(tokens, embed_->value, flat_x, vocab_begin(), config_.vocab_size()));
+  LRKV_TRY(AllReduceOverTp(placement_.tp, flat_x));
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    LRKV_TRY_ASSIGN(Tensor y, Tensor::Empty({count, n, d}, dt, dev));
+    LRKV_TRY(blocks_[i]->Decode(x, seqs, cache.lengths, cache.layers[i], y));
+    x = y;
+  }
+  for (int64_t s : seqs) cache.lengths[s] += n;
+  LRKV_TRY_ASSIGN(Tensor last, x.View({rows, d}));
+  LRKV_TRY_ASSIGN(Tensor normed, Tensor::Empty({rows, d}, dt, dev));
+  NormActivations unused;
+  LRKV_TRY(final_norm_.Forward(last, normed, unused));
+  const int64_t v_local = head_->value.dim(0), tp = params_.tp().size;
+  LRKV_TRY_ASSIGN(Tensor local, Tensor::Empty({rows, v_local}, dt, dev));
+  LRKV_TRY(Gemm(normed, head_->value, local, GemmArgs::Dense(rows, v_local, d, false, /*trans_b=*/true),
+                FlopCategory::kLmHead));
+  if (tp == 1) return local.View({count, n, v_local});
+  // Every rank's vocabulary block (tp, rows, V / tp), then rows of the whole vocabulary.
+  LRKV_TRY_ASSIGN(Tensor blocks, Tensor::Empty({tp, rows, v_local}, dt, dev));
+  LRKV_TRY(placement_.tp->AllGather(local, blocks));
+  LRKV_TRY_ASSIGN(Tensor logits, Tensor::Empty({count, n, tp * v_local}, dt, dev));
+  LRKV_TRY_ASSIGN(Tensor dst, logits.View({rows * tp, v_local}));
+  LRKV_TRY_ASSIGN(Tensor src, blocks.View({tp * rows, v_local}));
+  for (int64_t r = 0; r < tp; ++r)
+    for (int64_t i = 0; i < rows; ++i) {
+      LRKV_TRY_ASSIGN(Tensor to, dst.Slice(i * tp + r, i * tp + r + 1));
+      LRKV_TRY_ASSIGN(const Tensor from, src.Slice(r * rows + i, r * rows + i + 1));
+      LRKV_TRY(to.CopyFrom(from));
+    }
+  return logits;
+}
+
 }  // namespace lrkv

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "model/block.h"
 #include "model/config.pb.h"
+#include "model/kv_cache.h"
 #include "model/model_placement.h"
 #include "model/norm_layer.h"
 #include "model/parameter.h"
@@ -54,6 +55,15 @@ class Decoder {
   // for Backward), and backpropagation of loss_scale * d(mean loss), e.g. 1 / accumulation_steps.
   absl::StatusOr<double> Forward(const Tensor& tokens, const Tensor& targets);
   absl::Status Backward(double loss_scale);
+
+  // Decoding with a KV cache (kv_cache.h), on a whole model (one pipeline stage), alone or under
+  // tensor parallelism. NewCache: an empty cache for `batch` sequences of up to `max_len` positions.
+  absl::StatusOr<KvCache> NewCache(int64_t batch, int64_t max_len) const;
+  // Runs the next n tokens of each sequence in `seqs` (tokens: i32 (len(seqs), n)) through the
+  // model, appending their positions to the cache: prefill is n = a prompt's length, decoding n = 1.
+  // Returns the logits (len(seqs), n, V), whole on every TP rank, equal to Forward's at those
+  // positions.
+  absl::StatusOr<Tensor> Extend(KvCache& cache, const std::vector<int64_t>& seqs, const Tensor& tokens);
 
   const Tensor& logits() const { return last_.logits; }
   ParameterSet& params() { return params_; }

@@ -53,15 +53,86 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
   LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
   LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.lse, d.kv_groups));
-  const Tensor* o = &a.o;
+  return OutputProjection(a.o, y, a.o_heads);
+}
+
+// o (B, T, H, Dv) -> each head's branches summed (o_heads, when branches > 1) -> y = o W_O, summed
+// over the ranks' heads.
+absl::Status AttentionLayer::OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads) {
+  const AttentionDims d = variant_->dims();
+  const int64_t n = o.numel() / (d.heads * d.v_dim);
+  const Tensor* out = &o;
   if (d.branches > 1) {  // (B T, branches, H / branches * Dv) -> (B T, 1, ...)
-    LRKV_TRY_ASSIGN(Tensor branches, a.o.View({b * t, d.branches, d.heads / d.branches * d.v_dim}));
-    LRKV_TRY_ASSIGN(a.o_heads, Tensor::Empty({b * t, 1, branches.dim(2)}, dt, dev));
-    LRKV_TRY(ReduceFromHeadSlice(branches, 0, a.o_heads));
-    o = &a.o_heads;
+    LRKV_TRY_ASSIGN(Tensor branches, o.View({n, d.branches, d.heads / d.branches * d.v_dim}));
+    LRKV_TRY_ASSIGN(o_heads, Tensor::Empty({n, 1, branches.dim(2)}, o.dtype(), o.device()));
+    LRKV_TRY(ReduceFromHeadSlice(branches, 0, o_heads));
+    out = &o_heads;
   }
-  LRKV_TRY(LinearForward(*o, wo_->value, y, FlopCategory::kAttentionProjection));
+  LRKV_TRY(LinearForward(*out, wo_->value, y, FlopCategory::kAttentionProjection));
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
+}
+
+// QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`. RoPE
+// counts positions from the tensor's first row, so a later block is rotated inside a buffer that
+// starts at position 0 (O(first) extra work, of the order of rebuilding the cached keys).
+absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t first) const {
+  const int64_t rows = t.dim(1), heads = t.dim(2), width = t.dim(3);
+  LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty({1, first + rows, heads, width}, t.dtype(), t.device()));
+  LRKV_TRY(out.SetZero());
+  LRKV_TRY_ASSIGN(Tensor flat, out.View({first + rows, heads * width}));
+  LRKV_TRY_ASSIGN(Tensor mine, flat.Slice(first, first + rows));
+  if (qk_norm_) {
+    LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({rows * heads}, t.dtype(), t.device()));
+    LRKV_TRY_ASSIGN(Tensor normed, mine.View(t.shape()));
+    LRKV_TRY(RmsNormForward(t, nullptr, eps_, normed, rstd));
+  } else {
+    LRKV_TRY_ASSIGN(const Tensor src, t.View(mine.shape()));
+    LRKV_TRY(mine.CopyFrom(src));
+  }
+  LRKV_TRY(RopeForward(out, variant_->dims().rope_dims, rope_theta_, out));
+  return mine.View(t.shape());
+}
+
+absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>& seqs,
+                                    const std::vector<int64_t>& lengths, std::vector<Tensor>& cache, Tensor& y) {
+  const AttentionDims d = variant_->dims();
+  const int64_t count = x.dim(0), n = x.dim(1);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  LRKV_TRY_ASSIGN(Tensor q, Tensor::Empty({count, n, d.heads, d.qk_dim}, dt, dev));
+  LRKV_TRY(variant_->Queries(x, q));
+  std::vector<Tensor> rows;  // (B', n, width) per part
+  LRKV_TRY(variant_->CacheRows(x, rows));
+  LRKV_TRY_ASSIGN(Tensor o, Tensor::Empty({count, n, d.heads, d.v_dim}, dt, dev));
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t seq = seqs[i], start = lengths[seq], len = start + n;
+    std::vector<Tensor> past;  // (1, len, width) per part
+    for (size_t p = 0; p < cache.size(); ++p) {
+      const int64_t width = cache[p].dim(2);
+      LRKV_REQUIRE(len <= cache[p].dim(1), "decoding: sequence ", seq, " would reach ", len,
+                   " positions, more than the cache's ", cache[p].dim(1));
+      LRKV_TRY_ASSIGN(Tensor positions, cache[p].Slice(seq, seq + 1));
+      LRKV_TRY_ASSIGN(positions, positions.View({cache[p].dim(1), width}));
+      LRKV_TRY_ASSIGN(Tensor fresh, positions.Slice(start, len));
+      LRKV_TRY_ASSIGN(Tensor row, rows[p].Slice(i, i + 1));
+      LRKV_TRY_ASSIGN(row, row.View({n, width}));
+      LRKV_TRY(fresh.CopyFrom(row));
+      LRKV_TRY_ASSIGN(Tensor filled, positions.Slice(0, len));
+      LRKV_TRY_ASSIGN(filled, filled.View({1, len, width}));
+      past.push_back(filled);
+    }
+    LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor v, Tensor::Empty({1, len, d.kv_heads, d.v_dim}, dt, dev));
+    LRKV_TRY(variant_->KeysValues(past, k, v));
+    LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
+    LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
+    LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
+    LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
+    LRKV_TRY(CausalAttentionForward(qi, k, v, 1.0 / std::sqrt(double(d.qk_dim)), oi, lse, d.kv_groups));
+  }
+  Tensor o_heads;
+  return OutputProjection(o, y, o_heads);
 }
 
 absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx) {

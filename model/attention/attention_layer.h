@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "model/attention/attention_variant.h"
@@ -38,9 +39,17 @@ class AttentionLayer {
   absl::Status Forward(const Tensor& x, Tensor& y, AttentionActivations& a);
   // dx written; parameter gradients accumulated.
   absl::Status Backward(const Tensor& dy, const AttentionActivations& a, Tensor& dx);
+  // Decoding: x (B', n, d) holds the next n positions of the cache rows `seqs` (B' of them), whose
+  // cache parts (B, S_max, width) gain these positions; y (B', n, d) as Forward's for them.
+  absl::Status Decode(const Tensor& x, const std::vector<int64_t>& seqs, const std::vector<int64_t>& lengths,
+                      std::vector<Tensor>& cache, Tensor& y);
+  std::vector<int64_t> CacheParts() const { return variant_->CacheParts(); }
   const AttentionVariant& variant() const { return *variant_; }
 
  private:
+  absl::Status OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads);
+  absl::StatusOr<Tensor> NormAndRotate(const Tensor& t, int64_t first) const;
+
   std::unique_ptr<AttentionVariant> variant_;
   Parameter* wo_ = nullptr;
   Communicator* tp_ = nullptr;

@@ -55,6 +55,19 @@ class AttentionVariant {
   // Values cached per token per layer at inference, whole model (MHA: 2 H d_h; LRKV: 2 (d_h + H r);
   // MLA: c + d_R).
   virtual int64_t KvCacheValuesPerToken() const = 0;
+
+  // Decoding with a KV cache (model/kv_cache.h) splits Forward into what a new token needs and what
+  // the cache keeps. Each produces exactly what Forward would for the same positions.
+  // The widths of the parts this rank caches per token (MHA: K, V; LRKV: K_shared, V_shared and the
+  // two latents; MLA: the latent and the RoPE key); their sum is this rank's KV cache per token.
+  virtual std::vector<int64_t> CacheParts() const = 0;
+  // x (B, T, d) -> q (B, T, H, Dqk), allocated by the caller.
+  virtual absl::Status Queries(const Tensor& x, Tensor& q) = 0;
+  // x (B, T, d) -> one (B, T, width) tensor per part, allocated here.
+  virtual absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) = 0;
+  // One (B, S, width) tensor per part, the cached positions -> k (B, S, Hk, Dqk), v (B, S, Hk, Dv)
+  // as Forward gives them (before QK-norm and RoPE), allocated by the caller.
+  virtual absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) = 0;
 };
 
 // Registers the variant's parameters (this TP rank's blocks) under `prefix` ("layers.3.attn.").

@@ -38,6 +38,33 @@ absl::Status GroupedQueryAttention::Forward(const Tensor& x, Tensor& q, Tensor& 
   return LinearForward(x, wv_->value, v, kCat);     // (B, T, Hk d_h)
 }
 
+// Cached: K and V of this rank's KV heads.
+std::vector<int64_t> GroupedQueryAttention::CacheParts() const {
+  return {dims_.kv_heads * dims_.qk_dim, dims_.kv_heads * dims_.v_dim};
+}
+
+absl::Status GroupedQueryAttention::Queries(const Tensor& x, Tensor& q) {
+  return LinearForward(x, wq_->value, q, FlopCategory::kAttentionProjection);
+}
+
+absl::Status GroupedQueryAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
+  const std::vector<int64_t> widths = CacheParts();
+  rows.clear();
+  for (auto [w, width] : {std::pair{wk_, widths[0]}, std::pair{wv_, widths[1]}}) {
+    LRKV_TRY_ASSIGN(Tensor r, Tensor::Empty({x.dim(0), x.dim(1), width}, x.dtype(), x.device()));
+    LRKV_TRY(LinearForward(x, w->value, r, FlopCategory::kAttentionProjection));
+    rows.push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GroupedQueryAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
+  LRKV_TRY_ASSIGN(const Tensor keys, parts[0].View(k.shape()));
+  LRKV_TRY_ASSIGN(const Tensor values, parts[1].View(v.shape()));
+  LRKV_TRY(k.CopyFrom(keys));
+  return v.CopyFrom(values);
+}
+
 absl::Status GroupedQueryAttention::Backward(const Tensor& x, const VariantSaved*, const Tensor& dq, const Tensor& dk,
                                              const Tensor& dv, Tensor& dx) {
   constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;

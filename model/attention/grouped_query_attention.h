@@ -18,6 +18,10 @@ class GroupedQueryAttention final : public AttentionVariant {
   absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
+  std::vector<int64_t> CacheParts() const override;
+  absl::Status Queries(const Tensor& x, Tensor& q) override;
+  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
 
  private:
   AttentionDims dims_{};

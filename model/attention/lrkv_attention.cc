@@ -54,15 +54,27 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> LrkvAttention::Create(const Mo
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
+// What decoding caches of one factored projection: shared (N, 1, d_h) = x W_shared, latent (N, H r) = x U.
+absl::Status LrkvAttention::FactoredRows(const Factored& f, const Tensor& x, Tensor& shared, Tensor& latent) {
+  LRKV_TRY(LinearForward(x, f.shared->value, shared, kCat));
+  return LinearForward(x, f.u->value, latent, kCat);
+}
+
+// out (N, H, d_h) = broadcast(shared (N, 1, d_h)) + per head latent_h B_h^T, latent (N, H r).
+absl::Status LrkvAttention::Expand(const Factored& f, const Tensor& shared, const Tensor& latent, Tensor& out) {
+  const int64_t h = dims_.heads, dh = dims_.qk_dim, r = rank_, n = shared.numel() / dh;
+  LRKV_TRY_ASSIGN(const Tensor shared_row, shared.View({n, 1, dh}));
+  LRKV_TRY_ASSIGN(Tensor heads, out.View({n, h, dh}));
+  LRKV_TRY(CopyToHeadSlice(shared_row, 0, heads));
+  return Gemm(latent, f.b->value, heads, PerHeadGemm(n, h, dh, r, /*trans_b=*/true, r, dh, /*beta=*/1.0), kCat);
+}
+
 // out (B, T, H, d_h) = broadcast(x W_shared) + per head (x U_h) B_h^T; latent (N, H r) = x U is saved.
 absl::Status LrkvAttention::ForwardFactored(const Factored& f, const Tensor& x, Tensor& out, Tensor& latent) {
-  const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dh = dims_.qk_dim, r = rank_;
+  const int64_t n = x.numel() / x.dim(-1), dh = dims_.qk_dim;
   LRKV_TRY_ASSIGN(Tensor shared, Tensor::Empty({n, 1, dh}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, f.shared->value, shared, kCat));  // (N, 1, d_h)
-  LRKV_TRY_ASSIGN(Tensor heads, out.View({n, h, dh}));
-  LRKV_TRY(CopyToHeadSlice(shared, 0, heads));
-  LRKV_TRY(LinearForward(x, f.u->value, latent, kCat));  // (N, H r)
-  return Gemm(latent, f.b->value, heads, PerHeadGemm(n, h, dh, r, /*trans_b=*/true, r, dh, /*beta=*/1.0), kCat);
+  LRKV_TRY(FactoredRows(f, x, shared, latent));
+  return Expand(f, shared, latent, out);
 }
 
 absl::Status LrkvAttention::BackwardFactored(const Factored& f, const Tensor& x, const Tensor& latent,
@@ -96,6 +108,30 @@ absl::Status LrkvAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tenso
   LRKV_TRY(ForwardFactored(v_, x, v, s->v_latent));
   saved = std::move(s);
   return absl::OkStatus();
+}
+
+// Cached: K_shared, V_shared (d_h each) and this rank's heads' latents x U_h for K and V (H r each).
+std::vector<int64_t> LrkvAttention::CacheParts() const {
+  const int64_t dh = dims_.qk_dim, hr = dims_.heads * rank_;
+  return {dh, dh, hr, hr};
+}
+
+absl::Status LrkvAttention::Queries(const Tensor& x, Tensor& q) { return LinearForward(x, wq_->value, q, kCat); }
+
+absl::Status LrkvAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
+  rows.clear();
+  for (int64_t width : CacheParts()) {
+    LRKV_TRY_ASSIGN(Tensor r, Tensor::Empty({x.dim(0), x.dim(1), width}, x.dtype(), x.device()));
+    rows.push_back(r);
+  }
+  LRKV_TRY(FactoredRows(k_, x, rows[0], rows[2]));
+  return FactoredRows(v_, x, rows[1], rows[3]);
+}
+
+// Keys and values rebuilt from the cache, for every cached position.
+absl::Status LrkvAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
+  LRKV_TRY(Expand(k_, parts[0], parts[2], k));
+  return Expand(v_, parts[1], parts[3], v);
 }
 
 absl::Status LrkvAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,

@@ -34,6 +34,10 @@ class LrkvAttention final : public AttentionVariant {
   absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
+  std::vector<int64_t> CacheParts() const override;
+  absl::Status Queries(const Tensor& x, Tensor& q) override;
+  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
 
   static double FactorInitStd(int64_t d_model, int64_t rank);
 
@@ -42,6 +46,8 @@ class LrkvAttention final : public AttentionVariant {
   struct Factored {
     Parameter *shared, *u, *b;
   };
+  absl::Status FactoredRows(const Factored& f, const Tensor& x, Tensor& shared, Tensor& latent);
+  absl::Status Expand(const Factored& f, const Tensor& shared, const Tensor& latent, Tensor& out);
   absl::Status ForwardFactored(const Factored& f, const Tensor& x, Tensor& out, Tensor& latent);
   absl::Status BackwardFactored(const Factored& f, const Tensor& x, const Tensor& latent, const Tensor& dout,
                                 Tensor& dx);

@@ -34,23 +34,51 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
 
 absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
                                    std::unique_ptr<VariantSaved>& saved) {
-  const int64_t n = x.numel() / x.dim(-1), h = dims_.heads, dr = dims_.rope_dims;
+  const int64_t n = x.numel() / x.dim(-1), dr = dims_.rope_dims;
   auto s = std::make_unique<MlaSaved>();
   // Queries: (B, T, H, d_n + d_R), per head [nope; rope].
   LRKV_TRY(query_.Forward(x, q, s->q));
-  // Keys: per head [c W_UK_h; RoPE key shared by the heads]; values: c W_UV.
   LRKV_TRY(kv_latent_.Forward(x, s->kv));
-  const Tensor& latent = s->kv.latent;
-  LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
-  LRKV_TRY_ASSIGN(Tensor heads, k.View({n, h, dims_.qk_dim}));
-  LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
-  LRKV_TRY(CopyToHeadSlice(k_rope, nope_dim_, heads));
-  LRKV_TRY(LinearForward(latent, wv_up_->value, v, kCat));
+  LRKV_TRY(KeysValuesOf(s->kv.latent, k_rope, k, v));
   saved = std::move(s);
   return absl::OkStatus();
+}
+
+// Keys: per head [c W_UK_h; the RoPE key shared by the heads]; values: c W_UV.
+//   latent (N, c), k_rope (N, 1, d_R) -> k (N, H, d_n + d_R), v (N, H, d_v)
+absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v) {
+  const int64_t n = latent.numel() / kv_rank_, h = dims_.heads;
+  LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, latent.dtype(), latent.device()));
+  LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
+  LRKV_TRY_ASSIGN(Tensor heads, k.View({n, h, dims_.qk_dim}));
+  LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
+  LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
+  LRKV_TRY(CopyToHeadSlice(rope_row, nope_dim_, heads));
+  return LinearForward(latent, wv_up_->value, v, kCat);
+}
+
+// Cached: the normed latent and the RoPE key (before rotation), whole on every rank.
+std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_, dims_.rope_dims}; }
+
+absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
+  LatentSaved unused;
+  return query_.Forward(x, q, unused);
+}
+
+absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
+  LatentSaved kv;
+  LRKV_TRY(kv_latent_.Forward(x, kv));
+  LRKV_TRY_ASSIGN(Tensor latent, kv.latent.View({x.dim(0), x.dim(1), kv_rank_}));
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({x.dim(0), x.dim(1), dims_.rope_dims}, x.dtype(), x.device()));
+  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  rows = {latent, k_rope};
+  return absl::OkStatus();
+}
+
+absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
+  return KeysValuesOf(parts[0], parts[1], k, v);
 }
 
 absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,

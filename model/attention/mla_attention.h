@@ -28,8 +28,14 @@ class MlaAttention final : public AttentionVariant {
   absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
+  std::vector<int64_t> CacheParts() const override;
+  absl::Status Queries(const Tensor& x, Tensor& q) override;
+  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
 
  private:
+  absl::Status KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v);
+
   AttentionDims dims_{};
   int64_t kv_rank_ = 0, nope_dim_ = 0;
   LatentQuery query_;

@@ -91,37 +91,81 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
 
 absl::Status MlraAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
                                     std::unique_ptr<VariantSaved>& saved) {
-  const int64_t n = x.numel() / x.dim(-1), hl = heads_, nb = dims_.branches, dn = nope_dim_;
-  const int64_t dqk = dims_.qk_dim, dv = dims_.v_dim, dr = dims_.rope_dims, db = block_width_;
-  const DType dt = x.dtype();
-  const Device dev = x.device();
+  const int64_t n = x.numel() / x.dim(-1);
   auto s = std::make_unique<MlraSaved>();
-  // Queries (N, 1, H dqk), repeated for every branch: q (N, A, H dqk).
-  LRKV_TRY_ASSIGN(Tensor q_heads, Tensor::Empty({n, 1, hl * dqk}, dt, dev));
-  LRKV_TRY(query_.Forward(x, q_heads, s->q));
-  LRKV_TRY_ASSIGN(Tensor q_branches, q.View({n, nb, hl * dqk}));
-  LRKV_TRY(CopyToHeadSlice(q_heads, 0, q_branches));
-  // NoPE keys (N, A, H, d_n) and values (N, A, H, d_v): each block's readers, from its latent.
-  LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, nb * hl, dn}, dt, dev));
+  LRKV_TRY(QueriesOf(x, q, s->q));
   s->blocks.resize(blocks_.size());
+  std::vector<Tensor> latents;
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    LRKV_TRY(blocks_[b].Forward(x, s->blocks[b]));
+    latents.push_back(s->blocks[b].latent);
+  }
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dims_.rope_dims}, x.dtype(), x.device()));
+  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY(KeysValuesOf(latents, k_rope, k, v));
+  saved = std::move(s);
+  return absl::OkStatus();
+}
+
+// Queries (N, 1, H dqk), repeated for every branch: q (N, A, H dqk).
+absl::Status MlraAttention::QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved) {
+  const int64_t n = x.numel() / x.dim(-1), width = heads_ * dims_.qk_dim;
+  LRKV_TRY_ASSIGN(Tensor q_heads, Tensor::Empty({n, 1, width}, x.dtype(), x.device()));
+  LRKV_TRY(query_.Forward(x, q_heads, saved));
+  LRKV_TRY_ASSIGN(Tensor q_branches, q.View({n, dims_.branches, width}));
+  return CopyToHeadSlice(q_heads, 0, q_branches);
+}
+
+// NoPE keys (N, A, H, d_n) and values (N, A, H, d_v), each block's readers from its latent (N, d_b);
+// keys per (branch, head) [k_nope; the one RoPE key (N, 1, d_R)].
+absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k,
+                                         Tensor& v) {
+  const int64_t n = k_rope.numel() / dims_.rope_dims, hl = heads_, nb = dims_.branches, dn = nope_dim_;
+  const int64_t dv = dims_.v_dim, db = block_width_;
+  LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, nb * hl, dn}, k.dtype(), k.device()));
   for (const Reader& r : readers_) {
-    LRKV_TRY(blocks_[r.block].Forward(x, s->blocks[r.block]));
-    const Tensor& c = s->blocks[r.block].latent;  // (N, d_b)
     if (r.first == r.end) continue;
+    const Tensor& c = latents[r.block];
     const int64_t heads = r.end - r.first;
     LRKV_TRY(GemmWithin({c, 0, db}, false, {wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn}, false,
                         {k_nope, (r.branch * hl + r.first) * dn, nb * hl * dn}, n, heads * dn, db, k_scale_, 0.0));
     LRKV_TRY(GemmWithin({c, 0, db}, false, {wv_up_->value, (r.branch * db * hl + r.first) * dv, hl * dv}, false,
                         {v, (r.branch * hl + r.first) * dv, nb * hl * dv}, n, heads * dv, db, v_scale_, 0.0));
   }
-  // Keys per (branch, head): [k_nope; the one RoPE key].
-  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, dt, dev));
-  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
-  LRKV_TRY_ASSIGN(Tensor heads, k.View({n, nb * hl, dqk}));
+  LRKV_TRY_ASSIGN(Tensor heads, k.View({n, nb * hl, dims_.qk_dim}));
+  LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
   LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
-  LRKV_TRY(CopyToHeadSlice(k_rope, dn, heads));
-  saved = std::move(s);
+  return CopyToHeadSlice(rope_row, dn, heads);
+}
+
+// Cached: every latent block (normed, before the alpha scale) and the RoPE key (before rotation).
+std::vector<int64_t> MlraAttention::CacheParts() const {
+  std::vector<int64_t> parts(blocks_.size(), block_width_);
+  parts.push_back(dims_.rope_dims);
+  return parts;
+}
+
+absl::Status MlraAttention::Queries(const Tensor& x, Tensor& q) {
+  LatentSaved unused;
+  return QueriesOf(x, q, unused);
+}
+
+absl::Status MlraAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
+  rows.clear();
+  for (const LatentProjection& block : blocks_) {
+    LatentSaved s;
+    LRKV_TRY(block.Forward(x, s));
+    LRKV_TRY_ASSIGN(Tensor latent, s.latent.View({x.dim(0), x.dim(1), block_width_}));
+    rows.push_back(latent);
+  }
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({x.dim(0), x.dim(1), dims_.rope_dims}, x.dtype(), x.device()));
+  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  rows.push_back(k_rope);
   return absl::OkStatus();
+}
+
+absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
+  return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
 }
 
 absl::Status MlraAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,

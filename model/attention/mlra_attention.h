@@ -41,8 +41,15 @@ class MlraAttention final : public AttentionVariant {
   absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                         const Tensor& dv, Tensor& dx) override;
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
+  std::vector<int64_t> CacheParts() const override;
+  absl::Status Queries(const Tensor& x, Tensor& q) override;
+  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
 
  private:
+  absl::Status QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved);
+  absl::Status KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k, Tensor& v);
+
   // This rank's heads [first, end) that read latent block `block` as their branch `branch`.
   struct Reader {
     int64_t block, branch, first, end;

@@ -2,6 +2,7 @@
 // the variant identities (LRKV r = 0 is MQA, GQA with kv_heads = H is MHA), LRKV's init scale,
 // initialisation keyed by name (and, under tensor parallelism, by global element index), and each
 // variant's KV-cache size.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -12,6 +13,7 @@
 #include "model/block.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/flop_model.h"
 #include "tests/testing/model_testing.h"
 #include "tests/testing/tensor_testing.h"
 
@@ -257,6 +259,70 @@ TEST(TensorParallelInit, SplitDimensionMustDivide) {
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(p.status().message().find("not divisible by the tensor-parallel size 3"), std::string::npos) << p.status();
 }
+
+}  // namespace
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+// Decoding with the KV cache against the full forward pass, per reference case: three sequences of
+// different lengths, prefilled with prompts of different lengths, then extended one token at a
+// time in batches; every position's logits equal the full forward's, and the cache holds exactly
+// the variant's KV values per token (model/flop_model.h) at every layer.
+class Decoding : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
+  const absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ModelConfig& m = c->model();
+  auto model = Build(*c, DType::kF64, 5);
+  const int64_t lengths[] = {5, 3, 6}, prompts[] = {2, 3, 1}, max_len = 6;
+  std::vector<Tensor> tokens, reference;  // per sequence: (1, L), logits (L, V)
+  for (int s = 0; s < 3; ++s) {
+    tokens.push_back(testing::Tokens({1, lengths[s]}, m.vocab_size(), 20 + s));
+    ASSERT_TRUE(model->Forward(tokens[s], tokens[s]).ok());
+    reference.push_back(model->logits().To(Device::kCpu, DType::kF64).value());
+  }
+  absl::StatusOr<KvCache> cache = model->NewCache(3, max_len);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->ValuesPerToken(), m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer);
+  EXPECT_EQ(cache->Bytes(), cache->ValuesPerToken() * 3 * max_len * 8);
+  const int64_t v = m.vocab_size();
+  auto expect_rows = [&](int s, int64_t first, const Tensor& logits, int64_t row) {
+    const int64_t n = logits.dim(1);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t j = 0; j < v; ++j) {
+        const double want = testing::At(reference[s], (first + t) * v + j);
+        EXPECT_NEAR(testing::At(logits, (row * n + t) * v + j), want, 1e-10 * std::max(1.0, std::abs(want)))
+            << "sequence " << s << " position " << first + t << " logit " << j;
+      }
+  };
+  for (int s = 0; s < 3; ++s) {  // prefill, one sequence at a time
+    Tensor prompt = testing::Tokens({1, prompts[s]}, 2, 0);
+    std::copy_n(tokens[s].data<int32_t>(), prompts[s], prompt.data<int32_t>());
+    absl::StatusOr<Tensor> logits = model->Extend(*cache, {s}, prompt);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    expect_rows(s, 0, *logits, 0);
+  }
+  for (int64_t pos = 1; pos < max_len; ++pos) {  // then one token per step, for those that have one
+    std::vector<int64_t> seqs;
+    for (int s = 0; s < 3; ++s)
+      if (cache->lengths[s] == pos && pos < lengths[s]) seqs.push_back(s);
+    if (seqs.empty()) continue;
+    Tensor next = testing::Tokens({int64_t(seqs.size()), 1}, 2, 0);
+    for (size_t i = 0; i < seqs.size(); ++i) next.data<int32_t>()[i] = tokens[seqs[i]].data<int32_t>()[pos];
+    absl::StatusOr<Tensor> logits = model->Extend(*cache, seqs, next);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    for (size_t i = 0; i < seqs.size(); ++i) expect_rows(int(seqs[i]), pos, *logits, i);
+  }
+  for (int s = 0; s < 3; ++s) EXPECT_EQ(cache->lengths[s], lengths[s]);
+  const Tensor one = testing::Tokens({1, 1}, 2, 0);
+  EXPECT_FALSE(model->Extend(*cache, {2}, one).ok());  // full
+}
+
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::ReferenceCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace lrkv

@@ -64,6 +64,9 @@ struct Parameter {
 // A process's place in the tensor-parallel group, as the parameters see it.
 struct TpRank {
   int index = 0, size = 1;
+  // Built for decoding: a variant may partition its attention otherwise than by head (MLRA by
+  // latent block); such a model runs inference only.
+  bool decoding = false;
 };
 
 class ParameterSet {

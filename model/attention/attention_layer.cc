@@ -21,7 +21,11 @@ absl::StatusOr<std::unique_ptr<AttentionLayer>> AttentionLayer::Create(const Mod
   // Residual-branch outputs start smaller with depth (GPT-2's 1/sqrt(2 L) scaling).
   const int64_t o_width = c.n_heads() * dims.v_dim;  // all heads
   const double std = LinearInitStd(o_width) / std::sqrt(2.0 * c.n_layers());
-  LRKV_TRY_ASSIGN(layer->wo_, params.Add(RowParallelWeight(prefix + "wo", o_width, c.d_model(), std)));
+  // A variant holding every head on every TP rank (MLRA decoding by block) needs all of W_O; its
+  // ranks' outputs are partial sums all the same.
+  const bool every_head = params.tp().size > 1 && dims.heads / dims.branches == c.n_heads();
+  LRKV_TRY_ASSIGN(layer->wo_, params.Add(every_head ? ReplicatedWeight(prefix + "wo", {o_width, c.d_model()}, std)
+                                                    : RowParallelWeight(prefix + "wo", o_width, c.d_model(), std)));
   layer->qk_norm_ = c.qk_norm();
   layer->eps_ = c.norm_eps();
   layer->rope_theta_ = c.rope_theta();

@@ -41,16 +41,20 @@ absl::Status LatentProjection::Backward(const Tensor& x, const LatentSaved& save
 }
 
 absl::StatusOr<LatentQuery> LatentQuery::Create(const ModelConfig& c, const std::string& prefix, ParameterSet& params,
-                                                int64_t qk_dim, int64_t q_rank) {
+                                                int64_t qk_dim, int64_t q_rank, bool whole) {
   LatentQuery q;
   const int64_t d = c.d_model(), h = c.n_heads();
+  auto by_head = [&](const std::string& name, int64_t in) {
+    return whole ? ReplicatedWeight(prefix + name, {in, h * qk_dim}, LinearInitStd(in))
+                 : ColumnParallelWeight(prefix + name, in, h * qk_dim, LinearInitStd(in));
+  };
   if (q_rank == 0) {
-    LRKV_TRY_ASSIGN(q.wq_, params.Add(ColumnParallelWeight(prefix + "wq", d, h * qk_dim, LinearInitStd(d))));
+    LRKV_TRY_ASSIGN(q.wq_, params.Add(by_head("wq", d)));
     return q;
   }
   LRKV_TRY_ASSIGN(q.latent_,
                   LatentProjection::Create(params, prefix, "wq_down", "q_norm.weight", d, q_rank, c.norm_eps()));
-  LRKV_TRY_ASSIGN(q.wq_up_, params.Add(ColumnParallelWeight(prefix + "wq_up", q_rank, h * qk_dim, LinearInitStd(q_rank))));
+  LRKV_TRY_ASSIGN(q.wq_up_, params.Add(by_head("wq_up", q_rank)));
   return q;
 }
 

@@ -41,8 +41,9 @@ class LatentProjection {
 class LatentQuery {
  public:
   // Registers wq (d, H Dqk), or wq_down, q_norm.weight and wq_up when q_rank > 0; H = n_heads.
+  // `whole`: every head on every TP rank (W_Q and W_up not split).
   static absl::StatusOr<LatentQuery> Create(const ModelConfig& c, const std::string& prefix, ParameterSet& params,
-                                            int64_t qk_dim, int64_t q_rank);
+                                            int64_t qk_dim, int64_t q_rank, bool whole = false);
   // x (N, d) -> q (N, H_local, Dqk), written.
   absl::Status Forward(const Tensor& x, Tensor& q, LatentSaved& saved) const;
   // dx written (the first path of x's gradient; later paths accumulate into it).

@@ -56,36 +56,48 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
   const MlraConfig& m = c.mlra();
   const Widths w = WidthsOf(c);
   const int64_t d = c.d_model(), h = c.n_heads(), dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim();
-  a->heads_ = h / params.tp().size;
-  a->dims_ = {w.branches * a->heads_, w.branches * a->heads_, dn + dr, dv, dr};
-  a->dims_.branches = w.branches;
+  const TpRank tp = params.tp();
+  // Decoding at tp dividing the blocks partitions by block: this rank's blocks for every head.
+  const bool by_block = tp.decoding && tp.size > 1 && tp.size <= w.blocks && w.blocks % tp.size == 0;
+  const int64_t first_block = by_block ? tp.index * (w.blocks / tp.size) : 0;
+  const int64_t end_block = by_block ? first_block + w.blocks / tp.size : w.blocks;
+  // The branches this rank computes (slots of the core): those its blocks are.
+  const int64_t first_branch = first_block / w.groups, slots = (end_block - 1) / w.groups - first_branch + 1;
+  a->heads_ = by_block ? h : h / tp.size;
+  a->dims_ = {slots * a->heads_, slots * a->heads_, dn + dr, dv, dr};
+  a->dims_.branches = slots;
   a->kv_rank_ = m.kv_lora_rank();
   a->nope_dim_ = dn;
   a->block_width_ = w.block_width;
   a->k_scale_ = std::sqrt(double(d) / double(w.block_width));
   a->v_scale_ = a->k_scale_ / std::sqrt(double(w.branches));
-  LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
-  for (int64_t b = 0; b < w.blocks; ++b) {
+  LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank(), /*whole=*/by_block));
+  for (int64_t b = first_block; b < end_block; ++b) {
     LRKV_TRY_ASSIGN(LatentProjection block,
                     LatentProjection::Create(params, prefix, absl::StrCat("wkv_down.", b),
                                              absl::StrCat("kv_norm.", b, ".weight"), d, w.block_width, c.norm_eps()));
     a->blocks_.push_back(block);
   }
-  // Split by head (dimension 2): this rank's columns of every branch.
+  // Split by head (dimension 2): this rank's columns of every branch (whole when by block).
   auto up = [&](const char* name, int64_t width) {
     return params.Add({prefix + name, {w.branches, w.block_width, h * width}, InitKind::kNormal,
-                       LinearInitStd(w.block_width), ParamRole::kWeight, TpSplit::kSplit, 2});
+                       LinearInitStd(w.block_width), ParamRole::kWeight,
+                       by_block ? TpSplit::kReplicatedPartialGrad : TpSplit::kSplit, 2});
   };
   LRKV_TRY_ASSIGN(a->wk_up_, up("wk_up", dn));
   LRKV_TRY_ASSIGN(a->wv_up_, up("wv_up", dv));
   LRKV_TRY_ASSIGN(a->wk_rope_, params.Add(ReplicatedWeight(prefix + "wk_rope", {d, dr}, LinearInitStd(d))));
   // Block a G + g is branch a of the heads of group g; this rank holds heads [h0, h0 + heads_).
-  const int64_t h0 = params.tp().index * a->heads_, per_group = m.heads_per_block_group();
-  for (int64_t b = 0; b < w.blocks; ++b) {
+  const int64_t h0 = by_block ? 0 : tp.index * a->heads_, per_group = m.heads_per_block_group();
+  for (int64_t b = first_block; b < end_block; ++b) {
     const int64_t g = b % w.groups;
     const int64_t first = std::max(g * per_group, h0), end = std::min((g + 1) * per_group, h0 + a->heads_);
-    a->readers_.push_back({b, b / w.groups, std::min(first, end) - h0, end - h0});
+    a->readers_.push_back({b - first_block, b / w.groups, b / w.groups - first_branch, std::min(first, end) - h0,
+                           end - h0});
   }
+  int64_t read = 0;
+  for (const Reader& r : a->readers_) read += r.end - r.first;
+  a->every_slot_read_ = read == slots * a->heads_;
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
@@ -123,14 +135,18 @@ absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, con
   const int64_t n = k_rope.numel() / dims_.rope_dims, hl = heads_, nb = dims_.branches, dn = nope_dim_;
   const int64_t dv = dims_.v_dim, db = block_width_;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, nb * hl, dn}, k.dtype(), k.device()));
+  if (!every_slot_read_) {  // a head without a block here attends to nothing: zero values
+    LRKV_TRY(k_nope.SetZero());
+    LRKV_TRY(v.SetZero());
+  }
   for (const Reader& r : readers_) {
     if (r.first == r.end) continue;
     const Tensor& c = latents[r.block];
     const int64_t heads = r.end - r.first;
     LRKV_TRY(GemmWithin({c, 0, db}, false, {wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn}, false,
-                        {k_nope, (r.branch * hl + r.first) * dn, nb * hl * dn}, n, heads * dn, db, k_scale_, 0.0));
+                        {k_nope, (r.slot * hl + r.first) * dn, nb * hl * dn}, n, heads * dn, db, k_scale_, 0.0));
     LRKV_TRY(GemmWithin({c, 0, db}, false, {wv_up_->value, (r.branch * db * hl + r.first) * dv, hl * dv}, false,
-                        {v, (r.branch * hl + r.first) * dv, nb * hl * dv}, n, heads * dv, db, v_scale_, 0.0));
+                        {v, (r.slot * hl + r.first) * dv, nb * hl * dv}, n, heads * dv, db, v_scale_, 0.0));
   }
   LRKV_TRY_ASSIGN(Tensor heads, k.View({n, nb * hl, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
@@ -191,8 +207,8 @@ absl::Status MlraAttention::Backward(const Tensor& x, const VariantSaved* saved,
     LRKV_TRY_ASSIGN(Tensor dc, Tensor::Zeros({n, db}, dt, dev));
     if (r.first != r.end) {
       const int64_t heads = r.end - r.first;
-      const Within dk_block{dk_nope, (r.branch * hl + r.first) * dn, nb * hl * dn};
-      const Within dv_block{dv, (r.branch * hl + r.first) * dvw, nb * hl * dvw};
+      const Within dk_block{dk_nope, (r.slot * hl + r.first) * dn, nb * hl * dn};
+      const Within dv_block{dv, (r.slot * hl + r.first) * dvw, nb * hl * dvw};
       const Within wk{wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn};
       const Within wv{wv_up_->value, (r.branch * db * hl + r.first) * dvw, hl * dvw};
       LRKV_TRY(GemmWithin(dk_block, false, wk, true, {dc, 0, db}, n, db, heads * dn, k_scale_, 0.0));
@@ -249,10 +265,10 @@ LRKV_ATTENTION_VARIANTS(mlra_attention) {
     a.branches = w.branches;
     a.kv_cache = kv + dr;
     a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;
-    // Decoding gives each rank blocks / tp whole blocks (tp <= blocks) or one block's heads
-    // (tp a multiple of blocks); the RoPE key is on every rank.
-    const bool by_block = tp <= w.blocks ? w.blocks % tp == 0 : tp % w.blocks == 0;
-    a.kv_cache_per_rank = by_block ? kv / std::min<int64_t>(tp, w.blocks) + dr : a.kv_cache;
+    // Decoding at a tp that divides the blocks gives each rank blocks / tp of them and the RoPE
+    // key; otherwise every rank caches every block (the training partition, by head).
+    const bool by_block = tp <= w.blocks && w.blocks % tp == 0;
+    a.kv_cache_per_rank = by_block ? kv / tp + dr : a.kv_cache;
     return a;
   };
   v.create = MlraAttention::Create;

@@ -18,6 +18,10 @@
 // down-projection, the norms and wk_rope replicated (gradients summed over TP), wq / wq_up, wk_up
 // and wv_up split by head. A rank computes every block, also those its heads do not read (their
 // gradient is zero), so each rank does the replicated work the cost model counts.
+// A model built for decoding (TpRank::decoding) at a tp that divides the blocks partitions by
+// block instead: a rank holds blocks / tp latent blocks (and caches only those and the RoPE key),
+// the whole query, up-projections and wo, computes every head over its blocks, and the layer's
+// all-reduce sums the branches. Such a model is for inference only.
 #pragma once
 
 #include <vector>
@@ -50,9 +54,10 @@ class MlraAttention final : public AttentionVariant {
   absl::Status QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved);
   absl::Status KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k, Tensor& v);
 
-  // This rank's heads [first, end) that read latent block `block` as their branch `branch`.
+  // This rank's heads [first, end) that read its latent block `block` (an index into blocks_) as
+  // their branch `branch` (an index into wk_up, wv_up), computed in the core's branch slot `slot`.
   struct Reader {
-    int64_t block, branch, first, end;
+    int64_t block, branch, slot, first, end;
   };
 
   AttentionDims dims_{};
@@ -61,7 +66,8 @@ class MlraAttention final : public AttentionVariant {
   double k_scale_ = 0, v_scale_ = 0;  // alpha, alpha / sqrt(A)
   LatentQuery query_;
   std::vector<LatentProjection> blocks_;
-  std::vector<Reader> readers_;  // at most one per block
+  std::vector<Reader> readers_;  // one per block of this rank
+  bool every_slot_read_ = true;  // false: some (branch slot, head) pairs have no block here (zero)
   Parameter *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;
 };
 

@@ -33,6 +33,10 @@ absl::Status RunExportCommand(const std::vector<std::string>& args);
 absl::Status RunImportCommand(const std::vector<std::string>& args);
 
 absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommunicator& world);
+// `lrkv generate` (text from a prompt with the KV cache) and `lrkv eval` (loss and perplexity over
+// a split) read their own --NAME=VALUE arguments and run under MPI like train.
+absl::Status RunGenerateCommand(const std::vector<std::string>& args, MpiCommunicator& world);
+absl::Status RunEvalCommand(const std::vector<std::string>& args, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.
 absl::Status ExecPrepareData(char** argv);

@@ -3,7 +3,6 @@
 // layout saved it, and FILE.config.json (the ModelConfig as JSON) next to it. DIR is a checkpoint
 // (DIR/manifest.pb) or a checkpoint directory, whose latest checkpoint is exported.
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,7 +13,7 @@
 #include "launch/formats/model_weights.h"
 #include "launch/cli/one_process.h"
 #include "launch/formats/safetensors.h"
-#include "launch/train/train_state.pb.h"
+#include "launch/train/checkpointing.h"
 #include "model/config.h"
 #include "parallel/sharded_checkpoint.h"
 #include "runtime/durable_file.h"
@@ -38,17 +37,11 @@ absl::Status RunExportCommand(const std::vector<std::string>& args) {
                " must name a .safetensors file (its config goes next to it as NAME.config.json)");
   const std::string config_out = out.substr(0, out.size() - (sizeof(kSuffix) - 1)) + ".config.json";
 
-  std::string path = dir;
-  if (!std::filesystem::exists(dir + "/manifest.pb")) {
-    LRKV_TRY_ASSIGN(path, LatestCheckpoint(dir));
-  }
-  LRKV_TRY_ASSIGN(const CheckpointManifest manifest, ReadManifest(path));
-  TrainState state;
-  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
-                    manifest.state_type() == TrainState::descriptor()->full_name() &&
-                        state.ParseFromString(manifest.state()),
-                    "checkpoint ", path, " holds no lrkv training state (state type '", manifest.state_type(), "')");
-  LRKV_TRY_ASSIGN(const RunConfig config, ParseRunConfig(state.config_text(), absl::StrCat(path, " saved config")));
+  LRKV_TRY_ASSIGN(const SavedCheckpoint checkpoint, OpenCheckpoint(dir));
+  const std::string& path = checkpoint.path;
+  const CheckpointManifest& manifest = checkpoint.manifest;
+  const TrainState& state = checkpoint.state;
+  const RunConfig& config = checkpoint.config;
   LRKV_TRY_ASSIGN(const std::string config_json, ModelConfigJson(config.model()));
 
   // The parameters, in the checkpoint's order (the model's), under their own names.

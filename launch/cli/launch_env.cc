@@ -215,24 +215,28 @@ absl::StatusOr<MpiPlacement> DiscoverPlacement(MPI_Comm world) {
   return p;
 }
 
-absl::Status SetUpLaunch(MPI_Comm world) {
+absl::Status SetUpLaunch(MPI_Comm world, const std::string& command) {
   LRKV_TRY_ASSIGN(const MpiPlacement mpi, DiscoverPlacement(world));
   const LauncherView launcher = ReadLauncher(GetEnv);
   std::vector<std::string> warnings;
   LRKV_TRY(CheckLaunch(mpi, launcher, &warnings));
-  for (const std::string& w : warnings) std::fprintf(stderr, "lrkv train [rank %d]: warning: %s\n", mpi.rank, w.c_str());
+  for (const std::string& w : warnings) {
+    std::fprintf(stderr, "lrkv %s [rank %d]: warning: %s\n", command.c_str(), mpi.rank, w.c_str());
+  }
   g_local_rank = mpi.local_rank;
+  const bool training = command == "train";
+  FILE* out = training ? stdout : stderr;
   if (mpi.rank == 0) {
-    std::fputs(DescribeLaunch(mpi, launcher).c_str(), stdout);
+    std::fputs(DescribeLaunch(mpi, launcher).c_str(), out);
     // Open MPI's mpirun kills the ranks about a second after it gets SIGTERM or SIGINT, before a
     // checkpoint can be written; launch/mpirun.sh turns those into SIGUSR1, which it forwards.
-    if (launcher.launcher == "mpirun" && std::getenv("LRKV_MPIRUN_WRAPPER") == nullptr &&
+    if (training && launcher.launcher == "mpirun" && std::getenv("LRKV_MPIRUN_WRAPPER") == nullptr &&
         std::getenv("SLURM_JOB_ID") == nullptr) {
       std::fputs("  note: under a bare mpirun, SIGTERM or Ctrl-C kills the ranks before they can save; stop with "
                  "SIGUSR1 to mpirun, or launch through launch/mpirun.sh, which converts them\n",
                  stdout);
     }
-    std::fflush(stdout);
+    std::fflush(out);
   }
   return absl::OkStatus();
 }

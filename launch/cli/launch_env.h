@@ -54,9 +54,11 @@ std::string DescribeLaunch(const MpiPlacement& mpi, const LauncherView& launcher
 // MPI_Get_processor_name (plus Slurm's node name where it differs, as on simulated nodes).
 absl::StatusOr<MpiPlacement> DiscoverPlacement(MPI_Comm world);
 
-// At the start of `lrkv train`, right after MPI_Init on every rank: discovers the placement, refuses a
-// mismatched launch, prints the job's shape once (rank 0) and records LocalRank().
-absl::Status SetUpLaunch(MPI_Comm world);
+// At the start of `lrkv COMMAND` under MPI (train, generate, eval), right after MPI_Init on every
+// rank: discovers the placement, refuses a mismatched launch, prints the job's shape once (rank 0;
+// on stdout for train, on stderr for the commands whose stdout is their result) and records
+// LocalRank().
+absl::Status SetUpLaunch(MPI_Comm world, const std::string& command = "train");
 
 // This rank's index among the ranks on its node (0 before SetUpLaunch); picks the GPU.
 int LocalRank();

@@ -2,6 +2,7 @@
 // that takes --config with --model.FIELD=VALUE and --train.FIELD=VALUE.
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ constexpr char kUsage[] =
     "                  --checkpoint=DIR --out=FILE.safetensors   (DIR: a checkpoint, or a directory's latest)\n"
     "  import        a safetensors file (as export writes it) as a step-0 checkpoint for train --resume\n"
     "                  --safetensors=FILE --config=FILE --out=CHECKPOINT_DIR [--model.FIELD=VALUE ...]\n"
+    "  generate      text from a prompt, with the KV cache (mpirun -np N: tensor parallel over N ranks)\n"
+    "                  --checkpoint=DIR|--safetensors=FILE --prompt=TEXT [--max_new_tokens=64 --temperature=1\n"
+    "                  --top_k=0 --top_p=1 --seed=0] [--data_dir=DIR]   (--temperature=0: greedy)\n"
+    "  eval          loss and perplexity over a whole split\n"
+    "                  --checkpoint=DIR|--safetensors=FILE [--split=val|train --data_dir=DIR --eval_batches=N]\n"
+    "                  [--tp=N] [--format=table|json]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
@@ -49,9 +56,11 @@ bool IsConfigOverride(const char* arg) {
          std::strncmp(arg, "--parallel.", 11) == 0;
 }
 
-// Runs `lrkv train` inside MPI (a plain launch is a world of one). A rank that fails ends the whole
-// job at once with MPI_Abort, so no other rank waits forever in a collective.
-int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
+// Runs `lrkv COMMAND` (train, generate, eval) inside MPI (a plain launch is a world of one). A rank
+// that fails ends the whole job at once with MPI_Abort, so no other rank waits forever in a
+// collective.
+int RunUnderMpi(const char* command, const std::function<absl::Status(lrkv::MpiCommunicator&)>& body, int* argc,
+                char*** argv) {
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
   int rank = 0, size = 1;
@@ -59,16 +68,17 @@ int RunTrain(const lrkv::ConfigOverrides& overrides, int* argc, char*** argv) {
     lrkv::MpiCommunicator world(MPI_COMM_WORLD, "world");
     rank = world.rank(), size = world.size();
     // Refuses a launch whose MPI world is not the one mpirun / srun started, before any work.
-    absl::Status status = lrkv::SetUpLaunch(world.comm());
+    absl::Status status = lrkv::SetUpLaunch(world.comm(), command);
 #ifdef LRKV_HAVE_CUDA
     // One GPU per rank, picked by the node-local rank (nothing to pick on a machine without GPUs).
     if (const int gpus = lrkv::cuda::DeviceCount(); status.ok() && gpus > 0) {
       status = lrkv::cuda::SelectDevice(lrkv::LocalRank() % gpus);
     }
 #endif
-    if (status.ok()) status = lrkv::RunTrainCommand(overrides, world);
+    if (status.ok()) status = body(world);
     if (!status.ok()) {
-      std::fprintf(stderr, "lrkv train [rank %d of %d]: error: %s\n", rank, size, std::string(status.message()).c_str());
+      std::fprintf(stderr, "lrkv %s [rank %d of %d]: error: %s\n", command, rank, size,
+                   std::string(status.message()).c_str());
       std::fflush(stderr);
       // Checks every rank failed together end in order; anything else may leave ranks waiting.
       if (lrkv::StoppedOnEveryRank(status)) {
@@ -125,6 +135,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lrkv %s: error: %s\n", command.c_str(), std::string(s.message()).c_str());
     return 1;
   }
+  if (command == "generate" || command == "eval") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    return RunUnderMpi(
+        command.c_str(),
+        [&](lrkv::MpiCommunicator& world) {
+          return command == "generate" ? lrkv::RunGenerateCommand(args, world) : lrkv::RunEvalCommand(args, world);
+        },
+        &argc, &argv);
+  }
   if (command == "export" || command == "import") {
     const std::vector<std::string> args(argv + 2, argv + argc);
     const absl::Status s = command == "export" ? lrkv::RunExportCommand(args) : lrkv::RunImportCommand(args);
@@ -167,7 +186,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lrkv %s: unexpected argument '%s'\n", command.c_str(), positional[1]);
     return 2;
   }
-  if (command == "train") return RunTrain(overrides, &argc, &argv);
+  if (command == "train") {
+    return RunUnderMpi(
+        "train", [&](lrkv::MpiCommunicator& world) { return lrkv::RunTrainCommand(overrides, world); }, &argc, &argv);
+  }
   std::fprintf(stderr, "lrkv: unknown command '%s'\n%s\n", command.c_str(), kUsage);
   return 2;
 }

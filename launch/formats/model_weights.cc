@@ -1,5 +1,6 @@
 #include "launch/formats/model_weights.h"
 
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,12 +17,11 @@ std::string Describe(const std::string& dtype, const Shape& shape) {
 
 }  // namespace
 
-absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& params, const std::string& model) {
+absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& params, const std::string& model,
+                                 bool part_of_model) {
   const std::string dtype = SafetensorsDTypeName(params.dtype());
   std::vector<std::string> problems;
   for (const auto& p : params.all()) {
-    LRKV_REQUIRE(p->block.dim < 0 && p->value.shape() == p->spec.shape, "parameter ", p->spec.name,
-                 " is a tensor-parallel block; reading a weights file needs the whole model");
     const SafetensorsTensorInfo* t = file.Find(p->spec.name);
     if (t == nullptr) {
       problems.push_back(absl::StrCat("missing tensor '", p->spec.name, "' (", Describe(dtype, p->spec.shape), ")"));
@@ -31,7 +31,7 @@ absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& pa
     }
   }
   for (const SafetensorsTensorInfo& t : file.tensors()) {
-    if (params.Find(t.name) == nullptr) {
+    if (!part_of_model && params.Find(t.name) == nullptr) {
       problems.push_back(absl::StrCat("unexpected tensor '", t.name, "' (", Describe(t.dtype, t.shape),
                                       "): the model has no such parameter"));
     }
@@ -44,7 +44,23 @@ absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& pa
     return absl::InvalidArgumentError(absl::StrCat(file.path(), " does not match ", model, ":\n  ",
                                                    absl::StrJoin(problems, "\n  ")));
   }
-  for (const auto& p : params.all()) LRKV_TRY(file.ReadInto(p->spec.name, p->value));
+  for (const auto& p : params.all()) {
+    if (p->block.dim < 0) {
+      LRKV_TRY(file.ReadInto(p->spec.name, p->value));
+      continue;
+    }
+    // A tensor-parallel block: the whole tensor, then this rank's elements of it.
+    LRKV_TRY_ASSIGN(Tensor whole, Tensor::Empty(p->spec.shape, params.dtype()));
+    LRKV_TRY(file.ReadInto(p->spec.name, whole));
+    LRKV_TRY_ASSIGN(Tensor block, Tensor::Empty(p->block.shape, params.dtype()));
+    const int64_t size = DTypeSize(params.dtype());
+    const char* from = static_cast<const char*>(whole.raw());
+    char* to = static_cast<char*>(block.raw());
+    for (int64_t i = 0; i < block.numel(); ++i) {
+      std::memcpy(to + i * size, from + GlobalIndex(p->spec.shape, p->block, i) * size, size);
+    }
+    LRKV_TRY(p->value.CopyFrom(block));
+  }
   return absl::OkStatus();
 }
 

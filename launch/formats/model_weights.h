@@ -21,11 +21,14 @@ inline constexpr char kWeightsRunConfigKey[] = "lrkv.run_config";  // the RunCon
 inline constexpr char kWeightsStepKey[] = "lrkv.step";             // training steps completed
 inline constexpr char kWeightsSourceKey[] = "lrkv.checkpoint";     // the checkpoint it came from
 
-// Checks that `file` holds exactly the parameters of `params` (a whole model in one process):
-// each name present with the model's dtype and global shape, nothing missing, nothing extra; every
-// mismatch is listed (naming the tensor) before anything is read. Then reads the values.
-// `model` describes the model for the messages, e.g. "the model of configs/x.textproto".
-absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& params, const std::string& model);
+// Checks that `file` holds exactly the parameters of `params`: each name present with the model's
+// dtype and global shape, nothing missing, nothing extra; every mismatch is listed (naming the
+// tensor) before anything is read. Then reads the values (of a tensor-parallel block, its part).
+// `model` describes the model for the messages, e.g. "the model of configs/x.textproto". With
+// `part_of_model` the file may hold tensors `params` lacks (a rank of a decoding partition holds
+// only some of MLRA's latent blocks).
+absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& params, const std::string& model,
+                                 bool part_of_model = false);
 
 // The RunConfig in an exported file's metadata; NotFound when there is none.
 absl::StatusOr<RunConfig> RunConfigFromMetadata(const SafetensorsReader& file);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "model/config.h"
 #include "parallel/agreement.h"
 #include "runtime/status.h"
 
@@ -125,6 +126,31 @@ absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Pr
   options.keep_last = config.train().keep_checkpoints();
   return SaveCheckpoint(mesh.world(), config.train().checkpoint_dir(), CheckpointName(progress.step), blocks,
                         state.SerializeAsString(), TrainState::descriptor()->full_name(), options);
+}
+
+absl::StatusOr<SavedCheckpoint> OpenCheckpoint(const std::string& dir) {
+  SavedCheckpoint c;
+  c.path = dir;
+  if (!std::filesystem::exists(dir + "/manifest.pb")) {
+    LRKV_TRY_ASSIGN(c.path, LatestCheckpoint(dir));
+  }
+  LRKV_TRY_ASSIGN(c.manifest, ReadManifest(c.path));
+  LRKV_REQUIRE_CODE(absl::StatusCode::kDataLoss,
+                    c.manifest.state_type() == TrainState::descriptor()->full_name() &&
+                        c.state.ParseFromString(c.manifest.state()),
+                    "checkpoint ", c.path, " holds no lrkv training state (state type '", c.manifest.state_type(),
+                    "')");
+  LRKV_TRY_ASSIGN(c.config, ParseRunConfig(c.state.config_text(), absl::StrCat(c.path, " saved config")));
+  return c;
+}
+
+absl::StatusOr<int64_t> LoadParameters(Communicator& world, const SavedCheckpoint& checkpoint, Decoder& model) {
+  std::vector<TensorBlock> blocks;
+  for (const auto& p : model.params().all()) {
+    LRKV_TRY_ASSIGN(Tensor flat, p->value.View({p->value.numel()}));
+    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->value.numel(), flat, /*store=*/false));
+  }
+  return LoadCheckpoint(world, checkpoint.path, checkpoint.manifest, blocks);
 }
 
 absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, const std::string& path,

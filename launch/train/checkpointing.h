@@ -61,6 +61,19 @@ absl::StatusOr<int64_t> SaveTrainingCheckpoint(const RunConfig& config, const Pr
 // "step_00000120".
 std::string CheckpointName(int64_t step);
 
+// For inference (lrkv generate, lrkv eval, lrkv export): `dir` is a checkpoint (DIR/manifest.pb) or
+// a checkpoint directory, whose latest checkpoint is meant. Its path, manifest and training state.
+struct SavedCheckpoint {
+  std::string path;
+  CheckpointManifest manifest;
+  TrainState state;
+  RunConfig config;  // the run's, as saved
+};
+absl::StatusOr<SavedCheckpoint> OpenCheckpoint(const std::string& dir);
+// Collective over `world`: loads the checkpoint's parameters (only) into `model`, at whatever layout
+// `model` has. Returns this rank's bytes read.
+absl::StatusOr<int64_t> LoadParameters(Communicator& world, const SavedCheckpoint& checkpoint, Decoder& model);
+
 // The checkpoint's TrainState; fails when its model differs from `config`'s (naming the field) or
 // when the data stream would not continue (another seed or global batch).
 absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, const std::string& path,

@@ -1,6 +1,9 @@
 // Validation during training, for any layout.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "data/sampler.h"
 #include "model/config.pb.h"
@@ -8,6 +11,10 @@
 #include "parallel/mesh.h"
 
 namespace lrkv {
+
+// A split's token shard (data/token_shard.h), checked against the model's vocabulary and against the
+// tokenizer of the run's other shards (`*fingerprint`: 0 until the first shard read sets it).
+absl::StatusOr<data::TokenBuffer> LoadTokenShard(const std::string& path, int vocab_size, uint32_t* fingerprint);
 
 // The loss sums of a pipeline count once per pipeline: on its last stage, TP rank 0.
 bool ReportsLoss(ProcessMesh& mesh);

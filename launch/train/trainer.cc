@@ -53,20 +53,6 @@ std::string Duration(double s) {
   return absl::StrFormat("%ds", t);
 }
 
-absl::StatusOr<data::TokenBuffer> LoadShard(const std::string& path, int vocab_size, uint32_t* fingerprint) {
-  LRKV_TRY_ASSIGN(data::TokenShard shard, data::ReadTokenShard(path));
-  LRKV_REQUIRE(*fingerprint == 0 || shard.tokenizer_fingerprint == 0 || shard.tokenizer_fingerprint == *fingerprint,
-               path, " was made by another tokenizer than the other shard of ",
-               std::filesystem::path(path).parent_path().string(), ": re-run prepare-data");
-  if (shard.tokenizer_fingerprint != 0) *fingerprint = shard.tokenizer_fingerprint;
-  if (shard.vocab_size != vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " was tokenized with a vocabulary of ", shard.vocab_size,
-                                                   " but model.vocab_size is ", vocab_size,
-                                                   ": re-run prepare-data with --vocab_size or fix the config"));
-  }
-  return std::make_shared<const std::vector<int32_t>>(std::move(shard.tokens));
-}
-
 // The groups whose traffic the metrics report, in order, with their names.
 constexpr const char* kLoggedGroupNames[] = {"tp", "pp", "dp", "pp_ends"};
 constexpr int kKinds = static_cast<int>(CommKind::kCount);
@@ -139,8 +125,8 @@ absl::Status Trainer::CheckBeforeStart() {
     LRKV_TRY(ValidateModelConfig(m_));
     LRKV_TRY(ValidateTrainConfig(t_));
     LRKV_TRY(ValidateParallelConfig(config_));
-    LRKV_TRY_ASSIGN(train_tokens_, LoadShard(t_.data_dir() + "/train.bin", m_.vocab_size(), &tokenizer_fingerprint_));
-    LRKV_TRY_ASSIGN(val_tokens_, LoadShard(t_.data_dir() + "/val.bin", m_.vocab_size(), &tokenizer_fingerprint_));
+    LRKV_TRY_ASSIGN(train_tokens_, LoadTokenShard(t_.data_dir() + "/train.bin", m_.vocab_size(), &tokenizer_fingerprint_));
+    LRKV_TRY_ASSIGN(val_tokens_, LoadTokenShard(t_.data_dir() + "/val.bin", m_.vocab_size(), &tokenizer_fingerprint_));
     if (!lead_) return absl::OkStatus();
     // One job per directory: a second job writing the same files would interleave them.
     LRKV_TRY_ASSIGN(DirectoryLock out_lock, DirectoryLock::Acquire(t_.out_dir(), "run directory", "--out_dir"));

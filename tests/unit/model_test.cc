@@ -14,6 +14,7 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/flop_model.h"
+#include "model/sampling.h"
 #include "tests/testing/model_testing.h"
 #include "tests/testing/tensor_testing.h"
 
@@ -323,6 +324,28 @@ TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::ReferenceCases()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace lrkv
+
+namespace lrkv {
+namespace {
+
+TEST(Sampling, GreedyTopKAndNucleus) {
+  const std::vector<double> logits = {0.0, std::log(3.0), -50.0};  // p = (0.25, 0.75, ~0) at temperature 1
+  EXPECT_EQ(SampleToken(logits, {0.0, 0, 1.0}, 0.99), 1);           // greedy ignores the draw
+  EXPECT_EQ(SampleToken({2.0, 2.0}, {0.0, 0, 1.0}, 0.5), 0);        // ties: the lowest index
+  EXPECT_EQ(SampleToken(logits, {1.0, 0, 1.0}, 0.70), 1);           // candidates by probability: 1, 0, 2
+  EXPECT_EQ(SampleToken(logits, {1.0, 0, 1.0}, 0.80), 0);
+  EXPECT_EQ(SampleToken(logits, {1.0, 1, 1.0}, 0.99), 1);           // top_k 1 is greedy
+  EXPECT_EQ(SampleToken(logits, {1.0, 0, 0.5}, 0.99), 1);           // the nucleus of 0.5 is token 1 alone
+  // Temperature 2: p ~ (1, sqrt 3) / (1 + sqrt 3) = (0.366, 0.634): 0.65 now falls to token 0.
+  EXPECT_EQ(SampleToken(logits, {2.0, 0, 1.0}, 0.65), 0);
+  EXPECT_FALSE(ValidateSampling({-1.0, 0, 1.0}).ok());
+  EXPECT_FALSE(ValidateSampling({1.0, -1, 1.0}).ok());
+  EXPECT_FALSE(ValidateSampling({1.0, 0, 0.0}).ok());
+  EXPECT_FALSE(ValidateSampling({1.0, 0, 1.5}).ok());
+}
 
 }  // namespace
 }  // namespace lrkv

@@ -1,0 +1,141 @@
+// decode_bench: time per generated token with the KV cache, per attention variant, against the
+// memory bound. A generated token reads every weight once and every cached byte of its sequence
+// once; this machine's read bandwidth, measured in the same run, turns those bytes into the fastest
+// such a step could be. Writes --out (JSON) and a Markdown table on stdout; progress on stderr.
+//   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
+//                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=3]
+//                [--out=bench/results/decode_cpu.json]
+// The cache is filled directly (its values do not change the time), so no prefill is timed.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "model/flop_model.h"
+#include "nlohmann/json.hpp"
+#include "runtime/status.h"
+
+ABSL_FLAG(std::string, configs, "", "comma-separated model configs (default: configs/paper/1.2b-VARIANT for every variant)");
+ABSL_FLAG(std::string, source_dir, ".", "the repository, for the default configs");
+ABSL_FLAG(int, layers, 2, "layers of each config kept (the widths are the config's)");
+ABSL_FLAG(std::string, contexts, "512,2048,8192,16384", "cached positions per sequence");
+ABSL_FLAG(std::string, batches, "1,16", "sequences decoded together");
+ABSL_FLAG(double, max_cached_gib, 4.0, "skip a (batch, context) whose cache would exceed this");
+ABSL_FLAG(int, steps, 3, "timed tokens per case (after one warm-up token)");
+ABSL_FLAG(std::string, out, "bench/results/decode_cpu.json", "JSON report");
+
+namespace lrkv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Read bandwidth: the best of a few passes summing a 1 GiB buffer on every core.
+double ReadBandwidth() {
+  const int64_t n = (int64_t(1) << 30) / sizeof(double);
+  std::vector<double> a(n, 1.0);
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto t0 = Clock::now();
+    double sum = 0;
+#pragma omp parallel for reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += a[i];
+    const double s = Since(t0);
+    if (sum != double(n)) std::fprintf(stderr, "bandwidth check failed\n");
+    best = std::max(best, n * sizeof(double) / s);
+  }
+  return best;
+}
+
+std::vector<int64_t> Numbers(const std::string& csv) {
+  std::vector<int64_t> v;
+  for (absl::string_view s : absl::StrSplit(csv, ',', absl::SkipEmpty())) v.push_back(std::stoll(std::string(s)));
+  return v;
+}
+
+absl::Status Run() {
+  std::vector<std::string> configs = absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty());
+  if (configs.empty()) {
+    for (const char* v : {"mha", "gqa", "mqa", "mla", "lrkv", "mlra"}) {
+      configs.push_back(absl::GetFlag(FLAGS_source_dir) + "/configs/paper/1.2b-" + v + ".textproto");
+    }
+  }
+  const double bandwidth = ReadBandwidth();
+  std::fprintf(stderr, "read bandwidth %.1f GB/s (%d threads)\n", bandwidth / 1e9, omp_get_max_threads());
+  nlohmann::ordered_json report;
+  report["read_bandwidth_bytes_per_s"] = bandwidth;
+  report["threads"] = omp_get_max_threads();
+  report["layers"] = absl::GetFlag(FLAGS_layers);
+  report["cases"] = nlohmann::json::array();
+  std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | bound (ms) | bound / time |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const std::string& path : configs) {
+    LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(path));
+    config.mutable_model()->set_n_layers(absl::GetFlag(FLAGS_layers));
+    FillDefaults(config);
+    LRKV_TRY(ValidateModelConfig(config.model()));
+    const ModelConfig& m = config.model();
+    LRKV_TRY_ASSIGN(auto model, Decoder::Create(m));
+    LRKV_TRY(model->params().Initialize(1));
+    const int64_t weight_bytes = model->params().NumElements() * 4;
+    for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
+      for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
+        const int steps = absl::GetFlag(FLAGS_steps);
+        const int64_t per_token = m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer * 4;
+        if (double(batch) * (context + steps + 1) * per_token > absl::GetFlag(FLAGS_max_cached_gib) * (1 << 30)) continue;
+        LRKV_TRY_ASSIGN(KvCache cache, model->NewCache(batch, context + steps + 1));
+        for (int64_t& l : cache.lengths) l = context;
+        std::vector<int64_t> seqs(batch);
+        for (int64_t i = 0; i < batch; ++i) seqs[i] = i;
+        LRKV_TRY_ASSIGN(Tensor next, Tensor::Zeros({batch, 1}, DType::kI32));
+        std::vector<double> times;
+        for (int s = 0; s <= steps; ++s) {
+          const auto t0 = Clock::now();
+          LRKV_TRY(model->Extend(cache, seqs, next).status());
+          if (s > 0) times.push_back(Since(t0));
+        }
+        std::sort(times.begin(), times.end());
+        const double step_s = times[times.size() / 2];
+        const double kv_bytes = double(batch) * (context + 1) * per_token;  // each sequence's cache, once
+        const double bound_s = (weight_bytes + kv_bytes) / bandwidth;
+        const std::string name = std::string(AttentionKindName(m.attention()));
+        std::fprintf(stderr, "  %s batch %lld context %lld: %.1f ms per step\n", path.c_str(), (long long)batch,
+                     (long long)context, step_s * 1e3);
+        std::printf("| %s | %lld | %lld | %.1f | %.2f | %.1f | %.1f | %.3f |\n", name.c_str(), (long long)batch,
+                    (long long)context, step_s * 1e3, step_s * 1e3 / batch, kv_bytes / 1e6, bound_s * 1e3,
+                    bound_s / step_s);
+        nlohmann::ordered_json c;
+        c["config"] = path, c["variant"] = name, c["batch"] = batch, c["context"] = context;
+        c["step_s"] = step_s, c["token_s"] = step_s / batch, c["kv_bytes_read_per_step"] = kv_bytes;
+        c["kv_bytes_per_token_per_rank"] = per_token, c["weight_bytes"] = weight_bytes;
+        c["memory_bound_s"] = bound_s, c["bound_over_time"] = bound_s / step_s;
+        report["cases"].push_back(c);
+      }
+    }
+  }
+  std::ofstream(absl::GetFlag(FLAGS_out)) << report.dump(2) << "\n";
+  std::fprintf(stderr, "report -> %s\n", absl::GetFlag(FLAGS_out).c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace lrkv
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status s = lrkv::Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "decode_bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -70,17 +70,7 @@ TEST_P(TensorParallelDecoding, EqualsTheWholeModelsForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, TensorParallelDecoding, ::testing::ValuesIn(testing::ReferenceCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::CaseName);
 
 }  // namespace
 }  // namespace lrkv
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  const int result = RUN_ALL_TESTS();
-  int worst = 0;  // every rank must pass
-  MPI_Allreduce(&result, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return worst;
-}

@@ -125,14 +125,3 @@ TEST(DataParallel, BucketedAllReduceAveragesAndZero1MatchesIt) {
 
 }  // namespace
 }  // namespace lrkv
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  const int result = RUN_ALL_TESTS();
-  // Every rank must pass: the job fails if any rank failed.
-  int worst = 0;
-  MPI_Allreduce(&result, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return worst;
-}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "gtest/gtest.h"
 #include "model/config.h"
 #include "model/config.pb.h"
 
@@ -35,6 +36,9 @@ inline std::vector<std::string> ReferenceCases() {
   std::sort(names.begin(), names.end());
   return names;
 }
+
+// A parametrized test's name: the case's.
+inline std::string CaseName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 // The case's RunConfig with its defaults filled in.
 inline absl::StatusOr<RunConfig> LoadReferenceCase(const std::string& name) {

@@ -58,7 +58,7 @@ TEST_P(MeasuredEqualsAnalytic, ParametersAndFlopsPerCategoryAndPass) {
 
 // One per PyTorch reference case (tests/testing/model_testing.h).
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, MeasuredEqualsAnalytic, ::testing::ValuesIn(testing::ReferenceCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::CaseName);
 
 TEST(AnalyzeModel, MhaByHand) {
   // d 24, H 4 (d_h 6), 2 layers, T 7, d_ff 40, V 53, untied, RMSNorm.
@@ -127,7 +127,7 @@ TEST_P(LayoutMeasuredEqualsAnalytic, EveryRankOfEveryStage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, LayoutMeasuredEqualsAnalytic, ::testing::ValuesIn(testing::ReferenceCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::CaseName);
 
 }  // namespace
 }  // namespace lrkv

@@ -117,7 +117,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, ModelGradient, ::testing::ValuesIn(testing::ReferenceCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::CaseName);
 
 // Copies every parameter of `from` whose name exists in `to`, with `rename` applied first.
 void CopyParams(Decoder& from, Decoder& to, const std::map<std::string, std::string>& rename = {}) {
@@ -323,7 +323,7 @@ TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::ReferenceCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         testing::CaseName);
 
 }  // namespace
 }  // namespace lrkv

@@ -15,17 +15,4 @@ absl::Status ActivationBackward(Activation act, const Tensor& dy, const Tensor& 
 absl::Status SwiGluForward(const Tensor& gate, const Tensor& up, Tensor& y);
 absl::Status SwiGluBackward(const Tensor& dy, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup);
 
-namespace cpu {
-absl::Status ActivationForward(Activation act, const Tensor& x, Tensor& y);
-absl::Status ActivationBackward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx);
-absl::Status SwiGluForward(const Tensor& gate, const Tensor& up, Tensor& y);
-absl::Status SwiGluBackward(const Tensor& dy, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup);
-}  // namespace cpu
-namespace cuda {
-absl::Status ActivationForward(Activation act, const Tensor& x, Tensor& y);
-absl::Status ActivationBackward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx);
-absl::Status SwiGluForward(const Tensor& gate, const Tensor& up, Tensor& y);
-absl::Status SwiGluBackward(const Tensor& dy, const Tensor& gate, const Tensor& up, Tensor& dgate, Tensor& dup);
-}  // namespace cuda
-
 }  // namespace lrkv

@@ -1,7 +1,7 @@
 #include "runtime/ops/add.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -10,7 +10,7 @@ absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out) {
   LRKV_TRY(CheckSameDeviceAndDType("Add", {&a, &b, &out}));
   LRKV_TRY(CheckShape("Add", "b", b, a.shape()));
   LRKV_TRY(CheckShape("Add", "out", out, a.shape()));
-  LRKV_DISPATCH(out.device(), Add, a, b, out);
+  return LRKV_RUN_KERNEL(out.device(), add, a, b, out);
 }
 
 }  // namespace lrkv

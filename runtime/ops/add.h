@@ -8,11 +8,4 @@ namespace lrkv {
 
 absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out);
 
-namespace cpu {
-absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out);
-}
-namespace cuda {
-absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out);
-}
-
 }  // namespace lrkv

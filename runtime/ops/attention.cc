@@ -1,8 +1,8 @@
 #include "runtime/ops/attention.h"
 
 #include "runtime/flop_counter.h"
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -46,7 +46,7 @@ absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tens
   LRKV_REQUIRE(q.dim(1) == k.dim(1) || q.device() == Device::kCpu,
                "CausalAttentionForward: queries over a longer key cache (decoding) run on the CPU only so far");
   CountFlops(FlopCategory::kAttentionCore, 2 * CausalPairs(q, k) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionForward, q, k, v, scale, o, lse, groups);
+  return LRKV_RUN_KERNEL(q.device(), causal_attention_forward, q, k, v, scale, o, lse, groups);
 }
 
 absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -57,7 +57,7 @@ absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const 
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dk", dk, k.shape()));
   LRKV_TRY(CheckShape("CausalAttentionBackward", "dv", dv, v.shape()));
   CountFlops(FlopCategory::kAttentionCore, 4 * CausalPairs(q, k) * (q.dim(3) + v.dim(3)));
-  LRKV_DISPATCH(q.device(), CausalAttentionBackward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
+  return LRKV_RUN_KERNEL(q.device(), causal_attention_backward, dout, q, k, v, lse, scale, dq, dk, dv, groups);
 }
 
 }  // namespace lrkv

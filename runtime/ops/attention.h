@@ -38,20 +38,4 @@ absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const 
                                      const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
                                      KvGroups groups = {});
 
-// Backends get groups resolved (group > 0).
-namespace cpu {
-absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& lse, KvGroups groups);
-absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
-                                     KvGroups groups);
-}  // namespace cpu
-namespace cuda {
-absl::Status CausalAttentionForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o,
-                                    Tensor& lse, KvGroups groups);
-absl::Status CausalAttentionBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,
-                                     KvGroups groups);
-}  // namespace cuda
-
 }  // namespace lrkv

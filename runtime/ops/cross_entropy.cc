@@ -1,7 +1,7 @@
 #include "runtime/ops/cross_entropy.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -21,7 +21,7 @@ absl::Status CheckTargets(const char* op, const Tensor& logits, const Tensor& ta
 absl::Status LogitRowMax(const Tensor& logits, Tensor& max) {
   LRKV_TRY(CheckRows("LogitRowMax", logits, "max", max));
   LRKV_REQUIRE(logits.dim(1) > 0, "LogitRowMax: logits have no columns");
-  LRKV_DISPATCH(logits.device(), LogitRowMax, logits, max);
+  return LRKV_RUN_KERNEL(logits.device(), logit_row_max, logits, max);
 }
 
 absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin,
@@ -30,7 +30,7 @@ absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets
   LRKV_TRY(CheckTargets("CrossEntropyPartialSums", logits, targets));
   LRKV_TRY(CheckDType("CrossEntropyPartialSums", "sums", sums, DType::kF64));
   LRKV_TRY(CheckShape("CrossEntropyPartialSums", "sums", sums, {logits.dim(0), 2}));
-  LRKV_DISPATCH(logits.device(), CrossEntropyPartialSums, logits, targets, col_begin, max, sums);
+  return LRKV_RUN_KERNEL(logits.device(), cross_entropy_partial_sums, logits, targets, col_begin, max, sums);
 }
 
 absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,
@@ -38,7 +38,7 @@ absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, i
   LRKV_TRY(CheckRows("CrossEntropyBackward", logits, "lse", lse));
   LRKV_TRY(CheckTargets("CrossEntropyBackward", logits, targets));
   LRKV_TRY(CheckShape("CrossEntropyBackward", "dlogits", dlogits, logits.shape()));
-  LRKV_DISPATCH(logits.device(), CrossEntropyBackward, logits, targets, col_begin, lse, scale, dlogits);
+  return LRKV_RUN_KERNEL(logits.device(), cross_entropy_backward, logits, targets, col_begin, lse, scale, dlogits);
 }
 
 }  // namespace lrkv

@@ -24,19 +24,4 @@ absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets
 absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,
                                   double scale, Tensor& dlogits);
 
-namespace cpu {
-absl::Status LogitRowMax(const Tensor& logits, Tensor& max);
-absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin,
-                                     const Tensor& max, Tensor& sums);
-absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,
-                                  double scale, Tensor& dlogits);
-}  // namespace cpu
-namespace cuda {
-absl::Status LogitRowMax(const Tensor& logits, Tensor& max);
-absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin,
-                                     const Tensor& max, Tensor& sums);
-absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,
-                                  double scale, Tensor& dlogits);
-}  // namespace cuda
-
 }  // namespace lrkv

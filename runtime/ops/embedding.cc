@@ -1,7 +1,7 @@
 #include "runtime/ops/embedding.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -22,7 +22,7 @@ absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor&
           absl::StrCat("embedding: token id ", tok[i], " at position ", i, " outside vocabulary [0, ", vocab, ")"));
     }
   }
-  LRKV_DISPATCH(out.device(), EmbeddingForward, tokens, table, out, row_begin);
+  return LRKV_RUN_KERNEL(out.device(), embedding_forward, tokens, table, out, row_begin);
 }
 
 absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin) {
@@ -30,7 +30,7 @@ absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor&
   LRKV_REQUIRE(dtable.rank() == 2, "EmbeddingBackward: dtable must be (V, d)");
   LRKV_TRY(CheckShape("EmbeddingBackward", "dout", dout, {tokens.numel(), dtable.dim(1)}));
   LRKV_TRY(CheckSameDeviceAndDType("EmbeddingBackward", {&dtable, &dout}));
-  LRKV_DISPATCH(dtable.device(), EmbeddingBackward, tokens, dout, dtable, row_begin);
+  return LRKV_RUN_KERNEL(dtable.device(), embedding_backward, tokens, dout, dtable, row_begin);
 }
 
 }  // namespace lrkv

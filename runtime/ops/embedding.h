@@ -18,13 +18,4 @@ absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor&
 // dtable (V_local, d) += scatter of dout (N, d) by token (the block's tokens only).
 absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin = 0);
 
-namespace cpu {
-absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor& out, int64_t row_begin);
-absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin);
-}  // namespace cpu
-namespace cuda {
-absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor& out, int64_t row_begin);
-absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin);
-}  // namespace cuda
-
 }  // namespace lrkv

@@ -1,7 +1,7 @@
 #include "runtime/ops/gemm.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -35,7 +35,7 @@ absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g
   LRKV_TRY(CheckExtent("B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb, g.batch, g.stride_b));
   LRKV_TRY(CheckExtent("C", c, g.m, g.n, g.ldc, g.batch, g.stride_c));
   CountFlops(category, 2 * g.m * g.n * g.k * g.batch);
-  LRKV_DISPATCH(c.device(), Gemm, a, b, c, g);
+  return LRKV_RUN_KERNEL(c.device(), gemm, a, b, c, g);
 }
 
 }  // namespace lrkv

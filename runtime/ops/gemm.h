@@ -24,11 +24,4 @@ struct GemmArgs {
 
 absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args, FlopCategory category);
 
-namespace cpu {
-absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args);
-}
-namespace cuda {
-absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args);
-}
-
 }  // namespace lrkv

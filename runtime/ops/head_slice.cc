@@ -1,7 +1,7 @@
 #include "runtime/ops/head_slice.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -19,12 +19,12 @@ absl::Status CheckSlice(const char* op, const Tensor& src, int64_t offset, const
 
 absl::Status CopyToHeadSlice(const Tensor& src, int64_t offset, Tensor& dst) {
   LRKV_TRY(CheckSlice("CopyToHeadSlice", src, offset, dst));
-  LRKV_DISPATCH(dst.device(), CopyToHeadSlice, src, offset, dst);
+  return LRKV_RUN_KERNEL(dst.device(), copy_to_head_slice, src, offset, dst);
 }
 
 absl::Status ReduceFromHeadSlice(const Tensor& ddst, int64_t offset, Tensor& dsrc) {
   LRKV_TRY(CheckSlice("ReduceFromHeadSlice", dsrc, offset, ddst));
-  LRKV_DISPATCH(ddst.device(), ReduceFromHeadSlice, ddst, offset, dsrc);
+  return LRKV_RUN_KERNEL(ddst.device(), reduce_from_head_slice, ddst, offset, dsrc);
 }
 
 }  // namespace lrkv

@@ -15,13 +15,4 @@ absl::Status CopyToHeadSlice(const Tensor& src, int64_t offset, Tensor& dst);
 // The backward of CopyToHeadSlice: dsrc[n, hs, j] = sum over heads h mapped to hs of ddst[n, h, offset + j].
 absl::Status ReduceFromHeadSlice(const Tensor& ddst, int64_t offset, Tensor& dsrc);
 
-namespace cpu {
-absl::Status CopyToHeadSlice(const Tensor& src, int64_t offset, Tensor& dst);
-absl::Status ReduceFromHeadSlice(const Tensor& ddst, int64_t offset, Tensor& dsrc);
-}  // namespace cpu
-namespace cuda {
-absl::Status CopyToHeadSlice(const Tensor& src, int64_t offset, Tensor& dst);
-absl::Status ReduceFromHeadSlice(const Tensor& ddst, int64_t offset, Tensor& dsrc);
-}  // namespace cuda
-
 }  // namespace lrkv

@@ -13,17 +13,4 @@ absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b,
 absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
                                const Tensor& rstd, Tensor& dx, Tensor& dw, Tensor& db);
 
-namespace cpu {
-absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y,
-                              Tensor& mean, Tensor& rstd);
-absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                               const Tensor& rstd, Tensor& dx, Tensor& dw, Tensor& db);
-}  // namespace cpu
-namespace cuda {
-absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y,
-                              Tensor& mean, Tensor& rstd);
-absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                               const Tensor& rstd, Tensor& dx, Tensor& dw, Tensor& db);
-}  // namespace cuda
-
 }  // namespace lrkv

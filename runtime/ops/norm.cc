@@ -1,6 +1,6 @@
 // Launchers of RMSNorm and LayerNorm: they share the (N, C) row checks.
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/status.h"
@@ -19,7 +19,7 @@ absl::Status CheckRows(const char* op, const Tensor& x, const Tensor& y, const T
 
 absl::Status RmsNormForward(const Tensor& x, const Tensor* w, double eps, Tensor& y, Tensor& rstd) {
   LRKV_TRY(CheckRows("RmsNormForward", x, y, w, rstd));
-  LRKV_DISPATCH(x.device(), RmsNormForward, x, w, eps, y, rstd);
+  return LRKV_RUN_KERNEL(x.device(), rms_norm_forward, x, w, eps, y, rstd);
 }
 
 absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w, const Tensor& rstd,
@@ -27,7 +27,7 @@ absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w,
   LRKV_TRY(CheckRows("RmsNormBackward", x, dy, w, rstd));
   LRKV_TRY(CheckShape("RmsNormBackward", "dx", dx, x.shape()));
   LRKV_REQUIRE((w == nullptr) == (dw == nullptr), "RmsNormBackward: dw must be given exactly when w is");
-  LRKV_DISPATCH(x.device(), RmsNormBackward, dy, x, w, rstd, dx, dw);
+  return LRKV_RUN_KERNEL(x.device(), rms_norm_backward, dy, x, w, rstd, dx, dw);
 }
 
 absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y,
@@ -35,7 +35,7 @@ absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b,
   LRKV_TRY(CheckRows("LayerNormForward", x, y, &w, rstd));
   LRKV_TRY(CheckShape("LayerNormForward", "bias", b, w.shape()));
   LRKV_TRY(CheckShape("LayerNormForward", "mean", mean, rstd.shape()));
-  LRKV_DISPATCH(x.device(), LayerNormForward, x, w, b, eps, y, mean, rstd);
+  return LRKV_RUN_KERNEL(x.device(), layer_norm_forward, x, w, b, eps, y, mean, rstd);
 }
 
 absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
@@ -44,7 +44,7 @@ absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& 
   LRKV_TRY(CheckShape("LayerNormBackward", "dx", dx, x.shape()));
   LRKV_TRY(CheckShape("LayerNormBackward", "dw", dw, w.shape()));
   LRKV_TRY(CheckShape("LayerNormBackward", "db", db, w.shape()));
-  LRKV_DISPATCH(x.device(), LayerNormBackward, dy, x, w, mean, rstd, dx, dw, db);
+  return LRKV_RUN_KERNEL(x.device(), layer_norm_backward, dy, x, w, mean, rstd, dx, dw, db);
 }
 
 }  // namespace lrkv

@@ -20,15 +20,4 @@ struct AdamWStep {
 // param, grad, m, v share one shape; m and v are updated in place.
 absl::Status AdamWUpdate(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
 
-namespace cpu {
-absl::Status SumSquares(const Tensor& x, double* out);
-absl::Status Scale(Tensor& x, double factor);
-absl::Status AdamWUpdate(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
-}  // namespace cpu
-namespace cuda {
-absl::Status SumSquares(const Tensor& x, double* out);
-absl::Status Scale(Tensor& x, double factor);
-absl::Status AdamWUpdate(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s);
-}  // namespace cuda
-
 }  // namespace lrkv

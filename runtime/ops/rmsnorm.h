@@ -13,15 +13,4 @@ absl::Status RmsNormForward(const Tensor& x, const Tensor* w, double eps, Tensor
 absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w, const Tensor& rstd,
                              Tensor& dx, Tensor* dw);
 
-namespace cpu {
-absl::Status RmsNormForward(const Tensor& x, const Tensor* w, double eps, Tensor& y, Tensor& rstd);
-absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w, const Tensor& rstd,
-                             Tensor& dx, Tensor* dw);
-}  // namespace cpu
-namespace cuda {
-absl::Status RmsNormForward(const Tensor& x, const Tensor* w, double eps, Tensor& y, Tensor& rstd);
-absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w, const Tensor& rstd,
-                             Tensor& dx, Tensor* dw);
-}  // namespace cuda
-
 }  // namespace lrkv

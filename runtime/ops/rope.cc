@@ -1,7 +1,7 @@
 #include "runtime/ops/rope.h"
 
+#include "runtime/ops/backend.h"
 #include "runtime/ops/check.h"
-#include "runtime/ops/dispatch.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -17,12 +17,12 @@ absl::Status CheckRope(const char* op, const Tensor& x, int64_t rope_dims, const
 
 absl::Status RopeForward(const Tensor& x, int64_t rope_dims, double theta, Tensor& y) {
   LRKV_TRY(CheckRope("RopeForward", x, rope_dims, y));
-  LRKV_DISPATCH(x.device(), Rope, x, rope_dims, theta, +1.0, y);
+  return LRKV_RUN_KERNEL(x.device(), rope, x, rope_dims, theta, +1.0, y);
 }
 
 absl::Status RopeBackward(const Tensor& dy, int64_t rope_dims, double theta, Tensor& dx) {
   LRKV_TRY(CheckRope("RopeBackward", dy, rope_dims, dx));
-  LRKV_DISPATCH(dy.device(), Rope, dy, rope_dims, theta, -1.0, dx);
+  return LRKV_RUN_KERNEL(dy.device(), rope, dy, rope_dims, theta, -1.0, dx);
 }
 
 }  // namespace lrkv

@@ -13,11 +13,4 @@ absl::Status RopeForward(const Tensor& x, int64_t rope_dims, double theta, Tenso
 // The rotation is orthogonal, so backward rotates dy by the negative angle. dx may alias dy.
 absl::Status RopeBackward(const Tensor& dy, int64_t rope_dims, double theta, Tensor& dx);
 
-namespace cpu {
-absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y);
-}
-namespace cuda {
-absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y);
-}
-
 }  // namespace lrkv

@@ -9,6 +9,7 @@
 #include "runtime/ops/activation.h"
 #include "runtime/ops/add.h"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/backend.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/gemm.h"
@@ -374,6 +375,34 @@ TEST(OpsErrors, Bf16IsRefusedOnCpuWithAMessage) {
   const absl::Status s = Add(a, a, c);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(s.message().find("bf16"), std::string::npos) << s;
+}
+
+// Both the struct and this check expand LRKV_BACKEND_KERNELS, so a kernel added to the list and
+// not filled in ops/cpu/backend.cc fails here.
+TEST(OpsBackend, CpuTableHasEveryKernel) {
+  const Backend& cpu = BackendOf(Device::kCpu);
+  EXPECT_STREQ(cpu.name, "cpu");
+#define LRKV_EXPECT_FILLED_(member, params) EXPECT_NE(cpu.member, nullptr) << #member;
+  LRKV_BACKEND_KERNELS(LRKV_EXPECT_FILLED_)
+#undef LRKV_EXPECT_FILLED_
+}
+
+// With CUDA the table is complete as well; without it every entry is null and reports Unimplemented.
+TEST(OpsBackend, CudaTableIsCompleteExactlyInACudaBuild) {
+  const Backend& cuda = BackendOf(Device::kCuda);
+  EXPECT_STREQ(cuda.name, "cuda");
+#ifdef LRKV_HAVE_CUDA
+  constexpr bool kFilled = true;
+#else
+  constexpr bool kFilled = false;
+  Tensor a = New({2}), out = New({2});  // host tensors: the null entry is never called
+  const absl::Status s = LRKV_RUN_KERNEL(Device::kCuda, add, a, a, out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(s.message(), "add: no cuda kernel in this build");
+#endif
+#define LRKV_EXPECT_FILLED_(member, params) EXPECT_EQ(cuda.member != nullptr, kFilled) << #member;
+  LRKV_BACKEND_KERNELS(LRKV_EXPECT_FILLED_)
+#undef LRKV_EXPECT_FILLED_
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include <cmath>
 
 #include "runtime/ops/activation.h"
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 
 namespace lrkv::cpu {
 namespace {

@@ -1,5 +1,5 @@
 #include "runtime/ops/add.h"
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 
 namespace lrkv::cpu {
 namespace {

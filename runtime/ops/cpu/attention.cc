@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "runtime/ops/attention.h"
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 
 namespace lrkv::cpu {
 namespace {

@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/cross_entropy.h"
-#include "runtime/ops/dispatch.h"
 
 namespace lrkv::cpu {
 namespace {

@@ -1,8 +1,7 @@
 #include <algorithm>
 
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/embedding.h"
-
-#include "runtime/ops/dispatch.h"
 
 namespace lrkv::cpu {
 namespace {

@@ -1,7 +1,7 @@
 // CPU GEMM through OpenBLAS. Batched calls loop over the batch; each call is multithreaded by OpenBLAS.
 #include <cblas.h>
 
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/gemm.h"
 
 namespace lrkv::cpu {

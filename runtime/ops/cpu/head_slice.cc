@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/head_slice.h"
 
 namespace lrkv::cpu {

@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/layernorm.h"
 
 namespace lrkv::cpu {

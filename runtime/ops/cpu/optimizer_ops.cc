@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/optimizer_ops.h"
 
 namespace lrkv::cpu {

@@ -1,7 +1,7 @@
 #include <cmath>
 #include <vector>
 
-#include "runtime/ops/dispatch.h"
+#include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/rmsnorm.h"
 
 namespace lrkv::cpu {

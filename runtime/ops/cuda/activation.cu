@@ -1,6 +1,7 @@
 // GELU (tanh), ReLU^2 and SwiGLU on CUDA: one thread per element (grid-stride), math in Acc<T>.
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/activation.h"
+#include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
 namespace {

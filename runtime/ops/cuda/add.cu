@@ -1,6 +1,7 @@
 // Residual add on CUDA; out may alias a or b (each element is read before it is written).
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/add.h"
+#include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
 namespace {

@@ -18,6 +18,7 @@
 // tensors); backward reads it. (The kernels can also recompute it, lse_known = false.)
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
 namespace {

@@ -3,6 +3,7 @@
 // host or a device tensor.
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
 namespace {

@@ -2,6 +2,7 @@
 // device tensor; host ids are uploaded first. Backward scatters with atomicAdd, so the order in which
 // repeated tokens add up (and the last bits of the result) is not deterministic.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/embedding.h"
 
 namespace lrkv::cuda {

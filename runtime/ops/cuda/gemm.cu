@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/gemm.h"
 
 namespace lrkv::cuda {

@@ -1,6 +1,7 @@
 // Head-slice copy and its reduction on CUDA: one thread per destination (or source) element; the
 // reduction sums over the heads in a loop, so no atomics and a deterministic order.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/head_slice.h"
 
 namespace lrkv::cuda {

@@ -1,5 +1,6 @@
 // LayerNorm on CUDA: one block per row for the forward and dx, two-stage column sums for dw and db.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/layernorm.h"
 
 namespace lrkv::cuda {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/optimizer_ops.h"
 
 namespace lrkv::cuda {

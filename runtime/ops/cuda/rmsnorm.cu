@@ -1,6 +1,7 @@
 // RMSNorm on CUDA: one block per row for the forward and dx (block reductions in Acc<T>), and the
 // weight gradient as deterministic two-stage column sums (no atomics).
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/rmsnorm.h"
 
 namespace lrkv::cuda {

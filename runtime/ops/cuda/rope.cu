@@ -2,6 +2,7 @@
 // computed in double (as on the CPU) and the rotation in Acc<T>. y may alias x: each pair is read
 // and written by the same thread.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/rope.h"
 
 namespace lrkv::cuda {

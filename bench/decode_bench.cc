@@ -86,7 +86,9 @@ absl::Status Run() {
     const ModelConfig& m = config.model();
     LRKV_TRY_ASSIGN(auto model, Decoder::Create(m));
     LRKV_TRY(model->params().Initialize(1));
-    const int64_t weight_bytes = model->params().NumElements() * 4;
+    // Every weight is read once per step, except an untied embedding table: only the batch's rows.
+    const int64_t table = m.tie_embeddings() ? 0 : model->params().Find("embed.weight")->value.numel();
+    const int64_t weight_bytes = (model->params().NumElements() - table) * 4;
     for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
       for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
         const int steps = absl::GetFlag(FLAGS_steps);
@@ -106,7 +108,7 @@ absl::Status Run() {
         std::sort(times.begin(), times.end());
         const double step_s = times[times.size() / 2];
         const double kv_bytes = double(batch) * (context + 1) * per_token;  // each sequence's cache, once
-        const double bound_s = (weight_bytes + kv_bytes) / bandwidth;
+        const double bound_s = (weight_bytes + batch * m.d_model() * 4 + kv_bytes) / bandwidth;
         const std::string name = std::string(AttentionKindName(m.attention()));
         std::fprintf(stderr, "  %s batch %lld context %lld: %.1f ms per step\n", path.c_str(), (long long)batch,
                      (long long)context, step_s * 1e3);

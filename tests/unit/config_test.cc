@@ -10,6 +10,7 @@
 
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "runtime/status.h"
 
@@ -171,7 +172,11 @@ TEST(ConfigEnums, UnspecifiedIsRefusedNamingTheChoices) {
   EXPECT_EQ(Validate(c).message(), "model.norm must be set: one of RMSNORM, LAYERNORM");
   c = Base("brown-tiny-lrkv.textproto");
   c.mutable_model()->clear_attention();
-  EXPECT_EQ(Validate(c).message(), "model.attention must be set: one of MHA, GQA, MQA, MLA, LRKV");
+  std::string kinds;  // every registered variant, in AttentionKind order
+  for (const AttentionVariantInfo& v : AttentionVariants()) {
+    kinds += (kinds.empty() ? "" : ", ") + AttentionKind_Name(v.kind);
+  }
+  EXPECT_EQ(Validate(c).message(), "model.attention must be set: one of " + kinds);
   c = Base("brown-tiny-lrkv.textproto");
   ASSERT_TRUE(ApplyOverride(c, "model.activation", "0").ok());
   EXPECT_FALSE(Validate(c).ok());

@@ -18,6 +18,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
+#include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/flop_model.h"
@@ -65,8 +66,8 @@ std::vector<int64_t> Numbers(const std::string& csv) {
 absl::Status Run() {
   std::vector<std::string> configs = absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty());
   if (configs.empty()) {
-    for (const char* v : {"mha", "gqa", "mqa", "mla", "lrkv", "mlra"}) {
-      configs.push_back(absl::GetFlag(FLAGS_source_dir) + "/configs/paper/1.2b-" + v + ".textproto");
+    for (const AttentionVariantInfo& v : AttentionVariants()) {  // every registered variant
+      configs.push_back(absl::GetFlag(FLAGS_source_dir) + "/configs/paper/1.2b-" + v.name + ".textproto");
     }
   }
   const double bandwidth = ReadBandwidth();

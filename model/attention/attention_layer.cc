@@ -76,25 +76,17 @@ absl::Status AttentionLayer::OutputProjection(const Tensor& o, Tensor& y, Tensor
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
 }
 
-// QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`. RoPE
-// counts positions from the tensor's first row, so a later block is rotated inside a buffer that
-// starts at position 0 (O(first) extra work, of the order of rebuilding the cached keys).
+// QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`.
 absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t first) const {
-  const int64_t rows = t.dim(1), heads = t.dim(2), width = t.dim(3);
-  LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty({1, first + rows, heads, width}, t.dtype(), t.device()));
-  LRKV_TRY(out.SetZero());
-  LRKV_TRY_ASSIGN(Tensor flat, out.View({first + rows, heads * width}));
-  LRKV_TRY_ASSIGN(Tensor mine, flat.Slice(first, first + rows));
+  LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty(t.shape(), t.dtype(), t.device()));
   if (qk_norm_) {
-    LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({rows * heads}, t.dtype(), t.device()));
-    LRKV_TRY_ASSIGN(Tensor normed, mine.View(t.shape()));
-    LRKV_TRY(RmsNormForward(t, nullptr, eps_, normed, rstd));
+    LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({t.numel() / t.dim(3)}, t.dtype(), t.device()));
+    LRKV_TRY(RmsNormForward(t, nullptr, eps_, out, rstd));
   } else {
-    LRKV_TRY_ASSIGN(const Tensor src, t.View(mine.shape()));
-    LRKV_TRY(mine.CopyFrom(src));
+    LRKV_TRY(out.CopyFrom(t));
   }
-  LRKV_TRY(RopeForward(out, variant_->dims().rope_dims, rope_theta_, out));
-  return mine.View(t.shape());
+  LRKV_TRY(RopeForward(out, variant_->dims().rope_dims, rope_theta_, out, first));
+  return out;
 }
 
 absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>& seqs,

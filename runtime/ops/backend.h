@@ -37,7 +37,7 @@
   X(layer_norm_backward, (const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,            \
                           const Tensor& rstd, Tensor& dx, Tensor& dw, Tensor& db))                           \
   /* rope.h; one kernel for both passes: direction +1 forward, -1 backward */                                \
-  X(rope, (const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y))                   \
+  X(rope, (const Tensor& x, int64_t rope_dims, double theta, double direction, int64_t first_position, Tensor& y))                   \
   /* activation.h */                                                                                         \
   X(activation_forward, (Activation act, const Tensor& x, Tensor& y))                                        \
   X(activation_backward, (Activation act, const Tensor& dy, const Tensor& x, Tensor& dx))                    \

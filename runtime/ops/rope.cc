@@ -15,14 +15,15 @@ absl::Status CheckRope(const char* op, const Tensor& x, int64_t rope_dims, const
 }
 }  // namespace
 
-absl::Status RopeForward(const Tensor& x, int64_t rope_dims, double theta, Tensor& y) {
+absl::Status RopeForward(const Tensor& x, int64_t rope_dims, double theta, Tensor& y, int64_t first_position) {
   LRKV_TRY(CheckRope("RopeForward", x, rope_dims, y));
-  return LRKV_RUN_KERNEL(x.device(), rope, x, rope_dims, theta, +1.0, y);
+  LRKV_REQUIRE(first_position >= 0, "RopeForward: first position ", first_position, " is negative");
+  return LRKV_RUN_KERNEL(x.device(), rope, x, rope_dims, theta, +1.0, first_position, y);
 }
 
 absl::Status RopeBackward(const Tensor& dy, int64_t rope_dims, double theta, Tensor& dx) {
   LRKV_TRY(CheckRope("RopeBackward", dy, rope_dims, dx));
-  return LRKV_RUN_KERNEL(dy.device(), rope, dy, rope_dims, theta, -1.0, dx);
+  return LRKV_RUN_KERNEL(dy.device(), rope, dy, rope_dims, theta, -1.0, 0, dx);
 }
 
 }  // namespace lrkv

@@ -120,6 +120,18 @@ void CheckRope(int64_t rope_dims) {
   EXPECT_LT(MaxGradientError(c), kTol);
 }
 TEST(OpsGradient, RopeFullHead) { CheckRope(8); }
+// Decoding rotates new rows at their positions: rows [3, 7) alone from position 3 are the full
+// tensor's rows [3, 7).
+TEST(OpsForward, RopeFromAFirstPosition) {
+  const Tensor x = Random({1, 7, 2, 6}, 4);
+  Tensor all = New({1, 7, 2, 6}, DType::kF64), tail = New({1, 4, 2, 6}, DType::kF64);
+  ASSERT_TRUE(RopeForward(x, 4, 100.0, all).ok());
+  Tensor x_tail = New({1, 4, 2, 6}, DType::kF64);
+  for (int64_t i = 0; i < 4 * 12; ++i) testing::Set(x_tail, i, At(x, 3 * 12 + i));
+  ASSERT_TRUE(RopeForward(x_tail, 4, 100.0, tail, /*first_position=*/3).ok());
+  for (int64_t i = 0; i < 4 * 12; ++i) EXPECT_NEAR(At(tail, i), At(all, 3 * 12 + i), 1e-15) << i;
+  EXPECT_FALSE(RopeForward(x_tail, 4, 100.0, tail, -1).ok());
+}
 TEST(OpsGradient, RopePartialHead) { CheckRope(4); }
 
 TEST(OpsForward, RopeRotatesByPositionTimesFrequency) {

@@ -38,7 +38,8 @@ absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b,
 absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
                                const Tensor& rstd, Tensor& dx, Tensor& dw, Tensor& db);
 // rope.h: direction +1 forward, -1 backward
-absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y);
+absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, int64_t first_position,
+                  Tensor& y);
 // activation.h
 absl::Status ActivationForward(Activation act, const Tensor& x, Tensor& y);
 absl::Status ActivationBackward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx);

@@ -10,7 +10,7 @@ namespace {
 
 template <typename T>
 __global__ void RopeKernel(const T* x, T* y, int64_t rows, int64_t t, int64_t h, int64_t d, int64_t rope_dims,
-                           double theta, double direction) {
+                           double theta, double direction, int64_t first_position) {
   using A = Acc<T>;
   const int64_t half = rope_dims / 2, first = d - rope_dims, per_row = first + half;
   LRKV_GRID_STRIDE(idx, rows * per_row) {
@@ -20,7 +20,7 @@ __global__ void RopeKernel(const T* x, T* y, int64_t rows, int64_t t, int64_t h,
     if (i < first) {
       yv[i] = xv[i];
     } else {
-      const int64_t pair = i - first, p = row / h % t;
+      const int64_t pair = i - first, p = first_position + row / h % t;
       const double angle = double(p) * pow(theta, -2.0 * double(pair) / double(rope_dims));
       const A c = static_cast<A>(cos(angle)), s = static_cast<A>(direction * sin(angle));
       const A a = ToAcc(xv[first + pair]), b = ToAcc(xv[first + half + pair]);
@@ -31,20 +31,22 @@ __global__ void RopeKernel(const T* x, T* y, int64_t rows, int64_t t, int64_t h,
 }
 
 template <typename T>
-absl::Status Kernel(const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y) {
+absl::Status Kernel(const Tensor& x, int64_t rope_dims, double theta, double direction, int64_t first_position,
+                    Tensor& y) {
   const int64_t b = x.dim(0), t = x.dim(1), h = x.dim(2), d = x.dim(3);
   const int64_t rows = b * t * h, work = rows * (d - rope_dims / 2);
   if (work == 0) return absl::OkStatus();
   RopeKernel<<<GridFor(work), kThreads, 0, CurrentStream()>>>(x.data<T>(), y.data<T>(), rows, t, h, d, rope_dims, theta,
-                                                              direction);
+                                                              direction, first_position);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, Tensor& y) {
-  LRKV_CUDA_FLOAT_DISPATCH(x.dtype(), Kernel, x, rope_dims, theta, direction, y);
+absl::Status Rope(const Tensor& x, int64_t rope_dims, double theta, double direction, int64_t first_position,
+                  Tensor& y) {
+  LRKV_CUDA_FLOAT_DISPATCH(x.dtype(), Kernel, x, rope_dims, theta, direction, first_position, y);
 }
 
 }  // namespace lrkv::cuda

@@ -18,7 +18,8 @@ namespace {
 // Host memory, 64-byte aligned for vector loads and BLAS, with a cache of freed blocks by size.
 // A training step allocates the same activation sizes every time; without the cache each large
 // block would come fresh from mmap and pay a page fault per 4 KiB on first touch, every step.
-// The cache holds at most what the peak step used.
+// Sizes that do not repeat (decoding: the keys of a context one longer every token) would fill the
+// cache without end, so a miss while the cache holds more than is in use empties it.
 class CpuAllocator final : public Allocator {
  public:
   absl::StatusOr<void*> Allocate(size_t bytes) override {
@@ -30,7 +31,13 @@ class CpuAllocator final : public Allocator {
         void* p = it->second;
         free_.erase(it);
         sizes_[p] = rounded;
+        cached_ -= rounded, live_ += rounded;
         return p;
+      }
+      if (cached_ > live_) {
+        for (const auto& [size, block] : free_) std::free(block);
+        free_.clear();
+        cached_ = 0;
       }
     }
     void* p = std::aligned_alloc(64, rounded);
@@ -39,12 +46,14 @@ class CpuAllocator final : public Allocator {
     }
     std::lock_guard<std::mutex> lock(mu_);
     sizes_[p] = rounded;
+    live_ += rounded;
     return p;
   }
   void Free(void* ptr) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sizes_.find(ptr);
     free_.emplace(it->second, ptr);
+    cached_ += it->second, live_ -= it->second;
     sizes_.erase(it);
   }
   absl::Status Memset0(void* ptr, size_t bytes) override {
@@ -68,6 +77,7 @@ class CpuAllocator final : public Allocator {
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks
   std::multimap<size_t, void*> free_;        // cached blocks by size
+  size_t live_ = 0, cached_ = 0;             // bytes in use, bytes cached
 };
 
 CpuAllocator cpu_allocator;

@@ -31,6 +31,7 @@ class Block {
   absl::Status Decode(const Tensor& x, const std::vector<int64_t>& seqs, const std::vector<int64_t>& lengths,
                       std::vector<Tensor>& cache, Tensor& y);
   const AttentionLayer& attention() const { return *attn_; }
+  AttentionLayer& attention() { return *attn_; }
 
  private:
   // Norm, `attend`, residual, norm, MLP, residual.

@@ -80,7 +80,12 @@ absl::StatusOr<double> Decoder::ForwardStage(const Tensor& tokens, const Tensor&
   }
   for (size_t i = 0; i < blocks_.size(); ++i) {
     LRKV_TRY_ASSIGN(a.block_inputs[i + 1], Tensor::Empty({b, t, d}, dt, dev));
-    LRKV_TRY(blocks_[i]->Forward(a.block_inputs[i], a.block_inputs[i + 1], a.blocks[i]));
+    if (recompute_ == BLOCK) {  // keep the input only; BackwardStage reruns the block
+      BlockActivations dropped;
+      LRKV_TRY(blocks_[i]->Forward(a.block_inputs[i], a.block_inputs[i + 1], dropped));
+    } else {
+      LRKV_TRY(blocks_[i]->Forward(a.block_inputs[i], a.block_inputs[i + 1], a.blocks[i]));
+    }
   }
   if (!placement_.last_stage) {
     output = a.block_inputs.back();
@@ -130,7 +135,17 @@ absl::Status Decoder::BackwardStage(const DecoderActivations& a, const Tensor& d
   }
   for (size_t i = blocks_.size(); i-- > 0;) {
     LRKV_TRY_ASSIGN(Tensor dprev, Tensor::Empty(dx.shape(), dt, dev));
-    LRKV_TRY(blocks_[i]->Backward(dx, a.blocks[i], dprev));
+    if (recompute_ == BLOCK) {  // the same forward again, its activations this time kept
+      BlockActivations rerun;
+      {
+        const PassScope recomputing(Pass::kRecompute);
+        LRKV_TRY_ASSIGN(Tensor out_again, Tensor::Empty(dx.shape(), dt, dev));
+        LRKV_TRY(blocks_[i]->Forward(a.block_inputs[i], out_again, rerun));
+      }
+      LRKV_TRY(blocks_[i]->Backward(dx, rerun, dprev));
+    } else {
+      LRKV_TRY(blocks_[i]->Backward(dx, a.blocks[i], dprev));
+    }
     dx = dprev;
   }
   if (!placement_.first_stage) {
@@ -154,6 +169,11 @@ absl::Status Decoder::Backward(double loss_scale) {
   LRKV_REQUIRE(last_.logits.defined(), "Decoder::Backward called before Forward");
   Tensor unused;
   return BackwardStage(last_, Tensor(), loss_scale / last_.tokens.numel(), unused);
+}
+
+void Decoder::set_recompute(Recompute mode) {
+  recompute_ = mode;
+  for (auto& block : blocks_) block->attention().set_recompute_core(mode == ATTENTION);
 }
 
 absl::StatusOr<KvCache> Decoder::NewCache(int64_t batch, int64_t max_len) const {

@@ -73,6 +73,9 @@ class Decoder {
   // checkpoints, parameter dumps): a parameter replicated over TP on TP rank 0 only, the tied
   // embedding on the first pipeline stage only; every split block is the only copy of itself.
   bool IsPrimaryCopy(const Parameter& p) const;
+  // Activation recomputation (config.proto Recompute): what ForwardStage keeps for BackwardStage.
+  void set_recompute(Recompute mode);
+
   // KV-cache values per token per layer of this model's attention variant (whole model).
   int64_t KvCacheValuesPerTokenPerLayer() const;
 
@@ -88,6 +91,7 @@ class Decoder {
   std::vector<std::unique_ptr<Block>> blocks_;
   NormLayer final_norm_;
   DecoderActivations last_;  // of Forward
+  Recompute recompute_ = NONE;
 };
 
 }  // namespace lrkv

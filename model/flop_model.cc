@@ -39,6 +39,14 @@ ModelCost AnalyzeModel(const ModelConfig& c) {
   return cost;
 }
 
+int64_t RecomputeForwardFlops(const ModelCost& c, Recompute mode) {
+  switch (mode) {
+    case ATTENTION: return c.attention_core_flops;
+    case BLOCK: return c.attention_projection_flops + c.attention_core_flops + c.mlp_flops;
+    default: return 0;
+  }
+}
+
 std::vector<RankCost> AnalyzeLayout(const ModelConfig& c, int tp, int pp) {
   const int64_t d = c.d_model(), v = c.vocab_size(), t = c.seq_len(), h = c.n_heads();
   const AttentionCost a = Attention(c, tp);

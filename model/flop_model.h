@@ -54,6 +54,11 @@ struct RankCost {
 };
 
 // One entry per pipeline stage. Over the whole job, per sequence: sum over stages of tp x
+// Forward work per sequence that activation recomputation redoes in backward: the attention cores
+// (ATTENTION) or every block's forward (BLOCK). Hardware FLOPs = 3 x forward + this (HFU; MFU keeps
+// the model FLOPs).
+int64_t RecomputeForwardFlops(const ModelCost& cost, Recompute mode);
+
 // forward_flops = AnalyzeModel's forward FLOPs + (tp - 1) x the replicated work.
 std::vector<RankCost> AnalyzeLayout(const ModelConfig& config, int tp, int pp);
 

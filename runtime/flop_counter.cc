@@ -23,6 +23,13 @@ int64_t FlopCounter::Total() const {
   return t;
 }
 
+int64_t FlopCounter::ModelTotal() const {
+  int64_t t = 0;
+  for (Pass p : {Pass::kForward, Pass::kBackward})
+    for (int64_t c : counts_[static_cast<int>(p)]) t += c;
+  return t;
+}
+
 void CountFlops(FlopCategory c, int64_t flops) {
   if (installed != nullptr) installed->Add(c, flops);
 }

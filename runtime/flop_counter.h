@@ -20,7 +20,9 @@ enum class FlopCategory : int {
   kLmHead,
   kCount
 };
-enum class Pass : int { kForward = 0, kBackward, kCount };
+// kRecompute: forward work redone in backward (activation recomputation), hardware FLOPs that are
+// not model FLOPs.
+enum class Pass : int { kForward = 0, kBackward, kRecompute, kCount };
 
 const char* FlopCategoryName(FlopCategory c);
 
@@ -28,7 +30,8 @@ class FlopCounter {
  public:
   void Add(FlopCategory c, int64_t flops) { counts_[static_cast<int>(pass_)][static_cast<int>(c)] += flops; }
   int64_t Get(Pass p, FlopCategory c) const { return counts_[static_cast<int>(p)][static_cast<int>(c)]; }
-  int64_t Total() const;
+  int64_t Total() const;       // hardware FLOPs: every pass
+  int64_t ModelTotal() const;  // model FLOPs: forward and backward, no recomputation
 
   Pass pass() const { return pass_; }
   void set_pass(Pass p) { pass_ = p; }

@@ -110,16 +110,19 @@ absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std:
                            {"attention_core_full_forward_flops_per_token", {}},
                            {"mlp_forward_flops_per_token", {}}, {"lm_head_forward_flops_per_token", {}},
                            {"kv_cache_values_per_token_per_layer", {}}, {"kv_cache_values_per_token", {}},
-                           {"kv_cache_bf16_bytes_per_token", {}}, {"seq_len", {}}};
-  for (const ModelConfig& m : models) {
+                           {"kv_cache_bf16_bytes_per_token", {}}, {"seq_len", {}},
+                           {"recompute_forward_flops_per_token", {}}, {"hardware_train_flops_per_token", {}}};
+  for (size_t k = 0; k < models.size(); ++k) {
+    const ModelConfig& m = models[k];
     const ModelCost c = AnalyzeModel(m);
-    const double t = m.seq_len();
+    const double t = m.seq_len(), recompute = RecomputeForwardFlops(c, runs[k].train().recompute());
     const double v[] = {double(c.params_total), double(c.params_embedding), double(c.params_lm_head),
                         double(c.params_attention), double(c.params_mlp), double(c.params_norm),
                         c.forward_flops() / t, 3 * c.forward_flops() / t, c.attention_projection_flops / t,
                         c.attention_core_flops / t, c.attention_core_full_flops / t, c.mlp_flops / t,
                         c.lm_head_flops / t, double(c.kv_cache_values_per_token_per_layer),
-                        double(c.kv_cache_values_per_token), 2.0 * c.kv_cache_values_per_token, t};
+                        double(c.kv_cache_values_per_token), 2.0 * c.kv_cache_values_per_token, t,
+                        recompute / t, (3 * c.forward_flops() + recompute) / t};
     for (size_t i = 0; i < std::size(v); ++i) rows[i].values.push_back(v[i]);
   }
   if (!layout.empty()) {

@@ -60,7 +60,8 @@ constexpr int kKinds = static_cast<int>(CommKind::kCount);
 // What one step produced, summed over the job.
 struct StepResult {
   double loss = 0, lr = 0, grad_norm = 0, seconds = 0;
-  int64_t flops = 0;
+  int64_t flops = 0;           // model FLOPs (MFU)
+  int64_t hardware_flops = 0;  // with recomputation (HFU)
   bool skipped = false, stop = false;
   std::vector<int64_t> bytes;  // per logged group and kind
 };
@@ -160,6 +161,7 @@ absl::Status Trainer::BuildModel() {
   placement.last_stage = mesh_->last_stage();
   LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement));
   LRKV_TRY(model_->params().Initialize(t_.seed()));
+  model_->set_recompute(t_.recompute());
 
   // Gradient groups: replicated parameters with partial gradients are summed over TP; tied
   // embeddings held by both pipeline ends are summed over those two ranks.
@@ -301,8 +303,8 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   // Job totals: loss sum, FLOPs, the bytes per (group, kind), and any rank's stop signal (so one
   // rank's signal stops every rank at this step).
   const double loss_sum = stage_->TakeLossSum();
-  std::vector<double> totals = {ReportsLoss(*mesh_) ? loss_sum : 0.0, double(flops.Total()),
-                                double(StopSignal())};
+  std::vector<double> totals = {ReportsLoss(*mesh_) ? loss_sum : 0.0, double(flops.ModelTotal()),
+                                double(StopSignal()), double(flops.Total())};
   for (Communicator* g : groups) {
     for (int k = 0; k < kKinds; ++k) totals.push_back(g ? double(g->stats().bytes[k]) : 0.0);
   }
@@ -310,7 +312,8 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   r.loss = totals[0] / tokens_per_step_;
   r.flops = static_cast<int64_t>(totals[1]);
   r.stop = totals[2] > 0;
-  for (size_t i = 3; i < totals.size(); ++i) r.bytes.push_back(static_cast<int64_t>(totals[i]));
+  r.hardware_flops = static_cast<int64_t>(totals[3]);
+  for (size_t i = 4; i < totals.size(); ++i) r.bytes.push_back(static_cast<int64_t>(totals[i]));
   r.seconds = Seconds(start);
   return r;
 }
@@ -322,6 +325,7 @@ JsonRecord Trainer::Record(int64_t step, const StepResult& r, bool eval) const {
   record.Add("tokens", summary_.tokens).Add("tokens_per_s", tokens_per_step_ / r.seconds);
   record.Add("step_time_s", r.seconds).Add("flops_step", r.flops).Add("flops_cumulative", flops_cumulative_);
   record.Add("flops_per_s", r.flops / r.seconds).Add("mfu", r.flops / r.seconds / peak_flops_);
+  record.Add("hardware_flops_step", r.hardware_flops).Add("hfu", r.hardware_flops / r.seconds / peak_flops_);
   for (size_t i = 0; i < r.bytes.size(); ++i) {
     if (r.bytes[i] > 0) {
       record.Add(absl::StrCat("comm_bytes_", kLoggedGroupNames[i / kKinds], "_", CommKindName(CommKind(i % kKinds))),

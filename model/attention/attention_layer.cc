@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "parallel/tensor_parallel.h"
+#include "runtime/flop_counter.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
@@ -57,23 +58,27 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
   LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
   LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.lse, d.kv_groups));
-  return OutputProjection(a.o, y, a.o_heads);
+  LRKV_TRY(OutputProjection(a.o, y, a.o_heads));
+  if (recompute_core_) a.o = Tensor(), a.lse = Tensor(), a.o_heads = Tensor();  // Backward recomputes them
+  return absl::OkStatus();
 }
 
 // o (B, T, H, Dv) -> each head's branches summed (o_heads, when branches > 1) -> y = o W_O, summed
 // over the ranks' heads.
 absl::Status AttentionLayer::OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads) {
-  const AttentionDims d = variant_->dims();
-  const int64_t n = o.numel() / (d.heads * d.v_dim);
-  const Tensor* out = &o;
-  if (d.branches > 1) {  // (B T, branches, H / branches * Dv) -> (B T, 1, ...)
-    LRKV_TRY_ASSIGN(Tensor branches, o.View({n, d.branches, d.heads / d.branches * d.v_dim}));
-    LRKV_TRY_ASSIGN(o_heads, Tensor::Empty({n, 1, branches.dim(2)}, o.dtype(), o.device()));
-    LRKV_TRY(ReduceFromHeadSlice(branches, 0, o_heads));
-    out = &o_heads;
-  }
-  LRKV_TRY(LinearForward(*out, wo_->value, y, FlopCategory::kAttentionProjection));
+  LRKV_TRY_ASSIGN(const Tensor heads, SumBranches(o, o_heads));
+  LRKV_TRY(LinearForward(heads, wo_->value, y, FlopCategory::kAttentionProjection));
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
+}
+
+absl::StatusOr<Tensor> AttentionLayer::SumBranches(const Tensor& o, Tensor& o_heads) const {
+  const AttentionDims d = variant_->dims();
+  if (d.branches == 1) return o;
+  const int64_t n = o.numel() / (d.heads * d.v_dim);  // (B T, branches, H / branches * Dv) -> (B T, 1, ...)
+  LRKV_TRY_ASSIGN(Tensor branches, o.View({n, d.branches, d.heads / d.branches * d.v_dim}));
+  LRKV_TRY_ASSIGN(o_heads, Tensor::Empty({n, 1, branches.dim(2)}, o.dtype(), o.device()));
+  LRKV_TRY(ReduceFromHeadSlice(branches, 0, o_heads));
+  return o_heads;
 }
 
 // QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`.
@@ -135,19 +140,28 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
   const AttentionDims d = variant_->dims();
   const DType dt = dy.dtype();
   const Device dev = dy.device();
-  LRKV_TRY_ASSIGN(Tensor d_o, Tensor::Empty(a.o.shape(), dt, dev));
+  Tensor o = a.o, lse = a.lse, o_heads = a.o_heads;
+  if (!o.defined()) {  // recompute_core_: the same core on the same q, k, v, so the same bits
+    const PassScope recomputing(Pass::kRecompute);
+    const int64_t b = a.q.dim(0), t = a.q.dim(1);
+    LRKV_TRY_ASSIGN(o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
+    LRKV_TRY_ASSIGN(lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
+    LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), o, lse, d.kv_groups));
+    LRKV_TRY(SumBranches(o, o_heads).status());
+  }
+  LRKV_TRY_ASSIGN(Tensor d_o, Tensor::Empty(o.shape(), dt, dev));
   if (d.branches > 1) {  // every branch of a head receives the head's gradient
-    LRKV_TRY_ASSIGN(Tensor d_heads, Tensor::Empty(a.o_heads.shape(), dt, dev));
-    LRKV_TRY(LinearBackward(dy, a.o_heads, wo_->value, &d_heads, wo_->grad, FlopCategory::kAttentionProjection));
-    LRKV_TRY_ASSIGN(Tensor branches, d_o.View({a.o_heads.dim(0), d.branches, a.o_heads.dim(2)}));
+    LRKV_TRY_ASSIGN(Tensor d_heads, Tensor::Empty(o_heads.shape(), dt, dev));
+    LRKV_TRY(LinearBackward(dy, o_heads, wo_->value, &d_heads, wo_->grad, FlopCategory::kAttentionProjection));
+    LRKV_TRY_ASSIGN(Tensor branches, d_o.View({o_heads.dim(0), d.branches, o_heads.dim(2)}));
     LRKV_TRY(CopyToHeadSlice(d_heads, 0, branches));
   } else {
-    LRKV_TRY(LinearBackward(dy, a.o, wo_->value, &d_o, wo_->grad, FlopCategory::kAttentionProjection));
+    LRKV_TRY(LinearBackward(dy, o, wo_->value, &d_o, wo_->grad, FlopCategory::kAttentionProjection));
   }
   LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(a.q.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(a.k.shape(), dt, dev));
   LRKV_TRY_ASSIGN(Tensor dv, Tensor::Empty(a.v.shape(), dt, dev));
-  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, a.lse, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv,
+  LRKV_TRY(CausalAttentionBackward(d_o, a.q, a.k, a.v, lse, 1.0 / std::sqrt(double(d.qk_dim)), dq, dk, dv,
                                    d.kv_groups));
   LRKV_TRY(RopeBackward(dq, d.rope_dims, rope_theta_, dq));
   LRKV_TRY(RopeBackward(dk, d.rope_dims, rope_theta_, dk));

@@ -44,16 +44,20 @@ class AttentionLayer {
   absl::Status Decode(const Tensor& x, const std::vector<int64_t>& seqs, const std::vector<int64_t>& lengths,
                       std::vector<Tensor>& cache, Tensor& y);
   std::vector<int64_t> CacheParts() const { return variant_->CacheParts(); }
+  // Drop the core's output and log-sum-exp after Forward and recompute them in Backward.
+  void set_recompute_core(bool on) { recompute_core_ = on; }
   const AttentionVariant& variant() const { return *variant_; }
 
  private:
   absl::Status OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads);
+  // o (B, T, H, Dv) with each head's branches summed (into o_heads when branches > 1).
+  absl::StatusOr<Tensor> SumBranches(const Tensor& o, Tensor& o_heads) const;
   absl::StatusOr<Tensor> NormAndRotate(const Tensor& t, int64_t first) const;
 
   std::unique_ptr<AttentionVariant> variant_;
   Parameter* wo_ = nullptr;
   Communicator* tp_ = nullptr;
-  bool qk_norm_ = false;
+  bool qk_norm_ = false, recompute_core_ = false;
   double eps_ = 0, rope_theta_ = 0;
 };
 

@@ -70,6 +70,19 @@ class AttentionVariant {
   virtual absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) = 0;
 };
 
+// What each variant's class declares to implement the interface, written once here (its .cc defines
+// them; dims() returns its dims_ member).
+#define LRKV_ATTENTION_VARIANT_OVERRIDES                                                                  \
+  AttentionDims dims() const override { return dims_; }                                                  \
+  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, std::unique_ptr<VariantSaved>& saved) \
+      override;                                                                                          \
+  absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,  \
+                        const Tensor& dv, Tensor& dx) override;                                          \
+  std::vector<int64_t> CacheParts() const override;                                                      \
+  absl::Status Queries(const Tensor& x, Tensor& q) override;                                             \
+  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;                           \
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
+
 // Registers the variant's parameters (this TP rank's blocks) under `prefix` ("layers.3.attn.").
 absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const ModelConfig& config,
                                                                        const std::string& prefix,

@@ -13,15 +13,8 @@ class GroupedQueryAttention final : public AttentionVariant {
  public:
   static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
                                                                   ParameterSet& params);
-  AttentionDims dims() const override { return dims_; }
-  absl::Status Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, std::unique_ptr<VariantSaved>& saved) override;
-  absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
-                        const Tensor& dv, Tensor& dx) override;
+  LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
-  std::vector<int64_t> CacheParts() const override;
-  absl::Status Queries(const Tensor& x, Tensor& q) override;
-  absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;
-  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
 
  private:
   AttentionDims dims_{};

@@ -395,7 +395,7 @@ TEST(OpsErrors, Bf16IsRefusedOnCpuWithAMessage) {
 TEST(OpsBackend, CpuTableHasEveryKernel) {
   const Backend& cpu = BackendOf(Device::kCpu);
   EXPECT_STREQ(cpu.name, "cpu");
-#define LRKV_EXPECT_FILLED_(member, params) EXPECT_NE(cpu.member, nullptr) << #member;
+#define LRKV_EXPECT_FILLED_(member, function, params) EXPECT_NE(cpu.member, nullptr) << #member;
   LRKV_BACKEND_KERNELS(LRKV_EXPECT_FILLED_)
 #undef LRKV_EXPECT_FILLED_
 }
@@ -413,7 +413,7 @@ TEST(OpsBackend, CudaTableIsCompleteExactlyInACudaBuild) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(s.message(), "add: no cuda kernel in this build");
 #endif
-#define LRKV_EXPECT_FILLED_(member, params) EXPECT_EQ(cuda.member != nullptr, kFilled) << #member;
+#define LRKV_EXPECT_FILLED_(member, function, params) EXPECT_EQ(cuda.member != nullptr, kFilled) << #member;
   LRKV_BACKEND_KERNELS(LRKV_EXPECT_FILLED_)
 #undef LRKV_EXPECT_FILLED_
 }

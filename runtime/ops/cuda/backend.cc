@@ -1,44 +1,8 @@
-// The CUDA backend's table: every kernel of ops/cuda/, one line each. A new op adds its line here
-// (or leaves its entry null, which its launcher reports as Unimplemented on CUDA tensors). Compiled
-// only with LRKV_HAVE_CUDA; plain C++, the kernels' sources are the .cu files.
+// The CUDA backend's table: every kernel of ops/backend.h's list, the functions of ops/cuda/.
+// Compiled only with LRKV_HAVE_CUDA; plain C++, the kernels' sources are the .cu files.
 #include "runtime/ops/backend.h"
 #include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
-namespace {
-Backend Build() {
-  Backend b;
-  b.name = "cuda";
-  b.gemm = Gemm;
-  b.embedding_forward = EmbeddingForward;
-  b.embedding_backward = EmbeddingBackward;
-  b.rms_norm_forward = RmsNormForward;
-  b.rms_norm_backward = RmsNormBackward;
-  b.layer_norm_forward = LayerNormForward;
-  b.layer_norm_backward = LayerNormBackward;
-  b.rope = Rope;
-  b.activation_forward = ActivationForward;
-  b.activation_backward = ActivationBackward;
-  b.swiglu_forward = SwiGluForward;
-  b.swiglu_backward = SwiGluBackward;
-  b.add = Add;
-  b.logit_row_max = LogitRowMax;
-  b.cross_entropy_partial_sums = CrossEntropyPartialSums;
-  b.cross_entropy_backward = CrossEntropyBackward;
-  b.causal_attention_forward = CausalAttentionForward;
-  b.causal_attention_backward = CausalAttentionBackward;
-  b.sum_squares = SumSquares;
-  b.scale = Scale;
-  b.adamw_update = AdamWUpdate;
-  b.copy_to_head_slice = CopyToHeadSlice;
-  b.reduce_from_head_slice = ReduceFromHeadSlice;
-  return b;
-}
-}  // namespace
-
-const Backend& Table() {
-  static const Backend table = Build();
-  return table;
-}
-
+LRKV_DEFINE_BACKEND_TABLE("cuda")
 }  // namespace lrkv::cuda

@@ -107,6 +107,9 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
   LRKV_TRY_ASSIGN(Tensor o, Tensor::Empty({count, n, d.heads, d.v_dim}, dt, dev));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t seq = seqs[i], start = lengths[seq], len = start + n;
+    // A variant whose cache is its keys and values stores the keys ready for the core (QK-normed,
+    // rotated at their positions) and reads both in place; the others are rebuilt from the cache.
+    const bool ready = variant_->CachesKeysAndValues();
     std::vector<Tensor> past;  // (1, len, width) per part
     for (size_t p = 0; p < cache.size(); ++p) {
       const int64_t width = cache[p].dim(2);
@@ -116,18 +119,28 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       LRKV_TRY_ASSIGN(positions, positions.View({cache[p].dim(1), width}));
       LRKV_TRY_ASSIGN(Tensor fresh, positions.Slice(start, len));
       LRKV_TRY_ASSIGN(Tensor row, rows[p].Slice(i, i + 1));
+      if (ready && p == 0) {
+        LRKV_TRY_ASSIGN(row, row.View({1, n, d.kv_heads, d.qk_dim}));
+        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
+      }
       LRKV_TRY_ASSIGN(row, row.View({n, width}));
       LRKV_TRY(fresh.CopyFrom(row));
       LRKV_TRY_ASSIGN(Tensor filled, positions.Slice(0, len));
       LRKV_TRY_ASSIGN(filled, filled.View({1, len, width}));
       past.push_back(filled);
     }
-    LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
-    LRKV_TRY_ASSIGN(Tensor v, Tensor::Empty({1, len, d.kv_heads, d.v_dim}, dt, dev));
-    LRKV_TRY(variant_->KeysValues(past, k, v));
+    Tensor k, v;
+    if (ready) {
+      LRKV_TRY_ASSIGN(k, past[0].View({1, len, d.kv_heads, d.qk_dim}));
+      LRKV_TRY_ASSIGN(v, past[1].View({1, len, d.kv_heads, d.v_dim}));
+    } else {
+      LRKV_TRY_ASSIGN(k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
+      LRKV_TRY_ASSIGN(v, Tensor::Empty({1, len, d.kv_heads, d.v_dim}, dt, dev));
+      LRKV_TRY(variant_->KeysValues(past, k, v));
+      LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
+    }
     LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
     LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
-    LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
     LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
     LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
     LRKV_TRY(CausalAttentionForward(qi, k, v, 1.0 / std::sqrt(double(d.qk_dim)), oi, lse, d.kv_groups));

@@ -68,6 +68,9 @@ class AttentionVariant {
   // One (B, S, width) tensor per part, the cached positions -> k (B, S, Hk, Dqk), v (B, S, Hk, Dv)
   // as Forward gives them (before QK-norm and RoPE), allocated by the caller.
   virtual absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) = 0;
+  // True when the parts are exactly {K, V} (KeysValues copies them): the decoder then caches the
+  // keys QK-normed and rotated, ready for the core, and reads both in place.
+  virtual bool CachesKeysAndValues() const { return false; }
 };
 
 // What each variant's class declares to implement the interface, written once here (its .cc defines

@@ -38,7 +38,7 @@ absl::Status GroupedQueryAttention::Forward(const Tensor& x, Tensor& q, Tensor& 
   return LinearForward(x, wv_->value, v, kCat);     // (B, T, Hk d_h)
 }
 
-// Cached: K and V of this rank's KV heads.
+// Cached: K and V of this rank's KV heads (the decoder stores K rotated, ready for the core).
 std::vector<int64_t> GroupedQueryAttention::CacheParts() const {
   return {dims_.kv_heads * dims_.qk_dim, dims_.kv_heads * dims_.v_dim};
 }

@@ -15,6 +15,7 @@ class GroupedQueryAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
+  bool CachesKeysAndValues() const override { return true; }
 
  private:
   AttentionDims dims_{};

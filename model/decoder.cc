@@ -6,6 +6,7 @@
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/gemm.h"
+#include "runtime/ops/head_slice.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -230,14 +231,12 @@ absl::StatusOr<Tensor> Decoder::Extend(KvCache& cache, const std::vector<int64_t
   LRKV_TRY_ASSIGN(Tensor blocks, Tensor::Empty({tp, rows, v_local}, dt, dev));
   LRKV_TRY(placement_.tp->AllGather(local, blocks));
   LRKV_TRY_ASSIGN(Tensor logits, Tensor::Empty({count, n, tp * v_local}, dt, dev));
-  LRKV_TRY_ASSIGN(Tensor dst, logits.View({rows * tp, v_local}));
-  LRKV_TRY_ASSIGN(Tensor src, blocks.View({tp * rows, v_local}));
-  for (int64_t r = 0; r < tp; ++r)
-    for (int64_t i = 0; i < rows; ++i) {
-      LRKV_TRY_ASSIGN(Tensor to, dst.Slice(i * tp + r, i * tp + r + 1));
-      LRKV_TRY_ASSIGN(const Tensor from, src.Slice(r * rows + i, r * rows + i + 1));
-      LRKV_TRY(to.CopyFrom(from));
-    }
+  LRKV_TRY_ASSIGN(Tensor dst, logits.View({rows, 1, tp * v_local}));
+  for (int64_t r = 0; r < tp; ++r) {  // rank r's block lands at vocabulary columns [r V / tp, ...)
+    LRKV_TRY_ASSIGN(Tensor block, blocks.Slice(r, r + 1));
+    LRKV_TRY_ASSIGN(block, block.View({rows, 1, v_local}));
+    LRKV_TRY(CopyToHeadSlice(block, r * v_local, dst));
+  }
   return logits;
 }
 

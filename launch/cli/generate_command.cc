@@ -65,9 +65,9 @@ absl::StatusOr<GenerateArgs> Parse(const std::vector<std::string>& args) {
 }
 
 // The last position's logits of `logits` (1, n, V).
-std::vector<double> LastRow(const Tensor& logits) {
+absl::StatusOr<std::vector<double>> LastRow(const Tensor& logits) {
   const int64_t n = logits.dim(1), v = logits.dim(2);
-  const Tensor host = logits.To(Device::kCpu, DType::kF64).value();
+  LRKV_TRY_ASSIGN(const Tensor host, logits.To(Device::kCpu, DType::kF64));
   const double* row = host.data<double>() + (n - 1) * v;
   return std::vector<double>(row, row + v);
 }
@@ -128,7 +128,8 @@ absl::Status RunGenerateCommand(const std::vector<std::string>& args, MpiCommuni
   for (int64_t i = 0; i < g.max_new_tokens; ++i) {
     // Every rank holds the same logits and draws the same number; rank 0's token is sent all the same.
     LRKV_TRY_ASSIGN(Tensor next, Tensor::Empty({1, 1}, DType::kI32));
-    next.data<int32_t>()[0] = SampleToken(LastRow(logits), g.sampling, uniform(rng));
+    LRKV_TRY_ASSIGN(const std::vector<double> row, LastRow(logits));
+    next.data<int32_t>()[0] = SampleToken(row, g.sampling, uniform(rng));
     LRKV_TRY(world.Broadcast(next, 0));
     ids.push_back(next.data<int32_t>()[0]);
     LRKV_TRY(print(i + 1 == g.max_new_tokens));

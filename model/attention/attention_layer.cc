@@ -84,13 +84,13 @@ absl::StatusOr<Tensor> AttentionLayer::SumBranches(const Tensor& o, Tensor& o_he
 // QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`.
 absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t first) const {
   LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty(t.shape(), t.dtype(), t.device()));
+  const Tensor* rotate = &t;
   if (qk_norm_) {
     LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({t.numel() / t.dim(3)}, t.dtype(), t.device()));
     LRKV_TRY(RmsNormForward(t, nullptr, eps_, out, rstd));
-  } else {
-    LRKV_TRY(out.CopyFrom(t));
+    rotate = &out;
   }
-  LRKV_TRY(RopeForward(out, variant_->dims().rope_dims, rope_theta_, out, first));
+  LRKV_TRY(RopeForward(*rotate, variant_->dims().rope_dims, rope_theta_, out, first));
   return out;
 }
 

@@ -14,8 +14,10 @@ PACKAGES=(
   nlohmann-json3-dev                    # JSON parsing (reading metrics.jsonl back: lrkv flops-compare)
   libgtest-dev libgmock-dev             # unit tests
   libopenblas-openmp-dev                # CPU GEMM, built against OpenMP so it shares our thread pool
+  libeigen3-dev                         # small symmetric eigenproblems (lrkv analyze heads)
+  libboost-dev                          # Student's t quantiles for seed intervals (Boost.Math)
   libsentencepiece-dev sentencepiece    # tokenizer training and encoding
-  python3 python3-numpy python3-torch python3-matplotlib  # PyTorch reference tests, plots
+  python3 python3-numpy python3-scipy python3-torch python3-matplotlib  # PyTorch reference tests, plots, t quantiles
 )
 
 missing=()

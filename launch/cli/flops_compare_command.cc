@@ -2,6 +2,12 @@
 //                    [--metric=val_loss] [--out=PREFIX]
 // For each baseline: the training FLOPs (steps, tokens) the candidate needs to reach the baseline's
 // final value of the metric, as a table on stdout, PREFIX.csv, PREFIX.json and a plot PREFIX.png.
+// A path with * ? [ is a glob (quoted, so lrkv expands it): the runs it matches are one seed group,
+// e.g. --baseline='runs/mha-s*/metrics.jsonl'; the comparison of groups (launch/reports/
+// flops_compare.h: mean target, saving with a 95% interval, a verdict) is then the table, and the
+// JSON's "groups" (always written, one per baseline) carries it.
+#include <glob.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -25,7 +31,7 @@ namespace lrkv {
 namespace {
 
 constexpr char kUsage[] =
-    "lrkv flops-compare --baseline=METRICS.jsonl [--baseline=...] --candidate=METRICS.jsonl "
+    "lrkv flops-compare --baseline=METRICS.jsonl|'GLOB' [--baseline=...] --candidate=METRICS.jsonl|'GLOB' "
     "[--metric=val_loss] [--out=PREFIX]";
 
 struct Run {
@@ -33,6 +39,28 @@ struct Run {
   std::string path;
   std::vector<MetricPoint> points;
 };
+
+// The runs one --baseline or --candidate names: a file, or every file a glob matches (seeds).
+struct Group {
+  std::string label;  // the run's label, or the glob's directory part, e.g. mha-s*
+  std::string pattern;
+  std::vector<Run> runs;
+};
+
+bool IsGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+// The files `pattern` matches, sorted; the pattern itself when it has no glob characters (so a
+// missing file is reported by the reader).
+absl::StatusOr<std::vector<std::string>> ExpandPattern(const std::string& pattern) {
+  if (!IsGlob(pattern)) return std::vector<std::string>{pattern};
+  glob_t g{};
+  const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<std::string> paths(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+  globfree(&g);
+  LRKV_REQUIRE(rc == 0 || rc == GLOB_NOMATCH, "cannot expand ", pattern, " (glob error ", rc, ")");
+  LRKV_REQUIRE(!paths.empty(), "no metrics file matches ", pattern);
+  return paths;  // glob sorts them
+}
 
 // The run's directory name (metrics files are RUN_DIR/metrics.jsonl); unique among `taken`.
 std::string RunLabel(const std::string& path, const std::vector<Run>& taken) {
@@ -133,11 +161,12 @@ void PrintTable(const std::vector<Run>& baselines, const Run& cand, const std::s
   }
 }
 
-nlohmann::ordered_json RunJson(const Run& run, const std::string& role) {
+nlohmann::ordered_json RunJson(const Run& run, const std::string& role, const std::string& group) {
   nlohmann::ordered_json j;
   j["label"] = run.label;
   j["path"] = run.path;
   j["role"] = role;
+  j["group"] = group;
   j["final_value"] = RealOrNull(run.points.back().value);
   std::vector<int64_t> steps, tokens;
   std::vector<double> flops;
@@ -155,39 +184,164 @@ nlohmann::ordered_json RunJson(const Run& run, const std::string& role) {
   return j;
 }
 
+nlohmann::ordered_json IntervalJson(const Interval& i) {
+  nlohmann::ordered_json j;
+  j["n"] = i.n, j["mean"] = RealOrNull(i.mean), j["sd"] = RealOrNull(i.sd);
+  j["lo"] = RealOrNull(i.lo), j["hi"] = RealOrNull(i.hi);
+  return j;
+}
+
+nlohmann::ordered_json GroupJson(const Group& base, const Group& cand, const GroupComparison& g) {
+  nlohmann::ordered_json j;
+  j["baseline"] = base.label;
+  j["candidate"] = cand.label;
+  const auto paths = [](const Group& grp) {
+    std::vector<std::string> p;
+    for (const Run& r : grp.runs) p.push_back(r.path);
+    return p;
+  };
+  j["baseline_runs"] = paths(base);
+  j["candidate_runs"] = paths(cand);
+  j["target"] = RealOrNull(g.target), j["target_lo"] = RealOrNull(g.target_lo);
+  j["target_hi"] = RealOrNull(g.target_hi);
+  j["baseline_flops"] = g.baseline_flops, j["baseline_steps"] = g.baseline_steps;
+  j["baseline_final"] = IntervalJson(g.baseline_final);
+  j["candidate_final"] = IntervalJson(g.candidate_final);
+  j["final_difference"] = IntervalJson(g.final_difference);
+  j["seeds"] = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < g.seeds.size(); ++k) {
+    const SeedCrossing& s = g.seeds[k];
+    nlohmann::ordered_json e;
+    e["path"] = cand.runs[k].path, e["reached"] = s.reached;
+    e["crossing_step"] = s.reached ? nlohmann::json(s.at.step) : nlohmann::json(nullptr);
+    e["crossing_tokens"] = s.reached ? nlohmann::json(s.at.tokens) : nlohmann::json(nullptr);
+    e["crossing_flops"] = s.reached ? nlohmann::json(s.at.flops) : nlohmann::json(nullptr);
+    e["saving_pct"] = s.reached ? RealOrNull(s.saving_pct) : nlohmann::json(nullptr);
+    e["steps_ratio"] = s.reached ? RealOrNull(s.steps_ratio) : nlohmann::json(nullptr);
+    j["seeds"].push_back(e);
+  }
+  j["reached"] = g.reached;
+  j["saving_pct"] = IntervalJson(g.saving_pct);
+  j["saving_pct_low"] = RealOrNull(g.saving_pct_low), j["saving_pct_high"] = RealOrNull(g.saving_pct_high);
+  j["steps_ratio"] = IntervalJson(g.steps_ratio);
+  j["steps_ratio_low"] = RealOrNull(g.steps_ratio_low), j["steps_ratio_high"] = RealOrNull(g.steps_ratio_high);
+  j["verdict"] = g.verdict;
+  return j;
+}
+
+// "mean [lo, hi]" with `digits` decimals ("?" for an undefined bound), or "-" without a mean.
+std::string WithInterval(double mean, double lo, double hi, int digits, bool sign = false) {
+  const auto num = [&](double v) {
+    if (!std::isfinite(v)) return std::string("?");
+    return sign ? absl::StrFormat("%+.*f", digits, v) : absl::StrFormat("%.*f", digits, v);
+  };
+  if (!std::isfinite(mean)) return "-";
+  std::string s = num(mean);
+  if (std::isfinite(lo) || std::isfinite(hi)) absl::StrAppend(&s, " [", num(lo), ", ", num(hi), "]");
+  return s;
+}
+
+void PrintGroupTable(const std::vector<Group>& baselines, const Group& cand, const std::string& metric,
+                     const std::vector<GroupComparison>& groups) {
+  std::printf("flops-compare: %s; candidate %s (%zu runs)\n", metric.c_str(), cand.label.c_str(), cand.runs.size());
+  std::printf("target: the mean of the baseline seeds' final values; candidate seeds at its interpolated crossing;\n"
+              "[95%% intervals]; the saving's interval also spans the target's own interval\n\n");
+  std::printf("%-16s %3s %-26s %3s %-26s %-26s %7s %-30s %-28s %s\n", "baseline", "n", "baseline final", "n",
+              "candidate final", "difference (Welch)", "reached", "FLOPs saved %", "steps ratio", "verdict");
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const GroupComparison& g = groups[i];
+    const Interval &b = g.baseline_final, &c = g.candidate_final, &d = g.final_difference;
+    const std::string saving = g.reached == int(g.seeds.size())
+                                   ? WithInterval(g.saving_pct.mean, g.saving_pct_low, g.saving_pct_high, 1)
+                                   : "-";
+    const std::string ratio = g.reached == int(g.seeds.size())
+                                  ? WithInterval(g.steps_ratio.mean, g.steps_ratio_low, g.steps_ratio_high, 3)
+                                  : "-";
+    std::printf("%-16s %3d %-26s %3d %-26s %-26s %3d/%-3zu %-30s %-28s %s\n", baselines[i].label.c_str(), b.n,
+                WithInterval(b.mean, b.lo, b.hi, 4).c_str(), c.n, WithInterval(c.mean, c.lo, c.hi, 4).c_str(),
+                WithInterval(d.mean, d.lo, d.hi, 4, true).c_str(), g.reached, g.seeds.size(), saving.c_str(),
+                ratio.c_str(), g.verdict.c_str());
+  }
+}
+
+absl::StatusOr<Group> ReadGroup(const std::string& pattern, const std::string& metric,
+                                const std::vector<Group>& taken) {
+  Group g;
+  g.pattern = pattern;
+  LRKV_TRY_ASSIGN(const std::vector<std::string> paths, ExpandPattern(pattern));
+  std::vector<Run> all;  // labels unique over every run read so far
+  for (const Group& t : taken) all.insert(all.end(), t.runs.begin(), t.runs.end());
+  for (const std::string& path : paths) {
+    Run run{RunLabel(path, all), path, {}};
+    LRKV_TRY_ASSIGN(run.points, ReadMetricSeries(path, metric));
+    all.push_back(run);
+    g.runs.push_back(std::move(run));
+  }
+  g.label = g.runs.front().label;
+  if (IsGlob(pattern)) {
+    const std::filesystem::path p(pattern);
+    g.label = p.parent_path().filename().string();
+    if (g.label.empty() || !IsGlob(g.label)) g.label = p.filename().string();
+  }
+  return g;
+}
+
+std::vector<SeedRun> SeedRuns(const Group& g) {
+  std::vector<SeedRun> out;
+  for (const Run& r : g.runs) out.push_back({r.path, r.points});
+  return out;
+}
+
 }  // namespace
 
 absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args) {
   LRKV_TRY_ASSIGN(const NamedArgs named, ParseNamedArgs(args, {"baseline", "candidate", "metric", "out"}, kUsage));
-  std::vector<std::string> baseline_paths;
-  std::string candidate_path, metric = "val_loss", prefix;
+  std::vector<std::string> baseline_patterns, candidate_patterns;
+  std::string metric = "val_loss", prefix;
   for (const auto& [name, value] : named) {
-    if (name == "baseline") baseline_paths.push_back(value);
-    if (name == "candidate") candidate_path = value;
+    if (name == "baseline") baseline_patterns.push_back(value);
+    if (name == "candidate") candidate_patterns.push_back(value);
     if (name == "metric") metric = value;
     if (name == "out") prefix = value;
   }
-  LRKV_REQUIRE(!baseline_paths.empty() && !candidate_path.empty(),
-               "flops-compare needs --baseline=FILE (one or more) and --candidate=FILE\nusage: ", kUsage);
+  LRKV_REQUIRE(!baseline_patterns.empty() && candidate_patterns.size() == 1,
+               "flops-compare needs --baseline=FILE (one or more) and one --candidate=FILE\nusage: ", kUsage);
   LRKV_REQUIRE(!metric.empty(), "--metric must not be empty");
-  if (prefix.empty()) {
-    prefix = (std::filesystem::path(candidate_path).parent_path() / "flops_compare").string();
-  }
 
-  std::vector<Run> baselines;
-  for (const std::string& path : baseline_paths) {
-    Run run{RunLabel(path, baselines), path, {}};
-    LRKV_TRY_ASSIGN(run.points, ReadMetricSeries(path, metric));
-    baselines.push_back(std::move(run));
+  std::vector<Group> baselines;
+  for (const std::string& pattern : baseline_patterns) {
+    LRKV_TRY_ASSIGN(Group g, ReadGroup(pattern, metric, baselines));
+    baselines.push_back(std::move(g));
   }
-  Run cand{RunLabel(candidate_path, baselines), candidate_path, {}};
-  LRKV_TRY_ASSIGN(cand.points, ReadMetricSeries(candidate_path, metric));
+  LRKV_TRY_ASSIGN(const Group cand, ReadGroup(candidate_patterns[0], metric, baselines));
+  if (prefix.empty()) {
+    prefix = (std::filesystem::path(cand.runs.front().path).parent_path() / "flops_compare").string();
+  }
+  // Rows: every (baseline run, candidate run) pair, first record at or below the baseline's final.
+  std::vector<const Run*> row_base, row_cand;
   std::vector<FlopsComparison> rows;
-  for (const Run& base : baselines) {
-    LRKV_TRY_ASSIGN(FlopsComparison c, CompareToBaseline(base.points, cand.points, base.path));
-    rows.push_back(c);
+  std::vector<GroupComparison> groups;
+  bool seeds = cand.runs.size() > 1;
+  for (const Group& base : baselines) {
+    seeds = seeds || base.runs.size() > 1;
+    for (const Run& b : base.runs) {
+      for (const Run& c : cand.runs) {
+        LRKV_TRY_ASSIGN(FlopsComparison cmp, CompareToBaseline(b.points, c.points, b.path));
+        rows.push_back(cmp);
+        row_base.push_back(&b);
+        row_cand.push_back(&c);
+      }
+    }
+    LRKV_TRY_ASSIGN(GroupComparison g, CompareSeedGroups(SeedRuns(base), SeedRuns(cand)));
+    groups.push_back(std::move(g));
   }
-  PrintTable(baselines, cand, metric, rows);
+  if (seeds) {
+    PrintGroupTable(baselines, cand, metric, groups);
+  } else {
+    std::vector<Run> base_runs;
+    for (const Group& g : baselines) base_runs.push_back(g.runs.front());
+    PrintTable(base_runs, cand.runs.front(), metric, rows);
+  }
 
   std::error_code ec;
   const std::filesystem::path parent = std::filesystem::path(prefix).parent_path();
@@ -201,7 +355,7 @@ absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args) {
   json["candidate"] = cand.label;
   json["rows"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < rows.size(); ++i) {
-    const auto cells = RowCells(baselines[i], cand, metric, rows[i]);
+    const auto cells = RowCells(*row_base[i], *row_cand[i], metric, rows[i]);
     nlohmann::ordered_json row;
     for (size_t k = 0; k < cells.size(); ++k) {
       absl::StrAppend(&csv, k ? "," : "", CsvField(cells[k].first));
@@ -210,9 +364,13 @@ absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args) {
     csv += "\n";
     json["rows"].push_back(row);
   }
+  json["groups"] = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < groups.size(); ++i) json["groups"].push_back(GroupJson(baselines[i], cand, groups[i]));
   json["runs"] = nlohmann::ordered_json::array();
-  for (const Run& base : baselines) json["runs"].push_back(RunJson(base, "baseline"));
-  json["runs"].push_back(RunJson(cand, "candidate"));
+  for (const Group& base : baselines) {
+    for (const Run& r : base.runs) json["runs"].push_back(RunJson(r, "baseline", base.label));
+  }
+  for (const Run& r : cand.runs) json["runs"].push_back(RunJson(r, "candidate", cand.label));
   const std::string csv_path = prefix + ".csv", json_path = prefix + ".json", png_path = prefix + ".png";
   LRKV_TRY(WriteTextFile(csv_path, csv));
   LRKV_TRY(WriteTextFile(json_path, json.dump() + "\n"));

@@ -1,8 +1,10 @@
-// lrkv flops-project --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]
-//                    [--mfu=M --peak=P [--gpus=G]] [--format=table|json]
+// lrkv flops-project --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON
+//                    [--steps_ratio_baseline=LABEL]] [--mfu=M --peak=P [--gpus=G]] [--format=table|json]
 // Projects a full-scale training run: total training FLOPs of a candidate and a baseline config for a
 // token budget, the saving from the per-token FLOP difference and from needing X times the
-// baseline's tokens to reach its loss, and the GPU-hours at a given MFU and peak.
+// baseline's tokens to reach its loss, and the GPU-hours at a given MFU and peak. A ratio measured
+// over seed groups (flops-compare with globs) carries its 95% range into the saving and GPU-hours
+// (keys *_low / *_high): an extrapolation from small runs, not a measurement at scale.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -26,7 +28,7 @@ namespace {
 
 constexpr char kUsage[] =
     "lrkv flops-project --config=FILE --baseline=FILE --tokens=N "
-    "[--steps_ratio=X | --steps_ratio_from=FLOPS_COMPARE.json] [--mfu=M --peak=FLOPS|DEVICE [--gpus=G]] "
+    "[--steps_ratio=X | --steps_ratio_from=FLOPS_COMPARE.json [--steps_ratio_baseline=LABEL]] [--mfu=M --peak=FLOPS|DEVICE [--gpus=G]] "
     "[--format=table|json]";
 
 // Training matmul FLOPs per token: 3 x forward, per sequence / seq_len (model/flop_model.h).
@@ -44,9 +46,17 @@ absl::StatusOr<double> PositiveNumber(const std::string& name, const std::string
   return v;
 }
 
-// The candidate's tokens-to-target multiple measured by `lrkv flops-compare`: its one comparison's
-// tokens_ratio (the steps ratio when both runs train on the same batch).
-absl::StatusOr<double> StepsRatioFromCompare(const std::string& path) {
+// The candidate's tokens-to-target multiple measured by `lrkv flops-compare`, with its 95% range
+// when the comparison was of seed groups (NaN bounds otherwise).
+struct MeasuredRatio {
+  double mean = 1, low = std::nan(""), high = std::nan("");
+};
+
+// From a single-run comparison: its one row's tokens_ratio (the steps ratio when both runs train on
+// the same batch). From seed groups: the group against `baseline` (or the only group): its mean
+// steps ratio at the interpolated crossing and the range flops-compare widened by the target's
+// uncertainty.
+absl::StatusOr<MeasuredRatio> StepsRatioFromCompare(const std::string& path, const std::string& baseline) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   nlohmann::json j;
@@ -57,13 +67,36 @@ absl::StatusOr<double> StepsRatioFromCompare(const std::string& path) {
   }
   LRKV_REQUIRE(j.is_object() && j.contains("rows") && j["rows"].is_array(), path,
                ": not a flops-compare JSON (no \"rows\")");
+  const std::string metric = j.value("metric", std::string("metric"));
+  const nlohmann::json groups = j.value("groups", nlohmann::json::array());
+  const nlohmann::json* group = nullptr;
+  std::string labels;
+  for (const nlohmann::json& g : groups) {
+    absl::StrAppend(&labels, labels.empty() ? "" : ", ", g.value("baseline", std::string()));
+    if (baseline.empty() ? groups.size() == 1 : g.value("baseline", std::string()) == baseline) group = &g;
+  }
+  LRKV_REQUIRE(baseline.empty() || group != nullptr, path, " has no baseline group '", baseline, "' (it has ",
+               labels, ")");
+  const bool seeds = group != nullptr && (group->value("baseline_runs", nlohmann::json::array()).size() > 1 ||
+                                          group->value("candidate_runs", nlohmann::json::array()).size() > 1);
+  if (seeds) {
+    LRKV_REQUIRE(group->value("verdict", std::string()) != "not reached", path, ": some candidate seed never reached ",
+                 group->value("baseline", std::string()), "'s mean ", metric, ", so there is no steps ratio");
+    const auto number = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
+    MeasuredRatio r;
+    r.mean = number((*group)["steps_ratio"]["mean"]);
+    r.low = number((*group)["steps_ratio_low"]);
+    r.high = number((*group)["steps_ratio_high"]);
+    LRKV_REQUIRE(std::isfinite(r.mean) && r.mean > 0, path, ": the group has no steps ratio");
+    return r;
+  }
   LRKV_REQUIRE(j["rows"].size() == 1, path, " compares ", j["rows"].size(),
-               " baselines; rerun flops-compare with the one baseline to project against, or pass --steps_ratio");
+               " baselines; pass --steps_ratio_baseline=LABEL (one of: ", labels, ") or --steps_ratio");
   const nlohmann::json& row = j["rows"][0];
-  LRKV_REQUIRE(row.value("reached", false), path, ": the candidate never reached the baseline's ",
-               j.value("metric", std::string("metric")), ", so there is no steps ratio");
+  LRKV_REQUIRE(row.value("reached", false), path, ": the candidate never reached the baseline's ", metric,
+               ", so there is no steps ratio");
   LRKV_REQUIRE(row.contains("tokens_ratio") && row["tokens_ratio"].is_number(), path, ": row has no tokens_ratio");
-  return row["tokens_ratio"].get<double>();
+  return MeasuredRatio{row["tokens_ratio"].get<double>()};
 }
 
 }  // namespace
@@ -71,10 +104,10 @@ absl::StatusOr<double> StepsRatioFromCompare(const std::string& path) {
 absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
   LRKV_TRY_ASSIGN(const NamedArgs named,
                   ParseNamedArgs(args,
-                                 {"config", "baseline", "tokens", "steps_ratio", "steps_ratio_from", "mfu", "gpus",
+                                 {"config", "baseline", "tokens", "steps_ratio", "steps_ratio_from", "steps_ratio_baseline", "mfu", "gpus",
                                   "peak", "format"},
                                  kUsage));
-  std::string config, baseline, format = "table", peak_arg, ratio_from;
+  std::string config, baseline, format = "table", peak_arg, ratio_from, ratio_baseline;
   double tokens = 0, steps_ratio = 1, mfu = 0, gpus = 1;
   bool has_ratio = false, has_mfu = false, has_gpus = false;
   for (const auto& [name, value] : named) {
@@ -83,6 +116,7 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
     if (name == "format") format = value;
     if (name == "peak") peak_arg = value;
     if (name == "steps_ratio_from") ratio_from = value;
+    if (name == "steps_ratio_baseline") ratio_baseline = value;
     if (name == "tokens") {
       LRKV_TRY_ASSIGN(tokens, PositiveNumber(name, value));
     }
@@ -107,9 +141,13 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
   LRKV_REQUIRE(!has_gpus || has_mfu, "--gpus needs --mfu and --peak");
   LRKV_REQUIRE(mfu <= 1, "--mfu is a fraction of the peak in (0, 1], got ", mfu);
   // LRKV_TRY_ASSIGN is several statements: it needs the braces.
+  LRKV_REQUIRE(ratio_baseline.empty() || !ratio_from.empty(), "--steps_ratio_baseline needs --steps_ratio_from");
+  MeasuredRatio measured{steps_ratio};
   if (!ratio_from.empty()) {
-    LRKV_TRY_ASSIGN(steps_ratio, StepsRatioFromCompare(ratio_from));
+    LRKV_TRY_ASSIGN(measured, StepsRatioFromCompare(ratio_from, ratio_baseline));
+    steps_ratio = measured.mean;
   }
+  const bool has_range = std::isfinite(measured.low) && std::isfinite(measured.high);
   double peak = 0;
   if (has_mfu) {
     LRKV_TRY_ASSIGN(peak, LookupDevicePeak(peak_arg));
@@ -142,6 +180,12 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
   j["saving_per_token_pct"] = saving_per_token_pct;
   j["saving_pct"] = saving_pct;
   j["saving_flops"] = base_total - cand_total;
+  // The range: a higher steps ratio is a smaller saving.
+  const auto saving_at = [&](double x) { return 100.0 * (1.0 - x * tokens * cand_tpt / base_total); };
+  if (has_range) {
+    j["steps_ratio_low"] = measured.low, j["steps_ratio_high"] = measured.high;
+    j["saving_pct_low"] = saving_at(measured.high), j["saving_pct_high"] = saving_at(measured.low);
+  }
   if (has_mfu) {
     j["mfu"] = mfu;
     j["gpus"] = gpus;
@@ -152,6 +196,12 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
     j["gpu_hours_saved"] = gpu_hours(base_total) - gpu_hours(cand_total);
     j["baseline_wall_hours"] = gpu_hours(base_total) / gpus;
     j["candidate_wall_hours"] = gpu_hours(cand_total) / gpus;
+    if (has_range) {
+      j["candidate_gpu_hours_low"] = gpu_hours(measured.low * tokens * cand_tpt);
+      j["candidate_gpu_hours_high"] = gpu_hours(measured.high * tokens * cand_tpt);
+      j["gpu_hours_saved_low"] = gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt);
+      j["gpu_hours_saved_high"] = gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt);
+    }
   }
   if (format == "json") {
     std::printf("%s\n", j.dump().c_str());
@@ -175,6 +225,16 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
               saving_per_token_pct, saving_pct, base_total - cand_total);
   if (has_mfu) std::printf(", %.4g GPU-hours", gpu_hours(base_total) - gpu_hours(cand_total));
   std::printf(")\n");
+  if (has_range) {
+    std::printf("range (95%%, from seed groups; an extrapolation from small runs): steps ratio %.4g to %.4g, "
+                "saving %.2f%% to %.2f%%",
+                measured.low, measured.high, saving_at(measured.high), saving_at(measured.low));
+    if (has_mfu) {
+      std::printf(", %.4g to %.4g GPU-hours saved", gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt),
+                  gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt));
+    }
+    std::printf("\n");
+  }
   return absl::OkStatus();
 }
 

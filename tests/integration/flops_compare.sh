@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `lrkv flops-compare` on synthetic metrics files whose answers are known by construction (reached
 # step, FLOPs, saving; a tie counts as reached; a baseline never reached), its CSV/JSON/PNG and its
-# errors; `lrkv flops-project` on the paper's 6.3B LRKV and MHA configs against figures computed here
+# errors; seed groups (globs) with known interpolated crossings, intervals checked with scipy and
+# each verdict (saving, within noise, not reached); `lrkv flops-project` on the paper's 6.3B LRKV and MHA configs against figures computed here
 # from `lrkv flops --format=json`.
 #   flops_compare.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -97,6 +98,109 @@ expect_error "$work/mha/metrics.jsonl: no record has 'val_ppl' (8 records read)"
   "$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" --candidate="$work/lrkv/metrics.jsonl" --metric=val_ppl
 expect_error "needs --baseline=FILE" "$bin/lrkv" flops-compare --candidate="$work/lrkv/metrics.jsonl"
 expect_error "unknown argument '--baseline'" "$bin/lrkv" flops-compare --baseline --candidate=x
+
+# Seed groups: three baseline seeds (final 5.0, 5.1, 4.9) against candidate groups whose crossings,
+# interpolated between evaluations, are known; every statistic recomputed here with scipy.
+run mha-s1 8 1000000000000 "2:6.0 4:5.5 6:5.2 8:5.0"
+run mha-s2 8 1000000000000 "2:6.1 4:5.6 6:5.3 8:5.1"
+run mha-s3 8 1000000000000 "2:5.9 4:5.4 6:5.1 8:4.9"
+run lrkv-s1 8 900000000000 "2:5.9 4:5.3 6:4.7 8:4.5"
+run lrkv-s2 8 900000000000 "2:5.8 4:5.1 6:4.8 8:4.6"
+run lrkv-s3 8 900000000000 "2:6.0 4:5.4 6:4.6 8:4.4"
+run near-s1 8 1000000000000 "4:5.5 6:5.2 8:4.74"
+run near-s2 8 1000000000000 "4:5.5 6:5.3 8:4.70"
+run never-s1 8 1000000000000 "4:5.5 8:4.9"
+run never-s2 8 1000000000000 "4:5.5 8:5.3"
+"$bin/lrkv" flops-compare --baseline="$work/mha-s*/metrics.jsonl" --candidate="$work/lrkv-s*/metrics.jsonl" \
+  --out="$work/groups/lrkv" | tee "$work/groups_table"
+grep -qE "^mha-s\* +3 5\.0000 \[4\.7516, 5\.2484\] +3 .* saving$" "$work/groups_table" || fail "group table"
+"$bin/lrkv" flops-compare --baseline="$work/mha-s*/metrics.jsonl" --candidate="$work/near-s*/metrics.jsonl" \
+  --out="$work/groups/near" >/dev/null
+"$bin/lrkv" flops-compare --baseline="$work/mha-s*/metrics.jsonl" --candidate="$work/never-s*/metrics.jsonl" \
+  --out="$work/groups/never" >/dev/null
+$py - "$work" <<'EOF2'
+import json, math, sys
+import numpy as np
+from scipy import stats
+w = sys.argv[1]
+def crossing(evals, target):  # evals: [(step, value)], linear between the bracketing evaluations
+    prev = None
+    for s, v in evals:
+        if v <= target:
+            if prev is None: return s
+            f = (prev[1] - target) / (prev[1] - v)
+            return prev[0] + f * (s - prev[0])
+        prev = (s, v)
+    return None
+def ci(xs):
+    m, sd = np.mean(xs), np.std(xs, ddof=1)
+    h = stats.t.ppf(0.975, len(xs) - 1) * sd / math.sqrt(len(xs))
+    return m, sd, m - h, m + h
+close = lambda a, b: abs(a - b) <= 1e-9 * max(1.0, abs(b))
+base = [5.0, 5.1, 4.9]
+lrkv = [[(2, 5.9), (4, 5.3), (6, 4.7), (8, 4.5)], [(2, 5.8), (4, 5.1), (6, 4.8), (8, 4.6)],
+        [(2, 6.0), (4, 5.4), (6, 4.6), (8, 4.4)]]
+g = json.load(open(w + "/groups/lrkv.json"))["groups"][0]
+m, sd, lo, hi = ci(base)
+assert g["baseline"] == "mha-s*" and g["candidate"] == "lrkv-s*" and len(g["baseline_runs"]) == 3, g
+assert close(g["target"], m) and close(g["target_lo"], lo) and close(g["target_hi"], hi), g
+assert close(g["baseline_final"]["sd"], sd) and g["baseline_flops"] == 8e12 and g["baseline_steps"] == 8
+saving = lambda t: [100 * (1 - crossing(e, t) * 0.9e12 / 8e12) for e in lrkv]
+ratio = lambda t: [crossing(e, t) / 8 for e in lrkv]
+assert all(close(s["crossing_step"], crossing(e, m)) for s, e in zip(g["seeds"], lrkv)), g["seeds"]
+assert close(g["seeds"][1]["crossing_step"], 4 + 2 / 3) and close(g["seeds"][1]["crossing_flops"], (4 + 2 / 3) * 0.9e12)
+sm = ci(saving(m))
+assert g["reached"] == 3 and close(g["saving_pct"]["mean"], sm[0]) and close(g["saving_pct"]["lo"], sm[2]), g
+assert close(g["saving_pct_low"], ci(saving(lo))[2]) and close(g["saving_pct_high"], ci(saving(hi))[3]), g
+assert close(g["steps_ratio"]["mean"], ci(ratio(m))[0]) and close(g["steps_ratio_high"], ci(ratio(lo))[3]), g
+assert close(g["steps_ratio_low"], ci(ratio(hi))[2]), g
+cand_final = [4.5, 4.6, 4.4]
+d = stats.ttest_ind(cand_final, base, equal_var=False)
+welch = np.mean(cand_final) - np.mean(base)
+va, vb = np.var(base, ddof=1) / 3, np.var(cand_final, ddof=1) / 3
+dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+h = stats.t.ppf(0.975, dof) * math.sqrt(va + vb)
+fd = g["final_difference"]
+assert close(fd["mean"], welch) and close(fd["lo"], welch - h) and close(fd["hi"], welch + h), (fd, welch, h)
+assert g["saving_pct_low"] > 0 and g["verdict"] == "saving", g
+# Nine rows: every (baseline seed, candidate seed) pair with the single-run rule.
+assert len(json.load(open(w + "/groups/lrkv.json"))["rows"]) == 9
+# near: both seeds reach the mean target, but the saving's interval holds 0.
+n = json.load(open(w + "/groups/near.json"))["groups"][0]
+assert n["reached"] == 2 and n["saving_pct_low"] < 0 < n["saving_pct_high"] and n["verdict"] == "within noise", n
+# never: one seed ends above the target: no saving is claimed.
+v = json.load(open(w + "/groups/never.json"))["groups"][0]
+assert v["reached"] == 1 and v["saving_pct"]["n"] == 0 and v["verdict"] == "not reached", v
+assert v["seeds"][1]["reached"] is False and v["seeds"][1]["crossing_flops"] is None, v
+EOF2
+png_ok "$work/groups/lrkv.png" || fail "seed-group PNG"
+expect_error "no metrics file matches $work/nothing-*/metrics.jsonl" \
+  "$bin/lrkv" flops-compare --baseline="$work/nothing-*/metrics.jsonl" --candidate="$work/lrkv-s1/metrics.jsonl"
+expect_error "one --candidate" "$bin/lrkv" flops-compare --baseline="$work/mha/metrics.jsonl" \
+  --candidate="$work/lrkv-s1/metrics.jsonl" --candidate="$work/lrkv-s2/metrics.jsonl"
+# flops-project carries the group's range: saving low / high from the steps ratio's high / low.
+"$bin/lrkv" flops-project --config="$src/configs/paper/6.3b-lrkv.textproto" \
+  --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 --steps_ratio_from="$work/groups/lrkv.json" \
+  --mfu=0.4 --peak=h100 --format=json >"$work/p_group.json"
+expect_error "has no baseline group 'gqa-s*' (it has mha-s*)" "$bin/lrkv" flops-project \
+  --config="$src/configs/paper/6.3b-lrkv.textproto" --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 \
+  --steps_ratio_from="$work/groups/lrkv.json" --steps_ratio_baseline='gqa-s*'
+expect_error "never reached mha-s*'s mean val_loss" "$bin/lrkv" flops-project \
+  --config="$src/configs/paper/6.3b-lrkv.textproto" --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 \
+  --steps_ratio_from="$work/groups/never.json"
+$py - "$work" <<'EOF2'
+import json, sys
+w = sys.argv[1]
+g = json.load(open(w + "/groups/lrkv.json"))["groups"][0]
+p = json.load(open(w + "/p_group.json"))
+assert p["steps_ratio"] == g["steps_ratio"]["mean"], p
+assert p["steps_ratio_low"] == g["steps_ratio_low"] and p["steps_ratio_high"] == g["steps_ratio_high"], p
+r = p["candidate_train_flops_per_token"] / p["baseline_train_flops_per_token"]
+for key, x in (("saving_pct_low", g["steps_ratio_high"]), ("saving_pct_high", g["steps_ratio_low"])):
+    assert abs(p[key] - 100 * (1 - x * r)) < 1e-9, (key, p[key], x)
+assert p["saving_pct_low"] < p["saving_pct"] < p["saving_pct_high"], p
+assert p["gpu_hours_saved_low"] < p["baseline_gpu_hours"] - p["candidate_gpu_hours"] < p["gpu_hours_saved_high"], p
+EOF2
 
 # flops-project, 6.3B LRKV against MHA, checked against `lrkv flops`.
 lrkv_cfg="$src/configs/paper/6.3b-lrkv.textproto"; mha_cfg="$src/configs/paper/6.3b-mha.textproto"

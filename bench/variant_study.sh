@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The variant study (README "Quality per FLOP"): every attention variant trained on the Brown corpus
+# with several seeds at two scales, then compared by `lrkv flops-compare` (seed groups),
+# `lrkv analyze heads` and `lrkv flops-project`, and summarised by bench/variant_study_report.py
+# into bench/results/variant_study.{json,md} and bench/results/variant_study_*.png.
+#   bench/variant_study.sh [--plan] [BUILD_BIN_DIR] [DATA_DIR]
+# Resumable: a run whose eval.json exists is skipped; an interrupted run resumes from its latest
+# checkpoint (bit-exact). Runs go in $STUDY_DIR (runs/study); $JOBS (2) single-threaded runs at once,
+# which on this 2-core machine is faster than one run on 2 threads (the models are small). --plan
+# prints the runs and exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+plan=0
+if [ "${1:-}" = "--plan" ]; then plan=1; shift; fi
+bin="${1:-build/bin}" data="${2:-data_out/brown}"
+study="${STUDY_DIR:-runs/study}" jobs="${JOBS:-2}"
+
+# The demo recipe (configs/brown-tiny-*.textproto) cut to 400 steps of 16 x 128 tokens (0.82M), and
+# a wide scale (d 256, 6 layers, 8 heads, T 256) at 350 steps of 8 x 256 (0.72M): what fits the
+# study in about an hour on 2 cores. Every run evaluates every 25 steps on the same 8 validation
+# batches and at the end on the whole validation split (`lrkv eval`). A seed sets the
+# initialisation and the data order, so seed s gives every variant the same batches.
+#
+# Ratios (d_h = 32 at both scales), from the paper's Table 7 (bench/README.md says more):
+#   LRKV  r = 12 = 0.375 d_h (the paper's 0.36-0.43 d_h); MQA one KV head;
+#   GQA   H/2 KV heads (Table 7's 128M: 3 KV heads of 6);
+#   MLA   d_c = d_h at the demo (128M's d_c = d_h), 2 d_h wide (512M/1.2B's d_c = 2 d_h), d_R = d_h/2;
+#   MLRA  d_c = 4 d_h in 4 blocks of d_h, d_R = d_h/2 (the MLRA paper's MLRA-4).
+demo_common="--steps=400 --train.eval_every=25"
+wide_common="--model.d_model=256 --model.n_layers=6 --model.n_heads=8 --model.d_ff=1024 --model.seq_len=256 \
+--steps=350 --train.global_batch=8 --train.eval_every=25"
+# name|config|overrides|seeds
+groups=(
+  "wide-mha|brown-tiny-mha|$wide_common|1 2"
+  "wide-lrkv|brown-tiny-lrkv|$wide_common --model.lrkv_rank=12|1 2"
+  "wide-mla|brown-tiny-mla|$wide_common --model.mla.kv_lora_rank=64|1 2"
+  "demo-mha|brown-tiny-mha|$demo_common|1 2 3"
+  "demo-gqa|brown-tiny-gqa|$demo_common|1 2 3"
+  "demo-mqa|brown-tiny-mha|$demo_common --model.attention=MQA|1 2 3"
+  "demo-mla|brown-tiny-mla|$demo_common --model.mla.kv_lora_rank=32|1 2 3"
+  "demo-lrkv|brown-tiny-lrkv|$demo_common --model.lrkv_rank=12|1 2 3"
+  "demo-mlra|brown-tiny-mlra|$demo_common|1 2 3"
+)
+
+runs=()  # "dir|config|overrides|seed"
+for g in "${groups[@]}"; do
+  IFS='|' read -r name config overrides seeds <<<"$g"
+  for s in $seeds; do runs+=("$study/$name-s$s|configs/$config.textproto|$overrides|$s"); done
+done
+if [ "$plan" = 1 ]; then printf '%s\n' "${runs[@]}"; exit 0; fi
+
+[ -x "$bin/lrkv" ] || { echo "variant_study: no $bin/lrkv (build first: cmake --build build -j2)" >&2; exit 2; }
+"$bin/lrkv" prepare-data --corpus=brown --out="$data" >/dev/null
+mkdir -p "$study"
+
+# One run: train (resuming from its checkpoint if there is one), then evaluate the whole split.
+train_one() {
+  local dir="$1" config="$2" overrides="$3" seed="$4" resume=()
+  [ -f "$dir/eval.json" ] && return 0
+  if ls -d "$dir"/ckpt/step_* >/dev/null 2>&1; then resume=(--resume); else rm -rf "$dir"; fi
+  mkdir -p "$dir"
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=1 "$bin/lrkv" train --config="$config" $overrides --seed="$seed" --data_dir="$data" \
+    --out_dir="$dir" --checkpoint_dir="$dir/ckpt" --save_every=200 "${resume[@]}" >>"$dir/train.log" 2>&1 ||
+    { echo "variant_study: $dir failed; the end of $dir/train.log:" >&2; tail -5 "$dir/train.log" >&2; return 1; }
+  OMP_NUM_THREADS=1 "$bin/lrkv" eval --checkpoint="$dir/ckpt" --data_dir="$data" --format=json \
+    >"$dir/eval.json.tmp" 2>>"$dir/train.log"
+  mv "$dir/eval.json.tmp" "$dir/eval.json"
+}
+
+start=$(date +%s) total=${#runs[@]} done_before=0
+for r in "${runs[@]}"; do [ -f "${r%%|*}/eval.json" ] && done_before=$((done_before + 1)); done
+echo "variant_study: $total runs in $study ($done_before already done), $jobs at a time" >&2
+progress() {  # the study's progress: runs done, elapsed, ETA from the runs finished in this launch
+  local finished=0 now
+  for r in "${runs[@]}"; do [ -f "${r%%|*}/eval.json" ] && finished=$((finished + 1)); done
+  now=$(date +%s)
+  local new=$((finished - done_before)) eta="?"
+  [ "$new" -gt 0 ] && eta="$(( (now - start) * (total - finished) / new / 60 )) min"
+  echo "variant_study: $finished/$total runs done, $(( (now - start) / 60 )) min elapsed, ETA $eta ($1)" >&2
+}
+failed=0
+pids=()
+for r in "${runs[@]}"; do
+  IFS='|' read -r dir config overrides seed <<<"$r"
+  [ -f "$dir/eval.json" ] && continue
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; progress "running"; done
+  echo "variant_study: starting $dir" >&2
+  train_one "$dir" "$config" "$overrides" "$seed" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+progress "training finished"
+[ "$failed" = 0 ] || { echo "variant_study: some runs failed (rerun to resume them)" >&2; exit 1; }
+
+# Comparisons: each variant against MHA, GQA and MLA (seed groups), head diversity per run, and the
+# projection to the paper's 6.3B configs.
+out=bench/results/variant_study
+mkdir -p "$out"
+for scale in demo wide; do
+  for cand in "$study/$scale"-*-s1; do
+    v="$(basename "$cand" -s1)"
+    bases=()
+    for b in mha gqa mla; do
+      [ "$v" = "$scale-$b" ] || [ ! -d "$study/$scale-$b-s1" ] || bases+=(--baseline="$study/$scale-$b-s*/metrics.jsonl")
+    done
+    "$bin/lrkv" flops-compare "${bases[@]}" --candidate="$study/$v-s*/metrics.jsonl" --out="$out/compare-$v" \
+      >"$out/compare-$v.txt"
+  done
+done
+for r in "${runs[@]}"; do
+  dir="${r%%|*}"
+  "$bin/lrkv" analyze heads --checkpoint="$dir/ckpt" --format=json >"$dir/heads.json"
+done
+for scale in demo wide; do
+  "$bin/lrkv" flops-project --config=configs/paper/6.3b-lrkv.textproto --baseline=configs/paper/6.3b-mha.textproto \
+    --tokens=126e9 --steps_ratio_from="$out/compare-$scale-lrkv.json" --steps_ratio_group="$scale-mha" \
+    --mfu=0.45 --peak=h100 --gpus=64 --format=json >"$out/project-$scale-lrkv.json"
+done
+/usr/bin/python3 bench/variant_study_report.py "$study" "$bin" bench/results

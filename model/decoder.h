@@ -76,6 +76,9 @@ class Decoder {
   // Activation recomputation (config.proto Recompute): what ForwardStage keeps for BackwardStage.
   void set_recompute(Recompute mode);
 
+  // This stage's blocks (its layers, in order).
+  const std::vector<std::unique_ptr<Block>>& blocks() const { return blocks_; }
+
   // KV-cache values per token per layer of this model's attention variant (whole model).
   int64_t KvCacheValuesPerTokenPerLayer() const;
 

@@ -37,6 +37,8 @@ absl::Status RunTrainCommand(const ConfigOverrides& config_overrides, MpiCommuni
 // a split) read their own --NAME=VALUE arguments and run under MPI like train.
 absl::Status RunGenerateCommand(const std::vector<std::string>& args, MpiCommunicator& world);
 absl::Status RunEvalCommand(const std::vector<std::string>& args, MpiCommunicator& world);
+// `lrkv analyze heads`: the head-diversity diagnostic of a checkpoint (args after the word "heads").
+absl::Status RunAnalyzeHeadsCommand(const std::vector<std::string>& args, MpiCommunicator& world);
 // Replaces this process with the sibling binary lrkv-prepare-data, passing `argv` on; returns only
 // on failure to start it.
 absl::Status ExecPrepareData(char** argv);

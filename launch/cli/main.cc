@@ -28,10 +28,11 @@ constexpr char kUsage[] =
     "                  --config=FILE [--config=FILE ...] [--layout=tpN,ppN,dpN] [--format=table|json]\n"
     "                  [--model.FIELD=VALUE ...]\n"
     "  flops-compare training FLOPs a candidate run needs to reach each baseline's final metric\n"
-    "                  --baseline=METRICS.jsonl [--baseline=...] --candidate=METRICS.jsonl\n"
+    "                  --baseline=METRICS.jsonl|'GLOB' [--baseline=...] --candidate=METRICS.jsonl|'GLOB'\n"
     "                  [--metric=val_loss] [--out=PREFIX]   (writes PREFIX.csv, .json, .png)\n"
     "  flops-project total training FLOPs and GPU-hours of a candidate vs a baseline config\n"
-    "                  --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON]\n"
+    "                  --config=FILE --baseline=FILE --tokens=N [--steps_ratio=X | --steps_ratio_from=JSON\n"
+    "                  [--steps_ratio_baseline=LABEL]]\n"
     "                  [--mfu=M --peak=FLOPS|h100|h200|a100|... [--gpus=G]] [--format=table|json]\n"
     "  checkpoint    inspect DIR: a checkpoint's manifest (tensors, pieces, training state)\n"
     "  export        a checkpoint's parameters as one safetensors file (+ FILE.config.json, the model config)\n"
@@ -44,6 +45,8 @@ constexpr char kUsage[] =
     "  eval          loss and perplexity over a whole split\n"
     "                  --checkpoint=DIR|--safetensors=FILE [--split=val|train --data_dir=DIR --eval_batches=N]\n"
     "                  [--tp=N] [--format=table|json]\n"
+    "  analyze heads head diversity of a checkpoint's attention (effective rank of W_Q W_K^T per layer)\n"
+    "                  --checkpoint=DIR|--safetensors=FILE [--format=table|json]\n"
     "  train         train a model\n"
     "                  --config=FILE [--steps=N --seed=S --data_dir=D --out_dir=O]\n"
     "                  [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]   (mpirun -np dp*pp*tp)\n"
@@ -143,6 +146,16 @@ int main(int argc, char** argv) {
           return command == "generate" ? lrkv::RunGenerateCommand(args, world) : lrkv::RunEvalCommand(args, world);
         },
         &argc, &argv);
+  }
+  if (command == "analyze") {
+    if (argc < 3 || std::strcmp(argv[2], "heads") != 0) {
+      std::fprintf(stderr, "usage: lrkv analyze heads --checkpoint=DIR|--safetensors=FILE [--format=table|json]\n");
+      return 2;
+    }
+    const std::vector<std::string> args(argv + 3, argv + argc);
+    return RunUnderMpi(
+        "analyze", [&](lrkv::MpiCommunicator& world) { return lrkv::RunAnalyzeHeadsCommand(args, world); }, &argc,
+        &argv);
   }
   if (command == "export" || command == "import") {
     const std::vector<std::string> args(argv + 2, argv + argc);

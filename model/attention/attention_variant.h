@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/attention/head_maps.h"
 #include "model/config.pb.h"
 #include "model/parameter.h"
 #include "runtime/ops/attention.h"
@@ -71,6 +72,9 @@ class AttentionVariant {
   // True when the parts are exactly {K, V} (KeysValues copies them): the decoder then caches the
   // keys QK-normed and rotated, ready for the core, and reads both in place.
   virtual bool CachesKeysAndValues() const { return false; }
+
+  // Each core head's query and key as linear maps of x (head_maps.h), this rank's heads.
+  virtual absl::StatusOr<HeadMaps> QueryKeyMaps() const = 0;
 };
 
 // What each variant's class declares to implement the interface, written once here (its .cc defines
@@ -84,7 +88,8 @@ class AttentionVariant {
   std::vector<int64_t> CacheParts() const override;                                                      \
   absl::Status Queries(const Tensor& x, Tensor& q) override;                                             \
   absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) override;                           \
-  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;
+  absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) override;              \
+  absl::StatusOr<HeadMaps> QueryKeyMaps() const override;
 
 // Registers the variant's parameters (this TP rank's blocks) under `prefix` ("layers.3.attn.").
 absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const ModelConfig& config,

@@ -65,6 +65,21 @@ absl::Status GroupedQueryAttention::KeysValues(const std::vector<Tensor>& parts,
   return v.CopyFrom(values);
 }
 
+// Head h's key is its KV head's: KV head (offset + h) / group.
+absl::StatusOr<HeadMaps> GroupedQueryAttention::QueryKeyMaps() const {
+  const int64_t dh = dims_.qk_dim;
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd wq, ParameterMatrix(*wq_, wq_->value.dim(0)));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd wk, ParameterMatrix(*wk_, wk_->value.dim(0)));
+  const KvGroups& g = dims_.kv_groups;
+  const int64_t group = g.group > 0 ? g.group : dims_.heads / dims_.kv_heads;
+  HeadMaps m;
+  for (int64_t h = 0; h < dims_.heads; ++h) {
+    m.wq.push_back(HeadColumns(wq, h, dh));
+    m.wk.push_back(HeadColumns(wk, (g.q_head_offset + h) / group, dh));
+  }
+  return m;
+}
+
 absl::Status GroupedQueryAttention::Backward(const Tensor& x, const VariantSaved*, const Tensor& dq, const Tensor& dk,
                                              const Tensor& dv, Tensor& dx) {
   constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;

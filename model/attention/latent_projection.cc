@@ -24,6 +24,12 @@ absl::StatusOr<LatentProjection> LatentProjection::Create(ParameterSet& params, 
 
 int64_t LatentProjection::width() const { return down_->value.dim(1); }
 
+absl::StatusOr<Eigen::MatrixXd> LatentProjection::Map() const {
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd down, ParameterMatrix(*down_, down_->value.dim(0)));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd gain, ParameterMatrix(*norm_, 1));
+  return Eigen::MatrixXd(down * gain.row(0).asDiagonal());
+}
+
 absl::Status LatentProjection::Forward(const Tensor& x, LatentSaved& saved) const {
   const int64_t n = x.numel() / x.dim(-1);
   LRKV_TRY_ASSIGN(saved.raw, Tensor::Empty({n, width()}, x.dtype(), x.device()));
@@ -70,6 +76,13 @@ absl::Status LatentQuery::Backward(const Tensor& x, const LatentSaved& saved, co
   LRKV_TRY(LinearBackward(dq, saved.latent, wq_up_->value, &dq_latent, wq_up_->grad, kCat));
   LRKV_TRY(dx.SetZero());
   return latent_.Backward(x, saved, dq_latent, dx);
+}
+
+absl::StatusOr<Eigen::MatrixXd> LatentQuery::Map() const {
+  if (wq_ != nullptr) return ParameterMatrix(*wq_, wq_->value.dim(0));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd latent, latent_.Map());
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd up, ParameterMatrix(*wq_up_, wq_up_->value.dim(0)));
+  return Eigen::MatrixXd(latent * up);
 }
 
 }  // namespace lrkv

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "model/attention/head_maps.h"
 #include "model/config.pb.h"
 #include "model/parameter.h"
 #include "runtime/tensor.h"
@@ -32,6 +33,9 @@ class LatentProjection {
   // dx += the latent path's part of x's gradient; the parameters' gradients accumulate.
   absl::Status Backward(const Tensor& x, const LatentSaved& saved, const Tensor& dlatent, Tensor& dx) const;
   int64_t width() const;
+  // W_down diag(gain) (d, width): the latent as a linear map of x, normalisation statistics left out
+  // (head_maps.h).
+  absl::StatusOr<Eigen::MatrixXd> Map() const;
 
  private:
   Parameter *down_ = nullptr, *norm_ = nullptr;
@@ -48,6 +52,8 @@ class LatentQuery {
   absl::Status Forward(const Tensor& x, Tensor& q, LatentSaved& saved) const;
   // dx written (the first path of x's gradient; later paths accumulate into it).
   absl::Status Backward(const Tensor& x, const LatentSaved& saved, const Tensor& dq, Tensor& dx) const;
+  // The query as a linear map of x (d, H_local Dqk): wq, or W_down diag(gain) wq_up.
+  absl::StatusOr<Eigen::MatrixXd> Map() const;
 
  private:
   Parameter* wq_ = nullptr;  // without query compression

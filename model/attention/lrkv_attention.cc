@@ -134,6 +134,21 @@ absl::Status LrkvAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   return Expand(v_, parts[1], parts[3], v);
 }
 
+// K_h = W_shared + U_h B_h^T.
+absl::StatusOr<HeadMaps> LrkvAttention::QueryKeyMaps() const {
+  const int64_t dh = dims_.qk_dim, r = rank_;
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd wq, ParameterMatrix(*wq_, wq_->value.dim(0)));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd shared, ParameterMatrix(*k_.shared, k_.shared->value.dim(0)));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd u, ParameterMatrix(*k_.u, k_.u->value.dim(0)));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd b, ParameterMatrix(*k_.b, dims_.heads * dh));  // (H d_h, r)
+  HeadMaps m;
+  for (int64_t h = 0; h < dims_.heads; ++h) {
+    m.wq.push_back(HeadColumns(wq, h, dh));
+    m.wk.push_back(r == 0 ? shared : Eigen::MatrixXd(shared + HeadColumns(u, h, r) * b.middleRows(h * dh, dh).transpose()));
+  }
+  return m;
+}
+
 absl::Status LrkvAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                      const Tensor& dv, Tensor& dx) {
   const auto& s = static_cast<const LrkvSaved&>(*saved);

@@ -81,6 +81,23 @@ absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& 
   return KeysValuesOf(parts[0], parts[1], k, v);
 }
 
+// k_h = [latent(x) W_UK,h ; x W_KR]: the key map is [W_down diag(gain) W_UK,h, W_KR].
+absl::StatusOr<HeadMaps> MlaAttention::QueryKeyMaps() const {
+  const int64_t dn = nope_dim_, dr = dims_.rope_dims;
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd wq, query_.Map());
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd latent, kv_latent_.Map());
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd up, ParameterMatrix(*wk_up_, kv_rank_));
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd rope, ParameterMatrix(*wk_rope_, wk_rope_->value.dim(0)));
+  HeadMaps m;
+  for (int64_t h = 0; h < dims_.heads; ++h) {
+    m.wq.push_back(HeadColumns(wq, h, dn + dr));
+    Eigen::MatrixXd k(latent.rows(), dn + dr);
+    k << latent * HeadColumns(up, h, dn), rope;
+    m.wk.push_back(std::move(k));
+  }
+  return m;
+}
+
 absl::Status MlaAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                     const Tensor& dv, Tensor& dx) {
   const auto& s = static_cast<const MlaSaved&>(*saved);

@@ -184,6 +184,30 @@ absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
 }
 
+// Core head (slot, i): the query q_i; the key [alpha latent_b(x) W_UK[a]_i ; x W_KR] of the block b
+// that slot's branch a reads for head i. A slot without a block here has no key (zero).
+absl::StatusOr<HeadMaps> MlraAttention::QueryKeyMaps() const {
+  const int64_t dn = nope_dim_, dr = dims_.rope_dims, hl = heads_, db = block_width_;
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd wq, query_.Map());
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd up, ParameterMatrix(*wk_up_, wk_up_->value.dim(0) * db));  // (A d_b, H d_n)
+  LRKV_TRY_ASSIGN(const Eigen::MatrixXd rope, ParameterMatrix(*wk_rope_, wk_rope_->value.dim(0)));
+  HeadMaps m;
+  m.wq.resize(dims_.heads);
+  m.wk.assign(dims_.heads, Eigen::MatrixXd::Zero(rope.rows(), dn + dr));
+  for (int64_t slot = 0; slot < dims_.branches; ++slot) {
+    for (int64_t i = 0; i < hl; ++i) m.wq[slot * hl + i] = HeadColumns(wq, i, dn + dr);
+  }
+  for (const Reader& r : readers_) {
+    LRKV_TRY_ASSIGN(const Eigen::MatrixXd latent, blocks_[r.block].Map());
+    for (int64_t i = r.first; i < r.end; ++i) {
+      Eigen::MatrixXd& k = m.wk[r.slot * hl + i];
+      k.leftCols(dn) = k_scale_ * latent * up.block(r.branch * db, i * dn, db, dn);
+      k.rightCols(dr) = rope;
+    }
+  }
+  return m;
+}
+
 absl::Status MlraAttention::Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                      const Tensor& dv, Tensor& dx) {
   const auto& s = static_cast<const MlraSaved&>(*saved);

@@ -8,6 +8,7 @@ RESULTS/variant_study/, and writes
   RESULTS/variant_study.md                the tables README quotes
   RESULTS/variant_study_loss_vs_flops.png validation loss against cumulative FLOPs, a band per variant
   RESULTS/variant_study_loss_vs_kv.png    final loss against KV-cache bytes per token
+  RESULTS/variant_study_heads.png         head diversity per layer and variant (mean over seeds)
 
     variant_study_report.py STUDY_DIR RESULTS_DIR
 
@@ -255,8 +256,25 @@ def main(study, results):
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(os.path.join(results, "variant_study_loss_vs_kv.png"), dpi=110)
+    # Head diversity per layer: uncentred and centred effective rank (% of H), mean over seeds.
+    fig, axes = plt.subplots(2, len(scales), figsize=(6 * len(scales), 7), squeeze=False)
+    for col, scale in enumerate(scales):
+        for v in variants(scale):
+            rs = groups[(scale, v)]
+            for row, key in enumerate(("uncentred_pct", "centred_pct")):
+                y = np.mean([[l[key] for l in r["head_diversity_layers"]] for r in rs], axis=0)
+                axes[row][col].plot(range(len(y)), y, marker="o", label=v.upper())
+        for row, key in enumerate(("uncentred", "centred (kernel PCA)")):
+            ax = axes[row][col]
+            ax.set_title(f"{scale}: {key} effective rank")
+            ax.set_xlabel("layer")
+            ax.set_ylabel("% of H")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(results, "variant_study_heads.png"), dpi=110)
     print("\n".join(md))
-    print(f"variant_study_report: {len(runs)} runs -> {results}/variant_study.{{json,md}}, *_loss_vs_*.png",
+    print(f"variant_study_report: {len(runs)} runs -> {results}/variant_study.{{json,md}}, variant_study_*.png",
           file=sys.stderr)
 
 

@@ -4,7 +4,7 @@
 // such a step could be. Writes --out (JSON) and a Markdown table on stdout; progress on stderr.
 //   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
 //                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=3]
-//                [--out=bench/results/decode_cpu.json]
+//                [--set=model.FIELD=VALUE,...] [--out=bench/results/decode_cpu.json]
 // The cache is filled directly (its values do not change the time), so no prefill is timed.
 #include <omp.h>
 
@@ -33,6 +33,7 @@ ABSL_FLAG(std::string, batches, "1,16", "sequences decoded together");
 ABSL_FLAG(double, max_cached_gib, 4.0, "skip a (batch, context) whose cache would exceed this");
 ABSL_FLAG(int, steps, 3, "timed tokens per case (after one warm-up token)");
 ABSL_FLAG(std::string, out, "bench/results/decode_cpu.json", "JSON report");
+ABSL_FLAG(std::string, set, "", "config overrides applied to every config, e.g. model.qk_norm=false");
 
 namespace lrkv {
 namespace {
@@ -82,6 +83,11 @@ absl::Status Run() {
   for (const std::string& path : configs) {
     LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(path));
     config.mutable_model()->set_n_layers(absl::GetFlag(FLAGS_layers));
+    for (absl::string_view o : absl::StrSplit(absl::GetFlag(FLAGS_set), ',', absl::SkipEmpty())) {
+      const size_t eq = o.find('=');
+      LRKV_REQUIRE(eq != absl::string_view::npos, "--set wants FIELD=VALUE, got '", o, "'");
+      LRKV_TRY(ApplyOverride(config, std::string(o.substr(0, eq)), std::string(o.substr(eq + 1))));
+    }
     FillDefaults(config);
     LRKV_TRY(ValidateModelConfig(config.model()));
     const ModelConfig& m = config.model();

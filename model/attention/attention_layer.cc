@@ -108,8 +108,10 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
   for (int64_t i = 0; i < count; ++i) {
     const int64_t seq = seqs[i], start = lengths[seq], len = start + n;
     // A variant whose cache is its keys and values stores the keys ready for the core (QK-normed,
-    // rotated at their positions) and reads both in place; the others are rebuilt from the cache.
-    const bool ready = variant_->CachesKeysAndValues();
+    // rotated at their positions) and reads both in place; one that absorbs its up-projections
+    // stores its one part with the RoPE key rotated and attends over it in place; the others'
+    // keys and values are rebuilt from the cache.
+    const bool ready = variant_->CachesKeysAndValues(), absorbed = variant_->AbsorbsDecoding();
     std::vector<Tensor> past;  // (1, len, width) per part
     for (size_t p = 0; p < cache.size(); ++p) {
       const int64_t width = cache[p].dim(2);
@@ -122,12 +124,30 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       if (ready && p == 0) {
         LRKV_TRY_ASSIGN(row, row.View({1, n, d.kv_heads, d.qk_dim}));
         LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
+      } else if (absorbed) {  // RoPE on the last d_R entries of [latent; k_rope]; no QK-norm here
+        LRKV_TRY_ASSIGN(row, row.View({1, n, 1, width}));
+        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
       }
       LRKV_TRY_ASSIGN(row, row.View({n, width}));
       LRKV_TRY(fresh.CopyFrom(row));
       LRKV_TRY_ASSIGN(Tensor filled, positions.Slice(0, len));
       LRKV_TRY_ASSIGN(filled, filled.View({1, len, width}));
       past.push_back(filled);
+    }
+    LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
+    LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
+    LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
+    const double scale = 1.0 / std::sqrt(double(d.qk_dim));
+    if (absorbed) {  // one KV head of width c + d_R: the cache rows are the keys and the values
+      const int64_t width = cache[0].dim(2);
+      LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({1, len, 1, width}));
+      LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, n, d.heads, width}, dt, dev));
+      LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, n, d.heads, width}, dt, dev));
+      LRKV_TRY(variant_->AbsorbQueries(qi, q_abs));
+      LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
+      LRKV_TRY(variant_->ExpandOutputs(o_abs, oi));
+      continue;
     }
     Tensor k, v;
     if (ready) {
@@ -139,11 +159,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       LRKV_TRY(variant_->KeysValues(past, k, v));
       LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
     }
-    LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
-    LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
-    LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
-    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
-    LRKV_TRY(CausalAttentionForward(qi, k, v, 1.0 / std::sqrt(double(d.qk_dim)), oi, lse, d.kv_groups));
+    LRKV_TRY(CausalAttentionForward(qi, k, v, scale, oi, lse, d.kv_groups));
   }
   Tensor o_heads;
   return OutputProjection(o, y, o_heads);

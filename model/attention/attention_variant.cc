@@ -16,4 +16,12 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const Mod
   return variant->create(config, prefix, params);
 }
 
+absl::Status AttentionVariant::AbsorbQueries(const Tensor&, Tensor&) {
+  return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
+}
+
+absl::Status AttentionVariant::ExpandOutputs(const Tensor&, Tensor&) {
+  return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
+}
+
 }  // namespace lrkv

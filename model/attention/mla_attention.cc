@@ -3,6 +3,7 @@
 #include "model/attention/variant_registry.h"
 
 #include "model/config.h"
+#include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
 #include "runtime/status.h"
@@ -21,6 +22,7 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   a->dims_ = {local_heads, local_heads, dn + dr, dv, dr};
   a->kv_rank_ = m.kv_lora_rank();
   a->nope_dim_ = dn;
+  a->absorbs_ = !c.qk_norm();
   LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
   LRKV_TRY_ASSIGN(a->kv_latent_, LatentProjection::Create(params, prefix, "wkv_down", "kv_norm.weight", d,
                                                           a->kv_rank_, c.norm_eps()));
@@ -59,8 +61,9 @@ absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_ro
   return LinearForward(latent, wv_up_->value, v, kCat);
 }
 
-// Cached: the normed latent and the RoPE key (before rotation), whole on every rank.
-std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_, dims_.rope_dims}; }
+// Cached: one part [the normed latent; the RoPE key], whole on every rank; the RoPE key is rotated
+// at its position by the layer when decoding absorbs (AbsorbsDecoding), raw otherwise.
+std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_ + dims_.rope_dims}; }
 
 absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
   LatentSaved unused;
@@ -68,17 +71,57 @@ absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
 }
 
 absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
+  const int64_t n = x.numel() / x.dim(-1), dr = dims_.rope_dims;
   LatentSaved kv;
   LRKV_TRY(kv_latent_.Forward(x, kv));
-  LRKV_TRY_ASSIGN(Tensor latent, kv.latent.View({x.dim(0), x.dim(1), kv_rank_}));
-  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({x.dim(0), x.dim(1), dims_.rope_dims}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
-  rows = {latent, k_rope};
+  LRKV_TRY_ASSIGN(Tensor row, Tensor::Empty({n, 1, kv_rank_ + dr}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(const Tensor latent, kv.latent.View({n, 1, kv_rank_}));
+  LRKV_TRY(CopyToHeadSlice(latent, 0, row));
+  LRKV_TRY(CopyToHeadSlice(k_rope, kv_rank_, row));
+  LRKV_TRY_ASSIGN(row, row.View({x.dim(0), x.dim(1), kv_rank_ + dr}));
+  rows = {row};
   return absl::OkStatus();
 }
 
+// Without absorption: the latent and the raw RoPE key out of the one part, then as Forward.
 absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
-  return KeysValuesOf(parts[0], parts[1], k, v);
+  const int64_t n = parts[0].numel() / (kv_rank_ + dims_.rope_dims);
+  LRKV_TRY_ASSIGN(const Tensor rows, parts[0].View({n, 1, kv_rank_ + dims_.rope_dims}));
+  LRKV_TRY_ASSIGN(Tensor latent, Tensor::Empty({n, kv_rank_}, rows.dtype(), rows.device()));
+  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dims_.rope_dims}, rows.dtype(), rows.device()));
+  LRKV_TRY_ASSIGN(Tensor latent_heads, latent.View({n, 1, kv_rank_}));
+  LRKV_TRY(ReduceFromHeadSlice(rows, 0, latent_heads));  // one head: a copy
+  LRKV_TRY(ReduceFromHeadSlice(rows, kv_rank_, k_rope));
+  return KeysValuesOf(latent, k_rope, k, v);
+}
+
+// q_abs[t, h] = [q[t, h, :d_n] W_UK,h^T ; q[t, h, d_n:]]: one GEMM batched over the heads, then the
+// RoPE part copied.
+absl::Status MlaAttention::AbsorbQueries(const Tensor& q, Tensor& q_abs) {
+  const int64_t h = dims_.heads, dq = dims_.qk_dim, dn = nope_dim_, dr = dims_.rope_dims, c = kv_rank_;
+  const int64_t n = q.numel() / (h * dq), wa = c + dr;
+  GemmArgs g;
+  g.m = n, g.n = c, g.k = dn, g.trans_b = true;
+  g.lda = h * dq, g.ldb = h * dn, g.ldc = h * wa;
+  g.batch = h, g.stride_a = dq, g.stride_b = dn, g.stride_c = wa;
+  LRKV_TRY(Gemm(q, wk_up_->value, q_abs, g, kCat));
+  LRKV_TRY_ASSIGN(const Tensor heads, q.View({n, h, dq}));
+  LRKV_TRY_ASSIGN(Tensor rope, Tensor::Empty({n, h, dr}, q.dtype(), q.device()));
+  LRKV_TRY(ReduceFromHeadSlice(heads, dn, rope));  // one source head per head: a copy
+  LRKV_TRY_ASSIGN(Tensor out, q_abs.View({n, h, wa}));
+  return CopyToHeadSlice(rope, c, out);
+}
+
+// o[t, h] = o_abs[t, h, :c] W_UV,h: one GEMM batched over the heads.
+absl::Status MlaAttention::ExpandOutputs(const Tensor& o_abs, Tensor& o) {
+  const int64_t h = dims_.heads, dv = dims_.v_dim, c = kv_rank_, wa = c + dims_.rope_dims;
+  GemmArgs g;
+  g.m = o_abs.numel() / (h * wa), g.n = dv, g.k = c;
+  g.lda = h * wa, g.ldb = h * dv, g.ldc = h * dv;
+  g.batch = h, g.stride_a = wa, g.stride_b = dv, g.stride_c = dv;
+  return Gemm(o_abs, wv_up_->value, o, g, kCat);
 }
 
 // k_h = [latent(x) W_UK,h ; x W_KR]: the key map is [W_down diag(gain) W_UK,h, W_KR].

@@ -4,7 +4,9 @@
 //   queries: wq (d, H (d_n + d_R))  or  wq_down (d, c'), q_norm.weight (c'), wq_up (c', H (d_n + d_R))
 //   wkv_down (d, c), kv_norm.weight (c), wk_up (c, H d_n), wv_up (c, H d_v), wk_rope (d, d_R)
 // Each head's query and key are [nope (d_n); rope (d_R)]; RoPE acts on the last d_R entries.
-// Inference caches the latent and the RoPE key: c + d_R values per token per layer.
+// Inference caches the latent and the RoPE key, one part [latent; k_rope]: c + d_R values per token
+// per layer. Without QK-norm decoding absorbs the up-projections (attention_variant.h): scores
+// q_nope,h W_UK,h^T . c + q_rope . k_rope over the cache itself, outputs (sum p c) W_UV,h.
 // Tensor parallelism: the down-projections, their norms and wk_rope are replicated on every rank
 // (gradients summed over TP); wq or wq_up, wk_up and wv_up are split by head.
 #pragma once
@@ -25,12 +27,16 @@ class MlaAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
+  bool AbsorbsDecoding() const override { return absorbs_; }
+  absl::Status AbsorbQueries(const Tensor& q, Tensor& q_abs) override;
+  absl::Status ExpandOutputs(const Tensor& o_abs, Tensor& o) override;
 
  private:
   absl::Status KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v);
 
   AttentionDims dims_{};
   int64_t kv_rank_ = 0, nope_dim_ = 0;
+  bool absorbs_ = false;  // no QK-norm: decoding absorbs W_UK and W_UV
   LatentQuery query_;
   LatentProjection kv_latent_;
   Parameter *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;

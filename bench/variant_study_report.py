@@ -60,13 +60,15 @@ def welch(a, b):
     return {"mean": d, "lo": d - h, "hi": d + h}
 
 
-def fmt(i, digits=4, sign=False):
+def fmt(i, digits=4, sign=False, bounds=False):
+    """mean [lo, hi]; with `bounds` the brackets always, "?" for a bound that is not defined."""
     if i is None or i.get("mean") is None:
         return "-"
     f = f"{{:{'+' if sign else ''}.{digits}f}}"
     s = f.format(i["mean"])
-    if i.get("lo") is not None and i.get("hi") is not None:
-        s += f" [{f.format(i['lo'])}, {f.format(i['hi'])}]"
+    lo, hi = i.get("lo"), i.get("hi")
+    if bounds or (lo is not None and hi is not None):
+        s += f" [{'?' if lo is None else f.format(lo)}, {'?' if hi is None else f.format(hi)}]"
     return s
 
 
@@ -145,7 +147,8 @@ def main(study, results):
     savings = []
     md.append("\nTraining FLOPs each variant needs to reach a baseline's final validation loss (mean of the "
               "baseline's seeds), as % saved against the baseline's budget: mean over the candidate's seeds "
-              "[95% interval widened by the target's own interval]; per-seed values; flops-compare's verdict:\n")
+              "[95% interval widened by the target's own interval; ? where a seed never reaches that end of the target's "
+              "interval]; per-seed values; flops-compare's verdict:\n")
     md.append("| scale | candidate | baseline | reached | FLOPs saved % | per seed | steps ratio | verdict |")
     md.append("|---|---|---|---:|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(results, "variant_study", "compare-*.json"))):
@@ -161,10 +164,10 @@ def main(study, results):
                    "steps_ratio_high": g["steps_ratio_high"], "verdict": g["verdict"], "target": g["target"]}
             savings.append(rec)
             full = g["reached"] == len(g["seeds"])
-            saving = fmt({"mean": g["saving_pct"]["mean"], "lo": g["saving_pct_low"], "hi": g["saving_pct_high"]}, 1) \
-                if full else "-"
-            ratio = fmt({"mean": g["steps_ratio"]["mean"], "lo": g["steps_ratio_low"], "hi": g["steps_ratio_high"]}, 3) \
-                if full else "-"
+            saving = fmt({"mean": g["saving_pct"]["mean"], "lo": g["saving_pct_low"], "hi": g["saving_pct_high"]}, 1,
+                         bounds=True) if full else "-"
+            ratio = fmt({"mean": g["steps_ratio"]["mean"], "lo": g["steps_ratio_low"], "hi": g["steps_ratio_high"]}, 3,
+                        bounds=True) if full else "-"
             seeds = ", ".join("never" if s is None else f"{s:.1f}" for s in per_seed)
             md.append(f"| {scale} | {cand.upper()} | {base.upper()} | {g['reached']}/{len(g['seeds'])} | {saving} | "
                       f"{seeds} | {ratio} | {g['verdict']} |")
@@ -206,7 +209,8 @@ def main(study, results):
             if "error" in p:
                 md.append(f"| {p['from']} | not projected: {p['error']} | | |")
                 continue
-            rng = lambda a, b: f" [{a:.3g}, {b:.3g}]" if a is not None and b is not None else ""  # noqa: E731
+            bound = lambda v: "unbounded" if v is None else f"{v:.3g}"  # noqa: E731
+            rng = lambda a, b: f" [{bound(a)}, {bound(b)}]"  # noqa: E731
             md.append(f"| {p['from']} | {p['steps_ratio']:.3f}{rng(p.get('steps_ratio_low'), p.get('steps_ratio_high'))} | "
                       f"{p['saving_pct']:.1f}{rng(p.get('saving_pct_low'), p.get('saving_pct_high'))} | "
                       f"{p['gpu_hours_saved']:.0f}{rng(p.get('gpu_hours_saved_low'), p.get('gpu_hours_saved_high'))} |")

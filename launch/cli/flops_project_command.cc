@@ -50,6 +50,7 @@ absl::StatusOr<double> PositiveNumber(const std::string& name, const std::string
 // when the comparison was of seed groups (NaN bounds otherwise).
 struct MeasuredRatio {
   double mean = 1, low = std::nan(""), high = std::nan("");
+  bool from_groups = false;  // a bound may still be NaN: unbounded on that side
 };
 
 // From a single-run comparison: its one row's tokens_ratio (the steps ratio when both runs train on
@@ -84,6 +85,7 @@ absl::StatusOr<MeasuredRatio> StepsRatioFromCompare(const std::string& path, con
                  group->value("baseline", std::string()), "'s mean ", metric, ", so there is no steps ratio");
     const auto number = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
     MeasuredRatio r;
+    r.from_groups = true;
     r.mean = number((*group)["steps_ratio"]["mean"]);
     r.low = number((*group)["steps_ratio_low"]);
     r.high = number((*group)["steps_ratio_high"]);
@@ -147,7 +149,9 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
     LRKV_TRY_ASSIGN(measured, StepsRatioFromCompare(ratio_from, ratio_baseline));
     steps_ratio = measured.mean;
   }
-  const bool has_range = std::isfinite(measured.low) && std::isfinite(measured.high);
+  // From seed groups the range is always reported; a side whose bound flops-compare could not set
+  // (a seed never reaches that end of the target's interval) is unbounded: null in the JSON.
+  const bool has_range = measured.from_groups;
   double peak = 0;
   if (has_mfu) {
     LRKV_TRY_ASSIGN(peak, LookupDevicePeak(peak_arg));
@@ -182,9 +186,10 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
   j["saving_flops"] = base_total - cand_total;
   // The range: a higher steps ratio is a smaller saving.
   const auto saving_at = [&](double x) { return 100.0 * (1.0 - x * tokens * cand_tpt / base_total); };
+  const auto or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   if (has_range) {
-    j["steps_ratio_low"] = measured.low, j["steps_ratio_high"] = measured.high;
-    j["saving_pct_low"] = saving_at(measured.high), j["saving_pct_high"] = saving_at(measured.low);
+    j["steps_ratio_low"] = or_null(measured.low), j["steps_ratio_high"] = or_null(measured.high);
+    j["saving_pct_low"] = or_null(saving_at(measured.high)), j["saving_pct_high"] = or_null(saving_at(measured.low));
   }
   if (has_mfu) {
     j["mfu"] = mfu;
@@ -197,10 +202,10 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
     j["baseline_wall_hours"] = gpu_hours(base_total) / gpus;
     j["candidate_wall_hours"] = gpu_hours(cand_total) / gpus;
     if (has_range) {
-      j["candidate_gpu_hours_low"] = gpu_hours(measured.low * tokens * cand_tpt);
-      j["candidate_gpu_hours_high"] = gpu_hours(measured.high * tokens * cand_tpt);
-      j["gpu_hours_saved_low"] = gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt);
-      j["gpu_hours_saved_high"] = gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt);
+      j["candidate_gpu_hours_low"] = or_null(gpu_hours(measured.low * tokens * cand_tpt));
+      j["candidate_gpu_hours_high"] = or_null(gpu_hours(measured.high * tokens * cand_tpt));
+      j["gpu_hours_saved_low"] = or_null(gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt));
+      j["gpu_hours_saved_high"] = or_null(gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt));
     }
   }
   if (format == "json") {
@@ -226,12 +231,16 @@ absl::Status RunFlopsProjectCommand(const std::vector<std::string>& args) {
   if (has_mfu) std::printf(", %.4g GPU-hours", gpu_hours(base_total) - gpu_hours(cand_total));
   std::printf(")\n");
   if (has_range) {
-    std::printf("range (95%%, from seed groups; an extrapolation from small runs): steps ratio %.4g to %.4g, "
-                "saving %.2f%% to %.2f%%",
-                measured.low, measured.high, saving_at(measured.high), saving_at(measured.low));
+    const auto num = [](double v, const char* unit) {
+      return std::isfinite(v) ? absl::StrFormat("%.4g%s", v, unit) : std::string("unbounded");
+    };
+    std::printf("range (95%%, from seed groups; an extrapolation from small runs): steps ratio %s to %s, saving %s to %s",
+                num(measured.low, "").c_str(), num(measured.high, "").c_str(), num(saving_at(measured.high), "%").c_str(),
+                num(saving_at(measured.low), "%").c_str());
     if (has_mfu) {
-      std::printf(", %.4g to %.4g GPU-hours saved", gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt),
-                  gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt));
+      std::printf(", %s to %s GPU-hours saved",
+                  num(gpu_hours(base_total) - gpu_hours(measured.high * tokens * cand_tpt), "").c_str(),
+                  num(gpu_hours(base_total) - gpu_hours(measured.low * tokens * cand_tpt), "").c_str());
     }
     std::printf("\n");
   }

@@ -110,6 +110,8 @@ run lrkv-s3 8 900000000000 "2:6.0 4:5.4 6:4.6 8:4.4"
 run near-s1 8 1000000000000 "4:5.5 6:5.2 8:4.74"
 run near-s2 8 1000000000000 "4:5.5 6:5.3 8:4.70"
 run never-s1 8 1000000000000 "4:5.5 8:4.9"
+run half-s1 8 1000000000000 "4:5.5 8:4.9"                  # reaches the mean 5.0, not its lower end 4.75
+run half-s2 8 1000000000000 "4:5.5 8:4.6"
 run never-s2 8 1000000000000 "4:5.5 8:5.3"
 "$bin/lrkv" flops-compare --baseline="$work/mha-s*/metrics.jsonl" --candidate="$work/lrkv-s*/metrics.jsonl" \
   --out="$work/groups/lrkv" | tee "$work/groups_table"
@@ -182,6 +184,25 @@ expect_error "one --candidate" "$bin/lrkv" flops-compare --baseline="$work/mha/m
 "$bin/lrkv" flops-project --config="$src/configs/paper/6.3b-lrkv.textproto" \
   --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 --steps_ratio_from="$work/groups/lrkv.json" \
   --mfu=0.4 --peak=h100 --format=json >"$work/p_group.json"
+# A bound flops-compare cannot set is unbounded in the projection: null, and "unbounded" in the table.
+"$bin/lrkv" flops-compare --baseline="$work/mha-s*/metrics.jsonl" --candidate="$work/half-s*/metrics.jsonl" \
+  --out="$work/groups/half" >/dev/null
+"$bin/lrkv" flops-project --config="$src/configs/paper/6.3b-lrkv.textproto" \
+  --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 --steps_ratio_from="$work/groups/half.json" \
+  --format=json >"$work/p_half.json"
+"$bin/lrkv" flops-project --config="$src/configs/paper/6.3b-lrkv.textproto" \
+  --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 --steps_ratio_from="$work/groups/half.json" \
+  | grep -q "steps ratio [0-9.]* to unbounded, saving unbounded to " || fail "unbounded range in the table"
+$py - "$work" <<'EOF2'
+import json, sys
+w = sys.argv[1]
+g = json.load(open(w + "/groups/half.json"))["groups"][0]
+assert g["reached"] == 2 and g["saving_pct_low"] is None and g["steps_ratio_high"] is None, g
+assert g["saving_pct_high"] is not None and g["verdict"] == "within noise", g
+p = json.load(open(w + "/p_half.json"))
+assert p["steps_ratio_high"] is None and p["saving_pct_low"] is None, p
+assert p["steps_ratio_low"] == g["steps_ratio_low"] and p["saving_pct_high"] > p["saving_pct"], p
+EOF2
 expect_error "has no baseline group 'gqa-s*' (it has mha-s*)" "$bin/lrkv" flops-project \
   --config="$src/configs/paper/6.3b-lrkv.textproto" --baseline="$src/configs/paper/6.3b-mha.textproto" --tokens=1e9 \
   --steps_ratio_from="$work/groups/lrkv.json" --steps_ratio_baseline='gqa-s*'

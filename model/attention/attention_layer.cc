@@ -124,7 +124,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       if (ready && p == 0) {
         LRKV_TRY_ASSIGN(row, row.View({1, n, d.kv_heads, d.qk_dim}));
         LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
-      } else if (absorbed) {  // RoPE on the last d_R entries of [latent; k_rope]; no QK-norm here
+      } else if (absorbed && p + 1 == cache.size()) {  // RoPE on its last d_R entries; no QK-norm here
         LRKV_TRY_ASSIGN(row, row.View({1, n, 1, width}));
         LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
       }
@@ -137,18 +137,12 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
     LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
     LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
-    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
     const double scale = 1.0 / std::sqrt(double(d.qk_dim));
-    if (absorbed) {  // one KV head of width c + d_R: the cache rows are the keys and the values
-      const int64_t width = cache[0].dim(2);
-      LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({1, len, 1, width}));
-      LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, n, d.heads, width}, dt, dev));
-      LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, n, d.heads, width}, dt, dev));
-      LRKV_TRY(variant_->AbsorbQueries(qi, q_abs));
-      LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
-      LRKV_TRY(variant_->ExpandOutputs(o_abs, oi));
+    if (absorbed) {
+      LRKV_TRY(variant_->DecodeAbsorbed(qi, past, scale, oi));
       continue;
     }
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
     Tensor k, v;
     if (ready) {
       LRKV_TRY_ASSIGN(k, past[0].View({1, len, d.kv_heads, d.qk_dim}));

@@ -16,11 +16,7 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const Mod
   return variant->create(config, prefix, params);
 }
 
-absl::Status AttentionVariant::AbsorbQueries(const Tensor&, Tensor&) {
-  return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
-}
-
-absl::Status AttentionVariant::ExpandOutputs(const Tensor&, Tensor&) {
+absl::Status AttentionVariant::DecodeAbsorbed(const Tensor&, const std::vector<Tensor>&, double, Tensor&) {
   return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
 }
 

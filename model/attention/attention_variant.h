@@ -72,17 +72,16 @@ class AttentionVariant {
   // True when the parts are exactly {K, V} (KeysValues copies them): the decoder then caches the
   // keys QK-normed and rotated, ready for the core, and reads both in place.
   virtual bool CachesKeysAndValues() const { return false; }
-  // Decoding with the up-projections absorbed (DeepSeek-V2): a variant whose one cache part is
-  // [latent (c); RoPE key (d_R)], read by every head, may answer true when the model has no QK-norm
-  // (which would have to act on the materialised keys). The layer then caches the part with its RoPE
-  // key rotated and runs the core over the cache in place as one KV head of width c + d_R (the values
-  // are the same rows, their last d_R outputs ignored), with the variant mapping queries into the
-  // latent space and outputs back out: no key or value is rebuilt.
+  // Decoding with the up-projections absorbed (DeepSeek-V2): a variant whose keys are a latent
+  // (per block) plus one RoPE key shared by every head may answer true when the model has no
+  // QK-norm (which would have to act on the materialised keys). Its last cache part must end with
+  // the RoPE key, which the layer rotates at its position as it caches it; no key or value is
+  // rebuilt: the variant maps the queries into the latent space, attends over the cached rows as
+  // one KV head per latent (the values are the same rows) and maps the outputs back out.
   virtual bool AbsorbsDecoding() const { return false; }
-  // q (B, n, H, Dqk), rotated -> q_abs (B, n, H, c + d_R): per head [q_nope W_UK,h^T; q_rope].
-  virtual absl::Status AbsorbQueries(const Tensor& q, Tensor& q_abs);
-  // o_abs (B, n, H, c + d_R) -> o (B, n, H, Dv): per head o_abs[..., :c] W_UV,h.
-  virtual absl::Status ExpandOutputs(const Tensor& o_abs, Tensor& o);
+  // q (1, n, H, Dqk), rotated, for positions [len - n, len); past: one (1, len, width) per cache
+  // part; o (1, n, H, Dv) written, as the core would give it. `scale`: the softmax scale.
+  virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o);
 
   // Each core head's query and key as linear maps of x (head_maps.h), this rank's heads.
   virtual absl::StatusOr<HeadMaps> QueryKeyMaps() const = 0;

@@ -3,6 +3,7 @@
 #include "model/attention/variant_registry.h"
 
 #include "model/config.h"
+#include "runtime/ops/attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
@@ -122,6 +123,19 @@ absl::Status MlaAttention::ExpandOutputs(const Tensor& o_abs, Tensor& o) {
   g.lda = h * wa, g.ldb = h * dv, g.ldc = h * dv;
   g.batch = h, g.stride_a = wa, g.stride_b = dv, g.stride_c = dv;
   return Gemm(o_abs, wv_up_->value, o, g, kCat);
+}
+
+// One KV head of width c + d_R: the cached rows are the keys and, their last d_R outputs ignored,
+// the values.
+absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) {
+  const int64_t n = q.dim(1), len = past[0].dim(1), h = dims_.heads, width = kv_rank_ + dims_.rope_dims;
+  LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({1, len, 1, width}));
+  LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
+  LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
+  LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, n}, LseDType(q.dtype()), q.device()));
+  LRKV_TRY(AbsorbQueries(q, q_abs));
+  LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
+  return ExpandOutputs(o_abs, o);
 }
 
 // k_h = [latent(x) W_UK,h ; x W_KR]: the key map is [W_down diag(gain) W_UK,h, W_KR].

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "model/attention/variant_registry.h"
 #include "model/config.h"
+#include "runtime/ops/attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
@@ -25,6 +26,28 @@ struct Within {
 absl::StatusOr<Tensor> From(const Tensor& t, int64_t offset) {
   LRKV_TRY_ASSIGN(Tensor flat, t.View({t.numel()}));
   return flat.Slice(offset, t.numel());
+}
+
+// The `shape`d run of elements of t starting at `offset`.
+absl::StatusOr<Tensor> Part(const Tensor& t, int64_t offset, const Shape& shape) {
+  LRKV_TRY_ASSIGN(Tensor flat, t.View({t.numel()}));
+  LRKV_TRY_ASSIGN(flat, flat.Slice(offset, offset + NumElements(shape)));
+  return flat.View(shape);
+}
+
+// A GEMM batched over `heads` heads: per head j, c_j = alpha op(a_j) op(b_j), each operand's head j
+// `stride` elements after head 0; a, b, c from the given element offsets.
+absl::Status GemmPerHead(const Tensor& a, int64_t a_offset, int64_t a_stride, const Tensor& b, int64_t b_offset,
+                         int64_t ldb, int64_t b_stride, bool trans_b, const Tensor& c, int64_t c_offset,
+                         int64_t c_stride, int64_t heads, int64_t n, int64_t k, double alpha) {
+  GemmArgs g;
+  g.m = 1, g.n = n, g.k = k, g.trans_b = trans_b, g.alpha = alpha;
+  g.lda = k, g.ldb = ldb, g.ldc = n;
+  g.batch = heads, g.stride_a = a_stride, g.stride_b = b_stride, g.stride_c = c_stride;
+  LRKV_TRY_ASSIGN(const Tensor ta, From(a, a_offset));
+  LRKV_TRY_ASSIGN(const Tensor tb, From(b, b_offset));
+  LRKV_TRY_ASSIGN(Tensor tc, From(c, c_offset));
+  return Gemm(ta, tb, tc, g, kCat);
 }
 
 // c = alpha op(a) op(b) + beta c; op(a) (m, k), op(b) (k, n).
@@ -71,6 +94,7 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
   a->block_width_ = w.block_width;
   a->k_scale_ = std::sqrt(double(d) / double(w.block_width));
   a->v_scale_ = a->k_scale_ / std::sqrt(double(w.branches));
+  a->absorbs_ = !c.qk_norm();
   LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank(), /*whole=*/by_block));
   for (int64_t b = first_block; b < end_block; ++b) {
     LRKV_TRY_ASSIGN(LatentProjection block,
@@ -182,6 +206,47 @@ absl::Status MlraAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows
 
 absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
   return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
+}
+
+// Per block: its keys [c_b; the rotated RoPE key] copied from the cache, then token by token (so
+// that a reader's heads are contiguous) its readers' queries mapped into the block, the core over
+// the block's keys, and the outputs mapped back into the readers' branch slot.
+absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale,
+                                           Tensor& o) {
+  const int64_t n = q.dim(1), len = past[0].dim(1), hc = dims_.heads, hl = heads_, dq = dims_.qk_dim;
+  const int64_t dn = nope_dim_, dr = dims_.rope_dims, dv = dims_.v_dim, db = block_width_, w = db + dr;
+  const DType dt = q.dtype();
+  const Device dev = q.device();
+  if (!every_slot_read_) LRKV_TRY(o.SetZero());  // a head without a block here gets nothing
+  LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, 1, dr}));
+  LRKV_TRY_ASSIGN(Tensor keys, Tensor::Empty({len, 1, w}, dt, dev));  // one block's at a time
+  for (const Reader& r : readers_) {
+    const int64_t heads = r.end - r.first, head0 = r.slot * hl + r.first;  // the reader's core heads
+    if (heads == 0) continue;
+    LRKV_TRY_ASSIGN(const Tensor latent, past[r.block].View({len, 1, db}));
+    LRKV_TRY(CopyToHeadSlice(latent, 0, keys));
+    LRKV_TRY(CopyToHeadSlice(rope, db, keys));
+    const int64_t up_k = (r.branch * db * hl + r.first) * dn, up_v = (r.branch * db * hl + r.first) * dv;
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t visible = len - n + t + 1;
+      LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
+      LRKV_TRY(GemmPerHead(q, (t * hc + head0) * dq, dq, wk_up_->value, up_k, hl * dn, dn, /*trans_b=*/true, q_abs, 0,
+                           w, heads, db, dn, k_scale_));
+      LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, (t * hc + head0) * dq, {1, heads, dq}));
+      LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
+      LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
+      LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
+      LRKV_TRY(CopyToHeadSlice(q_rope, db, q_abs_heads));
+      LRKV_TRY_ASSIGN(Tensor kv, keys.Slice(0, visible));
+      LRKV_TRY_ASSIGN(kv, kv.View({1, visible, 1, w}));
+      LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
+      LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, LseDType(dt), dev));
+      LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
+      LRKV_TRY(GemmPerHead(o_abs, 0, w, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, (t * hc + head0) * dv,
+                           dv, heads, dv, db, v_scale_));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Core head (slot, i): the query q_i; the key [alpha latent_b(x) W_UK[a]_i ; x W_KR] of the block b

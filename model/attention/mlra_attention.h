@@ -22,6 +22,9 @@
 // block instead: a rank holds blocks / tp latent blocks (and caches only those and the RoPE key),
 // the whole query, up-projections and wo, computes every head over its blocks, and the layer's
 // all-reduce sums the branches. Such a model is for inference only.
+// Without QK-norm decoding absorbs the up-projections per block (attention_variant.h): a block's
+// keys are [c_b; the rotated RoPE key], copied from the cache each step, its readers' queries
+// alpha q_nope,i W_UK[a]_i^T, their outputs (alpha / sqrt A) o W_UV[a]_i.
 #pragma once
 
 #include <vector>
@@ -42,6 +45,8 @@ class MlraAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
+  bool AbsorbsDecoding() const override { return absorbs_; }
+  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) override;
 
  private:
   absl::Status QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved);
@@ -57,6 +62,7 @@ class MlraAttention final : public AttentionVariant {
   int64_t heads_ = 0;  // this rank's output heads
   int64_t kv_rank_ = 0, nope_dim_ = 0, block_width_ = 0;
   double k_scale_ = 0, v_scale_ = 0;  // alpha, alpha / sqrt(A)
+  bool absorbs_ = false;              // no QK-norm: decoding absorbs W_UK and W_UV per block
   LatentQuery query_;
   std::vector<LatentProjection> blocks_;
   std::vector<Reader> readers_;  // one per block of this rank

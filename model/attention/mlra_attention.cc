@@ -227,20 +227,21 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     LRKV_TRY(CopyToHeadSlice(latent, 0, keys));
     LRKV_TRY(CopyToHeadSlice(rope, db, keys));
     const int64_t up_k = (r.branch * db * hl + r.first) * dn, up_v = (r.branch * db * hl + r.first) * dv;
+    // This reader's per-token buffers, reused for every token.
+    LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, LseDType(dt), dev));
+    LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
     for (int64_t t = 0; t < n; ++t) {
       const int64_t visible = len - n + t + 1;
-      LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
       LRKV_TRY(GemmPerHead(q, (t * hc + head0) * dq, dq, wk_up_->value, up_k, hl * dn, dn, /*trans_b=*/true, q_abs, 0,
                            w, heads, db, dn, k_scale_));
       LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, (t * hc + head0) * dq, {1, heads, dq}));
-      LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
       LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
-      LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
       LRKV_TRY(CopyToHeadSlice(q_rope, db, q_abs_heads));
       LRKV_TRY_ASSIGN(Tensor kv, keys.Slice(0, visible));
       LRKV_TRY_ASSIGN(kv, kv.View({1, visible, 1, w}));
-      LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
-      LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, LseDType(dt), dev));
       LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
       LRKV_TRY(GemmPerHead(o_abs, 0, w, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, (t * hc + head0) * dv,
                            dv, heads, dv, db, v_scale_));

@@ -43,13 +43,13 @@ absl::Status RunAnalyzeHeadsCommand(const std::vector<std::string>& args, MpiCom
   }
   LRKV_REQUIRE(format == "table" || format == "json", "--format must be table or json, got '", format, "'");
   LRKV_TRY_ASSIGN(InferenceModel m, LoadInferenceModel(world, source, /*tp=*/1, /*decoding=*/false));
+  if (world.rank() != 0) return absl::OkStatus();  // every rank holds the whole model; one reports
   std::vector<HeadDiversity> layers;
   for (const auto& block : m.model->blocks()) {
     LRKV_TRY_ASSIGN(const HeadMaps maps, block->attention().variant().QueryKeyMaps());
     LRKV_TRY_ASSIGN(HeadDiversity d, HeadDiversityOf(maps));
     layers.push_back(std::move(d));
   }
-  if (world.rank() != 0) return absl::OkStatus();
   const int64_t heads = layers.front().heads;
   double un = 0, ce = 0, off = 0, un90 = 0, ce90 = 0;
   for (const HeadDiversity& d : layers) {

@@ -43,7 +43,6 @@ struct Run {
 // The runs one --baseline or --candidate names: a file, or every file a glob matches (seeds).
 struct Group {
   std::string label;  // the run's label, or the glob's directory part, e.g. mha-s*
-  std::string pattern;
   std::vector<Run> runs;
 };
 
@@ -267,7 +266,6 @@ void PrintGroupTable(const std::vector<Group>& baselines, const Group& cand, con
 absl::StatusOr<Group> ReadGroup(const std::string& pattern, const std::string& metric,
                                 const std::vector<Group>& taken) {
   Group g;
-  g.pattern = pattern;
   LRKV_TRY_ASSIGN(const std::vector<std::string> paths, ExpandPattern(pattern));
   std::vector<Run> all;  // labels unique over every run read so far
   for (const Group& t : taken) all.insert(all.end(), t.runs.begin(), t.runs.end());

@@ -13,13 +13,25 @@ namespace {
 constexpr char kStoppedOnEveryRank[] = "lrkv/stopped-on-every-rank";
 }  // namespace
 
-absl::Status SumOverGroup(Communicator& group, std::vector<double>& values) {
+namespace {
+
+absl::Status ReduceOverGroup(Communicator& group, std::vector<double>& values, ReduceOp op) {
   if (group.size() == 1 || values.empty()) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor t, Tensor::Empty({int64_t(values.size())}, DType::kF64));
   std::copy(values.begin(), values.end(), t.data<double>());
-  LRKV_TRY(group.AllReduce(t));
+  LRKV_TRY(group.AllReduce(t, op));
   std::copy(t.data<double>(), t.data<double>() + values.size(), values.begin());
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SumOverGroup(Communicator& group, std::vector<double>& values) {
+  return ReduceOverGroup(group, values, ReduceOp::kSum);
+}
+
+absl::Status MaxOverGroup(Communicator& group, std::vector<double>& values) {
+  return ReduceOverGroup(group, values, ReduceOp::kMax);
 }
 
 absl::Status SendString(Communicator& c, const std::string& s, int peer) {

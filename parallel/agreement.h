@@ -20,6 +20,8 @@ bool StoppedOnEveryRank(const absl::Status& status);
 
 // values[i] = the sum over the group of values[i]: a few scalars (loss sums, FLOPs, byte counts).
 absl::Status SumOverGroup(Communicator& group, std::vector<double>& values);
+// values[i] = the largest over the group of values[i] (peak memory of the ranks).
+absl::Status MaxOverGroup(Communicator& group, std::vector<double>& values);
 
 // Strings between two ranks (as a length, then the bytes).
 absl::Status SendString(Communicator& c, const std::string& s, int peer);

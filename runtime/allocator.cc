@@ -1,5 +1,6 @@
 #include "runtime/allocator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -30,14 +31,14 @@ class CpuAllocator final : public Allocator {
       if (it != free_.end()) {
         void* p = it->second;
         free_.erase(it);
-        sizes_[p] = rounded;
-        cached_ -= rounded, live_ += rounded;
+        stats_.cached -= rounded;
+        Track(p, rounded);
         return p;
       }
-      if (cached_ > live_) {
+      if (stats_.cached > stats_.in_use) {
         for (const auto& [size, block] : free_) std::free(block);
         free_.clear();
-        cached_ = 0;
+        stats_.cached = 0;
       }
     }
     void* p = std::aligned_alloc(64, rounded);
@@ -45,16 +46,25 @@ class CpuAllocator final : public Allocator {
       return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
     std::lock_guard<std::mutex> lock(mu_);
-    sizes_[p] = rounded;
-    live_ += rounded;
+    ++stats_.device_mallocs;
+    Track(p, rounded);
     return p;
   }
   void Free(void* ptr) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sizes_.find(ptr);
     free_.emplace(it->second, ptr);
-    cached_ += it->second, live_ -= it->second;
+    stats_.cached += it->second, stats_.in_use -= it->second;
     sizes_.erase(it);
+  }
+  AllocatorStats Stats() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+  void ResetPeaks() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.peak_in_use = stats_.in_use;
+    stats_.peak_held = stats_.in_use + stats_.cached;
   }
   absl::Status Memset0(void* ptr, size_t bytes) override {
     std::memset(ptr, 0, bytes);
@@ -74,10 +84,16 @@ class CpuAllocator final : public Allocator {
   }
 
  private:
+  void Track(void* p, size_t rounded) {
+    sizes_[p] = rounded;
+    stats_.in_use += rounded;
+    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
+    stats_.peak_held = std::max(stats_.peak_held, stats_.in_use + stats_.cached);
+  }
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks
   std::multimap<size_t, void*> free_;        // cached blocks by size
-  size_t live_ = 0, cached_ = 0;             // bytes in use, bytes cached
+  AllocatorStats stats_;
 };
 
 CpuAllocator cpu_allocator;

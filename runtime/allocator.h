@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -10,9 +11,19 @@
 
 namespace lrkv {
 
+// What an allocator holds, in bytes: handed out and not yet freed (in use), freed but kept for
+// reuse (cached), and the peaks since the last ResetPeaks. held = in use + cached is what the
+// process owns of the device; the memory model (model/memory_model.h) is checked against it.
+struct AllocatorStats {
+  int64_t in_use = 0, cached = 0, peak_in_use = 0, peak_held = 0, device_mallocs = 0;
+};
+
 class Allocator {
  public:
   virtual ~Allocator() = default;
+  virtual AllocatorStats Stats() = 0;
+  // Starts the peaks again from what is in use and held now.
+  virtual void ResetPeaks() = 0;
   virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;
   virtual void Free(void* ptr) = 0;
   virtual absl::Status Memset0(void* ptr, size_t bytes) = 0;

@@ -6,6 +6,8 @@
 //                                    save outlast a launcher's grace period
 //   LRKV_TEST_NAN_GRAD=K (or K+)     world rank 0's first gradient becomes NaN at step K (or from
 //                                    step K on): the non-finite-step handling (launch/)
+//   LRKV_TEST_MEMORY_AVAILABLE=BYTES the memory the start-up check sees as available on the node
+//                                    (launch/train/memory_check.h), whatever the machine has
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/config.pb.h"
 
 namespace lrkv {
 
@@ -16,5 +17,12 @@ using NamedArgs = std::vector<std::pair<std::string, std::string>>;
 // fails with a message that ends with `usage`.
 absl::StatusOr<NamedArgs> ParseNamedArgs(const std::vector<std::string>& args, const std::vector<std::string>& known,
                                          const std::string& usage);
+
+// "tp2,pp4,dp8" (any subset, any order) into `p`'s tp, pp and dp (`lrkv flops --layout`, `lrkv memory`).
+absl::Status ParseLayout(const std::string& text, ParallelConfig& p);
+
+// A size in bytes: "80GiB", "80GB", "512MiB", "1e9" (B, KB/MB/GB/TB powers of 1000, KiB/MiB/GiB/TiB
+// of 1024, case-insensitive).
+absl::StatusOr<double> ParseByteSize(const std::string& text);
 
 }  // namespace lrkv

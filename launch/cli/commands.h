@@ -18,6 +18,10 @@ using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format,
                              const std::string& layout, const ConfigOverrides& overrides);
 
+// `lrkv memory` (model/memory_model.h per rank; --search over layouts) reads its own --NAME=VALUE
+// arguments and --model.X=V / --train.X=V / --parallel.X=V overrides.
+absl::Status RunMemoryCommand(const std::vector<std::string>& args);
+
 // `lrkv flops-compare` and `lrkv flops-project` read their own --NAME=VALUE arguments (--baseline
 // repeats); `args` are those after the command word.
 absl::Status RunFlopsCompareCommand(const std::vector<std::string>& args);

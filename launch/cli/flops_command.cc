@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
+#include "launch/cli/command_args.h"
 #include "launch/cli/commands.h"
 #include "launch/train/metrics_writer.h"
 #include "model/config.h"
@@ -24,24 +23,6 @@ struct Row {
   std::vector<double> values;  // one per config
   bool integer = true;
 };
-
-// "tp2,pp4,dp8" (any subset, any order) into `p`'s dp, tp, pp.
-absl::Status ParseLayout(const std::string& text, ParallelConfig& p) {
-  const std::vector<std::string> parts = absl::StrSplit(text, ',', absl::SkipEmpty());
-  LRKV_REQUIRE(!parts.empty(), "--layout is empty: give tpN, ppN and/or dpN, e.g. --layout=tp2,pp2");
-  for (const std::string& part : parts) {
-    const size_t digits = part.find_first_of("0123456789");
-    int value = 0;
-    const std::string dim = part.substr(0, digits);
-    LRKV_REQUIRE(digits != std::string::npos && absl::SimpleAtoi(part.substr(digits), &value) && value >= 1 &&
-                     (dim == "tp" || dim == "pp" || dim == "dp"),
-                 "--layout=", text, ": '", part, "' is not tpN, ppN or dpN");
-    if (dim == "tp") p.set_tp(value);
-    if (dim == "pp") p.set_pp(value);
-    if (dim == "dp") p.set_dp(value);
-  }
-  return absl::OkStatus();
-}
 
 // Per-rank rows of a layout: job totals per token, then per stage per rank; per step too when
 // `per_step` (every config sets train.global_batch).

@@ -27,6 +27,9 @@ constexpr char kUsage[] =
     "  flops         parameters, FLOPs per token and KV cache of configs, side by side\n"
     "                  --config=FILE [--config=FILE ...] [--layout=tpN,ppN,dpN] [--format=table|json]\n"
     "                  [--model.FIELD=VALUE ...]\n"
+    "  memory        what each rank of a training job holds at its peak, by category; does it fit a GPU\n"
+    "                  --config=FILE [--layout=tpN,ppN,dpN] [--zero1=true] [--format=table|json]\n"
+    "                  [--gpu_memory=80GiB | --peak=h100|h200|a100] [--search=GPUS] [--train.FIELD=VALUE ...]\n"
     "  flops-compare training FLOPs a candidate run needs to reach each baseline's final metric\n"
     "                  --baseline=METRICS.jsonl|'GLOB' [--baseline=...] --candidate=METRICS.jsonl|'GLOB'\n"
     "                  [--metric=val_loss] [--out=PREFIX]   (writes PREFIX.csv, .json, .png)\n"
@@ -156,6 +159,12 @@ int main(int argc, char** argv) {
     return RunUnderMpi(
         "analyze", [&](lrkv::MpiCommunicator& world) { return lrkv::RunAnalyzeHeadsCommand(args, world); }, &argc,
         &argv);
+  }
+  if (command == "memory") {
+    const absl::Status s = lrkv::RunMemoryCommand(std::vector<std::string>(argv + 2, argv + argc));
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "lrkv memory: error: %s\n", std::string(s.message()).c_str());
+    return 1;
   }
   if (command == "export" || command == "import") {
     const std::vector<std::string> args(argv + 2, argv + argc);

@@ -17,20 +17,21 @@ namespace lrkv {
 //     TF32 989*, BF16 1,979* (only the memory differs).
 //   - NVIDIA A100 Tensor Core GPU datasheet (SXM and PCIe, 40 and 80 GB): FP32 19.5,
 //     TF32 156 (312*), BF16 312 (624*).
+// Memory: H100 SXM and PCIe 80 GB, H200 SXM 141 GB, A100 80 GB (its 40 GB part: give --gpu_memory).
 const std::vector<DevicePeak>& DevicePeaks() {
   static const std::vector<DevicePeak> kPeaks = {
-      {"h100-sxm-bf16", 989e12, "H100 SXM, BF16 tensor core, dense"},
-      {"h100-sxm-tf32", 494.5e12, "H100 SXM, TF32 tensor core, dense"},
-      {"h100-sxm-fp32", 67e12, "H100 SXM, FP32 (no tensor core)"},
-      {"h100-pcie-bf16", 756e12, "H100 PCIe, BF16 tensor core, dense"},
-      {"h100-pcie-tf32", 378e12, "H100 PCIe, TF32 tensor core, dense"},
-      {"h100-pcie-fp32", 51e12, "H100 PCIe, FP32 (no tensor core)"},
-      {"h200-sxm-bf16", 989e12, "H200 SXM, BF16 tensor core, dense (same compute as H100 SXM)"},
-      {"h200-sxm-tf32", 494.5e12, "H200 SXM, TF32 tensor core, dense"},
-      {"h200-sxm-fp32", 67e12, "H200 SXM, FP32 (no tensor core)"},
-      {"a100-bf16", 312e12, "A100 (SXM or PCIe), BF16 tensor core, dense"},
-      {"a100-tf32", 156e12, "A100 (SXM or PCIe), TF32 tensor core, dense"},
-      {"a100-fp32", 19.5e12, "A100 (SXM or PCIe), FP32 (no tensor core)"},
+      {"h100-sxm-bf16", 989e12, 80e9, "H100 SXM, BF16 tensor core, dense"},
+      {"h100-sxm-tf32", 494.5e12, 80e9, "H100 SXM, TF32 tensor core, dense"},
+      {"h100-sxm-fp32", 67e12, 80e9, "H100 SXM, FP32 (no tensor core)"},
+      {"h100-pcie-bf16", 756e12, 80e9, "H100 PCIe, BF16 tensor core, dense"},
+      {"h100-pcie-tf32", 378e12, 80e9, "H100 PCIe, TF32 tensor core, dense"},
+      {"h100-pcie-fp32", 51e12, 80e9, "H100 PCIe, FP32 (no tensor core)"},
+      {"h200-sxm-bf16", 989e12, 141e9, "H200 SXM, BF16 tensor core, dense (same compute as H100 SXM)"},
+      {"h200-sxm-tf32", 494.5e12, 141e9, "H200 SXM, TF32 tensor core, dense"},
+      {"h200-sxm-fp32", 67e12, 141e9, "H200 SXM, FP32 (no tensor core)"},
+      {"a100-bf16", 312e12, 80e9, "A100 (SXM or PCIe), BF16 tensor core, dense"},
+      {"a100-tf32", 156e12, 80e9, "A100 (SXM or PCIe), TF32 tensor core, dense"},
+      {"a100-fp32", 19.5e12, 80e9, "A100 (SXM or PCIe), FP32 (no tensor core)"},
   };
   return kPeaks;
 }
@@ -52,6 +53,21 @@ std::string Normalize(const std::string& name) {
   return out;
 }
 
+// The table's entry for `name` (aliases resolved), or NotFound listing the names.
+absl::StatusOr<const DevicePeak*> FindDevice(const std::string& name_in, const char* what) {
+  std::string name = Normalize(name_in);
+  for (const auto& [alias, target] : kAliases) {
+    if (name == alias) name = target;
+  }
+  std::string known;
+  for (const DevicePeak& p : DevicePeaks()) {
+    if (name == p.name) return &p;
+    absl::StrAppend(&known, known.empty() ? "" : ", ", p.name);
+  }
+  return absl::NotFoundError(absl::StrCat("unknown device '", name_in, "' for the ", what, ": give a number or one of ",
+                                          known, " (or h100, h100-pcie, h200, a100 for bf16)"));
+}
+
 }  // namespace
 
 absl::StatusOr<double> LookupDevicePeak(const std::string& name_or_number) {
@@ -63,18 +79,15 @@ absl::StatusOr<double> LookupDevicePeak(const std::string& name_or_number) {
     }
     return number;
   }
-  std::string name = Normalize(name_or_number);
-  for (const auto& [alias, target] : kAliases) {
-    if (name == alias) name = target;
-  }
-  std::string known;
-  for (const DevicePeak& p : DevicePeaks()) {
-    if (name == p.name) return p.flops_per_s;
-    absl::StrAppend(&known, known.empty() ? "" : ", ", p.name);
-  }
-  return absl::NotFoundError(absl::StrCat("unknown device '", name_or_number,
-                                          "' for the peak FLOP/s: give a number (e.g. 989e12) or one of ", known,
-                                          " (or h100, h100-pcie, h200, a100 for bf16)"));
+  absl::StatusOr<const DevicePeak*> d = FindDevice(name_or_number, "peak FLOP/s (e.g. 989e12)");
+  if (!d.ok()) return d.status();
+  return (*d)->flops_per_s;
+}
+
+absl::StatusOr<double> LookupDeviceMemory(const std::string& name) {
+  absl::StatusOr<const DevicePeak*> d = FindDevice(name, "memory (or --gpu_memory=80GiB)");
+  if (!d.ok()) return d.status();
+  return (*d)->memory_bytes;
 }
 
 }  // namespace lrkv

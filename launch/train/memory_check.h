@@ -1,8 +1,8 @@
-// The start-up check that a job fits the memory of its machine, so that a config that cannot fit
-// (model.n_layers=100000) is refused at once, naming the figures, instead of allocating for
-// minutes and failing on some 256 KiB block. The estimate is a floor, not a prediction: the
-// parameter state is exact, activations are counted coarsely (what backward keeps per layer), so
-// a job refused here could never have run.
+// The start-up check that a job fits the memory of its nodes: every rank's peak as the memory model
+// predicts it (model/memory_model.h), summed over the ranks of each node, against what the node has
+// available now. A job that would not fit stops on every rank before it allocates, with the
+// prediction and what would fit in the message, never by the OOM killer half-way through;
+// train.ignore_memory_check starts it anyway.
 #pragma once
 
 #include <cstdint>
@@ -14,21 +14,12 @@
 
 namespace lrkv {
 
-struct RankMemory {
-  // In doubles: a config far too large must not overflow on its way to being refused.
-  double state_bytes = 0;       // values, gradients and AdamW moments (fp32) of the rank's parameters
-  double activation_bytes = 0;  // what backward keeps for the micro-batches in flight
-  double total() const { return state_bytes + activation_bytes; }
-};
+// Memory this process can still get: the machine's MemAvailable, or what its cgroup's limit leaves
+// when that is less.
+int64_t AvailableMemoryBytes();
 
-// The largest rank's floor, for a config that passed validation.
-RankMemory EstimateRankMemory(const RunConfig& config);
-
-// Physical memory this process may use: the machine's, or its cgroup's limit when lower.
-int64_t UsableMemoryBytes();
-
-// Fails when the ranks of `world` on one node need more than that node's usable memory.
-// Collective over `world` (counts the ranks per node).
-absl::Status CheckMemoryFits(const RunConfig& config, MPI_Comm world);
+// Fails when the ranks of `world` on one node are predicted to need more than that node has
+// available. `stage`: this rank's pipeline stage. Collective over `world`.
+absl::Status CheckMemoryFits(const RunConfig& config, int stage, MPI_Comm world);
 
 }  // namespace lrkv

@@ -1,5 +1,7 @@
 #include "launch/train/trainer.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +35,7 @@
 #include "parallel/data_parallel.h"
 #include "parallel/mesh.h"
 #include "parallel/pipeline_schedule.h"
+#include "runtime/allocator.h"
 #include "runtime/directory_lock.h"
 #include "runtime/flop_counter.h"
 #include "runtime/status.h"
@@ -62,6 +65,10 @@ struct StepResult {
   double loss = 0, lr = 0, grad_norm = 0, seconds = 0;
   int64_t flops = 0;           // model FLOPs (MFU)
   int64_t hardware_flops = 0;  // with recomputation (HFU)
+  // The largest rank's peaks so far, as PyTorch names them: bytes of live tensors (allocated), bytes
+  // its allocator held (reserved: the tensors and its cache of freed blocks), and its resident
+  // memory (the whole process: those, code, libraries, MPI).
+  double memory_peak_allocated_bytes = 0, memory_peak_reserved_bytes = 0, rss_peak_bytes = 0;
   bool skipped = false, stop = false;
   std::vector<int64_t> bytes;  // per logged group and kind
 };
@@ -142,7 +149,8 @@ absl::Status Trainer::CheckBeforeStart() {
     return CheckCheckpointDirectory(t_);
   }();
   LRKV_TRY(AgreeOnStatus(world_, checks));
-  LRKV_TRY(AgreeOnStatus(world_, CheckMemoryFits(config_, world_.comm())));
+  const int stage = (world_.rank() / par_.tp()) % par_.pp();  // parallel/mesh.h's rank order
+  LRKV_TRY(AgreeOnStatus(world_, CheckMemoryFits(config_, stage, world_.comm())));
   return lead_ ? RemoveOldCheckpoints(t_) : absl::OkStatus();
 }
 
@@ -314,6 +322,13 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   r.stop = totals[2] > 0;
   r.hardware_flops = static_cast<int64_t>(totals[3]);
   for (size_t i = 4; i < totals.size(); ++i) r.bytes.push_back(static_cast<int64_t>(totals[i]));
+  LRKV_TRY_ASSIGN(Allocator * allocator, AllocatorFor(model_->params().device()));
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const AllocatorStats held = allocator->Stats();
+  std::vector<double> peaks = {double(held.peak_in_use), double(held.peak_held), 1024.0 * usage.ru_maxrss};  // KiB
+  LRKV_TRY(MaxOverGroup(world_, peaks));
+  r.memory_peak_allocated_bytes = peaks[0], r.memory_peak_reserved_bytes = peaks[1], r.rss_peak_bytes = peaks[2];
   r.seconds = Seconds(start);
   return r;
 }
@@ -326,6 +341,9 @@ JsonRecord Trainer::Record(int64_t step, const StepResult& r, bool eval) const {
   record.Add("step_time_s", r.seconds).Add("flops_step", r.flops).Add("flops_cumulative", flops_cumulative_);
   record.Add("flops_per_s", r.flops / r.seconds).Add("mfu", r.flops / r.seconds / peak_flops_);
   record.Add("hardware_flops_step", r.hardware_flops).Add("hfu", r.hardware_flops / r.seconds / peak_flops_);
+  record.Add("memory_peak_allocated_bytes", int64_t(r.memory_peak_allocated_bytes));
+  record.Add("memory_peak_reserved_bytes", int64_t(r.memory_peak_reserved_bytes));
+  record.Add("rss_peak_bytes", int64_t(r.rss_peak_bytes));
   for (size_t i = 0; i < r.bytes.size(); ++i) {
     if (r.bytes[i] > 0) {
       record.Add(absl::StrCat("comm_bytes_", kLoggedGroupNames[i / kKinds], "_", CommKindName(CommKind(i % kKinds))),

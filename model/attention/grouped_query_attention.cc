@@ -103,6 +103,8 @@ AttentionCost GroupedCost(const ModelConfig& c, int tp) {
   const bool split_kv = hk % tp == 0;  // otherwise wk, wv are replicated
   a.replicated_matmul_params = split_kv ? 0 : 2 * d * hk * dh;
   a.kv_cache_per_rank = split_kv ? a.kv_cache / tp : a.kv_cache;
+  a.core_heads_per_rank = h / tp;
+  a.core_kv_heads_per_rank = split_kv ? hk / tp : hk;  // saves nothing of its own: q, k, v are the layer's
   return a;
 }
 

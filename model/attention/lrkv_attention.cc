@@ -184,6 +184,9 @@ LRKV_ATTENTION_VARIANTS(lrkv_attention) {
     a.kv_cache = 2 * (dh + h * r);
     a.replicated_matmul_params = 2 * d * dh;  // wk_shared, wv_shared
     a.kv_cache_per_rank = 2 * (dh + h / tp * r);
+    a.core_heads_per_rank = a.core_kv_heads_per_rank = h / tp;
+    a.saved_per_token = 2 * (h / tp) * r;       // the K and V latents
+    a.backward_per_token = dh + (h / tp) * r;  // dK_shared (or dV_shared) and its latent's gradient
     return a;
   };
   v.create = LrkvAttention::Create;

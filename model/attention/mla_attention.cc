@@ -1,5 +1,7 @@
 #include "model/attention/mla_attention.h"
 
+#include <algorithm>
+
 #include "model/attention/variant_registry.h"
 
 #include "model/config.h"
@@ -197,7 +199,7 @@ LRKV_ATTENTION_VARIANTS(mla_attention) {
     return absl::OkStatus();
   };
   v.kv_heads = [](const ModelConfig& c) { return c.n_heads(); };
-  v.cost = [](const ModelConfig& c, int) {
+  v.cost = [](const ModelConfig& c, int tp) {
     const MlaConfig& m = c.mla();
     const int64_t d = c.d_model(), h = c.n_heads();
     const int64_t dn = m.nope_dim(), dr = m.rope_dim(), dv = m.v_dim(), kv = m.kv_lora_rank(), q = m.q_lora_rank();
@@ -210,6 +212,11 @@ LRKV_ATTENTION_VARIANTS(mla_attention) {
     a.kv_cache = kv + dr;
     a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;  // down-projections, RoPE key
     a.kv_cache_per_rank = a.kv_cache;  // the latent serves every head
+    a.core_heads_per_rank = a.core_kv_heads_per_rank = h / tp;
+    // Each latent (KV, and the query's when compressed): before and after its norm, and the rstd.
+    a.saved_per_token = 2 * kv + 1 + (q == 0 ? 0 : 2 * q + 1);
+    // The RoPE key's and NoPE keys' gradients, the latent's before and after its norm.
+    a.backward_per_token = std::max(dr + h / tp * dn + 2 * kv, 2 * q);
     return a;
   };
   v.create = MlaAttention::Create;

@@ -359,6 +359,13 @@ LRKV_ATTENTION_VARIANTS(mlra_attention) {
     // key; otherwise every rank caches every block (the training partition, by head).
     const bool by_block = tp <= w.blocks && w.blocks % tp == 0;
     a.kv_cache_per_rank = by_block ? kv / tp + dr : a.kv_cache;
+    // Training: every rank computes every block (the partition by head).
+    const int64_t hl = h / tp;
+    a.core_heads_per_rank = a.core_kv_heads_per_rank = w.branches * hl;
+    a.saved_per_token = 2 * kv + w.blocks + (q == 0 ? 0 : 2 * q + 1);  // each latent before and after its norm, rstd
+    // The query's gradient summed over branches, then the query latent's or the RoPE key's, NoPE
+    // keys' and one block's gradients.
+    a.backward_per_token = hl * (dn + dr) + std::max(2 * q, dr + w.branches * hl * dn + 2 * w.block_width);
     return a;
   };
   v.create = MlraAttention::Create;

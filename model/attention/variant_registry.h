@@ -34,6 +34,11 @@ struct AttentionCost {
   // is split by head), and what one rank caches per token per layer.
   int64_t replicated_matmul_params = 0;
   int64_t kv_cache_per_rank = 0;
+  // Training memory on one TP rank (model/memory_model.h), per token: the core's heads and KV heads
+  // (q, k, v, o and the log-sum-exp are sized by them), the values the variant's own Forward keeps
+  // for Backward (LrkvSaved, MlaSaved), and the most its Backward has allocated at once.
+  int64_t core_heads_per_rank = 0, core_kv_heads_per_rank = 0;
+  int64_t saved_per_token = 0, backward_per_token = 0;
 };
 
 struct AttentionVariantInfo {

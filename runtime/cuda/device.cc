@@ -103,9 +103,14 @@ class CachingAllocator final : public Allocator {
     return absl::OkStatus();
   }
 
-  AllocatorStats stats() {
+  AllocatorStats Stats() override {
     std::lock_guard<std::mutex> lock(mu_);
     return stats_;
+  }
+  void ResetPeaks() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.peak_in_use = stats_.in_use;
+    stats_.peak_held = stats_.in_use + stats_.cached;
   }
 
  private:
@@ -113,6 +118,7 @@ class CachingAllocator final : public Allocator {
     sizes_[p] = rounded;
     stats_.in_use += rounded;
     stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
+    stats_.peak_held = std::max(stats_.peak_held, stats_.in_use + stats_.cached);
   }
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks
@@ -172,11 +178,6 @@ cudaStream_t CurrentStream() { return GetState().stream; }
 absl::Status Synchronize() {
   LRKV_CUDA_TRY(cudaStreamSynchronize(CurrentStream()));
   return absl::OkStatus();
-}
-
-AllocatorStats GetAllocatorStats() {
-  State& s = GetState();
-  return s.allocator ? s.allocator->stats() : AllocatorStats{};
 }
 
 absl::Status EmptyCache() {

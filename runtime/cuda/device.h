@@ -68,11 +68,6 @@ class Event {
   cudaEvent_t e_ = nullptr;
 };
 
-// Caching allocator statistics (bytes).
-struct AllocatorStats {
-  int64_t in_use = 0, cached = 0, peak_in_use = 0, device_mallocs = 0;
-};
-AllocatorStats GetAllocatorStats();
 // Returns cached blocks to the driver.
 absl::Status EmptyCache();
 

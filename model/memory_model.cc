@@ -1,0 +1,135 @@
+#include "model/memory_model.h"
+
+#include <algorithm>
+
+#include "model/attention/variant_registry.h"
+#include "model/flop_model.h"
+
+namespace lrkv {
+namespace {
+
+// The process before any tensor: code and the libraries it maps (the CUDA libraries of a build with
+// the CUDA backend are most of it), MPI, OpenBLAS's buffers, the token shards. Measured: `lrkv
+// train` of a 1-layer model of width 16 on the Brown corpus peaks at 182 MiB resident with 1 MiB
+// of tensors, and larger runs keep that difference (tests/integration/memory.sh).
+constexpr double kCpuRuntimeBytes = 182.0 * (1 << 20);
+// On a GPU: the CUDA context, cuBLASLt's workspace and NCCL's buffers. An estimate (about 0.6 GiB
+// of context on a Hopper part, the rest NCCL's) until measured on a device (issue 12's script).
+constexpr double kCudaRuntimeBytes = 1.0 * (1 << 30);
+
+constexpr double kValueBytes = 4;  // fp32 activations and gradients
+
+// A block's activations per token on one TP rank (block.h, attention_layer.h, mlp.h).
+struct BlockValues {
+  int64_t full = 0;       // everything NONE keeps, the block input included
+  int64_t core_out = 0;   // the core's o, log-sum-exp and branch sums: what ATTENTION drops
+  int64_t mlp_phase = 0;  // the MLP's backward: its input gradient and hidden gradients
+  int64_t attention_phase = 0;  // the attention's backward: dh, its input gradient, dO, dq, dk, dv...
+};
+
+BlockValues BlockValuesPerToken(const ModelConfig& m, int tp) {
+  const AttentionCost a = VariantOf(m).cost(m, tp);
+  const int64_t d = m.d_model(), f = m.d_ff() / tp;
+  const int64_t h = a.core_heads_per_rank, hk = a.core_kv_heads_per_rank;
+  const int64_t q = h * a.qk_dim, k = hk * a.qk_dim, v = hk * a.v_dim;
+  const int64_t norm_stats = m.norm() == LAYERNORM ? 2 : 1;  // mean and rstd, or rstd, per token
+  const int64_t qk_norm = m.qk_norm() ? q + k + h + hk : 0;  // q, k before the norm and their rstd
+  const int64_t o_heads = a.branches > 1 ? h / a.branches * a.v_dim : 0;
+  const int64_t hidden = (m.activation() == SWIGLU ? 3 : 2) * f;  // pre-activation (and gate), activation
+  BlockValues b;
+  b.core_out = h * a.v_dim + h + o_heads;
+  // input, two norms' statistics, the attention's normed input, h = x + attention, the MLP's input
+  b.full = d + 2 * norm_stats + 3 * d + q + k + v + qk_norm + b.core_out + a.saved_per_token + hidden;
+  b.mlp_phase = d + hidden;
+  // dO, dq, dk, dv (the branch sums' gradient is gone by then); under QK-norm the raw dq, dk
+  // beside the normed ones for a moment, then the variant's own backward.
+  const int64_t after_core = std::max(m.qk_norm() ? q + k : 0, a.backward_per_token);
+  b.attention_phase = 3 * d + h * a.v_dim + q + k + v + after_core;
+  return b;
+}
+
+}  // namespace
+
+double RankMemory::peak() const {
+  return runtime + state() + activations + std::max(working + cache, communication);
+}
+
+LayerMemory LayerValuesPerToken(const ModelConfig& m, int tp, Recompute mode) {
+  const BlockValues b = BlockValuesPerToken(m, tp);
+  const int64_t d = m.d_model();
+  LayerMemory l;
+  // The incoming gradient and the block's input gradient, then the larger of its two halves.
+  l.backward = 2 * d + std::max(b.mlp_phase, b.attention_phase);
+  switch (mode) {
+    case BLOCK:  // only the input kept; backward reruns the block first (its output freed at once)
+      l.saved = d;
+      l.backward += b.full - d;
+      break;
+    case ATTENTION:  // the core's outputs recomputed in backward
+      l.saved = b.full - b.core_out;
+      l.backward += b.core_out;
+      break;
+    default:
+      l.saved = b.full;
+  }
+  return l;
+}
+
+std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device) {
+  const ModelConfig& m = config.model();
+  const ParallelConfig& p = config.parallel();
+  const TrainConfig& t = config.train();
+  const int tp = p.tp(), pp = p.pp(), dp = p.dp();
+  const int64_t d = m.d_model(), v_local = m.vocab_size() / tp, norm_stats = m.norm() == LAYERNORM ? 2 : 1;
+  const double tokens = double(t.micro_batch()) * m.seq_len();
+  const int accumulation = int(std::max<int64_t>(1, t.global_batch() / (int64_t(dp) * t.micro_batch())));
+  const LayerMemory layer = LayerValuesPerToken(m, tp, t.recompute());
+  // The largest gradient reduced in one piece: the embedding or head block unless a bucket is larger.
+  const double largest_grad = double(v_local) * d;
+  const double bucket = std::max(double(p.bucket_bytes()) / kValueBytes, largest_grad);
+
+  std::vector<RankMemory> ranks;
+  for (const RankCost& cost : AnalyzeLayout(m, tp, pp)) {
+    RankMemory r;
+    r.stage = int(ranks.size());
+    const bool last = r.stage == pp - 1;
+    const double params = double(cost.params);
+    r.parameters = kValueBytes * params;
+    r.gradients = kValueBytes * params;
+    r.optimizer_state = 2 * kValueBytes * params / (p.zero1() ? dp : 1);
+    // Per micro-batch: the layers' saved state, the stage's output (its last block input is each
+    // next layer's), token ids and targets (i32); on the last stage the final norm, its output,
+    // the logits and their log-sum-exp.
+    const int64_t layers = cost.end_layer - cost.first_layer;
+    double per_token = double(layers) * layer.saved + d + 2;
+    if (last) per_token += norm_stats + d + v_local + 1;
+    r.activations_per_micro_batch = kValueBytes * tokens * per_token;
+    r.micro_batches_in_flight = p.schedule() == GPIPE ? accumulation
+                                                                         : std::min(pp - r.stage, accumulation);
+    r.activations = r.activations_per_micro_batch * r.micro_batches_in_flight;
+    // Backward: the logits' gradient with the head's input gradient and the first block gradient,
+    // or one block's backward; MPI's own copy of a TP all-reduce of (tokens, d).
+    double working = layers > 0 ? double(layer.backward) : 0;
+    if (last) working = std::max(working, double(v_local) + 2 * d);
+    if (tp > 1) working += d;
+    r.working = kValueBytes * tokens * working;
+    // The logits' gradient, cached while the blocks' backward allocates other sizes.
+    if (last && layers > 0) r.cache = kValueBytes * tokens * v_local;
+    // After backward: the gradient buckets (a packed copy and MPI's), or ZeRO-1's packed gradients,
+    // the rank's shard and MPI's copy of it.
+    double comm = 0;
+    if (dp > 1 || tp > 1) comm = 2 * std::min(bucket, params);
+    if (dp > 1 && p.zero1()) comm = std::max(comm, params + 2 * params / dp);
+    r.communication = kValueBytes * comm;
+    r.runtime = device == Device::kCpu ? kCpuRuntimeBytes : kCudaRuntimeBytes;
+    ranks.push_back(r);
+  }
+  return ranks;
+}
+
+RankMemory LargestRank(const std::vector<RankMemory>& stages) {
+  return *std::max_element(stages.begin(), stages.end(),
+                           [](const RankMemory& a, const RankMemory& b) { return a.peak() < b.peak(); });
+}
+
+}  // namespace lrkv

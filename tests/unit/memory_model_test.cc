@@ -1,0 +1,82 @@
+// The memory model against the allocator: for every variant (every PyTorch reference case) and
+// every recompute mode, the bytes the model's parameters and gradients take, what one micro-batch's
+// forward keeps, and the most its backward allocates on top of that, as the CPU allocator counts
+// them, equal model/memory_model.h's prediction (to the allocator's 64-byte rounding).
+#include <cmath>
+
+#include "gtest/gtest.h"
+#include "model/config.h"
+#include "model/decoder.h"
+#include "model/memory_model.h"
+#include "runtime/allocator.h"
+#include "tests/testing/model_testing.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+struct Case {
+  std::string name;
+  Recompute mode;
+};
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  for (const std::string& name : testing::ReferenceCases()) {
+    for (Recompute mode : {NONE, ATTENTION, BLOCK}) cases.push_back({name, mode});
+  }
+  return cases;
+}
+
+class MemoryModel : public ::testing::TestWithParam<Case> {};
+
+// Within 1% of the prediction.
+void ExpectNear(double measured, double predicted, const char* what) {
+  EXPECT_NEAR(measured, predicted, 0.01 * predicted) << what << ": measured " << measured << ", predicted " << predicted;
+}
+
+TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) {
+  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam().name);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // Long enough sequences that the allocator's rounding of each tensor to 64 bytes is noise.
+  const int64_t batch = 4, seq = 128;
+  c->mutable_model()->set_seq_len(seq);
+  c->mutable_train()->set_global_batch(batch);
+  c->mutable_train()->set_micro_batch(batch);
+  c->mutable_train()->set_recompute(GetParam().mode);
+  const ModelConfig& m = c->model();
+  const RankMemory predicted = PredictRankMemory(*c).at(0);
+
+  Allocator* host = AllocatorFor(Device::kCpu).value();
+  const int64_t empty = host->Stats().in_use;
+  auto model = Decoder::Create(m).value();
+  ASSERT_TRUE(model->params().Initialize(1).ok());
+  model->set_recompute(GetParam().mode);
+  // Exact but for the allocator's rounding of each value and gradient tensor to 64 bytes.
+  const double state = host->Stats().in_use - empty, want = predicted.parameters + predicted.gradients;
+  EXPECT_GE(state, want);
+  EXPECT_LE(state, want + 2 * 64 * model->params().all().size()) << "parameters and gradients: predicted " << want;
+
+  const int64_t before = host->Stats().in_use;
+  DecoderActivations a;
+  {
+    const Tensor tokens = testing::Tokens({batch, seq}, m.vocab_size(), 1);
+    const Tensor targets = testing::Tokens({batch, seq}, m.vocab_size(), 2);
+    Tensor output;
+    ASSERT_TRUE(model->ForwardStage(tokens, Tensor(), targets, a, output).ok());
+  }
+  const int64_t saved = host->Stats().in_use - before;
+  ExpectNear(saved, predicted.activations_per_micro_batch, "activations");
+  host->ResetPeaks();
+  Tensor dinput;
+  ASSERT_TRUE(model->BackwardStage(a, Tensor(), 1.0, dinput).ok());
+  ExpectNear(host->Stats().peak_in_use - before - saved, predicted.working, "backward working set");
+}
+
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, MemoryModel, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.name + "_" + Recompute_Name(info.param.mode);
+                         });
+
+}  // namespace
+}  // namespace lrkv

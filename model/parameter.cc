@@ -1,6 +1,7 @@
 #include "model/parameter.h"
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/hash.h"
@@ -69,22 +70,37 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
 
 absl::Status ParameterSet::Initialize(uint64_t seed) {
   for (auto& p : params_) {
-    const int64_t n = p->value.numel();
-    std::vector<double> values(n);
-#pragma omp parallel for
-    for (int64_t i = 0; i < n; ++i) {
-      switch (p->spec.init) {
-        case InitKind::kNormal:
-          values[i] = p->spec.std * InitNormal(seed, p->spec.name, GlobalIndex(p->spec.shape, p->block, i));
-          break;
-        case InitKind::kOnes: values[i] = 1.0; break;
-        case InitKind::kZeros: values[i] = 0.0; break;
-      }
+    // Host fp32 and fp64 values are written in place; other dtypes and devices through an fp64
+    // host copy (whose blocks the caller's allocators may then release).
+    const bool in_place = device_ == Device::kCpu && (dtype_ == DType::kF32 || dtype_ == DType::kF64);
+    Tensor host = p->value;
+    if (!in_place) {
+      LRKV_TRY_ASSIGN(host, Tensor::Empty(p->block.shape, DType::kF64));
     }
-    LRKV_TRY_ASSIGN(Tensor host, Tensor::Empty(p->block.shape, DType::kF64));
-    std::copy(values.begin(), values.end(), host.data<double>());
-    LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, dtype_));
-    LRKV_TRY(p->value.CopyFrom(converted));
+    const int64_t n = host.numel();
+    auto write = [&](auto* out) {
+#pragma omp parallel for
+      for (int64_t i = 0; i < n; ++i) {
+        double v = 0;
+        switch (p->spec.init) {
+          case InitKind::kNormal:
+            v = p->spec.std * InitNormal(seed, p->spec.name, GlobalIndex(p->spec.shape, p->block, i));
+            break;
+          case InitKind::kOnes: v = 1.0; break;
+          case InitKind::kZeros: v = 0.0; break;
+        }
+        out[i] = static_cast<std::remove_pointer_t<decltype(out)>>(v);
+      }
+    };
+    if (host.dtype() == DType::kF32) {
+      write(host.data<float>());
+    } else {
+      write(host.data<double>());
+    }
+    if (!in_place) {
+      LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, dtype_));
+      LRKV_TRY(p->value.CopyFrom(converted));
+    }
   }
   return absl::OkStatus();
 }

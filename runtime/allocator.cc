@@ -35,11 +35,7 @@ class CpuAllocator final : public Allocator {
         Track(p, rounded);
         return p;
       }
-      if (stats_.cached > stats_.in_use) {
-        for (const auto& [size, block] : free_) std::free(block);
-        free_.clear();
-        stats_.cached = 0;
-      }
+      if (stats_.cached > stats_.in_use) ReleaseLocked();
     }
     void* p = std::aligned_alloc(64, rounded);
     if (p == nullptr) {
@@ -66,6 +62,11 @@ class CpuAllocator final : public Allocator {
     stats_.peak_in_use = stats_.in_use;
     stats_.peak_held = stats_.in_use + stats_.cached;
   }
+  absl::Status ReleaseCached() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ReleaseLocked();
+    return absl::OkStatus();
+  }
   absl::Status Memset0(void* ptr, size_t bytes) override {
     std::memset(ptr, 0, bytes);
     return absl::OkStatus();
@@ -84,6 +85,11 @@ class CpuAllocator final : public Allocator {
   }
 
  private:
+  void ReleaseLocked() {
+    for (const auto& [size, block] : free_) std::free(block);
+    free_.clear();
+    stats_.cached = 0;
+  }
   void Track(void* p, size_t rounded) {
     sizes_[p] = rounded;
     stats_.in_use += rounded;

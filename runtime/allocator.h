@@ -24,6 +24,9 @@ class Allocator {
   virtual AllocatorStats Stats() = 0;
   // Starts the peaks again from what is in use and held now.
   virtual void ResetPeaks() = 0;
+  // Returns every cached block to the system (the cache keeps blocks by exact size, so one-off
+  // buffers, such as start-up's staging, would otherwise stay held for good).
+  virtual absl::Status ReleaseCached() = 0;
   virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;
   virtual void Free(void* ptr) = 0;
   virtual absl::Status Memset0(void* ptr, size_t bytes) = 0;

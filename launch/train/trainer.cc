@@ -228,6 +228,12 @@ absl::Status Trainer::ResumeOrStart() {
   }
   summary_.steps = progress_.step, summary_.tokens = progress_.tokens, summary_.final_loss = progress_.last_loss;
   flops_cumulative_ = progress_.flops_cumulative;
+  // Initialisation's and the checkpoint's staging buffers are of sizes no step asks for: give them
+  // back rather than hold them in the cache for the whole run.
+  for (Device d : {Device::kCpu, model_->params().device()}) {
+    LRKV_TRY_ASSIGN(Allocator * allocator, AllocatorFor(d));
+    LRKV_TRY(allocator->ReleaseCached());
+  }
   if (!lead_) return absl::OkStatus();
   std::error_code ec;
   std::filesystem::create_directories(t_.out_dir(), ec);

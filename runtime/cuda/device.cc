@@ -90,7 +90,7 @@ class CachingAllocator final : public Allocator {
     return absl::OkStatus();
   }
 
-  absl::Status ReleaseCached() {
+  absl::Status ReleaseCached() override {
     std::multimap<size_t, void*> blocks;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -178,11 +178,6 @@ cudaStream_t CurrentStream() { return GetState().stream; }
 absl::Status Synchronize() {
   LRKV_CUDA_TRY(cudaStreamSynchronize(CurrentStream()));
   return absl::OkStatus();
-}
-
-absl::Status EmptyCache() {
-  State& s = GetState();
-  return s.allocator ? s.allocator->ReleaseCached() : absl::OkStatus();
 }
 
 absl::StatusOr<Stream> Stream::Create(bool non_blocking) {

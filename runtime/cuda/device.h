@@ -68,7 +68,5 @@ class Event {
   cudaEvent_t e_ = nullptr;
 };
 
-// Returns cached blocks to the driver.
-absl::Status EmptyCache();
 
 }  // namespace lrkv::cuda

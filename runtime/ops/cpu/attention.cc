@@ -1,7 +1,11 @@
-// CPU causal attention that keeps no (T, T) matrix: forward computes one query row's scores at a
-// time in a per-thread buffer and saves only the row's log-sum-exp; backward recomputes the row's
-// probabilities from q, k and that log-sum-exp (FlashAttention-2's scheme, a row at a time), then
-// applies the softmax Jacobian. Only the causal triangle is computed.
+// CPU causal attention that keeps no (T, T) matrix: FlashAttention-2's scheme on BLAS tiles. Forward
+// takes kQueryBlock query rows of one head at a time: their scores against the keys they may see
+// (one GEMM), each row's softmax in a per-thread buffer, the row's log-sum-exp saved, the outputs
+// (one GEMM). Backward recomputes a block's probabilities from q, k and the log-sum-exp, then
+// dP = dO V^T, dS = P (dP - rowsum(P dP)), dQ = dS K, dK += dS^T Q, dV += P^T dO (GEMMs), per
+// (sequence, KV head) so that the query heads sharing a KV head add into its dK, dV in turn.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -12,103 +16,110 @@
 namespace lrkv::cpu {
 namespace {
 
-template <typename T>
-T Dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+constexpr int64_t kQueryBlock = 64;  // query rows per tile: a tile's scores are kQueryBlock x T
+
+// C (m, n) = alpha op(A) op(B) + beta C, row-major with leading dimensions (BLAS, one thread: the
+// caller is inside an OpenMP region).
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
 template <typename T>
 absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
                      KvGroups groups) {
+  // q (B, T, H, Dqk), k (B, Tk, Hk, Dqk), v (B, Tk, Hk, Dv), o (B, T, H, Dv), lse (B, H, T)
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dv = v.dim(3);
   const int64_t tk = k.dim(1), past = tk - t;  // decoding: the queries are the last t of tk positions
-  const int64_t group = groups.group, offset = groups.q_head_offset;
+  const int64_t group = groups.group, offset = groups.q_head_offset, blocks = (t + kQueryBlock - 1) / kQueryBlock;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
   T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (LseDType)
   const T sc = static_cast<T>(scale);
 #pragma omp parallel
   {
-    std::vector<T> row(tk);  // one query row's scores, then probabilities
-#pragma omp for collapse(3) schedule(dynamic, 4)
-  for (int64_t bi = 0; bi < b; ++bi)
-    for (int64_t hi = 0; hi < h; ++hi)
-      for (int64_t i = 0; i < t; ++i) {
-        const int64_t g = (hi + offset) / group;
-        const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
-        T* p = row.data();
-        const int64_t last = past + i;  // the query's own position
-        T m = -INFINITY;
-        for (int64_t j = 0; j <= last; ++j) {
-          p[j] = sc * Dot(qi, ks + ((bi * tk + j) * hk + g) * dqk, dqk);
-          m = std::max(m, p[j]);
+    std::vector<T> tile(kQueryBlock * tk);  // (rows, keys): scores, then probabilities
+#pragma omp for collapse(3) schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < b; ++bi)
+      for (int64_t hi = 0; hi < h; ++hi)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+          const int64_t g = (hi + offset) / group, i0 = blk * kQueryBlock, rows = std::min(kQueryBlock, t - i0);
+          const int64_t keys = past + i0 + rows;  // the last row sees these
+          const T* q0 = qs + ((bi * t + i0) * h + hi) * dqk;
+          const T* k0 = ks + (bi * tk * hk + g) * dqk;
+          const T* v0 = vs + (bi * tk * hk + g) * dv;
+          T* s = tile.data();
+          Gemm(false, true, rows, keys, dqk, sc, q0, h * dqk, k0, hk * dqk, T(0), s, keys);
+          for (int64_t r = 0; r < rows; ++r) {
+            T* p = s + r * keys;
+            const int64_t seen = past + i0 + r + 1;  // keys [0, seen) for this query
+            const T m = *std::max_element(p, p + seen);
+            T sum = 0;
+            for (int64_t j = 0; j < seen; ++j) sum += (p[j] = std::exp(p[j] - m));
+            ls[(bi * h + hi) * t + i0 + r] = m + std::log(sum);
+            const T inv = T(1) / sum;
+            for (int64_t j = 0; j < seen; ++j) p[j] *= inv;
+            std::fill(p + seen, p + keys, T(0));
+          }
+          Gemm(false, false, rows, dv, keys, T(1), s, keys, v0, hk * dv, T(0), os + ((bi * t + i0) * h + hi) * dv, h * dv);
         }
-        T sum = 0;
-        for (int64_t j = 0; j <= last; ++j) sum += (p[j] = std::exp(p[j] - m));
-        const T inv = T(1) / sum;
-        ls[(bi * h + hi) * t + i] = m + std::log(sum);
-        T* oi = os + ((bi * t + i) * h + hi) * dv;
-        std::fill(oi, oi + dv, T(0));
-        for (int64_t j = 0; j <= last; ++j) {
-          p[j] *= inv;
-          const T* vj = vs + ((bi * tk + j) * hk + g) * dv;
-#pragma omp simd
-          for (int64_t c = 0; c < dv; ++c) oi[c] += p[j] * vj[c];
-        }
-      }
   }
   return absl::OkStatus();
 }
 
-// Parallel over (batch, KV head): the query heads of one group add into the same dk, dv rows.
 template <typename T>
 absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
                       double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dvd = v.dim(3);
-  const int64_t group = groups.group, offset = groups.q_head_offset;
+  const int64_t group = groups.group, offset = groups.q_head_offset, blocks = (t + kQueryBlock - 1) / kQueryBlock;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>(), *ls = lse.data<T>(), *dos = dout.data<T>();
   T *dqs = dq.data<T>(), *dks = dk.data<T>(), *dvs = dv.data<T>();
   const T sc = static_cast<T>(scale);
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {
-      std::vector<T> ds(t), row(t);
+      std::vector<T> p_tile(kQueryBlock * t), dp_tile(kQueryBlock * t);  // (rows, keys)
+      const T* k0 = ks + (bi * t * hk + g) * dqk;
+      const T* v0 = vs + (bi * t * hk + g) * dvd;
+      T* dk0 = dks + (bi * t * hk + g) * dqk;
+      T* dv0 = dvs + (bi * t * hk + g) * dvd;
       for (int64_t j = 0; j < t; ++j) {
-        std::fill_n(dks + ((bi * t + j) * hk + g) * dqk, dqk, T(0));
-        std::fill_n(dvs + ((bi * t + j) * hk + g) * dvd, dvd, T(0));
+        std::fill_n(dk0 + j * hk * dqk, dqk, T(0));
+        std::fill_n(dv0 + j * hk * dvd, dvd, T(0));
       }
       // The local query heads of group g.
       const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
       for (int64_t hi = first; hi < last; ++hi)
-        for (int64_t i = 0; i < t; ++i) {
-          const T* doi = dos + ((bi * t + i) * h + hi) * dvd;
-          const T* qi = qs + ((bi * t + i) * h + hi) * dqk;
-          // The row's probabilities again, from the saved log-sum-exp.
-          T* p = row.data();
-          const T lse_i = ls[(bi * h + hi) * t + i];
-          for (int64_t j = 0; j <= i; ++j) p[j] = std::exp(sc * Dot(qi, ks + ((bi * t + j) * hk + g) * dqk, dqk) - lse_i);
-          T pdp = 0;  // sum_j p_j dp_j
-          for (int64_t j = 0; j <= i; ++j) {
-            ds[j] = Dot(doi, vs + ((bi * t + j) * hk + g) * dvd, dvd);
-            pdp += p[j] * ds[j];
-          }
-          T* dqi = dqs + ((bi * t + i) * h + hi) * dqk;
-          std::fill_n(dqi, dqk, T(0));
-          for (int64_t j = 0; j <= i; ++j) {
-            const T dsj = p[j] * (ds[j] - pdp) * sc;
-            const T* kj = ks + ((bi * t + j) * hk + g) * dqk;
-            T* dkj = dks + ((bi * t + j) * hk + g) * dqk;
-            T* dvj = dvs + ((bi * t + j) * hk + g) * dvd;
-#pragma omp simd
-            for (int64_t c = 0; c < dqk; ++c) {
-              dqi[c] += dsj * kj[c];
-              dkj[c] += dsj * qi[c];
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+          const int64_t i0 = blk * kQueryBlock, rows = std::min(kQueryBlock, t - i0), keys = i0 + rows;
+          const T* q0 = qs + ((bi * t + i0) * h + hi) * dqk;
+          const T* do0 = dos + ((bi * t + i0) * h + hi) * dvd;
+          T *p = p_tile.data(), *ds = dp_tile.data();
+          // The block's probabilities again, from the saved log-sum-exp; dP = dO V^T.
+          Gemm(false, true, rows, keys, dqk, sc, q0, h * dqk, k0, hk * dqk, T(0), p, keys);
+          Gemm(false, true, rows, keys, dvd, T(1), do0, h * dvd, v0, hk * dvd, T(0), ds, keys);
+          for (int64_t r = 0; r < rows; ++r) {
+            T *pr = p + r * keys, *dsr = ds + r * keys;
+            const int64_t seen = i0 + r + 1;
+            const T lse_r = ls[(bi * h + hi) * t + i0 + r];
+            T pdp = 0;  // sum_j p_j dp_j
+            for (int64_t j = 0; j < seen; ++j) {
+              pr[j] = std::exp(pr[j] - lse_r);
+              pdp += pr[j] * dsr[j];
             }
-#pragma omp simd
-            for (int64_t c = 0; c < dvd; ++c) dvj[c] += p[j] * doi[c];
+            for (int64_t j = 0; j < seen; ++j) dsr[j] = pr[j] * (dsr[j] - pdp) * sc;
+            std::fill(pr + seen, pr + keys, T(0));
+            std::fill(dsr + seen, dsr + keys, T(0));
           }
+          Gemm(false, false, rows, dqk, keys, T(1), ds, keys, k0, hk * dqk, T(0), dqs + ((bi * t + i0) * h + hi) * dqk,
+               h * dqk);
+          Gemm(true, false, keys, dqk, rows, T(1), ds, keys, q0, h * dqk, T(1), dk0, hk * dqk);
+          Gemm(true, false, keys, dvd, rows, T(1), p, keys, do0, h * dvd, T(1), dv0, hk * dvd);
         }
     }
   return absl::OkStatus();

@@ -64,8 +64,8 @@ absl::StatusOr<const DevicePeak*> FindDevice(const std::string& name_in, const c
     if (name == p.name) return &p;
     absl::StrAppend(&known, known.empty() ? "" : ", ", p.name);
   }
-  return absl::NotFoundError(absl::StrCat("unknown device '", name_in, "' for the ", what, ": give a number or one of ",
-                                          known, " (or h100, h100-pcie, h200, a100 for bf16)"));
+  return absl::NotFoundError(absl::StrCat("unknown device '", name_in, "' for the ", what, ": one of ", known,
+                                          " (or h100, h100-pcie, h200, a100 for bf16)"));
 }
 
 }  // namespace
@@ -79,13 +79,13 @@ absl::StatusOr<double> LookupDevicePeak(const std::string& name_or_number) {
     }
     return number;
   }
-  absl::StatusOr<const DevicePeak*> d = FindDevice(name_or_number, "peak FLOP/s (e.g. 989e12)");
+  absl::StatusOr<const DevicePeak*> d = FindDevice(name_or_number, "peak FLOP/s (or give a number, e.g. 989e12)");
   if (!d.ok()) return d.status();
   return (*d)->flops_per_s;
 }
 
 absl::StatusOr<double> LookupDeviceMemory(const std::string& name) {
-  absl::StatusOr<const DevicePeak*> d = FindDevice(name, "memory (or --gpu_memory=80GiB)");
+  absl::StatusOr<const DevicePeak*> d = FindDevice(name, "memory (or give --gpu_memory=80GiB)");
   if (!d.ok()) return d.status();
   return (*d)->memory_bytes;
 }

@@ -78,4 +78,15 @@ if "$bin/lrkv" train "${small_train[@]}" --steps=1 --out_dir="$w/small" --train.
 else fail "--train.ignore_memory_check"; tail -3 "$w/small.log"; fi
 unset LRKV_TEST_HOOKS LRKV_TEST_MEMORY_AVAILABLE
 
+# --- lrkv memory's own bad input ---------------------------------------------------------------------
+mem=("$bin/lrkv" memory --config="$src/configs/brown-tiny-lrkv.textproto")
+expect_error "a layout the heads do not split over" "parallel.tp (3) does not divide model.n_heads (4)" -- "${mem[@]}" --layout=tp3
+expect_error "a size with no unit" "'80XB': unknown unit" -- "${mem[@]}" --gpu_memory=80XB
+expect_error "--search without a device" "--search needs the device's memory" -- "${mem[@]}" --search=4
+expect_error "an unknown device" "unknown device 'b300' for the memory" -- "${mem[@]}" --peak=b300
+expect_error "an unknown argument" "unknown argument '--bogus=1'" -- "${mem[@]}" --bogus=1
+out="$("${mem[@]}" --model.vocab_size=2048 --peak=h100 --search=4 --format=json)" &&
+  [ "$(grep -c '"fits_with":"NONE"' <<<"$out")" -eq 6 ] && ok "--search=4: the 6 layouts of 4 ranks the heads and layers allow, each fits" ||
+  { fail "--search=4"; echo "$out"; }
+
 finish memory

@@ -11,9 +11,6 @@
 namespace lrkv {
 namespace {
 constexpr char kStoppedOnEveryRank[] = "lrkv/stopped-on-every-rank";
-}  // namespace
-
-namespace {
 
 absl::Status ReduceOverGroup(Communicator& group, std::vector<double>& values, ReduceOp op) {
   if (group.size() == 1 || values.empty()) return absl::OkStatus();

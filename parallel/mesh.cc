@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator
   m->world_ = &world;
   const int r = world.rank();
   m->tp_index_ = r % layout.tp;
-  m->pp_index_ = (r / layout.tp) % layout.pp;
+  m->pp_index_ = layout.StageOf(r);
   m->dp_index_ = r / (layout.tp * layout.pp);
   const int tp_color = m->dp_index_ * layout.pp + m->pp_index_;
   const int pp_color = m->dp_index_ * layout.tp + m->tp_index_;

@@ -17,6 +17,7 @@ namespace lrkv {
 struct Layout {
   int dp = 1, pp = 1, tp = 1;
   int world_size() const { return dp * pp * tp; }
+  int StageOf(int world_rank) const { return (world_rank / tp) % pp; }  // the rank order above
   std::string ToString() const;  // "dp2 x pp1 x tp2"
 };
 

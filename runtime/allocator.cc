@@ -1,6 +1,5 @@
 #include "runtime/allocator.h"
 
-#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -31,8 +30,7 @@ class CpuAllocator final : public Allocator {
       if (it != free_.end()) {
         void* p = it->second;
         free_.erase(it);
-        stats_.cached -= rounded;
-        Track(p, rounded);
+        Track(p, rounded, /*from_cache=*/true);
         return p;
       }
       if (stats_.cached > stats_.in_use) ReleaseLocked();
@@ -42,15 +40,14 @@ class CpuAllocator final : public Allocator {
       return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
     std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.device_mallocs;
-    Track(p, rounded);
+    Track(p, rounded, /*from_cache=*/false);
     return p;
   }
   void Free(void* ptr) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sizes_.find(ptr);
     free_.emplace(it->second, ptr);
-    stats_.cached += it->second, stats_.in_use -= it->second;
+    stats_.Freed(it->second);
     sizes_.erase(it);
   }
   AllocatorStats Stats() override {
@@ -59,8 +56,7 @@ class CpuAllocator final : public Allocator {
   }
   void ResetPeaks() override {
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_in_use = stats_.in_use;
-    stats_.peak_held = stats_.in_use + stats_.cached;
+    stats_.ResetPeaks();
   }
   absl::Status ReleaseCached() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -88,13 +84,11 @@ class CpuAllocator final : public Allocator {
   void ReleaseLocked() {
     for (const auto& [size, block] : free_) std::free(block);
     free_.clear();
-    stats_.cached = 0;
+    stats_.Emptied();
   }
-  void Track(void* p, size_t rounded) {
+  void Track(void* p, size_t rounded, bool from_cache) {
     sizes_[p] = rounded;
-    stats_.in_use += rounded;
-    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
-    stats_.peak_held = std::max(stats_.peak_held, stats_.in_use + stats_.cached);
+    stats_.Handed(rounded, from_cache);
   }
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks

@@ -16,6 +16,18 @@ namespace lrkv {
 // process owns of the device; the memory model (model/memory_model.h) is checked against it.
 struct AllocatorStats {
   int64_t in_use = 0, cached = 0, peak_in_use = 0, peak_held = 0, device_mallocs = 0;
+  // The bookkeeping every backend's allocator does, under its own lock: a block handed out (from
+  // its cache or fresh from the device), a block freed into the cache, the cache emptied.
+  void Handed(int64_t bytes, bool from_cache) {
+    if (from_cache) cached -= bytes;
+    else ++device_mallocs;
+    in_use += bytes;
+    peak_in_use = in_use > peak_in_use ? in_use : peak_in_use;
+    peak_held = in_use + cached > peak_held ? in_use + cached : peak_held;
+  }
+  void Freed(int64_t bytes) { in_use -= bytes, cached += bytes; }
+  void Emptied() { cached = 0; }
+  void ResetPeaks() { peak_in_use = in_use, peak_held = in_use + cached; }
 };
 
 class Allocator {

@@ -179,9 +179,11 @@ absl::Status RunMemoryCommand(const std::vector<std::string>& args) {
   std::printf("%-18s", "");
   for (const RankMemory& m : ranks) std::printf(" %10s", absl::StrCat("stage ", m.stage).c_str());
   std::printf("\n");
-  for (size_t i = 0; i < Categories(largest).size(); ++i) {
-    std::printf("%-18s", Categories(largest)[i].name);
-    for (const RankMemory& m : ranks) std::printf(" %10.3f", Categories(m)[i].bytes / kGiB);
+  std::vector<std::vector<Category>> columns;
+  for (const RankMemory& m : ranks) columns.push_back(Categories(m));
+  for (size_t i = 0; i < columns[0].size(); ++i) {
+    std::printf("%-18s", columns[0][i].name);
+    for (const std::vector<Category>& column : columns) std::printf(" %10.3f", column[i].bytes / kGiB);
     std::printf("\n");
   }
   std::printf("%-18s", "micro-batches held");

@@ -149,7 +149,7 @@ absl::Status Trainer::CheckBeforeStart() {
     return CheckCheckpointDirectory(t_);
   }();
   LRKV_TRY(AgreeOnStatus(world_, checks));
-  const int stage = (world_.rank() / par_.tp()) % par_.pp();  // parallel/mesh.h's rank order
+  const int stage = Layout{par_.dp(), par_.pp(), par_.tp()}.StageOf(world_.rank());
   LRKV_TRY(AgreeOnStatus(world_, CheckMemoryFits(config_, stage, world_.comm())));
   return lead_ ? RemoveOldCheckpoints(t_) : absl::OkStatus();
 }

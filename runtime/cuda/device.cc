@@ -34,8 +34,7 @@ class CachingAllocator final : public Allocator {
       if (it != free_.end()) {
         void* p = it->second;
         free_.erase(it);
-        stats_.cached -= rounded;
-        Track(p, rounded);
+        Track(p, rounded, /*from_cache=*/true);
         return p;
       }
     }
@@ -51,8 +50,7 @@ class CachingAllocator final : public Allocator {
       return CallStatus(e, absl::StrCat("cudaMalloc(", rounded, " bytes)").c_str(), __FILE__, __LINE__);
     }
     std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.device_mallocs;
-    Track(p, rounded);
+    Track(p, rounded, /*from_cache=*/false);
     return p;
   }
 
@@ -60,8 +58,7 @@ class CachingAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sizes_.find(ptr);
     if (it == sizes_.end()) return;
-    stats_.in_use -= it->second;
-    stats_.cached += it->second;
+    stats_.Freed(it->second);
     free_.emplace(it->second, ptr);
     sizes_.erase(it);
   }
@@ -95,7 +92,7 @@ class CachingAllocator final : public Allocator {
     {
       std::lock_guard<std::mutex> lock(mu_);
       blocks.swap(free_);
-      stats_.cached = 0;
+      stats_.Emptied();
     }
     if (blocks.empty()) return absl::OkStatus();
     LRKV_CUDA_TRY(cudaStreamSynchronize(CurrentStream()));
@@ -109,16 +106,13 @@ class CachingAllocator final : public Allocator {
   }
   void ResetPeaks() override {
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_in_use = stats_.in_use;
-    stats_.peak_held = stats_.in_use + stats_.cached;
+    stats_.ResetPeaks();
   }
 
  private:
-  void Track(void* p, size_t rounded) {
+  void Track(void* p, size_t rounded, bool from_cache) {
     sizes_[p] = rounded;
-    stats_.in_use += rounded;
-    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
-    stats_.peak_held = std::max(stats_.peak_held, stats_.in_use + stats_.cached);
+    stats_.Handed(int64_t(rounded), from_cache);
   }
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks

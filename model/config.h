@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/config.pb.h"
+#include "runtime/dtype.h"
 
 namespace lrkv {
 
@@ -33,6 +34,9 @@ absl::Status ValidateModelConfig(const ModelConfig& model);
 absl::Status ValidateTrainConfig(const TrainConfig& train);
 // The layout against the model and batch (the world size is checked by parallel/mesh.h).
 absl::Status ValidateParallelConfig(const RunConfig& config);
+
+// The dtype a run of `precision` computes in (its masters and gradients: AccumDType of it).
+inline DType ComputeDType(Precision precision) { return precision == BF16 ? DType::kBF16 : DType::kF32; }
 
 // Derived sizes used across the model.
 inline int32_t HeadDim(const ModelConfig& m) { return m.d_model() / m.n_heads(); }

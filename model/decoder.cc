@@ -102,7 +102,7 @@ absl::StatusOr<double> Decoder::ForwardStage(const Tensor& tokens, const Tensor&
   LRKV_TRY_ASSIGN(a.logits, Tensor::Empty({n, v_local}, dt, dev));
   LRKV_TRY(Gemm(a.final_normed, head_->value, a.logits, GemmArgs::Dense(n, v_local, d, false, /*trans_b=*/true),
                 FlopCategory::kLmHead));
-  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({n}, dt, dev));
+  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({n}, AccumDType(dt), dev));
   return VocabParallelCrossEntropyForward(placement_.tp, a.logits, targets, vocab_begin(), config_.vocab_size(), a.lse);
 }
 

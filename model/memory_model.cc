@@ -17,7 +17,26 @@ constexpr double kCpuRuntimeBytes = 182.0 * (1 << 20);
 // of context on a Hopper part, the rest NCCL's) until measured on a device (issue 12's script).
 constexpr double kCudaRuntimeBytes = 1.0 * (1 << 30);
 
-constexpr double kValueBytes = 4;  // fp32 activations and gradients
+// Masters, gradients and AdamW moments are fp32 in either precision; activations (and, under
+// BF16, the values the passes read beside the masters) 4 bytes in FP32, 2 in BF16. Statistics
+// (fp32 in both) are a few values per token, counted at the activations' width.
+constexpr double kStateBytes = 4;
+double ActivationBytes(Precision p) { return p == BF16 ? 2 : 4; }
+
+// bf16 on the CPU stages each op's bf16 tensors in fp32 (runtime/ops/cpu/kernels.h): on top of
+// the working set, the largest op's arguments at 4 bytes each. Per token: the cross-entropy
+// backward (logits, their gradient), the head's GEMM (its input and output), the attention core's
+// backward (dO, q, k, v and their gradients), an MLP GEMM (input and output); plus the largest
+// weight a GEMM stages (the head's or an MLP matrix).
+double Bf16StagingBytes(const ModelConfig& m, int tp, double tokens) {
+  const AttentionCost a = VariantOf(m).cost(m, tp);
+  const int64_t d = m.d_model(), f = m.d_ff() / tp, v_local = m.vocab_size() / tp;
+  const int64_t h = a.core_heads_per_rank, hk = a.core_kv_heads_per_rank;
+  const int64_t core = 2 * (h * a.qk_dim + hk * a.qk_dim + hk * a.v_dim) + 2 * h * a.v_dim;
+  const int64_t per_token = std::max({2 * v_local, v_local + d, core, f + d});
+  const double weight = double(std::max(v_local, f)) * d;
+  return kStateBytes * (tokens * per_token + weight);
+}
 
 // A block's activations per token on one TP rank (block.h, attention_layer.h, mlp.h).
 struct BlockValues {
@@ -86,7 +105,8 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
   const LayerMemory layer = LayerValuesPerToken(m, tp, t.recompute());
   // The largest gradient reduced in one piece: the embedding or head block unless a bucket is larger.
   const double largest_grad = double(v_local) * d;
-  const double bucket = std::max(double(p.bucket_bytes()) / kValueBytes, largest_grad);
+  const double bucket = std::max(double(p.bucket_bytes()) / kStateBytes, largest_grad);
+  const double act_bytes = ActivationBytes(t.precision());
 
   std::vector<RankMemory> ranks;
   for (const RankCost& cost : AnalyzeLayout(m, tp, pp)) {
@@ -94,16 +114,17 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     r.stage = int(ranks.size());
     const bool last = r.stage == pp - 1;
     const double params = double(cost.params);
-    r.parameters = kValueBytes * params;
-    r.gradients = kValueBytes * params;
-    r.optimizer_state = 2 * kValueBytes * params / (p.zero1() ? dp : 1);
+    // Under BF16: the masters and the bf16 values the passes read.
+    r.parameters = (kStateBytes + (t.precision() == BF16 ? act_bytes : 0)) * params;
+    r.gradients = kStateBytes * params;
+    r.optimizer_state = 2 * kStateBytes * params / (p.zero1() ? dp : 1);
     // Per micro-batch: the layers' saved state, the stage's output (its last block input is each
     // next layer's), token ids and targets (i32); on the last stage the final norm, its output,
     // the logits and their log-sum-exp.
     const int64_t layers = cost.end_layer - cost.first_layer;
     double per_token = double(layers) * layer.saved + d + 2;
     if (last) per_token += norm_stats + d + v_local + 1;
-    r.activations_per_micro_batch = kValueBytes * tokens * per_token;
+    r.activations_per_micro_batch = act_bytes * tokens * per_token;
     r.micro_batches_in_flight = p.schedule() == GPIPE ? accumulation
                                                                          : std::min(pp - r.stage, accumulation);
     r.activations = r.activations_per_micro_batch * r.micro_batches_in_flight;
@@ -112,15 +133,16 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     double working = layers > 0 ? double(layer.backward) : 0;
     if (last) working = std::max(working, double(v_local) + 2 * d);
     if (tp > 1) working += d;
-    r.working = kValueBytes * tokens * working;
+    r.working = act_bytes * tokens * working;
+    if (t.precision() == BF16 && device == Device::kCpu) r.working += Bf16StagingBytes(m, tp, tokens);
     // The logits' gradient, cached while the blocks' backward allocates other sizes.
-    if (last && layers > 0) r.cache = kValueBytes * tokens * v_local;
+    if (last && layers > 0) r.cache = act_bytes * tokens * v_local;
     // After backward: the gradient buckets (a packed copy and MPI's), or ZeRO-1's packed gradients,
     // the rank's shard and MPI's copy of it.
     double comm = 0;
     if (dp > 1 || tp > 1) comm = 2 * std::min(bucket, params);
     if (dp > 1 && p.zero1()) comm = std::max(comm, params + 2 * params / dp);
-    r.communication = kValueBytes * comm;
+    r.communication = kStateBytes * comm;
     r.runtime = device == Device::kCpu ? kCpuRuntimeBytes : kCudaRuntimeBytes;
     ranks.push_back(r);
   }

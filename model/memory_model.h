@@ -6,13 +6,14 @@
 // allocator's own peak in tests/unit/memory_model_test.cc, and against the peak resident memory of
 // real runs in tests/integration/memory.sh):
 //   - state: parameter values, gradients and the two AdamW moments, fp32 (the moments sharded over
-//     DP under ZeRO-1); the rank's parameters are flop_model.h's AnalyzeLayout figure;
+//     DP under ZeRO-1), and under train.precision = BF16 the bf16 copies of the values beside their
+//     fp32 masters; the rank's parameters are flop_model.h's AnalyzeLayout figure;
 //   - activations: what each block's forward keeps for its backward (block.h, attention_layer.h,
 //     the variant's own saved state from its registry entry), per micro-batch, for the recompute
 //     mode, times the micro-batches alive at once on the stage (1F1B: pp - stage; GPipe: all);
 //   - working: the most a forward or backward pass allocates on top of that at any moment: the
 //     logits and their gradient on the last stage, one block's backward (its gradients, under BLOCK
-//     its recomputed activations);
+//     its recomputed activations); bf16 on the CPU adds the largest op's fp32 staging copies;
 //   - cache: what the allocator keeps of freed tensors that the peak cannot reuse (it caches blocks
 //     by exact size): the logits' gradient on the last stage, freed before the blocks' backward;
 //   - communication: the gradient reduction's buffers after backward (a DP bucket; ZeRO-1's packed

@@ -20,9 +20,9 @@ absl::StatusOr<NormLayer> NormLayer::Create(const ModelConfig& c, const std::str
 absl::Status NormLayer::Forward(const Tensor& x, Tensor& y, NormActivations& a) const {
   const int64_t rows = x.numel() / x.dim(-1);
   a.x = x;
-  LRKV_TRY_ASSIGN(a.rstd, Tensor::Empty({rows}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(a.rstd, Tensor::Empty({rows}, AccumDType(x.dtype()), x.device()));
   if (!layernorm_) return RmsNormForward(x, &weight_->value, eps_, y, a.rstd);
-  LRKV_TRY_ASSIGN(a.mean, Tensor::Empty({rows}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(a.mean, Tensor::Empty({rows}, AccumDType(x.dtype()), x.device()));
   return LayerNormForward(x, weight_->value, bias_->value, eps_, y, a.mean, a.rstd);
 }
 

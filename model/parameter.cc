@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/hash.h"
+#include "runtime/ops/cast.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -61,8 +62,12 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
     p->block.shape[spec.split_dim] = extent / tp_.size;
     p->block.offset = extent / tp_.size * tp_.index;
   }
-  LRKV_TRY_ASSIGN(p->value, Tensor::Empty(p->block.shape, dtype_, device_));
-  LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(p->block.shape, dtype_, device_));
+  LRKV_TRY_ASSIGN(p->master, Tensor::Empty(p->block.shape, master_dtype(), device_));
+  p->value = p->master;
+  if (mixed_precision()) {
+    LRKV_TRY_ASSIGN(p->value, Tensor::Empty(p->block.shape, dtype_, device_));
+  }
+  LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(p->block.shape, master_dtype(), device_));
   p->spec = std::move(spec);
   params_.push_back(std::move(p));
   return params_.back().get();
@@ -70,10 +75,10 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
 
 absl::Status ParameterSet::Initialize(uint64_t seed) {
   for (auto& p : params_) {
-    // Host fp32 and fp64 values are written in place; other dtypes and devices through an fp64
-    // host copy (whose blocks the caller's allocators may then release).
-    const bool in_place = device_ == Device::kCpu && (dtype_ == DType::kF32 || dtype_ == DType::kF64);
-    Tensor host = p->value;
+    // Host masters (fp32 or fp64) are written in place; device ones through an fp64 host copy
+    // (whose blocks the caller's allocators may then release).
+    const bool in_place = device_ == Device::kCpu;
+    Tensor host = p->master;
     if (!in_place) {
       LRKV_TRY_ASSIGN(host, Tensor::Empty(p->block.shape, DType::kF64));
     }
@@ -98,10 +103,16 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
       write(host.data<double>());
     }
     if (!in_place) {
-      LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, dtype_));
-      LRKV_TRY(p->value.CopyFrom(converted));
+      LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, master_dtype()));
+      LRKV_TRY(p->master.CopyFrom(converted));
     }
   }
+  return RefreshValues();
+}
+
+absl::Status ParameterSet::RefreshValues() {
+  if (!mixed_precision()) return absl::OkStatus();
+  for (auto& p : params_) LRKV_TRY(Cast(p->master, p->value));
   return absl::OkStatus();
 }
 

@@ -54,11 +54,15 @@ struct LocalBlock {
   int64_t offset = 0;  // start of the block along `dim`
 };
 
+// Mixed precision (a bf16 compute dtype): the optimizer updates fp32 master weights, and the
+// forward and backward passes read a bf16 copy of them made after each update; gradients are fp32.
+// In fp32 and fp64 the master and the value are one tensor.
 struct Parameter {
   ParameterSpec spec;
   LocalBlock block;
-  Tensor value;  // (block.shape)
-  Tensor grad;   // (block.shape), accumulated by backward passes, zeroed by the optimizer step
+  Tensor value;   // (block.shape) in the compute dtype: what the model's ops read
+  Tensor master;  // (block.shape) in AccumDType: what the optimizer updates and checkpoints keep
+  Tensor grad;    // (block.shape) in AccumDType, accumulated by backward passes, zeroed by the optimizer step
 };
 
 // A process's place in the tensor-parallel group, as the parameters see it.
@@ -71,18 +75,25 @@ struct TpRank {
 
 class ParameterSet {
  public:
+  // `dtype`: the compute dtype (bf16 makes fp32 masters beside bf16 values).
   ParameterSet(DType dtype, Device device, TpRank tp = {}) : dtype_(dtype), device_(device), tp_(tp) {}
 
-  // Allocates value and grad of this rank's block (grad zeroed); the value is filled by
+  // Allocates value, master and grad of this rank's block (grad zeroed); the weights are filled by
   // Initialize. Fails when a split dimension is not divisible by the TP size.
   absl::StatusOr<Parameter*> Add(ParameterSpec spec);
+  // Fills the masters, then the values.
   absl::Status Initialize(uint64_t seed);
+  // After the masters changed (an optimizer step, a checkpoint load): the values from the masters,
+  // rounded to the compute dtype. Nothing to do when they are one tensor.
+  absl::Status RefreshValues();
   absl::Status ZeroGrads();
 
   Parameter* Find(const std::string& name) const;  // nullptr if absent
   const std::vector<std::unique_ptr<Parameter>>& all() const { return params_; }
   int64_t NumElements() const;
-  DType dtype() const { return dtype_; }
+  DType dtype() const { return dtype_; }                       // compute dtype (values)
+  DType master_dtype() const { return AccumDType(dtype_); }    // masters and gradients
+  bool mixed_precision() const { return master_dtype() != dtype_; }
   Device device() const { return device_; }
   TpRank tp() const { return tp_; }
 

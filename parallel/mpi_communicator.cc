@@ -1,5 +1,7 @@
 #include "parallel/mpi_communicator.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/status.h"
 
@@ -11,9 +13,36 @@ absl::StatusOr<MPI_Datatype> MpiType(const Tensor& t) {
     case DType::kF32: return MPI_FLOAT;
     case DType::kF64: return MPI_DOUBLE;
     case DType::kI32: return MPI_INT;
-    case DType::kBF16: break;
+    case DType::kBF16: return MPI_UINT16_T;  // moved as 16-bit words, reduced by the ops below
   }
   return absl::UnimplementedError(absl::StrCat("MPI collectives on ", DTypeName(t.dtype()), " tensors"));
+}
+
+// MPI has no bf16: its sums and maxima add in fp32 and round back to bf16 each time two
+// contributions meet, as NCCL's bf16 reductions do.
+template <bool kMax>
+void Bf16Reduce(void* in, void* inout, int* len, MPI_Datatype*) {
+  const uint16_t* a = static_cast<const uint16_t*>(in);
+  uint16_t* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) {
+    const float x = BF16BitsToFloat(a[i]), y = BF16BitsToFloat(b[i]);
+    b[i] = FloatToBF16Bits(kMax ? std::max(x, y) : x + y);
+  }
+}
+
+MPI_Op MpiOp(const Tensor& t, ReduceOp op) {
+  if (t.dtype() != DType::kBF16) return op == ReduceOp::kSum ? MPI_SUM : MPI_MAX;
+  static const MPI_Op ops[2] = {[] {
+                                  MPI_Op o;
+                                  MPI_Op_create(&Bf16Reduce<false>, /*commute=*/1, &o);
+                                  return o;
+                                }(),
+                                [] {
+                                  MPI_Op o;
+                                  MPI_Op_create(&Bf16Reduce<true>, /*commute=*/1, &o);
+                                  return o;
+                                }()};
+  return ops[op == ReduceOp::kSum ? 0 : 1];
 }
 
 absl::Status HostOnly(const Tensor& t, const char* call) {
@@ -66,8 +95,7 @@ absl::Status MpiCommunicator::AllReduce(Tensor& t, ReduceOp op) {
   LRKV_TRY(HostOnly(t, "AllReduce"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
   Record(CommKind::kAllReduce, t.nbytes());
-  return Check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), static_cast<int>(t.numel()), type,
-                             op == ReduceOp::kSum ? MPI_SUM : MPI_MAX, comm_),
+  return Check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), static_cast<int>(t.numel()), type, MpiOp(t, op), comm_),
                "MPI_Allreduce");
 }
 
@@ -88,7 +116,8 @@ absl::Status MpiCommunicator::ReduceScatter(const Tensor& in, Tensor& out) {
                in.DebugString(), " must hold ", size_, " x ", out.DebugString());
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(in));
   Record(CommKind::kReduceScatter, in.nbytes());
-  return Check(MPI_Reduce_scatter_block(in.raw(), out.raw(), static_cast<int>(out.numel()), type, MPI_SUM, comm_),
+  return Check(MPI_Reduce_scatter_block(in.raw(), out.raw(), static_cast<int>(out.numel()), type,
+                                        MpiOp(in, ReduceOp::kSum), comm_),
                "MPI_Reduce_scatter_block");
 }
 

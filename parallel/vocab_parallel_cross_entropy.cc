@@ -19,7 +19,7 @@ absl::StatusOr<double> VocabParallelCrossEntropyForward(Communicator* tp, const 
           absl::StrCat("cross-entropy: target ", tgt[i], " at row ", i, " outside vocabulary [0, ", vocab, ")"));
     }
   }
-  LRKV_TRY_ASSIGN(Tensor max, Tensor::Empty({n}, logits.dtype(), logits.device()));
+  LRKV_TRY_ASSIGN(Tensor max, Tensor::Empty({n}, AccumDType(logits.dtype()), logits.device()));
   LRKV_TRY(LogitRowMax(logits, max));
   if (TpSize(tp) > 1) LRKV_TRY(tp->AllReduce(max, ReduceOp::kMax));
   LRKV_TRY_ASSIGN(Tensor sums, Tensor::Empty({n, 2}, DType::kF64, logits.device()));

@@ -7,8 +7,8 @@
 
 namespace lrkv {
 
-// fp32 is the training dtype on CPU; fp64 serves the finite-difference gradient checks; bf16 is the
-// CUDA backend's compute dtype (storage is designed in, CPU kernels refuse it); i32 holds token ids.
+// fp32 trains by default; fp64 serves the finite-difference gradient checks; bf16 is mixed
+// precision's compute dtype (train.precision = BF16, on both backends); i32 holds token ids.
 enum class DType : uint8_t { kF32, kF64, kBF16, kI32 };
 enum class Device : uint8_t { kCpu, kCuda };
 
@@ -66,6 +66,11 @@ inline float BF16BitsToFloat(uint16_t b) {
   __builtin_memcpy(&f, &u, 4);
   return f;
 }
+
+// What a kernel computing in `compute` accumulates in, and the dtype of what it writes beside its
+// outputs: norm and softmax statistics, the loss, parameter gradients. fp32 for bf16 (and fp32),
+// fp64 for fp64. Mixed precision's rule, kept by every op launcher: bf16 values, fp32 statistics.
+inline DType AccumDType(DType compute) { return compute == DType::kF64 ? DType::kF64 : DType::kF32; }
 
 template <typename T> struct DTypeOf;
 template <> struct DTypeOf<float> { static constexpr DType value = DType::kF32; };

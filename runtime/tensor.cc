@@ -6,10 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/ops/cast.h"
 #include "runtime/status.h"
-#ifdef LRKV_HAVE_CUDA
-#include "runtime/cuda/cast.h"
-#endif
 
 namespace lrkv {
 
@@ -81,62 +79,13 @@ absl::Status Tensor::CopyFrom(const Tensor& src) {
   return storage_->allocator->CopyFromHost(raw(), host.data(), nbytes());
 }
 
-namespace {
-template <typename From, typename To>
-void Convert(const From* src, To* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(src[i]);
-}
-void ToBF16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = FloatToBF16Bits(src[i]);
-}
-void ToBF16(const double* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = FloatToBF16Bits(static_cast<float>(src[i]));
-}
-template <typename To>
-void FromBF16(const uint16_t* src, To* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(BF16BitsToFloat(src[i]));
-}
-}  // namespace
-
 absl::StatusOr<Tensor> Tensor::To(Device device, DType dtype) const {
-#ifdef LRKV_HAVE_CUDA
-  // On the device: a copy, or a cast kernel (mixed precision's fp32 master -> bf16 compute copies).
-  if (this->device() == Device::kCuda && device == Device::kCuda) {
-    LRKV_TRY_ASSIGN(Tensor out, Empty(shape_, dtype, device));
-    if (dtype == dtype_) {
-      LRKV_TRY(out.CopyFrom(*this));
-    } else {
-      LRKV_TRY(cuda::Cast(*this, out));
-    }
-    return out;
-  }
-#endif
-  LRKV_TRY_ASSIGN(Tensor host, Empty(shape_, dtype_, Device::kCpu));
-  LRKV_TRY(host.CopyFrom(*this));
-  if (dtype != dtype_) {
-    LRKV_TRY_ASSIGN(Tensor converted, Empty(shape_, dtype, Device::kCpu));
-    const int64_t n = numel();
-    if (dtype_ == DType::kF32 && dtype == DType::kF64) {
-      Convert(host.data<float>(), converted.data<double>(), n);
-    } else if (dtype_ == DType::kF64 && dtype == DType::kF32) {
-      Convert(host.data<double>(), converted.data<float>(), n);
-    } else if (dtype_ == DType::kF32 && dtype == DType::kBF16) {
-      ToBF16(host.data<float>(), converted.data<uint16_t>(), n);
-    } else if (dtype_ == DType::kF64 && dtype == DType::kBF16) {
-      ToBF16(host.data<double>(), converted.data<uint16_t>(), n);
-    } else if (dtype_ == DType::kBF16 && dtype == DType::kF32) {
-      FromBF16(host.data<uint16_t>(), converted.data<float>(), n);
-    } else if (dtype_ == DType::kBF16 && dtype == DType::kF64) {
-      FromBF16(host.data<uint16_t>(), converted.data<double>(), n);
-    } else {
-      return absl::UnimplementedError(
-          absl::StrCat("conversion ", DTypeName(dtype_), " -> ", DTypeName(dtype), " on the host"));
-    }
-    host = converted;
-  }
-  if (device == Device::kCpu) return host;
+  // Moved first, then converted where it lands (on the device: the fp32 masters' bf16 copies).
+  LRKV_TRY_ASSIGN(Tensor moved, Empty(shape_, dtype_, device));
+  LRKV_TRY(moved.CopyFrom(*this));
+  if (dtype == dtype_) return moved;
   LRKV_TRY_ASSIGN(Tensor out, Empty(shape_, dtype, device));
-  LRKV_TRY(out.CopyFrom(host));
+  LRKV_TRY(Cast(moved, out));
   return out;
 }
 

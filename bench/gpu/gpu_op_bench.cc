@@ -82,7 +82,7 @@ absl::Status Run() {
       LRKV_TRY_ASSIGN(Tensor v, DeviceRandom({b, t, h, dv}, dtype, 5));
       LRKV_TRY_ASSIGN(Tensor dout, DeviceRandom({b, t, h, dv}, dtype, 6));
       LRKV_TRY_ASSIGN(Tensor o, Tensor::Empty({b, t, h, dv}, dtype, Device::kCuda));
-      LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({b, h, t}, LseDType(dtype), Device::kCuda));
+      LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({b, h, t}, AccumDType(dtype), Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(q.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(k.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dvt, Tensor::Empty(v.shape(), dtype, Device::kCuda));

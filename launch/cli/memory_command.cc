@@ -160,6 +160,7 @@ absl::Status RunMemoryCommand(const std::vector<std::string>& args) {
     nlohmann::ordered_json r = {{"config", config_path},
                                 {"layout", LayoutName(c.parallel())},
                                 {"recompute", Recompute_Name(c.train().recompute())},
+                                {"precision", Precision_Name(c.train().precision())},
                                 {"micro_batch", c.train().micro_batch()},
                                 {"zero1", c.parallel().zero1()},
                                 {"ranks", nlohmann::ordered_json::array()}};
@@ -173,9 +174,9 @@ absl::Status RunMemoryCommand(const std::vector<std::string>& args) {
     std::printf("%s\n", r.dump().c_str());
     return absl::OkStatus();
   }
-  std::printf("Memory per rank of %s, layout %s, micro-batch %d, recompute %s%s (GiB):\n\n", config_path.c_str(),
+  std::printf("Memory per rank of %s, layout %s, micro-batch %d, recompute %s, %s%s (GiB):\n\n", config_path.c_str(),
               LayoutName(c.parallel()).c_str(), c.train().micro_batch(), Recompute_Name(c.train().recompute()).c_str(),
-              c.parallel().zero1() ? ", ZeRO-1" : "");
+              Precision_Name(c.train().precision()).c_str(), c.parallel().zero1() ? ", ZeRO-1" : "");
   std::printf("%-18s", "");
   for (const RankMemory& m : ranks) std::printf(" %10s", absl::StrCat("stage ", m.stage).c_str());
   std::printf("\n");

@@ -19,7 +19,7 @@ std::string Describe(const std::string& dtype, const Shape& shape) {
 
 absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& params, const std::string& model,
                                  bool part_of_model) {
-  const std::string dtype = SafetensorsDTypeName(params.dtype());
+  const std::string dtype = SafetensorsDTypeName(params.master_dtype());
   std::vector<std::string> problems;
   for (const auto& p : params.all()) {
     const SafetensorsTensorInfo* t = file.Find(p->spec.name);
@@ -46,22 +46,22 @@ absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& pa
   }
   for (const auto& p : params.all()) {
     if (p->block.dim < 0) {
-      LRKV_TRY(file.ReadInto(p->spec.name, p->value));
+      LRKV_TRY(file.ReadInto(p->spec.name, p->master));
       continue;
     }
     // A tensor-parallel block: the whole tensor, then this rank's elements of it.
-    LRKV_TRY_ASSIGN(Tensor whole, Tensor::Empty(p->spec.shape, params.dtype()));
+    LRKV_TRY_ASSIGN(Tensor whole, Tensor::Empty(p->spec.shape, params.master_dtype()));
     LRKV_TRY(file.ReadInto(p->spec.name, whole));
-    LRKV_TRY_ASSIGN(Tensor block, Tensor::Empty(p->block.shape, params.dtype()));
-    const int64_t size = DTypeSize(params.dtype());
+    LRKV_TRY_ASSIGN(Tensor block, Tensor::Empty(p->block.shape, params.master_dtype()));
+    const int64_t size = DTypeSize(params.master_dtype());
     const char* from = static_cast<const char*>(whole.raw());
     char* to = static_cast<char*>(block.raw());
     for (int64_t i = 0; i < block.numel(); ++i) {
       std::memcpy(to + i * size, from + GlobalIndex(p->spec.shape, p->block, i) * size, size);
     }
-    LRKV_TRY(p->value.CopyFrom(block));
+    LRKV_TRY(p->master.CopyFrom(block));
   }
-  return absl::OkStatus();
+  return params.RefreshValues();
 }
 
 absl::StatusOr<RunConfig> RunConfigFromMetadata(const SafetensorsReader& file) {

@@ -37,8 +37,8 @@ absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const Ad
                                                         bool zero1) {
   std::vector<TensorBlock> blocks;
   for (const auto& p : model.params().all()) {
-    LRKV_TRY_ASSIGN(Tensor flat, p->value.View({p->value.numel()}));
-    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->value.numel(), flat,
+    LRKV_TRY_ASSIGN(Tensor flat, p->master.View({p->master.numel()}));
+    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->master.numel(), flat,
                            model.IsPrimaryCopy(*p) && mesh.dp_index() == 0));
   }
   for (const AdamW::PieceState& s : optimizer.piece_states()) {
@@ -99,6 +99,7 @@ absl::StatusOr<Progress> Resume(const RunConfig& config, uint32_t tokenizer_fing
   LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks,
                   TrainingBlocks(model, optimizer, mesh, config.parallel().zero1()));
   LRKV_TRY_ASSIGN(const int64_t bytes, LoadCheckpoint(mesh.world(), *path, manifest, blocks));
+  LRKV_TRY(model.params().RefreshValues());  // the bf16 copies of the loaded masters
   optimizer.set_steps_taken(state.optimizer_steps());
   Progress p;
   p.step = state.step(), p.tokens = state.tokens(), p.flops_cumulative = state.flops_cumulative();
@@ -147,10 +148,12 @@ absl::StatusOr<SavedCheckpoint> OpenCheckpoint(const std::string& dir) {
 absl::StatusOr<int64_t> LoadParameters(Communicator& world, const SavedCheckpoint& checkpoint, Decoder& model) {
   std::vector<TensorBlock> blocks;
   for (const auto& p : model.params().all()) {
-    LRKV_TRY_ASSIGN(Tensor flat, p->value.View({p->value.numel()}));
-    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->value.numel(), flat, /*store=*/false));
+    LRKV_TRY_ASSIGN(Tensor flat, p->master.View({p->master.numel()}));
+    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->master.numel(), flat, /*store=*/false));
   }
-  return LoadCheckpoint(world, checkpoint.path, checkpoint.manifest, blocks);
+  LRKV_TRY_ASSIGN(const int64_t loaded, LoadCheckpoint(world, checkpoint.path, checkpoint.manifest, blocks));
+  LRKV_TRY(model.params().RefreshValues());
+  return loaded;
 }
 
 absl::StatusOr<TrainState> CompatibleState(const CheckpointManifest& manifest, const std::string& path,

@@ -65,7 +65,7 @@ absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, Proces
   }
   if (world.rank() != 0) {
     LRKV_TRY(SendString(world, header, 0));
-    for (const Parameter* p : mine) LRKV_TRY(world.Send(p->value, 0));
+    for (const Parameter* p : mine) LRKV_TRY(world.Send(p->master, 0));
     return absl::OkStatus();
   }
   std::map<std::string, Tensor> global;
@@ -92,16 +92,16 @@ absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, Proces
       if (dim >= 0) block.shape[dim] = shape[dim] / mesh.layout().tp;
       Tensor local;
       if (r == 0) {
-        local = mine[next++]->value;
+        local = mine[next++]->master;
       } else {
-        LRKV_TRY_ASSIGN(local, Tensor::Empty(block.shape, params.dtype()));
+        LRKV_TRY_ASSIGN(local, Tensor::Empty(block.shape, params.master_dtype()));
         LRKV_TRY(world.Recv(local, r));
       }
       Tensor& g = global[f[0]];
       if (!g.defined()) {
-        LRKV_TRY_ASSIGN(g, Tensor::Empty(shape, params.dtype()));
+        LRKV_TRY_ASSIGN(g, Tensor::Empty(shape, params.master_dtype()));
       }
-      const int64_t size = DTypeSize(params.dtype());
+      const int64_t size = DTypeSize(params.master_dtype());
       for (int64_t i = 0; i < local.numel(); ++i) {
         std::memcpy(static_cast<char*>(g.raw()) + GlobalIndex(shape, block, i) * size,
                     static_cast<const char*>(local.raw()) + i * size, size);

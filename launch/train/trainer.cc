@@ -109,7 +109,7 @@ class Trainer {
   std::optional<data::TrainSampler> sampler_;
   std::optional<data::EvalSampler> val_;
   std::unique_ptr<Decoder> model_;
-  std::vector<Tensor*> values_, grads_, tp_partial_grads_, tied_grads_;
+  std::vector<Tensor*> masters_, grads_, tp_partial_grads_, tied_grads_;
   std::optional<Zero1Partition> zero1_;
   std::optional<AdamW> optimizer_;
   std::unique_ptr<DecoderStage> stage_;
@@ -167,7 +167,7 @@ absl::Status Trainer::BuildModel() {
   SplitRange(m_.n_layers(), par_.pp(), mesh_->pp_index(), &placement.first_layer, &placement.end_layer);
   placement.first_stage = mesh_->first_stage();
   placement.last_stage = mesh_->last_stage();
-  LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement));
+  LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement, ComputeDType(t_.precision())));
   LRKV_TRY(model_->params().Initialize(t_.seed()));
   model_->set_recompute(t_.recompute());
 
@@ -175,13 +175,13 @@ absl::Status Trainer::BuildModel() {
   // embeddings held by both pipeline ends are summed over those two ranks.
   const bool tied_copy = m_.tie_embeddings() && par_.pp() > 1;
   for (const auto& p : model_->params().all()) {
-    values_.push_back(&p->value), grads_.push_back(&p->grad);
+    masters_.push_back(&p->master), grads_.push_back(&p->grad);
     if (p->spec.tp == TpSplit::kReplicatedPartialGrad && par_.tp() > 1) tp_partial_grads_.push_back(&p->grad);
     if (tied_copy && p->spec.name == "embed.weight") tied_grads_.push_back(&p->grad);
   }
   std::vector<ParamPiece> pieces = WholeParameters(model_->params());
   if (par_.zero1()) {
-    LRKV_TRY_ASSIGN(zero1_, Zero1Partition::Create(values_, mesh_->dp().size(), mesh_->dp().rank()));
+    LRKV_TRY_ASSIGN(zero1_, Zero1Partition::Create(masters_, mesh_->dp().size(), mesh_->dp().rank()));
     pieces.clear();
     for (const auto& piece : zero1_->pieces()) {
       pieces.push_back({model_->params().all()[piece.index].get(), piece.begin, piece.end});
@@ -312,7 +312,8 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
     LRKV_TRY(RefuseNonFiniteStep(*optimizer_, world_, t_, step + 1, r.grad_norm, ++skipped_steps_));
   } else {
     LRKV_TRY(optimizer_->Step(r.lr, ClipScale(r.grad_norm, t_.grad_clip())));
-    if (zero1_) LRKV_TRY(zero1_->AllGatherParameters(dp, values_));
+    if (zero1_) LRKV_TRY(zero1_->AllGatherParameters(dp, masters_));
+    LRKV_TRY(model_->params().RefreshValues());
   }
   // Job totals: loss sum, FLOPs, the bytes per (group, kind), and any rank's stop signal (so one
   // rank's signal stops every rank at this step).

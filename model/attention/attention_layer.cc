@@ -47,8 +47,8 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
     a.q_raw = q, a.k_raw = k;
     LRKV_TRY_ASSIGN(q, Tensor::Empty(a.q_raw.shape(), dt, dev));
     LRKV_TRY_ASSIGN(k, Tensor::Empty(a.k_raw.shape(), dt, dev));
-    LRKV_TRY_ASSIGN(a.q_rstd, Tensor::Empty({b * t * d.heads}, dt, dev));
-    LRKV_TRY_ASSIGN(a.k_rstd, Tensor::Empty({b * t * d.kv_heads}, dt, dev));
+    LRKV_TRY_ASSIGN(a.q_rstd, Tensor::Empty({b * t * d.heads}, AccumDType(dt), dev));
+    LRKV_TRY_ASSIGN(a.k_rstd, Tensor::Empty({b * t * d.kv_heads}, AccumDType(dt), dev));
     LRKV_TRY(RmsNormForward(a.q_raw, nullptr, eps_, q, a.q_rstd));
     LRKV_TRY(RmsNormForward(a.k_raw, nullptr, eps_, k, a.k_rstd));
   }
@@ -56,7 +56,7 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
   LRKV_TRY(RopeForward(k, d.rope_dims, rope_theta_, k));
   a.q = q, a.k = k;
   LRKV_TRY_ASSIGN(a.o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
-  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
+  LRKV_TRY_ASSIGN(a.lse, Tensor::Empty({b, d.heads, t}, AccumDType(dt), dev));
   LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), a.o, a.lse, d.kv_groups));
   LRKV_TRY(OutputProjection(a.o, y, a.o_heads));
   if (recompute_core_) a.o = Tensor(), a.lse = Tensor(), a.o_heads = Tensor();  // Backward recomputes them
@@ -86,7 +86,7 @@ absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t fi
   LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty(t.shape(), t.dtype(), t.device()));
   const Tensor* rotate = &t;
   if (qk_norm_) {
-    LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({t.numel() / t.dim(3)}, t.dtype(), t.device()));
+    LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({t.numel() / t.dim(3)}, AccumDType(t.dtype()), t.device()));
     LRKV_TRY(RmsNormForward(t, nullptr, eps_, out, rstd));
     rotate = &out;
   }
@@ -142,7 +142,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       LRKV_TRY(variant_->DecodeAbsorbed(qi, past, scale, oi));
       continue;
     }
-    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, LseDType(dt), dev));
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, AccumDType(dt), dev));
     Tensor k, v;
     if (ready) {
       LRKV_TRY_ASSIGN(k, past[0].View({1, len, d.kv_heads, d.qk_dim}));
@@ -168,7 +168,7 @@ absl::Status AttentionLayer::Backward(const Tensor& dy, const AttentionActivatio
     const PassScope recomputing(Pass::kRecompute);
     const int64_t b = a.q.dim(0), t = a.q.dim(1);
     LRKV_TRY_ASSIGN(o, Tensor::Empty({b, t, d.heads, d.v_dim}, dt, dev));
-    LRKV_TRY_ASSIGN(lse, Tensor::Empty({b, d.heads, t}, LseDType(dt), dev));
+    LRKV_TRY_ASSIGN(lse, Tensor::Empty({b, d.heads, t}, AccumDType(dt), dev));
     LRKV_TRY(CausalAttentionForward(a.q, a.k, a.v, 1.0 / std::sqrt(double(d.qk_dim)), o, lse, d.kv_groups));
     LRKV_TRY(SumBranches(o, o_heads).status());
   }

@@ -33,7 +33,7 @@ absl::StatusOr<Eigen::MatrixXd> LatentProjection::Map() const {
 absl::Status LatentProjection::Forward(const Tensor& x, LatentSaved& saved) const {
   const int64_t n = x.numel() / x.dim(-1);
   LRKV_TRY_ASSIGN(saved.raw, Tensor::Empty({n, width()}, x.dtype(), x.device()));
-  LRKV_TRY_ASSIGN(saved.rstd, Tensor::Empty({n}, x.dtype(), x.device()));
+  LRKV_TRY_ASSIGN(saved.rstd, Tensor::Empty({n}, AccumDType(x.dtype()), x.device()));
   LRKV_TRY_ASSIGN(saved.latent, Tensor::Empty({n, width()}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, down_->value, saved.raw, kCat));
   return RmsNormForward(saved.raw, &norm_->value, eps_, saved.latent, saved.rstd);

@@ -134,7 +134,7 @@ absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Ten
   LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({1, len, 1, width}));
   LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
-  LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, n}, LseDType(q.dtype()), q.device()));
+  LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, n}, AccumDType(q.dtype()), q.device()));
   LRKV_TRY(AbsorbQueries(q, q_abs));
   LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
   return ExpandOutputs(o_abs, o);

@@ -231,7 +231,7 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
-    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, LseDType(dt), dev));
+    LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, AccumDType(dt), dev));
     LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
     for (int64_t t = 0; t < n; ++t) {
       const int64_t visible = len - n + t + 1;

@@ -95,6 +95,18 @@ __global__ void FinishColumnSums(const A* __restrict__ partial, int64_t chunks, 
     out[j] = FromAcc<T>(ToAcc(out[j]) + s);
   }
 }
+
+// out (C) += sum_chunk partial (chunks, C), written in out's dtype: T or Acc<T>.
+template <typename T>
+absl::Status FinishInto(const Acc<T>* partial, int64_t chunks, int64_t c, Tensor& out) {
+  if (out.dtype() == DTypeOf<Acc<T>>::value) {
+    FinishColumnSums<<<GridFor(c), kThreads, 0, CurrentStream()>>>(partial, chunks, c, out.data<Acc<T>>());
+  } else {
+    FinishColumnSums<<<GridFor(c), kThreads, 0, CurrentStream()>>>(partial, chunks, c, out.data<T>());
+  }
+  LRKV_CUDA_TRY_LAUNCH();
+  return absl::OkStatus();
+}
 // Rows per chunk: kRowChunk, or more so that the chunks fit in a grid's y dimension.
 inline int64_t RowsPerChunk(int64_t n) { return std::max<int64_t>(kRowChunk, (n + 65534) / 65535); }
 // Threads for a one-block-per-row kernel over c columns: a multiple of 32, at most kThreads.

@@ -27,8 +27,8 @@ absl::Status CheckAttention(const char* op, const Tensor& q, const Tensor& k, co
                hk, " KV heads");
   LRKV_TRY(CheckShape(op, "output", o, {b, t, h, v.dim(3)}));
   LRKV_TRY(CheckShape(op, "lse", lse, {b, h, t}));
-  LRKV_REQUIRE(lse.dtype() == LseDType(q.dtype()) && lse.device() == q.device(), op, ": lse must be ",
-               DTypeName(LseDType(q.dtype())), " on the inputs' device, got ", DTypeName(lse.dtype()));
+  LRKV_REQUIRE(lse.dtype() == AccumDType(q.dtype()) && lse.device() == q.device(), op, ": lse must be ",
+               DTypeName(AccumDType(q.dtype())), " on the inputs' device, got ", DTypeName(lse.dtype()));
   return CheckSameDeviceAndDType(op, {&q, &k, &v, &o});
 }
 

@@ -3,7 +3,7 @@
 // Hk = 1 is MQA.
 //   q: (B, T, H, Dqk)   k: (B, T, Hk, Dqk)   v: (B, T, Hk, Dv)   o: (B, T, H, Dv)
 //   lse: (B, H, T), each query row's log-sum-exp of its scaled scores, the one thing forward saves
-//        for backward, on every backend (LseDType: fp32, or fp64 for f64 inputs). No (B, H, T, T)
+//        for backward, on every backend (AccumDType: fp32, or fp64 for f64 inputs). No (B, H, T, T)
 //        tensor exists anywhere: backward recomputes each row's probabilities from q, k and lse
 //        (FlashAttention-2's scheme), so attention memory grows with T, not T^2.
 // FLOPs counted (kAttentionCore): forward 2 (Dqk + Dv) per causal pair, backward twice that, with
@@ -25,8 +25,6 @@ struct KvGroups {
   int64_t q_head_offset = 0;
 };
 
-// The dtype of lse for inputs of `dtype`.
-inline DType LseDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
 
 // Decoding passes fewer queries than keys, k, v: (B, T_k, Hk, D) with T_k > T: the queries are then
 // positions T_k - T .. T_k - 1, each seeing the keys up to its own (CPU only so far).

@@ -65,7 +65,9 @@
   X(adamw_update, AdamWUpdate, (Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWStep& s))             \
   /* head_slice.h */                                                                                         \
   X(copy_to_head_slice, CopyToHeadSlice, (const Tensor& src, int64_t offset, Tensor& dst))                                    \
-  X(reduce_from_head_slice, ReduceFromHeadSlice, (const Tensor& ddst, int64_t offset, Tensor& dsrc))
+  X(reduce_from_head_slice, ReduceFromHeadSlice, (const Tensor& ddst, int64_t offset, Tensor& dsrc))            \
+  /* cast.h */                                                                                               \
+  X(cast, Cast, (const Tensor& src, Tensor& dst))
 
 namespace lrkv {
 

@@ -34,4 +34,12 @@ absl::Status CheckDType(const char* op, const char* name, const Tensor& t, DType
   return absl::OkStatus();
 }
 
+absl::Status CheckAccumulatorDType(const char* op, const char* name, const Tensor& t, DType compute) {
+  if (t.dtype() != compute && t.dtype() != AccumDType(compute)) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", name, " has dtype ", DTypeName(t.dtype()), ", expected ",
+                                                   DTypeName(compute), " or ", DTypeName(AccumDType(compute))));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace lrkv

@@ -13,5 +13,8 @@ absl::Status CheckShape(const char* op, const char* name, const Tensor& t, const
 // All tensors are defined, share the device, and (for `same_dtype`) the dtype of the first.
 absl::Status CheckSameDeviceAndDType(const char* op, std::initializer_list<const Tensor*> tensors);
 absl::Status CheckDType(const char* op, const char* name, const Tensor& t, DType dtype);
+// `t`, an output accumulated beside tensors of dtype `compute` (a parameter gradient, a GEMM's C),
+// has `compute` or AccumDType(compute): bf16 activations may add into fp32 gradients.
+absl::Status CheckAccumulatorDType(const char* op, const char* name, const Tensor& t, DType compute);
 
 }  // namespace lrkv

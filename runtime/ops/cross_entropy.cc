@@ -9,7 +9,9 @@ namespace {
 absl::Status CheckRows(const char* op, const Tensor& logits, const char* what, const Tensor& per_row) {
   LRKV_REQUIRE(logits.rank() == 2, op, ": logits must be (N, V), got ", logits.DebugString());
   LRKV_TRY(CheckShape(op, what, per_row, {logits.dim(0)}));
-  return CheckSameDeviceAndDType(op, {&logits, &per_row});
+  LRKV_TRY(CheckDType(op, what, per_row, AccumDType(logits.dtype())));
+  LRKV_REQUIRE(per_row.device() == logits.device(), op, ": ", what, " on ", DeviceName(per_row.device()));
+  return absl::OkStatus();
 }
 absl::Status CheckTargets(const char* op, const Tensor& logits, const Tensor& targets) {
   LRKV_TRY(CheckDType(op, "targets", targets, DType::kI32));
@@ -38,6 +40,7 @@ absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, i
   LRKV_TRY(CheckRows("CrossEntropyBackward", logits, "lse", lse));
   LRKV_TRY(CheckTargets("CrossEntropyBackward", logits, targets));
   LRKV_TRY(CheckShape("CrossEntropyBackward", "dlogits", dlogits, logits.shape()));
+  LRKV_TRY(CheckSameDeviceAndDType("CrossEntropyBackward", {&logits, &dlogits}));
   return LRKV_RUN_KERNEL(logits.device(), cross_entropy_backward, logits, targets, col_begin, lse, scale, dlogits);
 }
 

@@ -29,7 +29,8 @@ absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor&
   LRKV_TRY(CheckDType("EmbeddingBackward", "tokens", tokens, DType::kI32));
   LRKV_REQUIRE(dtable.rank() == 2, "EmbeddingBackward: dtable must be (V, d)");
   LRKV_TRY(CheckShape("EmbeddingBackward", "dout", dout, {tokens.numel(), dtable.dim(1)}));
-  LRKV_TRY(CheckSameDeviceAndDType("EmbeddingBackward", {&dtable, &dout}));
+  LRKV_REQUIRE(dtable.device() == dout.device(), "EmbeddingBackward: dtable and dout on different devices");
+  LRKV_TRY(CheckAccumulatorDType("EmbeddingBackward", "dtable", dtable, dout.dtype()));
   return LRKV_RUN_KERNEL(dtable.device(), embedding_backward, tokens, dout, dtable, row_begin);
 }
 

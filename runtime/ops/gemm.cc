@@ -29,7 +29,9 @@ absl::Status CheckExtent(const char* name, const Tensor& t, int64_t rows, int64_
 }  // namespace
 
 absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g, FlopCategory category) {
-  LRKV_TRY(CheckSameDeviceAndDType("Gemm", {&a, &b, &c}));
+  LRKV_TRY(CheckSameDeviceAndDType("Gemm", {&a, &b}));
+  LRKV_REQUIRE(c.defined() && c.device() == a.device(), "Gemm: C ", c.DebugString(), " not on A's device");
+  LRKV_TRY(CheckAccumulatorDType("Gemm", "C", c, a.dtype()));
   LRKV_REQUIRE(g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 0, "Gemm: negative size");
   LRKV_TRY(CheckExtent("A", a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda, g.batch, g.stride_a));
   LRKV_TRY(CheckExtent("B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb, g.batch, g.stride_b));

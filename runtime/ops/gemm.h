@@ -1,5 +1,6 @@
 // GEMM: C = alpha * op(A) op(B) + beta * C, row-major, optionally batched with constant strides.
 // op(A) is (m, k), op(B) is (k, n), C is (m, n). Counts 2*m*n*k*batch FLOPs into `category`.
+// A and B share a dtype; C has it or its AccumDType (bf16 x bf16 into an fp32 weight gradient).
 #pragma once
 
 #include "absl/status/status.h"

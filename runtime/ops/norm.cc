@@ -13,7 +13,9 @@ absl::Status CheckRows(const char* op, const Tensor& x, const Tensor& y, const T
   LRKV_TRY(CheckShape(op, "output", y, x.shape()));
   if (w != nullptr) LRKV_TRY(CheckShape(op, "weight", *w, {c}));
   LRKV_TRY(CheckShape(op, "row statistic", stat, {c == 0 ? 0 : x.numel() / c}));
-  return CheckSameDeviceAndDType(op, {&x, &y, w, &stat});
+  LRKV_TRY(CheckDType(op, "row statistic", stat, AccumDType(x.dtype())));
+  LRKV_REQUIRE(stat.device() == x.device(), op, ": row statistic on ", DeviceName(stat.device()));
+  return CheckSameDeviceAndDType(op, {&x, &y, w});
 }
 }  // namespace
 
@@ -27,6 +29,10 @@ absl::Status RmsNormBackward(const Tensor& dy, const Tensor& x, const Tensor* w,
   LRKV_TRY(CheckRows("RmsNormBackward", x, dy, w, rstd));
   LRKV_TRY(CheckShape("RmsNormBackward", "dx", dx, x.shape()));
   LRKV_REQUIRE((w == nullptr) == (dw == nullptr), "RmsNormBackward: dw must be given exactly when w is");
+  if (dw != nullptr) {
+    LRKV_TRY(CheckShape("RmsNormBackward", "dw", *dw, w->shape()));
+    LRKV_TRY(CheckAccumulatorDType("RmsNormBackward", "dw", *dw, x.dtype()));
+  }
   return LRKV_RUN_KERNEL(x.device(), rms_norm_backward, dy, x, w, rstd, dx, dw);
 }
 
@@ -35,6 +41,7 @@ absl::Status LayerNormForward(const Tensor& x, const Tensor& w, const Tensor& b,
   LRKV_TRY(CheckRows("LayerNormForward", x, y, &w, rstd));
   LRKV_TRY(CheckShape("LayerNormForward", "bias", b, w.shape()));
   LRKV_TRY(CheckShape("LayerNormForward", "mean", mean, rstd.shape()));
+  LRKV_TRY(CheckDType("LayerNormForward", "mean", mean, rstd.dtype()));
   return LRKV_RUN_KERNEL(x.device(), layer_norm_forward, x, w, b, eps, y, mean, rstd);
 }
 
@@ -44,6 +51,8 @@ absl::Status LayerNormBackward(const Tensor& dy, const Tensor& x, const Tensor& 
   LRKV_TRY(CheckShape("LayerNormBackward", "dx", dx, x.shape()));
   LRKV_TRY(CheckShape("LayerNormBackward", "dw", dw, w.shape()));
   LRKV_TRY(CheckShape("LayerNormBackward", "db", db, w.shape()));
+  LRKV_TRY(CheckAccumulatorDType("LayerNormBackward", "dw", dw, x.dtype()));
+  LRKV_TRY(CheckAccumulatorDType("LayerNormBackward", "db", db, x.dtype()));
   return LRKV_RUN_KERNEL(x.device(), layer_norm_backward, dy, x, w, mean, rstd, dx, dw, db);
 }
 

@@ -11,6 +11,7 @@
 #include "runtime/ops/add.h"
 #include "runtime/ops/attention.h"
 #include "runtime/ops/backend.h"
+#include "runtime/ops/cast.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/gemm.h"
@@ -382,12 +383,53 @@ TEST(OpsErrors, TokenOutsideVocabulary) {
   EXPECT_NE(s.message().find("token id 9"), std::string::npos) << s;
 }
 
-TEST(OpsErrors, Bf16IsRefusedOnCpuWithAMessage) {
-  Tensor a = Tensor::Zeros({2, 2}, DType::kBF16).value();
-  Tensor c = Tensor::Zeros({2, 2}, DType::kBF16).value();
-  const absl::Status s = Add(a, a, c);
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.message().find("bf16"), std::string::npos) << s;
+// bf16 on the CPU (fp32 staging): Add of two bf16 tensors is the fp32 sum rounded once to nearest
+// even, so 1 + 2^-8 (halfway between two bf16 values) rounds to 1, and 1 + 3 * 2^-8 to 1 + 2^-6.
+TEST(OpsBf16, CpuKernelsComputeInFp32AndRoundOnce) {
+  Tensor a = Tensor::Empty({3}, DType::kF32).value(), b = Tensor::Empty({3}, DType::kF32).value();
+  const float av[] = {1.0f, 1.0f, 3.0f}, bv[] = {0x1p-8f, 3 * 0x1p-8f, 0.25f};
+  for (int i = 0; i < 3; ++i) a.data<float>()[i] = av[i], b.data<float>()[i] = bv[i];
+  // 2^-8 and 3 * 2^-8 are exact in bf16; 1 + 2^-8 is not.
+  Tensor a16 = a.To(Device::kCpu, DType::kBF16).value(), b16 = b.To(Device::kCpu, DType::kBF16).value();
+  Tensor c16 = Tensor::Empty({3}, DType::kBF16).value();
+  ASSERT_TRUE(Add(a16, b16, c16).ok());
+  const Tensor c = c16.To(Device::kCpu, DType::kF32).value();
+  EXPECT_EQ(c.data<float>()[0], 1.0f);
+  EXPECT_EQ(c.data<float>()[1], 1.0f + 0x1p-6f);
+  EXPECT_EQ(c.data<float>()[2], 3.25f);
+  // NaN stays NaN through the cast both ways.
+  a.data<float>()[0] = std::nanf("");
+  EXPECT_TRUE(std::isnan(At(a.To(Device::kCpu, DType::kBF16).value().To(Device::kCpu, DType::kF32).value(), 0)));
+}
+
+// Mixed precision's dtypes (runtime/dtype.h AccumDType): bf16 products accumulate into an fp32 C,
+// exactly the fp32 GEMM of the same values; a bf16 norm's statistics must be fp32.
+TEST(OpsBf16, GemmIntoFp32AndNormStatisticsRules) {
+  Tensor a = Random({4, 8}, 1, DType::kF32).To(Device::kCpu, DType::kBF16).value();
+  Tensor b = Random({8, 3}, 2, DType::kF32).To(Device::kCpu, DType::kBF16).value();
+  Tensor c = Tensor::Zeros({4, 3}, DType::kF32).value(), ref = Tensor::Zeros({4, 3}, DType::kF32).value();
+  GemmArgs g = GemmArgs::Dense(4, 3, 8);
+  ASSERT_TRUE(Gemm(a, b, c, g, FlopCategory::kMlp).ok());
+  ASSERT_TRUE(Gemm(a.To(Device::kCpu, DType::kF32).value(), b.To(Device::kCpu, DType::kF32).value(), ref, g,
+                   FlopCategory::kMlp).ok());
+  for (int64_t i = 0; i < c.numel(); ++i) EXPECT_EQ(At(c, i), At(ref, i)) << i;
+  Tensor f64 = Tensor::Zeros({4, 3}, DType::kF64).value();
+  const absl::Status wrong_c = Gemm(a, b, f64, g, FlopCategory::kMlp);
+  EXPECT_EQ(wrong_c.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong_c.message().find("expected bf16 or f32"), std::string::npos) << wrong_c;
+  Tensor y = Tensor::Zeros({4, 8}, DType::kBF16).value(), rstd16 = Tensor::Zeros({4}, DType::kBF16).value();
+  const absl::Status s = RmsNormForward(a, nullptr, 1e-5, y, rstd16);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("row statistic has dtype bf16, expected f32"), std::string::npos) << s;
+  Tensor rstd = Tensor::Zeros({4}, DType::kF32).value();
+  EXPECT_TRUE(RmsNormForward(a, nullptr, 1e-5, y, rstd).ok());
+}
+
+TEST(OpsErrors, CastRefusesTokenIds) {
+  Tensor ids = Tensor::Zeros({2}, DType::kI32).value(), f = New({2}, DType::kF32);
+  const absl::Status s = Cast(ids, f);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("not floating"), std::string::npos) << s;
 }
 
 // Both the struct and this check expand LRKV_BACKEND_KERNELS, so a kernel added to the list and

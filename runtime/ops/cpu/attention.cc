@@ -39,7 +39,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   const int64_t tk = k.dim(1), past = tk - t;  // decoding: the queries are the last t of tk positions
   const int64_t group = groups.group, offset = groups.q_head_offset, blocks = (t + kQueryBlock - 1) / kQueryBlock;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
-  T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (LseDType)
+  T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (AccumDType)
   const T sc = static_cast<T>(scale);
 #pragma omp parallel
   {

@@ -49,7 +49,7 @@ absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor&
   LRKV_CPU_FLOAT_DISPATCH(table.dtype(), Forward, tokens, table, out, row_begin);
 }
 absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin) {
-  LRKV_CPU_FLOAT_DISPATCH(dtable.dtype(), Backward, tokens, dout, dtable, row_begin);
+  LRKV_CPU_FLOAT_DISPATCH(dout.dtype(), Backward, tokens, dout, dtable, row_begin);
 }
 
 }  // namespace lrkv::cpu

@@ -43,7 +43,7 @@ absl::Status GemmKernel(const Tensor& a, const Tensor& b, Tensor& c, const GemmA
 }  // namespace
 
 absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
-  LRKV_CPU_FLOAT_DISPATCH(c.dtype(), GemmKernel, a, b, c, g);
+  LRKV_CPU_FLOAT_DISPATCH(a.dtype(), GemmKernel, a, b, c, g);
 }
 
 }  // namespace lrkv::cpu

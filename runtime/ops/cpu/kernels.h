@@ -1,9 +1,13 @@
 // The CPU backend's kernels, one source per op (ops/cpu/<op>.cc), each reached through the CPU
 // table (ops/cpu/backend.cc), not called directly: the launchers in ops/<op>.h check the arguments
-// first. Templated on f32/f64 inside each source (LRKV_CPU_FLOAT_DISPATCH), OpenMP-parallel.
+// first. Templated on f32/f64 inside each source (LRKV_CPU_FLOAT_DISPATCH; bf16 through fp32 staging),
+// OpenMP-parallel.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -23,13 +27,68 @@ LRKV_BACKEND_KERNELS(LRKV_DECLARE_KERNEL_)
 
 }  // namespace lrkv::cpu
 
-// Inside a CPU kernel file: instantiate the kernel template for the tensor's floating dtype.
+namespace lrkv::cpu {
+
+// bf16 on the CPU: a kernel's fp32 instantiation runs on fp32 staging copies. Each bf16 tensor
+// argument is widened to fp32 first (outputs too, since some kernels accumulate into them); after
+// the kernel, each bf16 output is rounded back once. Arguments already fp32 (statistics, fp32
+// gradients), token ids and scalars pass through as they are. So bf16 tensors are stored in bf16
+// and every computation and accumulation is fp32's, as on the CUDA backend; the staging costs
+// transient memory of twice the op's bf16 bytes (the memory model's `working`).
+class Bf16Staging {
+ public:
+  // Before the kernel: stages `t` if it is bf16 (an output when not const).
+  void Stage(const Tensor& t) { Add(&t, nullptr); }
+  void Stage(Tensor& t) { Add(&t, &t); }
+  void Stage(const Tensor* t) { Add(t, nullptr); }
+  void Stage(Tensor* t) { Add(t, t); }
+  template <typename U> void Stage(const U&) {}
+  const absl::Status& status() const { return status_; }
+
+  // The argument to pass the fp32 kernel: the staging copy of a bf16 tensor, anything else as is.
+  const Tensor& Arg(const Tensor& t) const { return *Staged(&t); }
+  Tensor& Arg(Tensor& t) const { return *Staged(&t); }
+  const Tensor* Arg(const Tensor* t) const { return Staged(t); }
+  Tensor* Arg(Tensor* t) const { return Staged(t); }
+  template <typename U> U&& Arg(U&& u) const { return std::forward<U>(u); }
+
+  // After the kernel: rounds each staged output back into its bf16 tensor.
+  absl::Status Finish(absl::Status kernel_status);
+
+ private:
+  struct Entry {
+    const Tensor* original;
+    Tensor* output;  // the same tensor when written by the kernel, else null
+    std::unique_ptr<Tensor> staged;
+  };
+  void Add(const Tensor* t, Tensor* output);
+  Tensor* Staged(const Tensor* t) const;
+
+  std::vector<Entry> entries_;
+  absl::Status status_;
+};
+
+// Runs kernel (an fp32 instantiation) on `args` with bf16 tensors staged in fp32.
+template <typename Kernel, typename... Args>
+absl::Status RunStaged(Kernel kernel, Args&&... args) {
+  Bf16Staging staging;
+  (staging.Stage(args), ...);
+  if (!staging.status().ok()) return staging.status();
+  return staging.Finish(kernel(staging.Arg(std::forward<Args>(args))...));
+}
+
+}  // namespace lrkv::cpu
+
+// Inside a CPU kernel file: instantiate the kernel template for the tensor's floating dtype (bf16
+// runs the fp32 one through Bf16Staging).
 #define LRKV_CPU_FLOAT_DISPATCH(dtype, kernel, ...)                                         \
   switch (dtype) {                                                                          \
     case ::lrkv::DType::kF32:                                                               \
       return kernel<float>(__VA_ARGS__);                                                    \
     case ::lrkv::DType::kF64:                                                               \
       return kernel<double>(__VA_ARGS__);                                                   \
+    case ::lrkv::DType::kBF16:                                                              \
+      return ::lrkv::cpu::RunStaged(kernel<float>, __VA_ARGS__);                            \
     default:                                                                                \
       return absl::UnimplementedError(                                                      \
           absl::StrCat(#kernel, ": dtype ", ::lrkv::DTypeName(dtype), " not supported on cpu")); \

@@ -1,6 +1,7 @@
 // Cross-entropy pieces on CUDA: a block per row for the row maximum and the partial sums (exp in
 // Acc<T>, the sum in double as on the CPU), a thread per logit for the backward. Targets may be a
-// host or a device tensor.
+// host or a device tensor. logits, dlogits (N, V): T; max, lse (N): Acc<T>, so a bf16 row's
+// statistics keep fp32; sums (N, 2): double.
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/cuda/kernels.h"
@@ -9,20 +10,20 @@ namespace lrkv::cuda {
 namespace {
 
 template <typename T>
-__global__ void RowMaxKernel(const T* __restrict__ z, T* __restrict__ m, int64_t v) {
+__global__ void RowMaxKernel(const T* __restrict__ z, Acc<T>* __restrict__ m, int64_t v) {
   const int64_t row = blockIdx.x;
   Acc<T> mx = -INFINITY;
   for (int64_t j = threadIdx.x; j < v; j += blockDim.x) mx = max(mx, ToAcc(z[row * v + j]));
   mx = BlockMax(mx);
-  if (threadIdx.x == 0) m[row] = FromAcc<T>(mx);
+  if (threadIdx.x == 0) m[row] = mx;
 }
 
 template <typename T>
 __global__ void PartialSumsKernel(const T* __restrict__ z, const int32_t* __restrict__ tgt, int64_t col_begin,
-                                  const T* __restrict__ m, double* __restrict__ out, int64_t v) {
+                                  const Acc<T>* __restrict__ m, double* __restrict__ out, int64_t v) {
   const int64_t row = blockIdx.x;
   const T* zi = z + row * v;
-  const Acc<T> mi = ToAcc(m[row]);
+  const Acc<T> mi = m[row];
   double s = 0;
   for (int64_t j = threadIdx.x; j < v; j += blockDim.x) s += static_cast<double>(Exp(ToAcc(zi[j]) - mi));
   s = BlockSum(s);
@@ -35,12 +36,13 @@ __global__ void PartialSumsKernel(const T* __restrict__ z, const int32_t* __rest
 
 template <typename T>
 __global__ void BackwardKernel(const T* __restrict__ z, const int32_t* __restrict__ tgt, int64_t col_begin,
-                               const T* __restrict__ lse, double scale, T* __restrict__ dz, int64_t n, int64_t v) {
+                               const Acc<T>* __restrict__ lse, double scale, T* __restrict__ dz, int64_t n,
+                               int64_t v) {
   using A = Acc<T>;
   const A s = static_cast<A>(scale);
   LRKV_GRID_STRIDE(idx, n * v) {
     const int64_t i = idx / v, j = idx % v;
-    A g = Exp(ToAcc(z[idx]) - ToAcc(lse[i])) * s;
+    A g = Exp(ToAcc(z[idx]) - lse[i]) * s;
     if (tgt[i] - col_begin == j) g -= s;
     dz[idx] = FromAcc<T>(g);
   }
@@ -50,7 +52,8 @@ template <typename T>
 absl::Status RowMax(const Tensor& logits, Tensor& max) {
   const int64_t n = logits.dim(0), v = logits.dim(1);
   if (n == 0) return absl::OkStatus();
-  RowMaxKernel<<<static_cast<unsigned>(n), RowThreads(v), 0, CurrentStream()>>>(logits.data<T>(), max.data<T>(), v);
+  RowMaxKernel<<<static_cast<unsigned>(n), RowThreads(v), 0, CurrentStream()>>>(logits.data<T>(),
+                                                                                 max.data<Acc<T>>(), v);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -63,7 +66,7 @@ absl::Status PartialSums(const Tensor& logits, const Tensor& targets, int64_t co
   LRKV_REQUIRE(v > 0, "CrossEntropyPartialSums: logits have no columns");
   LRKV_TRY_ASSIGN(Tensor tgt, OnDevice(targets));
   PartialSumsKernel<<<static_cast<unsigned>(n), RowThreads(v), 0, CurrentStream()>>>(
-      logits.data<T>(), tgt.data<int32_t>(), col_begin, max.data<T>(), sums.data<double>(), v);
+      logits.data<T>(), tgt.data<int32_t>(), col_begin, max.data<Acc<T>>(), sums.data<double>(), v);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -75,7 +78,7 @@ absl::Status Backward(const Tensor& logits, const Tensor& targets, int64_t col_b
   if (n * v == 0) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor tgt, OnDevice(targets));
   BackwardKernel<<<GridFor(n * v), kThreads, 0, CurrentStream()>>>(logits.data<T>(), tgt.data<int32_t>(), col_begin,
-                                                                   lse.data<T>(), scale, dlogits.data<T>(), n, v);
+                                                                   lse.data<Acc<T>>(), scale, dlogits.data<T>(), n, v);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }

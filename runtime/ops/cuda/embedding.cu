@@ -1,6 +1,7 @@
 // Embedding lookup on CUDA. Token ids may be a host tensor (as the launcher reads them there) or a
 // device tensor; host ids are uploaded first. Backward scatters with atomicAdd, so the order in which
-// repeated tokens add up (and the last bits of the result) is not deterministic.
+// repeated tokens add up (and the last bits of the result) is not deterministic. Backward adds dout
+// (N, d: T) into dtable (V, d), whose dtype is T or Acc<T> (an fp32 gradient of a bf16 table).
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/embedding.h"
@@ -17,12 +18,13 @@ __global__ void ForwardKernel(const int32_t* __restrict__ tok, const T* __restri
   }
 }
 
-template <typename T>
-__global__ void BackwardKernel(const int32_t* __restrict__ tok, const T* __restrict__ dy, T* __restrict__ dw, int64_t n,
+// T: dout's element type; D: dtable's (T or Acc<T>), to which each addend is converted first.
+template <typename T, typename D>
+__global__ void BackwardKernel(const int32_t* __restrict__ tok, const T* __restrict__ dy, D* __restrict__ dw, int64_t n,
                                int64_t rows, int64_t d, int64_t row_begin) {
   LRKV_GRID_STRIDE(idx, n * d) {
     const int64_t i = idx / d, j = idx % d, row = tok[i] - row_begin;
-    if (row >= 0 && row < rows) atomicAdd(dw + row * d + j, dy[idx]);
+    if (row >= 0 && row < rows) atomicAdd(dw + row * d + j, FromAcc<D>(ToAcc(dy[idx])));
   }
 }
 
@@ -42,8 +44,13 @@ absl::Status Backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, 
   const int64_t n = tokens.numel(), rows = dtable.dim(0), d = dtable.dim(1);
   if (n * d == 0) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor tok, OnDevice(tokens));
-  BackwardKernel<<<GridFor(n * d), kThreads, 0, CurrentStream()>>>(tok.data<int32_t>(), dout.data<T>(),
-                                                                   dtable.data<T>(), n, rows, d, row_begin);
+  if (dtable.dtype() == DTypeOf<Acc<T>>::value) {
+    BackwardKernel<<<GridFor(n * d), kThreads, 0, CurrentStream()>>>(tok.data<int32_t>(), dout.data<T>(),
+                                                                     dtable.data<Acc<T>>(), n, rows, d, row_begin);
+  } else {
+    BackwardKernel<<<GridFor(n * d), kThreads, 0, CurrentStream()>>>(tok.data<int32_t>(), dout.data<T>(),
+                                                                     dtable.data<T>(), n, rows, d, row_begin);
+  }
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -54,7 +61,7 @@ absl::Status EmbeddingForward(const Tensor& tokens, const Tensor& table, Tensor&
   LRKV_CUDA_FLOAT_DISPATCH(table.dtype(), Forward, tokens, table, out, row_begin);
 }
 absl::Status EmbeddingBackward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, int64_t row_begin) {
-  LRKV_CUDA_FLOAT_DISPATCH(dtable.dtype(), Backward, tokens, dout, dtable, row_begin);
+  LRKV_CUDA_FLOAT_DISPATCH(dout.dtype(), Backward, tokens, dout, dtable, row_begin);
 }
 
 }  // namespace lrkv::cuda

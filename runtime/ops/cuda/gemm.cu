@@ -1,8 +1,9 @@
 // CUDA GEMM through cuBLASLt. Row-major C = op(A) op(B) is computed as the column-major product
 // C^T = op(B)^T op(A)^T, so the operands are passed swapped and no data moves. Types: f32 (fp32
-// compute, no TF32, so results match the CPU to ~1e-6), bf16 inputs and outputs with fp32
-// accumulation and scaling, f64. The matmul descriptors, layouts and the heuristic's algorithm are
-// cached per shape (transposes, sizes, leading dimensions, batch and strides, pointer alignment).
+// compute, no TF32, so results match the CPU to ~1e-6), bf16 inputs with fp32 accumulation and
+// scaling into a bf16 C or an fp32 C (a weight gradient accumulated in fp32, beta = 1), f64. The
+// matmul descriptors, layouts and the heuristic's algorithm are cached per dtypes and shape
+// (transposes, sizes, leading dimensions, batch and strides, pointer alignment).
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -27,7 +28,8 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
 };
 
-using Key = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+// A's dtype, C's dtype, then the shape.
+using Key = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, uint32_t, uint32_t, uint32_t>;
 
 std::mutex mu;
@@ -53,6 +55,7 @@ uint32_t Alignment(const void* p) {
 }
 
 template <typename T> struct LtTypes;
+// A's and B's data type, and the compute and scale types, by A's element type.
 template <> struct LtTypes<float> {
   static constexpr cudaDataType_t data = CUDA_R_32F, scale = CUDA_R_32F;
   static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
@@ -69,6 +72,15 @@ template <> struct LtTypes<double> {
   using Scale = double;
 };
 
+// C's data type: A's, or fp32 beside bf16 operands (the launcher allows only these).
+cudaDataType_t CType(DType c) {
+  switch (c) {
+    case DType::kF64: return CUDA_R_64F;
+    case DType::kBF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
 absl::Status Layout(cublasLtMatrixLayout_t* layout, cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
                     int64_t batch, int64_t stride) {
   LRKV_CUDA_TRY(cublasLtMatrixLayoutCreate(layout, type, rows, cols, ld));
@@ -80,7 +92,8 @@ absl::Status Layout(cublasLtMatrixLayout_t* layout, cudaDataType_t type, int64_t
 }
 
 template <typename T>
-absl::Status MakePlan(Lt& lt, const GemmArgs& g, uint32_t align_a, uint32_t align_b, uint32_t align_c, Plan& p) {
+absl::Status MakePlan(Lt& lt, const GemmArgs& g, cudaDataType_t c_type, uint32_t align_a, uint32_t align_b,
+                      uint32_t align_c, Plan& p) {
   using Ty = LtTypes<T>;
   LRKV_CUDA_TRY(cublasLtMatmulDescCreate(&p.op, Ty::compute, Ty::scale));
   const cublasOperation_t ta = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's A is our B
@@ -89,7 +102,7 @@ absl::Status MakePlan(Lt& lt, const GemmArgs& g, uint32_t align_a, uint32_t alig
   LRKV_CUDA_TRY(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   LRKV_TRY(Layout(&p.a, Ty::data, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b));
   LRKV_TRY(Layout(&p.b, Ty::data, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a));
-  LRKV_TRY(Layout(&p.c, Ty::data, g.n, g.m, g.ldc, g.batch, g.stride_c));
+  LRKV_TRY(Layout(&p.c, c_type, g.n, g.m, g.ldc, g.batch, g.stride_c));
 
   struct PreferenceGuard {
     cublasLtMatmulPreference_t p = nullptr;
@@ -118,29 +131,33 @@ absl::Status MakePlan(Lt& lt, const GemmArgs& g, uint32_t align_a, uint32_t alig
   return absl::OkStatus();
 }
 
-// k == 0 (an LRKV rank of zero): C = beta * C.
-template <typename T>
-__global__ void ScaleOnly(T* c, int64_t m, int64_t n, int64_t ldc, int64_t stride_c, int64_t batch, double beta) {
+// k == 0 (an LRKV rank of zero): C = beta * C, in C's own element type (T or Acc<T>).
+template <typename C>
+__global__ void ScaleOnly(C* c, int64_t m, int64_t n, int64_t ldc, int64_t stride_c, int64_t batch, double beta) {
   LRKV_GRID_STRIDE(idx, batch * m * n) {
     const int64_t b = idx / (m * n), i = idx / n % m, j = idx % n;
-    T& x = c[b * stride_c + i * ldc + j];
-    x = beta == 0.0 ? FromAcc<T>(Acc<T>(0)) : FromAcc<T>(static_cast<Acc<T>>(beta) * ToAcc(x));
+    C& x = c[b * stride_c + i * ldc + j];
+    x = beta == 0.0 ? FromAcc<C>(Acc<C>(0)) : FromAcc<C>(static_cast<Acc<C>>(beta) * ToAcc(x));
   }
 }
 
+template <typename C>
+absl::Status ScaleC(Tensor& c, const GemmArgs& g) {
+  ScaleOnly<<<GridFor(g.batch * g.m * g.n), kThreads, 0, CurrentStream()>>>(c.data<C>(), g.m, g.n, g.ldc, g.stride_c,
+                                                                           g.batch, g.beta);
+  LRKV_CUDA_TRY_LAUNCH();
+  return absl::OkStatus();
+}
+
+// T: A's and B's element type; C's is T or Acc<T>.
 template <typename T>
 absl::Status GemmKernel(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return absl::OkStatus();
-  if (g.k == 0) {
-    ScaleOnly<<<GridFor(g.batch * g.m * g.n), kThreads, 0, CurrentStream()>>>(c.data<T>(), g.m, g.n, g.ldc, g.stride_c,
-                                                                             g.batch, g.beta);
-    LRKV_CUDA_TRY_LAUNCH();
-    return absl::OkStatus();
-  }
+  if (g.k == 0) return c.dtype() == a.dtype() ? ScaleC<T>(c, g) : ScaleC<Acc<T>>(c, g);
   LRKV_REQUIRE(g.batch <= INT32_MAX, "Gemm: batch ", g.batch, " too large for cuBLASLt");
   const uint32_t align_a = Alignment(a.raw()), align_b = Alignment(b.raw()), align_c = Alignment(c.raw());
-  const Key key{static_cast<int>(c.dtype()), g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch,
-                g.stride_a, g.stride_b, g.stride_c, align_a, align_b, align_c};
+  const Key key{static_cast<int>(a.dtype()), static_cast<int>(c.dtype()), g.trans_a, g.trans_b, g.m, g.n, g.k,
+                g.lda, g.ldb, g.ldc, g.batch, g.stride_a, g.stride_b, g.stride_c, align_a, align_b, align_c};
   Plan plan;
   Lt* lt = nullptr;
   {
@@ -148,7 +165,7 @@ absl::Status GemmKernel(const Tensor& a, const Tensor& b, Tensor& c, const GemmA
     LRKV_TRY_ASSIGN(lt, GetLt());
     auto it = Plans().find(key);
     if (it == Plans().end()) {
-      LRKV_TRY(MakePlan<T>(*lt, g, align_a, align_b, align_c, plan));
+      LRKV_TRY(MakePlan<T>(*lt, g, CType(c.dtype()), align_a, align_b, align_c, plan));
       Plans().emplace(key, plan);
     } else {
       plan = it->second;
@@ -164,7 +181,7 @@ absl::Status GemmKernel(const Tensor& a, const Tensor& b, Tensor& c, const GemmA
 }  // namespace
 
 absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& g) {
-  LRKV_CUDA_FLOAT_DISPATCH(c.dtype(), GemmKernel, a, b, c, g);
+  LRKV_CUDA_FLOAT_DISPATCH(a.dtype(), GemmKernel, a, b, c, g);
 }
 
 }  // namespace lrkv::cuda

@@ -1,5 +1,6 @@
 // RMSNorm on CUDA: one block per row for the forward and dx (block reductions in Acc<T>), and the
-// weight gradient as deterministic two-stage column sums (no atomics).
+// weight gradient as deterministic two-stage column sums (no atomics). x, y, w, dy, dx: T; rstd (N):
+// Acc<T>, so bf16 rows keep fp32 statistics; dw (C): T or Acc<T> (an fp32 gradient of a bf16 weight).
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/rmsnorm.h"
@@ -9,7 +10,7 @@ namespace {
 
 template <typename T>
 __global__ void ForwardKernel(const T* __restrict__ x, const T* __restrict__ w, double eps, T* __restrict__ y,
-                              T* __restrict__ rstd, int64_t c) {
+                              Acc<T>* __restrict__ rstd, int64_t c) {
   using A = Acc<T>;
   const int64_t row = blockIdx.x;
   const T* xi = x + row * c;
@@ -20,19 +21,18 @@ __global__ void ForwardKernel(const T* __restrict__ x, const T* __restrict__ w, 
   }
   ss = BlockSum(ss);
   const A r = A(1) / Sqrt(ss / A(c) + A(eps));
-  const A rr = ToAcc(FromAcc<T>(r));  // the rounded value that backward will read, as on the CPU
-  if (threadIdx.x == 0) rstd[row] = FromAcc<T>(r);
+  if (threadIdx.x == 0) rstd[row] = r;
   for (int64_t j = threadIdx.x; j < c; j += blockDim.x) {
-    y[row * c + j] = FromAcc<T>(ToAcc(xi[j]) * rr * (w ? ToAcc(w[j]) : A(1)));
+    y[row * c + j] = FromAcc<T>(ToAcc(xi[j]) * r * (w ? ToAcc(w[j]) : A(1)));
   }
 }
 
 template <typename T>
 __global__ void BackwardDxKernel(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ w,
-                                 const T* __restrict__ rstd, T* __restrict__ dx, int64_t c) {
+                                 const Acc<T>* __restrict__ rstd, T* __restrict__ dx, int64_t c) {
   using A = Acc<T>;
   const int64_t row = blockIdx.x;
-  const A r = ToAcc(rstd[row]);
+  const A r = rstd[row];
   A dot = 0;
   for (int64_t j = threadIdx.x; j < c; j += blockDim.x) {
     dot += ToAcc(dy[row * c + j]) * (w ? ToAcc(w[j]) : A(1)) * ToAcc(x[row * c + j]) * r;
@@ -45,13 +45,13 @@ __global__ void BackwardDxKernel(const T* __restrict__ dy, const T* __restrict__
 }
 
 template <typename T>
-__global__ void DwPartials(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ rstd, int64_t n,
-                           int64_t c, int64_t per, Acc<T>* __restrict__ partial) {
+__global__ void DwPartials(const T* __restrict__ dy, const T* __restrict__ x, const Acc<T>* __restrict__ rstd,
+                           int64_t n, int64_t c, int64_t per, Acc<T>* __restrict__ partial) {
   const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, chunk = blockIdx.y;
   if (j >= c) return;
   Acc<T> s = 0;
   const int64_t end = min(n, (chunk + 1) * per);
-  for (int64_t i = chunk * per; i < end; ++i) s += ToAcc(dy[i * c + j]) * ToAcc(x[i * c + j]) * ToAcc(rstd[i]);
+  for (int64_t i = chunk * per; i < end; ++i) s += ToAcc(dy[i * c + j]) * ToAcc(x[i * c + j]) * rstd[i];
   partial[chunk * c + j] = s;
 }
 
@@ -60,7 +60,7 @@ absl::Status Forward(const Tensor& x, const Tensor* w, double eps, Tensor& y, Te
   const int64_t c = x.dim(-1), n = c == 0 ? 0 : x.numel() / c;
   if (n == 0) return absl::OkStatus();
   ForwardKernel<<<static_cast<unsigned>(n), RowThreads(c), 0, CurrentStream()>>>(x.data<T>(), w ? w->data<T>() : nullptr, eps, y.data<T>(),
-                                                          rstd.data<T>(), c);
+                                                          rstd.data<Acc<T>>(), c);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -70,17 +70,16 @@ absl::Status Backward(const Tensor& dy, const Tensor& x, const Tensor* w, const 
   const int64_t c = x.dim(-1), n = c == 0 ? 0 : x.numel() / c;
   if (n == 0) return absl::OkStatus();
   BackwardDxKernel<<<static_cast<unsigned>(n), RowThreads(c), 0, CurrentStream()>>>(dy.data<T>(), x.data<T>(), w ? w->data<T>() : nullptr,
-                                                             rstd.data<T>(), dx.data<T>(), c);
+                                                             rstd.data<Acc<T>>(), dx.data<T>(), c);
   LRKV_CUDA_TRY_LAUNCH();
   if (dw != nullptr) {
     const int64_t per = RowsPerChunk(n), chunks = (n + per - 1) / per;
     LRKV_TRY_ASSIGN(Tensor partial, Tensor::Empty({chunks, c}, DTypeOf<Acc<T>>::value, Device::kCuda));
     const dim3 grid(static_cast<unsigned>((c + kThreads - 1) / kThreads), static_cast<unsigned>(chunks));
-    DwPartials<<<grid, kThreads, 0, CurrentStream()>>>(dy.data<T>(), x.data<T>(), rstd.data<T>(), n, c, per,
+    DwPartials<<<grid, kThreads, 0, CurrentStream()>>>(dy.data<T>(), x.data<T>(), rstd.data<Acc<T>>(), n, c, per,
                                                        partial.data<Acc<T>>());
     LRKV_CUDA_TRY_LAUNCH();
-    FinishColumnSums<<<GridFor(c), kThreads, 0, CurrentStream()>>>(partial.data<Acc<T>>(), chunks, c, dw->data<T>());
-    LRKV_CUDA_TRY_LAUNCH();
+    LRKV_TRY(FinishInto<T>(partial.data<Acc<T>>(), chunks, c, *dw));
   }
   return absl::OkStatus();
 }

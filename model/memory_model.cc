@@ -23,25 +23,32 @@ constexpr double kCudaRuntimeBytes = 1.0 * (1 << 30);
 constexpr double kStateBytes = 4;
 double ActivationBytes(Precision p) { return p == BF16 ? 2 : 4; }
 
-// bf16 on the CPU stages each op's bf16 tensors in fp32 (runtime/ops/cpu/kernels.h): on top of
-// the working set, the largest op's arguments at 4 bytes each. Per token: the cross-entropy
-// backward (logits, their gradient), the head's GEMM (its input and output), the attention core's
-// backward (dO, q, k, v and their gradients), an MLP GEMM (input and output); plus the largest
-// weight a GEMM stages (the head's or an MLP matrix).
-double Bf16StagingBytes(const ModelConfig& m, int tp, double tokens) {
+// bf16 on the CPU stages each op's bf16 tensors in fp32 (runtime/ops/cpu/kernels.h) in one buffer
+// the size of the largest op's arguments at 4 bytes each.
+struct Bf16Staging {
+  double block = 0;   // a block's: the attention core's backward (dO, q, k, v, their gradients), an MLP GEMM's, a pointwise op's
+  double logits = 0;  // the last stage's: the cross-entropy backward's (logits, their gradient) or the head GEMM's
+};
+Bf16Staging Bf16StagingBytes(const ModelConfig& m, int tp, double tokens) {
   const AttentionCost a = VariantOf(m).cost(m, tp);
-  const int64_t d = m.d_model(), f = m.d_ff() / tp, v_local = m.vocab_size() / tp;
-  const int64_t h = a.core_heads_per_rank, hk = a.core_kv_heads_per_rank;
-  const int64_t core = 2 * (h * a.qk_dim + hk * a.qk_dim + hk * a.v_dim) + 2 * h * a.v_dim;
-  const int64_t per_token = std::max({2 * v_local, v_local + d, core, f + d});
-  const double weight = double(std::max(v_local, f)) * d;
-  return kStateBytes * (tokens * per_token + weight);
+  const double d = m.d_model(), f = m.d_ff() / tp, v = m.vocab_size() / tp;
+  const double h = a.core_heads_per_rank, hk = a.core_kv_heads_per_rank;
+  const double core = 2 * (h * a.qk_dim + hk * a.qk_dim + hk * a.v_dim) + h * a.v_dim;  // q, k, v both ways; dO
+  // The pointwise backwards: SwiGLU's (dy, gate, up and their gradients) or the activation's (dy,
+  // x, dx); a norm's (dy, x, dx), QK-norm's over the queries.
+  const double pointwise = std::max({(m.activation() == SWIGLU ? 5 : 3) * f, 3 * d, m.qk_norm() ? 3 * h * a.qk_dim : 0});
+  Bf16Staging s;
+  s.block = kStateBytes * std::max(tokens * std::max(core, pointwise), tokens * (f + d) + d * f);
+  s.logits = kStateBytes * std::max(tokens * 2 * v, tokens * (v + d) + v * d);
+  return s;
 }
 
 // A block's activations per token on one TP rank (block.h, attention_layer.h, mlp.h).
 struct BlockValues {
   int64_t full = 0;       // everything NONE keeps, the block input included
+  int64_t stats = 0;      // of which fp32 statistics
   int64_t core_out = 0;   // the core's o, log-sum-exp and branch sums: what ATTENTION drops
+  int64_t core_stats = 0; // of which the log-sum-exp
   int64_t mlp_phase = 0;  // the MLP's backward: its input gradient and hidden gradients
   int64_t attention_phase = 0;  // the attention's backward: dh, its input gradient, dO, dq, dk, dv...
 };
@@ -57,6 +64,8 @@ BlockValues BlockValuesPerToken(const ModelConfig& m, int tp) {
   const int64_t hidden = (m.activation() == SWIGLU ? 3 : 2) * f;  // pre-activation (and gate), activation
   BlockValues b;
   b.core_out = h * a.v_dim + h + o_heads;
+  b.core_stats = h;
+  b.stats = 2 * norm_stats + (m.qk_norm() ? h + hk : 0) + b.core_stats + a.saved_stats_per_token;
   // input, two norms' statistics, the attention's normed input, h = x + attention, the MLP's input
   b.full = d + 2 * norm_stats + 3 * d + q + k + v + qk_norm + b.core_out + a.saved_per_token + hidden;
   b.mlp_phase = d + hidden;
@@ -70,7 +79,7 @@ BlockValues BlockValuesPerToken(const ModelConfig& m, int tp) {
 }  // namespace
 
 double RankMemory::peak() const {
-  return runtime + state() + activations + std::max(working + cache, communication);
+  return runtime + state() + staging + activations + std::max(working + cache, communication);
 }
 
 LayerMemory LayerValuesPerToken(const ModelConfig& m, int tp, Recompute mode) {
@@ -83,13 +92,17 @@ LayerMemory LayerValuesPerToken(const ModelConfig& m, int tp, Recompute mode) {
     case BLOCK:  // only the input kept; backward reruns the block first (its output freed at once)
       l.saved = d;
       l.backward += b.full - d;
+      l.backward_stats = b.stats;
       break;
     case ATTENTION:  // the core's outputs recomputed in backward
       l.saved = b.full - b.core_out;
+      l.saved_stats = b.stats - b.core_stats;
       l.backward += b.core_out;
+      l.backward_stats = b.core_stats;
       break;
     default:
       l.saved = b.full;
+      l.saved_stats = b.stats;
   }
   return l;
 }
@@ -122,19 +135,25 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     // next layer's), token ids and targets (i32); on the last stage the final norm, its output,
     // the logits and their log-sum-exp.
     const int64_t layers = cost.end_layer - cost.first_layer;
-    double per_token = double(layers) * layer.saved + d + 2;
-    if (last) per_token += norm_stats + d + v_local + 1;
-    r.activations_per_micro_batch = act_bytes * tokens * per_token;
+    double values = double(layers) * (layer.saved - layer.saved_stats) + d, four_byte = double(layers) * layer.saved_stats + 2;
+    if (last) values += d + v_local, four_byte += norm_stats + 1;
+    r.activations_per_micro_batch = tokens * (act_bytes * values + kStateBytes * four_byte);
     r.micro_batches_in_flight = p.schedule() == GPIPE ? accumulation
                                                                          : std::min(pp - r.stage, accumulation);
     r.activations = r.activations_per_micro_batch * r.micro_batches_in_flight;
     // Backward: the logits' gradient with the head's input gradient and the first block gradient,
     // or one block's backward; MPI's own copy of a TP all-reduce of (tokens, d).
-    double working = layers > 0 ? double(layer.backward) : 0;
-    if (last) working = std::max(working, double(v_local) + 2 * d);
-    if (tp > 1) working += d;
-    r.working = act_bytes * tokens * working;
-    if (t.precision() == BF16 && device == Device::kCpu) r.working += Bf16StagingBytes(m, tp, tokens);
+    const bool staged = t.precision() == BF16 && device == Device::kCpu;
+    const Bf16Staging staging = staged ? Bf16StagingBytes(m, tp, tokens) : Bf16Staging{};
+    const double tp_copy = tp > 1 ? d : 0;
+    double working = 0;
+    if (layers > 0) {
+      working = tokens * (act_bytes * (layer.backward - layer.backward_stats + tp_copy) +
+                          kStateBytes * layer.backward_stats);
+    }
+    if (last) working = std::max(working, tokens * act_bytes * (v_local + 2 * d + tp_copy));
+    r.working = working;
+    r.staging = std::max(staging.block, last ? staging.logits : 0.0);
     // The logits' gradient, cached while the blocks' backward allocates other sizes.
     if (last && layers > 0) r.cache = act_bytes * tokens * v_local;
     // After backward: the gradient buckets (a packed copy and MPI's), or ZeRO-1's packed gradients,

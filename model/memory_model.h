@@ -13,7 +13,9 @@
 //     mode, times the micro-batches alive at once on the stage (1F1B: pp - stage; GPipe: all);
 //   - working: the most a forward or backward pass allocates on top of that at any moment: the
 //     logits and their gradient on the last stage, one block's backward (its gradients, under BLOCK
-//     its recomputed activations); bf16 on the CPU adds the largest op's fp32 staging copies;
+//     its recomputed activations);
+//   - staging: bf16 on the CPU only, the one buffer of fp32 copies its kernels compute on
+//     (runtime/ops/cpu/kernels.h), held from the first step on: the largest op's bf16 arguments;
 //   - cache: what the allocator keeps of freed tensors that the peak cannot reuse (it caches blocks
 //     by exact size): the logits' gradient on the last stage, freed before the blocks' backward;
 //   - communication: the gradient reduction's buffers after backward (a DP bucket; ZeRO-1's packed
@@ -21,8 +23,9 @@
 //     the cache keeps for the next step;
 //   - runtime: the process itself before any tensor (code, the CUDA libraries linked in, MPI, BLAS;
 //     on a GPU the context and NCCL's buffers), a measured constant per backend.
-// peak = runtime + state + activations + max(working + cache, communication): the live tensors'
-// peak (PyTorch's "allocated") is runtime and cache less; the allocator's ("reserved") runtime less.
+// peak = runtime + state + staging + activations + max(working + cache, communication): the live
+// tensors' peak (PyTorch's "allocated") is runtime and cache less; the allocator's ("reserved")
+// runtime less.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +45,7 @@ struct RankMemory {
   int micro_batches_in_flight = 0;
   double activations = 0;  // activations_per_micro_batch x micro_batches_in_flight
   double working = 0;
+  double staging = 0;
   double cache = 0;
   double communication = 0;
   double runtime = 0;
@@ -49,15 +53,16 @@ struct RankMemory {
   double peak() const;
   // The live tensors' peak (PyTorch's max_memory_allocated): after backward the activations are
   // freed, not live, while the reduction runs.
-  double allocated_peak() const { return state() + std::max(activations + working, communication); }
+  double allocated_peak() const { return state() + staging + std::max(activations + working, communication); }
   double reserved_peak() const { return peak() - runtime; }  // the allocator's (max_memory_reserved)
 };
 
 // Values (not bytes) per token of one TP rank, for one layer: what its forward keeps for backward
-// under `mode`, and the most its backward has alive at once beyond that.
+// under `mode`, and the most its backward has alive at once beyond that; of each, the fp32
+// statistics (norms' rstd and mean, the attention's log-sum-exp), 4 bytes in either precision.
 struct LayerMemory {
-  int64_t saved = 0;
-  int64_t backward = 0;
+  int64_t saved = 0, saved_stats = 0;
+  int64_t backward = 0, backward_stats = 0;
 };
 LayerMemory LayerValuesPerToken(const ModelConfig& model, int tp, Recompute mode);
 

@@ -34,8 +34,8 @@ struct Category {
 
 std::vector<Category> Categories(const RankMemory& r) {
   return {{"parameters", r.parameters},       {"gradients", r.gradients},   {"optimizer_state", r.optimizer_state},
-          {"activations", r.activations},     {"working", r.working},       {"cache", r.cache},
-          {"communication", r.communication},
+          {"activations", r.activations},     {"working", r.working},       {"staging", r.staging},
+          {"cache", r.cache},                 {"communication", r.communication},
           {"runtime", r.runtime},             {"peak", r.peak()},            {"allocated_peak", r.allocated_peak()},
           {"reserved_peak", r.reserved_peak()}};
 }

@@ -215,6 +215,7 @@ LRKV_ATTENTION_VARIANTS(mla_attention) {
     a.core_heads_per_rank = a.core_kv_heads_per_rank = h / tp;
     // Each latent (KV, and the query's when compressed): before and after its norm, and the rstd.
     a.saved_per_token = 2 * kv + 1 + (q == 0 ? 0 : 2 * q + 1);
+    a.saved_stats_per_token = 1 + (q == 0 ? 0 : 1);
     // The RoPE key's and NoPE keys' gradients, the latent's before and after its norm.
     a.backward_per_token = std::max(dr + h / tp * dn + 2 * kv, 2 * q);
     return a;

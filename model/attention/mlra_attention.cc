@@ -363,6 +363,7 @@ LRKV_ATTENTION_VARIANTS(mlra_attention) {
     const int64_t hl = h / tp;
     a.core_heads_per_rank = a.core_kv_heads_per_rank = w.branches * hl;
     a.saved_per_token = 2 * kv + w.blocks + (q == 0 ? 0 : 2 * q + 1);  // each latent before and after its norm, rstd
+    a.saved_stats_per_token = w.blocks + (q == 0 ? 0 : 1);
     // The query's gradient summed over branches, then the query latent's or the RoPE key's, NoPE
     // keys' and one block's gradients.
     a.backward_per_token = hl * (dn + dr) + std::max(2 * q, dr + w.branches * hl * dn + 2 * w.block_width);

@@ -39,6 +39,7 @@ struct AttentionCost {
   // for Backward (LrkvSaved, MlaSaved), and the most its Backward has allocated at once.
   int64_t core_heads_per_rank = 0, core_kv_heads_per_rank = 0;
   int64_t saved_per_token = 0, backward_per_token = 0;
+  int64_t saved_stats_per_token = 0;  // of saved_per_token, the fp32 statistics (norms' rstd)
 };
 
 struct AttentionVariantInfo {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The memory model against real runs: for several variants, layouts and recompute modes, the peak
+# The memory model against real runs: for several variants, layouts, recompute modes and both
+# precisions (FP32, BF16), the peak
 # resident memory of the largest rank of `lrkv train` (rss_peak_bytes in metrics.jsonl, from
 # getrusage) is within 10% of `lrkv memory`'s peak_bytes, its live tensors' peak (allocated) within
 # 2% and its allocator's (reserved: the tensors and its cache of freed blocks) within 15% of theirs
@@ -52,6 +53,8 @@ check lrkv-block 1 brown-tiny-lrkv.textproto --train.global_batch=8 --train.reco
 check mha-tp2-attention 2 brown-tiny-mha.textproto --tp=2 --train.global_batch=8 --train.recompute=ATTENTION
 check mla-pp2-dp2-zero1 4 brown-tiny-mla.textproto --pp=2 --dp=2 --zero1 --train.global_batch=16 --train.micro_batch=4
 check mlra-tp2-swiglu 2 brown-tiny-mlra.textproto --tp=2 --model.activation=SWIGLU --train.global_batch=4
+check lrkv-bf16 1 brown-tiny-lrkv.textproto --train.global_batch=8 --train.precision=BF16
+check mha-tp2-bf16-block 2 brown-tiny-mha.textproto --tp=2 --train.global_batch=8 --train.precision=BF16 --train.recompute=BLOCK
 
 # --- refused at start-up, on every rank, with the prediction and what would fit --------------------
 # 8 layers at T 4096, 8 sequences: about 3.3 GiB without recomputation, 1.3 GiB with BLOCK; the node

@@ -3,22 +3,58 @@
 #include "runtime/status.h"
 
 namespace lrkv::cpu {
+namespace {
+
+constexpr int64_t kAlign = 16;  // elements: each staged tensor starts on a 64-byte boundary
+
+// The staging copies live in one fp32 buffer, kept from op to op and grown to the largest op's
+// need: a staged copy per op size would otherwise stay in the allocator's exact-size cache. Ops run
+// one at a time on a process's calling thread (OpenMP parallelises inside them).
+Tensor& Arena() {
+  static Tensor* arena = new Tensor;  // never destroyed: the allocator may be gone at exit
+  return *arena;
+}
+
+int64_t Padded(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+int64_t Bf16StagingArenaBytes() { return Arena().defined() ? Arena().nbytes() : 0; }
+void ReleaseBf16StagingArena() { Arena() = Tensor(); }
 
 void Bf16Staging::Add(const Tensor* t, Tensor* output) {
-  if (t == nullptr || !t->defined() || t->dtype() != DType::kBF16 || !status_.ok()) return;
+  if (t == nullptr || !t->defined() || t->dtype() != DType::kBF16) return;
   for (Entry& e : entries_) {
     if (e.original == t) {  // the same tensor passed twice: written if either use writes it
       if (output != nullptr) e.output = output;
       return;
     }
   }
-  absl::StatusOr<Tensor> staged = Tensor::Empty(t->shape(), DType::kF32, t->device());
-  if (!staged.ok()) {
-    status_ = staged.status();
-    return;
+  entries_.push_back({t, output, nullptr});
+}
+
+absl::Status Bf16Staging::Allocate() {
+  int64_t total = 0;
+  for (const Entry& e : entries_) total += Padded(e.original->numel());
+  if (total == 0) return absl::OkStatus();
+  Tensor& arena = Arena();
+  if (!arena.defined() || arena.numel() < total) {
+    // Grown rarely (during the first steps): the old buffer goes back to the system, not the cache.
+    arena = Tensor();
+    LRKV_TRY_ASSIGN(Allocator * host, AllocatorFor(Device::kCpu));
+    LRKV_TRY(host->ReleaseCached());
+    LRKV_TRY_ASSIGN(arena, Tensor::Empty({total}, DType::kF32));
   }
-  status_ = lrkv::Cast(*t, *staged);
-  entries_.push_back({t, output, std::make_unique<Tensor>(*std::move(staged))});
+  int64_t at = 0;
+  for (Entry& e : entries_) {
+    const int64_t n = e.original->numel();
+    LRKV_TRY_ASSIGN(Tensor slice, arena.Slice(at, at + n));
+    LRKV_TRY_ASSIGN(Tensor staged, slice.View(e.original->shape()));
+    LRKV_TRY(lrkv::Cast(*e.original, staged));
+    e.staged = std::make_unique<Tensor>(std::move(staged));
+    at += Padded(n);
+  }
+  return absl::OkStatus();
 }
 
 Tensor* Bf16Staging::Staged(const Tensor* t) const {

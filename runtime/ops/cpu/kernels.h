@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/dtype.h"
+#include "runtime/status.h"
 #include "runtime/ops/backend.h"  // the list of kernels and the types they take
 #include "runtime/tensor.h"
 
@@ -33,17 +34,19 @@ namespace lrkv::cpu {
 // argument is widened to fp32 first (outputs too, since some kernels accumulate into them); after
 // the kernel, each bf16 output is rounded back once. Arguments already fp32 (statistics, fp32
 // gradients), token ids and scalars pass through as they are. So bf16 tensors are stored in bf16
-// and every computation and accumulation is fp32's, as on the CUDA backend; the staging costs
-// transient memory of twice the op's bf16 bytes (the memory model's `working`).
+// and every computation and accumulation is fp32's, as on the CUDA backend. The copies live in one
+// buffer kept for the process, the size of the largest op's bf16 arguments in fp32 (the memory
+// model's `staging`).
 class Bf16Staging {
  public:
-  // Before the kernel: stages `t` if it is bf16 (an output when not const).
+  // Before the kernel: notes `t` if it is bf16 (an output when not const).
   void Stage(const Tensor& t) { Add(&t, nullptr); }
   void Stage(Tensor& t) { Add(&t, &t); }
   void Stage(const Tensor* t) { Add(t, nullptr); }
   void Stage(Tensor* t) { Add(t, t); }
   template <typename U> void Stage(const U&) {}
-  const absl::Status& status() const { return status_; }
+  // Then: the staging copies of the noted tensors, filled.
+  absl::Status Allocate();
 
   // The argument to pass the fp32 kernel: the staging copy of a bf16 tensor, anything else as is.
   const Tensor& Arg(const Tensor& t) const { return *Staged(&t); }
@@ -65,7 +68,6 @@ class Bf16Staging {
   Tensor* Staged(const Tensor* t) const;
 
   std::vector<Entry> entries_;
-  absl::Status status_;
 };
 
 // Runs kernel (an fp32 instantiation) on `args` with bf16 tensors staged in fp32.
@@ -73,9 +75,14 @@ template <typename Kernel, typename... Args>
 absl::Status RunStaged(Kernel kernel, Args&&... args) {
   Bf16Staging staging;
   (staging.Stage(args), ...);
-  if (!staging.status().ok()) return staging.status();
+  LRKV_TRY(staging.Allocate());
   return staging.Finish(kernel(staging.Arg(std::forward<Args>(args))...));
 }
+
+// Bytes of the staging buffer now (the largest op's so far), and its release (it is rebuilt by the
+// next bf16 op): for the memory model's tests.
+int64_t Bf16StagingArenaBytes();
+void ReleaseBf16StagingArena();
 
 }  // namespace lrkv::cpu
 

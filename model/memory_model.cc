@@ -168,6 +168,13 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
   return ranks;
 }
 
+std::vector<MemoryCategory> RankMemory::Categories() const {
+  return {{"parameters", parameters}, {"gradients", gradients},     {"optimizer_state", optimizer_state},
+          {"activations", activations}, {"working", working},       {"staging", staging},
+          {"cache", cache},           {"communication", communication}, {"runtime", runtime},
+          {"peak", peak()},           {"allocated_peak", allocated_peak()}, {"reserved_peak", reserved_peak()}};
+}
+
 RankMemory LargestRank(const std::vector<RankMemory>& stages) {
   return *std::max_element(stages.begin(), stages.end(),
                            [](const RankMemory& a, const RankMemory& b) { return a.peak() < b.peak(); });

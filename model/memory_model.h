@@ -37,6 +37,11 @@
 
 namespace lrkv {
 
+struct MemoryCategory {
+  const char* name;  // "parameters", ..., "peak": `lrkv memory`'s rows and JSON keys (with "_bytes")
+  double bytes;
+};
+
 struct RankMemory {
   int stage = 0;  // pipeline stage; every TP and DP rank of a stage holds the same
   // In doubles: a layout far too large must be reported, not overflowed.
@@ -55,6 +60,8 @@ struct RankMemory {
   // freed, not live, while the reduction runs.
   double allocated_peak() const { return state() + staging + std::max(activations + working, communication); }
   double reserved_peak() const { return peak() - runtime; }  // the allocator's (max_memory_reserved)
+  // Every category above, then the three peaks, in that order.
+  std::vector<MemoryCategory> Categories() const;
 };
 
 // Values (not bytes) per token of one TP rank, for one layer: what its forward keeps for backward

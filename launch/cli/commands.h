@@ -14,9 +14,10 @@ namespace lrkv {
 using ConfigOverrides = std::vector<std::pair<std::string, std::string>>;
 // Prints the analytic cost of each config (with `overrides` applied); format "table" or "json" (one
 // object per line). `layout` ("tp2,pp2,dp2", any subset and order; empty: none) adds the per-rank
-// figures of that layout.
+// figures of that layout; `memory` the memory model's bytes per rank of the largest stage
+// (`lrkv memory`'s categories, as memory_<category>_bytes_per_rank).
 absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format,
-                             const std::string& layout, const ConfigOverrides& overrides);
+                             const std::string& layout, const ConfigOverrides& overrides, bool memory = false);
 
 // `lrkv memory` (model/memory_model.h per rank; --search over layouts) reads its own --NAME=VALUE
 // arguments and --model.X=V / --train.X=V / --parallel.X=V overrides.

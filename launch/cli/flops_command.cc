@@ -1,7 +1,8 @@
-// lrkv flops --config=FILE [--config=FILE ...] [--layout=tpN,ppN,dpN] [--format=table|json]
+// lrkv flops --config=FILE [--config=FILE ...] [--layout=tpN,ppN,dpN] [--memory] [--format=table|json]
 // The analytic cost of each config (model/flop_model.h), side by side with ratios to the first; with
 // --layout, also what each rank of that layout holds and computes (AnalyzeLayout), the work that
-// tensor parallelism repeats on every rank included and reported separately.
+// tensor parallelism repeats on every rank included and reported separately; with --memory, the
+// memory model's bytes per rank (model/memory_model.h, as `lrkv memory`).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "launch/train/metrics_writer.h"
 #include "model/config.h"
 #include "model/flop_model.h"
+#include "model/memory_model.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -62,7 +64,7 @@ void AddLayoutRows(const RunConfig& c, bool per_step, std::vector<Row>& rows, bo
 }  // namespace
 
 absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std::string& format,
-                             const std::string& layout, const ConfigOverrides& overrides) {
+                             const std::string& layout, const ConfigOverrides& overrides, bool memory) {
   LRKV_REQUIRE(!configs.empty(), "flops needs at least one --config=FILE");
   LRKV_REQUIRE(format == "table" || format == "json", "--format must be table or json, got '", format, "'");
   std::vector<std::string> names;
@@ -70,14 +72,14 @@ absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std:
   std::vector<ModelConfig> models;
   for (const std::string& path : configs) {
     LRKV_TRY_ASSIGN(RunConfig c, LoadRunConfig(path));
-    for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(c, field, value));
-    if (!layout.empty()) {
+    if (!layout.empty()) {  // the layout replaces the file's, and --parallel.X overrides apply on top
       c.mutable_parallel()->Clear();
       LRKV_TRY(ParseLayout(layout, *c.mutable_parallel()));
     }
+    for (const auto& [field, value] : overrides) LRKV_TRY(ApplyOverride(c, field, value));
     FillDefaults(c);
     LRKV_TRY(ValidateModelConfig(c.model()));
-    if (!layout.empty()) LRKV_TRY(ValidateParallelConfig(c));
+    if (!layout.empty() || memory) LRKV_TRY(ValidateParallelConfig(c));
     names.push_back(path.substr(path.find_last_of('/') + 1));
     models.push_back(c.model());
     runs.push_back(c);
@@ -110,6 +112,15 @@ absl::Status RunFlopsCommand(const std::vector<std::string>& configs, const std:
     bool per_step = true;
     for (const RunConfig& r : runs) per_step &= r.train().global_batch() > 0;
     for (size_t k = 0; k < runs.size(); ++k) AddLayoutRows(runs[k], per_step, rows, k == 0);
+  }
+  if (memory) {
+    for (size_t k = 0; k < runs.size(); ++k) {
+      const std::vector<MemoryCategory> cats = LargestRank(PredictRankMemory(runs[k])).Categories();
+      if (k == 0) {
+        for (const MemoryCategory& cat : cats) rows.push_back({absl::StrCat("memory_", cat.name, "_bytes_per_rank"), {}});
+      }
+      for (size_t i = 0; i < cats.size(); ++i) rows[rows.size() - cats.size() + i].values.push_back(cats[i].bytes);
+    }
   }
   if (format == "json") {
     for (size_t k = 0; k < models.size(); ++k) {

@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
     // --config may repeat, which Abseil flags do not allow: this command reads its own arguments.
     std::vector<std::string> configs;
     std::string format = "table", layout;
+    bool memory = false;
     lrkv::ConfigOverrides overrides;
     for (int i = 2; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -121,6 +122,8 @@ int main(int argc, char** argv) {
         format = arg.substr(9);
       } else if (arg.rfind("--layout=", 0) == 0) {
         layout = arg.substr(9);
+      } else if (arg == "--memory" || arg == "--memory=true") {
+        memory = true;
       } else if (IsConfigOverride(argv[i]) && arg.find('=') != std::string::npos) {
         overrides.emplace_back(arg.substr(2, arg.find('=') - 2), arg.substr(arg.find('=') + 1));
       } else {
@@ -128,7 +131,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
-    const absl::Status s = lrkv::RunFlopsCommand(configs, format, layout, overrides);
+    const absl::Status s = lrkv::RunFlopsCommand(configs, format, layout, overrides, memory);
     if (s.ok()) return 0;
     std::fprintf(stderr, "lrkv flops: error: %s\n", std::string(s.message()).c_str());
     return 1;

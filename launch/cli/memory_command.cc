@@ -27,19 +27,6 @@ constexpr char kUsage[] =
     "[--gpu_memory=80GiB | --peak=h100] [--search=GPUS] [--model.X=V] [--train.X=V]";
 constexpr double kGiB = 1024.0 * 1024 * 1024;
 
-struct Category {
-  const char* name;
-  double bytes;
-};
-
-std::vector<Category> Categories(const RankMemory& r) {
-  return {{"parameters", r.parameters},       {"gradients", r.gradients},   {"optimizer_state", r.optimizer_state},
-          {"activations", r.activations},     {"working", r.working},       {"staging", r.staging},
-          {"cache", r.cache},                 {"communication", r.communication},
-          {"runtime", r.runtime},             {"peak", r.peak()},            {"allocated_peak", r.allocated_peak()},
-          {"reserved_peak", r.reserved_peak()}};
-}
-
 std::string LayoutName(const ParallelConfig& p) { return absl::StrCat("tp", p.tp(), ",pp", p.pp(), ",dp", p.dp()); }
 
 // Per-rank train FLOPs per step (model FLOPs, the largest stage).
@@ -166,7 +153,7 @@ absl::Status RunMemoryCommand(const std::vector<std::string>& args) {
                                 {"ranks", nlohmann::ordered_json::array()}};
     for (const RankMemory& m : ranks) {  // one per pipeline stage: every TP and DP rank of it holds the same
       nlohmann::ordered_json s = {{"stage", m.stage}, {"micro_batches_in_flight", m.micro_batches_in_flight}};
-      for (const Category& cat : Categories(m)) s[absl::StrCat(cat.name, "_bytes")] = int64_t(cat.bytes);
+      for (const MemoryCategory& cat : m.Categories()) s[absl::StrCat(cat.name, "_bytes")] = int64_t(cat.bytes);
       r["ranks"].push_back(s);
     }
     r["peak_bytes"] = int64_t(largest.peak());
@@ -180,11 +167,11 @@ absl::Status RunMemoryCommand(const std::vector<std::string>& args) {
   std::printf("%-18s", "");
   for (const RankMemory& m : ranks) std::printf(" %10s", absl::StrCat("stage ", m.stage).c_str());
   std::printf("\n");
-  std::vector<std::vector<Category>> columns;
-  for (const RankMemory& m : ranks) columns.push_back(Categories(m));
+  std::vector<std::vector<MemoryCategory>> columns;
+  for (const RankMemory& m : ranks) columns.push_back(m.Categories());
   for (size_t i = 0; i < columns[0].size(); ++i) {
     std::printf("%-18s", columns[0][i].name);
-    for (const std::vector<Category>& column : columns) std::printf(" %10.3f", column[i].bytes / kGiB);
+    for (const std::vector<MemoryCategory>& column : columns) std::printf(" %10.3f", column[i].bytes / kGiB);
     std::printf("\n");
   }
   std::printf("%-18s", "micro-batches held");

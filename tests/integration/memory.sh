@@ -91,5 +91,33 @@ expect_error "an unknown argument" "unknown argument '--bogus=1'" -- "${mem[@]}"
 out="$("${mem[@]}" --model.vocab_size=2048 --peak=h100 --search=4 --format=json)" &&
   [ "$(grep -c '"fits_with":"NONE"' <<<"$out")" -eq 6 ] && ok "--search=4: the 6 layouts of 4 ranks the heads and layers allow, each fits" ||
   { fail "--search=4"; echo "$out"; }
-
+# `lrkv flops --memory` reports the same model, category by category, for each precision.
+for precision in FP32 BF16; do
+  flags=(--config="$src/configs/paper/6.3b-lrkv.textproto" --layout=tp4,pp2,dp2 --train.global_batch=8
+         --train.recompute=BLOCK --train.precision=$precision)
+  if "$bin/lrkv" memory "${flags[@]}" --zero1=true --format=json >"$w/mem-$precision.json" &&
+     "$bin/lrkv" flops "${flags[@]}" --parallel.zero1=true --memory --format=json >"$w/flops-$precision.json" &&
+     /usr/bin/python3 - "$w/mem-$precision.json" "$w/flops-$precision.json" <<'PY'
+import json, sys
+mem, flops = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+largest = max(mem["ranks"], key=lambda r: r["peak_bytes"])
+assert flops["memory_peak_bytes_per_rank"] == mem["peak_bytes"] == largest["peak_bytes"], (flops, mem)
+for key, value in largest.items():
+    if key.endswith("_bytes"):
+        assert flops[f"memory_{key[:-6]}_bytes_per_rank"] == value, key
+print(f"{mem['precision']}: {mem['peak_bytes'] / 2**30:.2f} GiB per rank")
+PY
+  then ok "lrkv flops --memory equals lrkv memory ($precision)"; else fail "lrkv flops --memory ($precision)"; fi
+done
+/usr/bin/python3 - "$w/flops-FP32.json" "$w/flops-BF16.json" <<'PY' && ok "$(cat "$w/bf16.verdict")" || fail "BF16 against FP32"
+import json, sys
+fp32, bf16 = (json.load(open(f)) for f in sys.argv[1:3])
+k = lambda c: f"memory_{c}_bytes_per_rank"
+params = bf16[k("parameters")] / fp32[k("parameters")]  # fp32 masters plus bf16 values: 6 bytes, not 4
+acts = bf16[k("activations")] / fp32[k("activations")]  # 2 bytes but the fp32 statistics
+same = all(bf16[k(c)] == fp32[k(c)] for c in ("gradients", "optimizer_state", "communication"))
+open(sys.argv[1].rsplit("/", 1)[0] + "/bf16.verdict", "w").write(
+    f"6.3B tp4 pp2 dp2 BLOCK: BF16/FP32 parameters {params:.3f}, activations {acts:.3f}, fp32 state equal: {same}")
+sys.exit(0 if params == 1.5 and 0.5 <= acts < 0.52 and same else 1)
+PY
 finish memory

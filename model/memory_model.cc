@@ -127,8 +127,8 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     r.stage = int(ranks.size());
     const bool last = r.stage == pp - 1;
     const double params = double(cost.params);
-    // Under BF16: the masters and the bf16 values the passes read.
-    r.parameters = (kStateBytes + (t.precision() == BF16 ? act_bytes : 0)) * params;
+    r.parameters = act_bytes * params;  // the values the passes read
+    if (t.precision() == BF16) r.master_weights = kStateBytes * params;
     r.gradients = kStateBytes * params;
     r.optimizer_state = 2 * kStateBytes * params / (p.zero1() ? dp : 1);
     // Per micro-batch: the layers' saved state, the stage's output (its last block input is each
@@ -169,7 +169,8 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
 }
 
 std::vector<MemoryCategory> RankMemory::Categories() const {
-  return {{"parameters", parameters}, {"gradients", gradients},     {"optimizer_state", optimizer_state},
+  return {{"parameters", parameters}, {"master_weights", master_weights}, {"gradients", gradients},
+          {"optimizer_state", optimizer_state},
           {"activations", activations}, {"working", working},       {"staging", staging},
           {"cache", cache},           {"communication", communication}, {"runtime", runtime},
           {"peak", peak()},           {"allocated_peak", allocated_peak()}, {"reserved_peak", reserved_peak()}};

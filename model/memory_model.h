@@ -6,8 +6,8 @@
 // allocator's own peak in tests/unit/memory_model_test.cc, and against the peak resident memory of
 // real runs in tests/integration/memory.sh):
 //   - state: parameter values, gradients and the two AdamW moments, fp32 (the moments sharded over
-//     DP under ZeRO-1), and under train.precision = BF16 the bf16 copies of the values beside their
-//     fp32 masters; the rank's parameters are flop_model.h's AnalyzeLayout figure;
+//     DP under ZeRO-1); under train.precision = BF16 the values are bf16 and fp32 master weights
+//     sit beside them; the rank's parameters are flop_model.h's AnalyzeLayout figure;
 //   - activations: what each block's forward keeps for its backward (block.h, attention_layer.h,
 //     the variant's own saved state from its registry entry), per micro-batch, for the recompute
 //     mode, times the micro-batches alive at once on the stage (1F1B: pp - stage; GPipe: all);
@@ -45,7 +45,9 @@ struct MemoryCategory {
 struct RankMemory {
   int stage = 0;  // pipeline stage; every TP and DP rank of a stage holds the same
   // In doubles: a layout far too large must be reported, not overflowed.
-  double parameters = 0, gradients = 0, optimizer_state = 0;
+  // parameters: the values the passes read (compute dtype); master_weights: their fp32 masters
+  // under BF16 (0 in FP32, where the values are the masters).
+  double parameters = 0, master_weights = 0, gradients = 0, optimizer_state = 0;
   double activations_per_micro_batch = 0;
   int micro_batches_in_flight = 0;
   double activations = 0;  // activations_per_micro_batch x micro_batches_in_flight
@@ -54,7 +56,7 @@ struct RankMemory {
   double cache = 0;
   double communication = 0;
   double runtime = 0;
-  double state() const { return parameters + gradients + optimizer_state; }
+  double state() const { return parameters + master_weights + gradients + optimizer_state; }
   double peak() const;
   // The live tensors' peak (PyTorch's max_memory_allocated): after backward the activations are
   // freed, not live, while the reduction runs.

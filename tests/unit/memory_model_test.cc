@@ -61,7 +61,7 @@ TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) {
   ASSERT_TRUE(model->params().Initialize(1).ok());
   model->set_recompute(GetParam().mode);
   // Exact but for the allocator's rounding of each value, master and gradient tensor to 64 bytes.
-  const double state = host->Stats().in_use - empty, want = predicted.parameters + predicted.gradients;
+  const double state = host->Stats().in_use - empty, want = predicted.parameters + predicted.master_weights + predicted.gradients;
   EXPECT_GE(state, want);
   EXPECT_LE(state, want + 3 * 64 * model->params().all().size()) << "parameters and gradients: predicted " << want;
 

@@ -17,7 +17,7 @@
 //   - staging: bf16 on the CPU only, the one buffer of fp32 copies its kernels compute on
 //     (runtime/ops/cpu/kernels.h), held from the first step on: the largest op's bf16 arguments;
 //   - cache: what the allocator keeps of freed tensors that the peak cannot reuse (it caches blocks
-//     by exact size): the logits' gradient on the last stage, freed before the blocks' backward;
+//     by size class): the logits' gradient on the last stage, freed before the blocks' backward;
 //   - communication: the gradient reduction's buffers after backward (a DP bucket; ZeRO-1's packed
 //     gradients and shard, then its parameter all-gather), on top of the activations' blocks, which
 //     the cache keeps for the next step;

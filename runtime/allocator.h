@@ -11,23 +11,26 @@
 
 namespace lrkv {
 
-// What an allocator holds, in bytes: handed out and not yet freed (in use), freed but kept for
-// reuse (cached), and the peaks since the last ResetPeaks. held = in use + cached is what the
-// process owns of the device; the memory model (model/memory_model.h) is checked against it.
+// What an allocator holds, in bytes: handed out and not yet freed (in use: the bytes asked for),
+// the rest of the blocks that hold them (slack), freed blocks kept for reuse (cached), and the
+// peaks since the last ResetPeaks. held = in use + slack + cached is what the process owns of the
+// device; the memory model (model/memory_model.h) is checked against in use and held.
 struct AllocatorStats {
-  int64_t in_use = 0, cached = 0, peak_in_use = 0, peak_held = 0, device_mallocs = 0;
-  // The bookkeeping every backend's allocator does, under its own lock: a block handed out (from
-  // its cache or fresh from the device), a block freed into the cache, the cache emptied.
-  void Handed(int64_t bytes, bool from_cache) {
-    if (from_cache) cached -= bytes;
+  int64_t in_use = 0, slack = 0, cached = 0, peak_in_use = 0, peak_held = 0, device_mallocs = 0;
+  int64_t held() const { return in_use + slack + cached; }
+  // The bookkeeping every backend's allocator does, under its own lock: `bytes` handed out in a
+  // block of `block` bytes (from its cache or fresh from the device), that block freed into the
+  // cache, the cache emptied.
+  void Handed(int64_t bytes, int64_t block, bool from_cache) {
+    if (from_cache) cached -= block;
     else ++device_mallocs;
-    in_use += bytes;
+    in_use += bytes, slack += block - bytes;
     peak_in_use = in_use > peak_in_use ? in_use : peak_in_use;
-    peak_held = in_use + cached > peak_held ? in_use + cached : peak_held;
+    peak_held = held() > peak_held ? held() : peak_held;
   }
-  void Freed(int64_t bytes) { in_use -= bytes, cached += bytes; }
+  void Freed(int64_t bytes, int64_t block) { in_use -= bytes, slack -= block - bytes, cached += block; }
   void Emptied() { cached = 0; }
-  void ResetPeaks() { peak_in_use = in_use, peak_held = in_use + cached; }
+  void ResetPeaks() { peak_in_use = in_use, peak_held = held(); }
 };
 
 class Allocator {
@@ -36,7 +39,7 @@ class Allocator {
   virtual AllocatorStats Stats() = 0;
   // Starts the peaks again from what is in use and held now.
   virtual void ResetPeaks() = 0;
-  // Returns every cached block to the system (the cache keeps blocks by exact size, so one-off
+  // Returns every cached block to the system (the cache keeps blocks by size class, so one-off
   // buffers, such as start-up's staging, would otherwise stay held for good).
   virtual absl::Status ReleaseCached() = 0;
   virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;

@@ -58,7 +58,7 @@ class CachingAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sizes_.find(ptr);
     if (it == sizes_.end()) return;
-    stats_.Freed(it->second);
+    stats_.Freed(int64_t(it->second), int64_t(it->second));
     free_.emplace(it->second, ptr);
     sizes_.erase(it);
   }
@@ -112,7 +112,7 @@ class CachingAllocator final : public Allocator {
  private:
   void Track(void* p, size_t rounded, bool from_cache) {
     sizes_[p] = rounded;
-    stats_.Handed(int64_t(rounded), from_cache);
+    stats_.Handed(int64_t(rounded), int64_t(rounded), from_cache);
   }
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;  // live blocks

@@ -4,7 +4,7 @@
 # resident memory of the largest rank of `lrkv train` (rss_peak_bytes in metrics.jsonl, from
 # getrusage) is within 10% of `lrkv memory`'s peak_bytes, its live tensors' peak (allocated) within
 # 2% and its allocator's (reserved: the tensors and its cache of freed blocks) within 15% of theirs
-# (the model counts one cached block, the logits' gradient; a cache by exact size keeps a few more). A job predicted not to fit stops
+# (the model counts one cached block, the logits' gradient; a cache by size class keeps a few more). A job predicted not to fit stops
 # at start-up on every rank, with the prediction and the recompute mode that fits.
 # usage: memory.sh BIN SRC WORK MPIRUN...
 . "$(dirname "$0")/lib.sh"

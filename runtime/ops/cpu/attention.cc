@@ -5,9 +5,12 @@
 // dP = dO V^T, dS = P (dP - rowsum(P dP)), dQ = dS K, dK += dS^T Q, dV += P^T dO (GEMMs), per
 // (sequence, KV head) so that the query heads sharing a KV head add into its dK, dV in turn.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "runtime/ops/attention.h"
@@ -31,6 +34,92 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
               alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
+// Row r of the (rows, keys) scores `p`, whose query sees keys [0, seen): softmax in place (zero past
+// `seen`), returning the row's log-sum-exp.
+template <typename T>
+T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
+  const T m = *std::max_element(p, p + seen);
+  T sum = 0;
+  for (int64_t j = 0; j < seen; ++j) sum += (p[j] = std::exp(p[j] - m));
+  const T inv = T(1) / sum;
+  for (int64_t j = 0; j < seen; ++j) p[j] *= inv;
+  std::fill(p + seen, p + keys, T(0));
+  return m + std::log(sum);
+}
+
+// Decoding (one query per sequence), flash-decoding's scheme: the query heads that share a KV head
+// form one (heads, keys) tile, so each cached key and value is read once per KV head rather than
+// once per query head; the keys are split into ranges, one task each, so that even one sequence
+// with one KV head (MQA) keeps every thread busy; a task walks its range kDecodeChunk keys at a
+// time with an online softmax (running row maxima and sums, the output rescaled), keeping its
+// tile in cache; the ranges' partial results are then merged per row.
+constexpr int64_t kDecodeChunk = 256;     // keys per chunk of a task's online softmax
+constexpr int64_t kDecodeMinRange = 1024;  // keys per task at least
+
+template <typename T>
+void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, int64_t b, int64_t h, int64_t hk,
+                     int64_t tk, int64_t dqk, int64_t dv, KvGroups groups) {
+  const int64_t group = groups.group, offset = groups.q_head_offset;
+  // Enough key ranges for two tasks per thread, none shorter than kDecodeMinRange.
+  const int64_t want = (2 * omp_get_max_threads() + b * hk - 1) / (b * hk);
+  const int64_t splits = std::max<int64_t>(1, std::min(want, tk / kDecodeMinRange));
+  const int64_t range = (tk + splits - 1) / splits;
+  // Per (sequence, KV head, range, head of the group): the range's row maximum, sum and output.
+  std::vector<T> part_m(b * hk * splits * group), part_l(part_m.size()), part_o(part_m.size() * dv);
+#pragma omp parallel
+  {
+    std::unique_ptr<T[]> tile(new T[group * kDecodeChunk]);  // (heads, chunk keys)
+#pragma omp for collapse(3) schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < b; ++bi)
+      for (int64_t g = 0; g < hk; ++g)
+        for (int64_t sp = 0; sp < splits; ++sp) {
+          const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
+          const int64_t rows = last - first, k_begin = sp * range, k_end = std::min(tk, k_begin + range);
+          const int64_t at = (bi * hk + g) * splits + sp;
+          T *m = part_m.data() + at * group, *l = part_l.data() + at * group, *o = part_o.data() + at * group * dv;
+          std::fill_n(m, group, -std::numeric_limits<T>::infinity());
+          std::fill_n(l, group, T(0));
+          std::fill_n(o, group * dv, T(0));
+          for (int64_t c0 = k_begin; c0 < k_end && rows > 0; c0 += kDecodeChunk) {
+            const int64_t keys = std::min(kDecodeChunk, k_end - c0);
+            T* s = tile.get();
+            Gemm(false, true, rows, keys, dqk, sc, qs + (bi * h + first) * dqk, dqk,
+                 ks + ((bi * tk + c0) * hk + g) * dqk, hk * dqk, T(0), s, keys);
+            for (int64_t r = 0; r < rows; ++r) {  // rescale the row's sum and output to its new maximum
+              T* p = s + r * keys;
+              const T m_new = std::max(m[r], *std::max_element(p, p + keys)), rescale = std::exp(m[r] - m_new);
+              T sum = 0;
+              for (int64_t j = 0; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
+              l[r] = l[r] * rescale + sum, m[r] = m_new;
+              for (int64_t j = 0; j < dv; ++j) o[r * dv + j] *= rescale;
+            }
+            Gemm(false, false, rows, dv, keys, T(1), s, keys, vs + ((bi * tk + c0) * hk + g) * dv, hk * dv, T(1), o, dv);
+          }
+        }
+  }
+  // Merge the ranges: each row's maximum over them, its sum and output rescaled to it.
+#pragma omp parallel for collapse(2)
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t g = 0; g < hk; ++g) {
+      const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
+      for (int64_t r = 0; r < last - first; ++r) {
+        const int64_t row0 = (bi * hk + g) * splits * group + r;  // range sp at row0 + sp * group
+        T m = -std::numeric_limits<T>::infinity(), l = 0;
+        for (int64_t sp = 0; sp < splits; ++sp) m = std::max(m, part_m[row0 + sp * group]);
+        T* out = os + (bi * h + first + r) * dv;
+        std::fill_n(out, dv, T(0));
+        for (int64_t sp = 0; sp < splits; ++sp) {
+          const int64_t at = row0 + sp * group;
+          const T w = std::exp(part_m[at] - m);
+          l += part_l[at] * w;
+          for (int64_t j = 0; j < dv; ++j) out[j] += part_o[at * dv + j] * w;
+        }
+        for (int64_t j = 0; j < dv; ++j) out[j] /= l;
+        ls[bi * h + first + r] = m + std::log(l);
+      }
+    }
+}
+
 template <typename T>
 absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
                      KvGroups groups) {
@@ -41,9 +130,13 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>();
   T *os = o.data<T>(), *ls = lse.data<T>();  // lse has T's precision (AccumDType)
   const T sc = static_cast<T>(scale);
+  if (t == 1) {
+    ForwardOneQuery(qs, ks, vs, sc, os, ls, b, h, hk, tk, dqk, dv, groups);
+    return absl::OkStatus();
+  }
 #pragma omp parallel
   {
-    std::vector<T> tile(kQueryBlock * tk);  // (rows, keys): scores, then probabilities
+    std::unique_ptr<T[]> tile(new T[kQueryBlock * tk]);  // (rows, keys): scores, then probabilities
 #pragma omp for collapse(3) schedule(dynamic, 1)
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t hi = 0; hi < h; ++hi)
@@ -53,18 +146,10 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
           const T* q0 = qs + ((bi * t + i0) * h + hi) * dqk;
           const T* k0 = ks + (bi * tk * hk + g) * dqk;
           const T* v0 = vs + (bi * tk * hk + g) * dv;
-          T* s = tile.data();
+          T* s = tile.get();
           Gemm(false, true, rows, keys, dqk, sc, q0, h * dqk, k0, hk * dqk, T(0), s, keys);
-          for (int64_t r = 0; r < rows; ++r) {
-            T* p = s + r * keys;
-            const int64_t seen = past + i0 + r + 1;  // keys [0, seen) for this query
-            const T m = *std::max_element(p, p + seen);
-            T sum = 0;
-            for (int64_t j = 0; j < seen; ++j) sum += (p[j] = std::exp(p[j] - m));
-            ls[(bi * h + hi) * t + i0 + r] = m + std::log(sum);
-            const T inv = T(1) / sum;
-            for (int64_t j = 0; j < seen; ++j) p[j] *= inv;
-            std::fill(p + seen, p + keys, T(0));
+          for (int64_t r = 0; r < rows; ++r) {  // query r sees keys [0, past + i0 + r + 1)
+            ls[(bi * h + hi) * t + i0 + r] = SoftmaxRow(s + r * keys, past + i0 + r + 1, keys);
           }
           Gemm(false, false, rows, dv, keys, T(1), s, keys, v0, hk * dv, T(0), os + ((bi * t + i0) * h + hi) * dv, h * dv);
         }

@@ -8,7 +8,7 @@ namespace {
 constexpr int64_t kAlign = 16;  // elements: each staged tensor starts on a 64-byte boundary
 
 // The staging copies live in one fp32 buffer, kept from op to op and grown to the largest op's
-// need: a staged copy per op size would otherwise stay in the allocator's exact-size cache. Ops run
+// need: a staged copy per op size would otherwise stay in the allocator's cache of freed blocks. Ops run
 // one at a time on a process's calling thread (OpenMP parallelises inside them).
 Tensor& Arena() {
   static Tensor* arena = new Tensor;  // never destroyed: the allocator may be gone at exit

@@ -18,12 +18,26 @@ void ScaleOnly(T* c, const GemmArgs& g) {
       }
 }
 
+// One row of C (a decoding step's projections, its LM head): a matrix-vector product, which BLAS
+// streams the matrix through faster than a one-row GEMM. c (1, n) = alpha a (1, k) op(B) + beta c.
+template <typename T, typename Gemv>
+bool RowTimesMatrix(Gemv gemv, const T* a, const T* b, T* c, const GemmArgs& g) {
+  if (g.m != 1) return false;
+  const int inc_a = g.trans_a ? int(g.lda) : 1;  // A^T stored (k, 1): its elements lda apart
+  // Row-major B (k, n): c = B^T a; B^T stored (n, k): c = B a.
+  gemv(CblasRowMajor, g.trans_b ? CblasNoTrans : CblasTrans, int(g.trans_b ? g.n : g.k), int(g.trans_b ? g.k : g.n),
+       static_cast<T>(g.alpha), b, int(g.ldb), a, inc_a, static_cast<T>(g.beta), c, 1);
+  return true;
+}
+
 void Blas(const float* a, const float* b, float* c, const GemmArgs& g, int64_t i) {
+  if (RowTimesMatrix(cblas_sgemv, a + i * g.stride_a, b + i * g.stride_b, c + i * g.stride_c, g)) return;
   cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
               g.m, g.n, g.k, static_cast<float>(g.alpha), a + i * g.stride_a, g.lda, b + i * g.stride_b,
               g.ldb, static_cast<float>(g.beta), c + i * g.stride_c, g.ldc);
 }
 void Blas(const double* a, const double* b, double* c, const GemmArgs& g, int64_t i) {
+  if (RowTimesMatrix(cblas_dgemv, a + i * g.stride_a, b + i * g.stride_b, c + i * g.stride_c, g)) return;
   cblas_dgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
               g.m, g.n, g.k, g.alpha, a + i * g.stride_a, g.lda, b + i * g.stride_b, g.ldb, g.beta,
               c + i * g.stride_c, g.ldc);

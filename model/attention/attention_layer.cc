@@ -143,17 +143,24 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       continue;
     }
     LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, AccumDType(dt), dev));
-    Tensor k, v;
     if (ready) {
-      LRKV_TRY_ASSIGN(k, past[0].View({1, len, d.kv_heads, d.qk_dim}));
-      LRKV_TRY_ASSIGN(v, past[1].View({1, len, d.kv_heads, d.v_dim}));
-    } else {
-      LRKV_TRY_ASSIGN(k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
-      LRKV_TRY_ASSIGN(v, Tensor::Empty({1, len, d.kv_heads, d.v_dim}, dt, dev));
-      LRKV_TRY(variant_->KeysValues(past, k, v));
-      LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
+      LRKV_TRY_ASSIGN(const Tensor k, past[0].View({1, len, d.kv_heads, d.qk_dim}));
+      LRKV_TRY_ASSIGN(const Tensor v, past[1].View({1, len, d.kv_heads, d.v_dim}));
+      LRKV_TRY(CausalAttentionForward(qi, k, v, scale, oi, lse, d.kv_groups));
+      continue;
     }
-    LRKV_TRY(CausalAttentionForward(qi, k, v, scale, oi, lse, d.kv_groups));
+    const int64_t value_width = variant_->DecodeValueWidth();
+    LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor v, Tensor::Empty({1, len, d.kv_heads, value_width}, dt, dev));
+    LRKV_TRY(variant_->KeysValues(past, k, v));
+    LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
+    if (value_width == d.v_dim) {
+      LRKV_TRY(CausalAttentionForward(qi, k, v, scale, oi, lse, d.kv_groups));
+      continue;
+    }
+    LRKV_TRY_ASSIGN(Tensor o_wide, Tensor::Empty({1, n, d.heads, value_width}, dt, dev));
+    LRKV_TRY(CausalAttentionForward(qi, k, v, scale, o_wide, lse, d.kv_groups));
+    LRKV_TRY(variant_->FinishDecodeValues(o_wide, oi));
   }
   Tensor o_heads;
   return OutputProjection(o, y, o_heads);

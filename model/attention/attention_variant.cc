@@ -16,6 +16,10 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MakeAttentionVariant(const Mod
   return variant->create(config, prefix, params);
 }
 
+absl::Status AttentionVariant::FinishDecodeValues(const Tensor&, Tensor&) {
+  return absl::UnimplementedError("this attention variant decodes with Forward's values");
+}
+
 absl::Status AttentionVariant::DecodeAbsorbed(const Tensor&, const std::vector<Tensor>&, double, Tensor&) {
   return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
 }

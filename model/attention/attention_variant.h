@@ -66,9 +66,16 @@ class AttentionVariant {
   virtual absl::Status Queries(const Tensor& x, Tensor& q) = 0;
   // x (B, T, d) -> one (B, T, width) tensor per part, allocated here.
   virtual absl::Status CacheRows(const Tensor& x, std::vector<Tensor>& rows) = 0;
-  // One (B, S, width) tensor per part, the cached positions -> k (B, S, Hk, Dqk), v (B, S, Hk, Dv)
-  // as Forward gives them (before QK-norm and RoPE), allocated by the caller.
+  // One (B, S, width) tensor per part, the cached positions -> k (B, S, Hk, Dqk) as Forward gives
+  // them (before QK-norm and RoPE) and v (B, S, Hk, DecodeValueWidth()), allocated by the caller.
   virtual absl::Status KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) = 0;
+  // The values KeysValues gives: Forward's (width Dv), or, for a variant whose values are a shared
+  // part plus a per-head latent times an up-projection (LRKV), [shared; latent] per head, which the
+  // core averages by the same probabilities; FinishDecodeValues then applies the up-projection to
+  // the averaged latent, (1 x r)(r x Dv) per head, instead of rebuilding every position's V_h.
+  virtual int64_t DecodeValueWidth() const { return dims().v_dim; }
+  // o_wide (1, n, H, DecodeValueWidth()) -> o (1, n, H, Dv), for a variant whose widths differ.
+  virtual absl::Status FinishDecodeValues(const Tensor& o_wide, Tensor& o);
   // True when the parts are exactly {K, V} (KeysValues copies them): the decoder then caches the
   // keys QK-normed and rotated, ready for the core, and reads both in place.
   virtual bool CachesKeysAndValues() const { return false; }

@@ -129,9 +129,31 @@ absl::Status LrkvAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows
 }
 
 // Keys and values rebuilt from the cache, for every cached position.
+// Keys rebuilt (QK-norm and RoPE act on each K_h); values as [V_shared; c_h] per head:
+// sum_t p_t V_h[t] = sum_t p_t V_shared[t] + (sum_t p_t c_h[t]) B_h^T, so the core's average of the
+// wide values, then one (1 x r)(r x d_h) product per head (FinishDecodeValues), is the output,
+// without the 2 S H r d_h FLOPs of rebuilding every V_h.
 absl::Status LrkvAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
   LRKV_TRY(Expand(k_, parts[0], parts[2], k));
-  return Expand(v_, parts[1], parts[3], v);
+  const int64_t h = dims_.heads, dh = dims_.v_dim, r = rank_, n = parts[1].numel() / dh;
+  LRKV_TRY_ASSIGN(Tensor wide, v.View({n, h, dh + r}));
+  LRKV_TRY_ASSIGN(const Tensor shared, parts[1].View({n, 1, dh}));
+  LRKV_TRY(CopyToHeadSlice(shared, 0, wide));
+  if (r == 0) return absl::OkStatus();
+  LRKV_TRY_ASSIGN(const Tensor latent, parts[3].View({n, h, r}));
+  return CopyToHeadSlice(latent, dh, wide);
+}
+
+// o (n, H, d_h) = o_wide[..., :d_h] + per head o_wide[..., d_h:] B_h^T.
+absl::Status LrkvAttention::FinishDecodeValues(const Tensor& o_wide, Tensor& o) {
+  const int64_t h = dims_.heads, dh = dims_.v_dim, r = rank_, n = o.numel() / (h * dh);
+  LRKV_TRY_ASSIGN(const Tensor wide, o_wide.View({n, h, dh + r}));
+  LRKV_TRY_ASSIGN(Tensor out, o.View({n, h, dh}));
+  LRKV_TRY(ReduceFromHeadSlice(wide, 0, out));  // one head per head: a copy of the shared part
+  if (r == 0) return absl::OkStatus();
+  LRKV_TRY_ASSIGN(const Tensor flat, o_wide.View({o_wide.numel()}));
+  LRKV_TRY_ASSIGN(const Tensor latent, flat.Slice(dh, flat.numel()));  // (n, H, r) at stride d_h + r
+  return Gemm(latent, v_.b->value, out, PerHeadGemm(n, h, dh, r, /*trans_b=*/true, dh + r, dh, /*beta=*/1.0), kCat);
 }
 
 // K_h = W_shared + U_h B_h^T.

@@ -31,6 +31,9 @@ class LrkvAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_cache_values_; }
+  // Decoding: values [V_shared; the V latent] per head, B_h applied after the core.
+  int64_t DecodeValueWidth() const override { return dims_.v_dim + rank_; }
+  absl::Status FinishDecodeValues(const Tensor& o_wide, Tensor& o) override;
 
   static double FactorInitStd(int64_t d_model, int64_t rank);
 

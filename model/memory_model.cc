@@ -19,7 +19,7 @@ constexpr double kCudaRuntimeBytes = 1.0 * (1 << 30);
 
 // Masters, gradients and AdamW moments are fp32 in either precision; activations (and, under
 // BF16, the values the passes read beside the masters) 4 bytes in FP32, 2 in BF16. Statistics
-// (fp32 in both) are a few values per token, counted at the activations' width.
+// are fp32 in both, counted apart (BlockValues::stats, LayerMemory::saved_stats) at 4 bytes.
 constexpr double kStateBytes = 4;
 double ActivationBytes(Precision p) { return p == BF16 ? 2 : 4; }
 

@@ -30,19 +30,16 @@ void Bf16Reduce(void* in, void* inout, int* len, MPI_Datatype*) {
   }
 }
 
+MPI_Op CommutativeOp(MPI_User_function* f) {
+  MPI_Op op;
+  MPI_Op_create(f, /*commute=*/1, &op);
+  return op;
+}
+
 MPI_Op MpiOp(const Tensor& t, ReduceOp op) {
   if (t.dtype() != DType::kBF16) return op == ReduceOp::kSum ? MPI_SUM : MPI_MAX;
-  static const MPI_Op ops[2] = {[] {
-                                  MPI_Op o;
-                                  MPI_Op_create(&Bf16Reduce<false>, /*commute=*/1, &o);
-                                  return o;
-                                }(),
-                                [] {
-                                  MPI_Op o;
-                                  MPI_Op_create(&Bf16Reduce<true>, /*commute=*/1, &o);
-                                  return o;
-                                }()};
-  return ops[op == ReduceOp::kSum ? 0 : 1];
+  static const MPI_Op sum = CommutativeOp(&Bf16Reduce<false>), max = CommutativeOp(&Bf16Reduce<true>);
+  return op == ReduceOp::kSum ? sum : max;
 }
 
 absl::Status HostOnly(const Tensor& t, const char* call) {

@@ -100,6 +100,7 @@ void FillDefaults(RunConfig& config) {
   if (p.tp() == 0) p.set_tp(1);
   if (p.pp() == 0) p.set_pp(1);
   if (p.bucket_bytes() == 0) p.set_bucket_bytes(25 << 20);
+  if (p.collective_timeout_s() == 0) p.set_collective_timeout_s(600);
   TrainConfig& t = *config.mutable_train();
   if (t.micro_batch() == 0) t.set_micro_batch(std::max(1, t.global_batch() / p.dp()));
   if (!t.has_beta1()) t.set_beta1(0.9);

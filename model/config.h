@@ -37,6 +37,9 @@ absl::Status ValidateParallelConfig(const RunConfig& config);
 
 // The dtype a run of `precision` computes in (its masters and gradients: AccumDType of it).
 inline DType ComputeDType(Precision precision) { return precision == BF16 ? DType::kBF16 : DType::kF32; }
+inline Device TrainingDevice(TrainDevice d) {
+  return d == CUDA ? Device::kCuda : d == EMULATED ? Device::kEmulated : Device::kCpu;
+}
 
 // Derived sizes used across the model.
 inline int32_t HeadDim(const ModelConfig& m) { return m.d_model() / m.n_heads(); }

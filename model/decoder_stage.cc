@@ -6,11 +6,12 @@ namespace lrkv {
 
 StageBoundary DecoderStage::Boundary(int micro) const {
   const ModelConfig& c = model_.config();
-  return {{rows_(micro), c.seq_len(), c.d_model()}, model_.params().dtype()};
+  return {{rows_(micro), c.seq_len(), c.d_model()}, model_.params().dtype(), model_.params().device()};
 }
 
 absl::Status DecoderStage::Forward(int micro, const Tensor& input, Tensor& output) {
   const int64_t rows = rows_(micro), seq = model_.config().seq_len();
+  // Token ids stay on the host on every device: the ops check them there and copy them over.
   LRKV_TRY_ASSIGN(Tensor tokens, Tensor::Empty({rows, seq}, DType::kI32));
   LRKV_TRY_ASSIGN(Tensor targets, Tensor::Empty({rows, seq}, DType::kI32));
   batch_(micro, tokens.data<int32_t>(), targets.data<int32_t>());

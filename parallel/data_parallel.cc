@@ -1,7 +1,6 @@
 #include "parallel/data_parallel.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "runtime/ops/optimizer_ops.h"
 #include "runtime/status.h"
@@ -9,17 +8,13 @@
 namespace lrkv {
 namespace {
 
-// Copies elements [begin, begin + n) of `t` (flat) to or from `flat` at `at`. Host tensors only:
-// the CUDA backend brings device-side packing with NCCL.
-void CopyElements(const Tensor& t, int64_t begin, int64_t n, const Tensor& flat, int64_t at, bool to_flat) {
-  const int64_t sz = DTypeSize(t.dtype());
-  char* a = static_cast<char*>(t.raw()) + begin * sz;
-  char* b = static_cast<char*>(flat.raw()) + at * sz;
-  if (to_flat) {
-    std::memcpy(b, a, n * sz);
-  } else {
-    std::memcpy(a, b, n * sz);
-  }
+// Copies elements [begin, begin + n) of `t` (flat) to or from `flat` at `at`, on any device (a
+// device-to-device copy where both live on one).
+absl::Status CopyElements(const Tensor& t, int64_t begin, int64_t n, const Tensor& flat, int64_t at, bool to_flat) {
+  LRKV_TRY_ASSIGN(const Tensor whole, t.View({t.numel()}));
+  LRKV_TRY_ASSIGN(Tensor part, whole.Slice(begin, begin + n));
+  LRKV_TRY_ASSIGN(Tensor there, flat.Slice(at, at + n));
+  return to_flat ? there.CopyFrom(part) : part.CopyFrom(there);
 }
 
 }  // namespace
@@ -38,14 +33,14 @@ absl::Status AllReduceInBuckets(Communicator& group, const std::vector<Tensor*>&
     LRKV_TRY_ASSIGN(Tensor flat, Tensor::Empty({n}, dtype, grads[i]->device()));
     int64_t at = 0;
     for (size_t k = i; k < j; ++k) {
-      CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, true);
+      LRKV_TRY(CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, true));
       at += grads[k]->numel();
     }
     LRKV_TRY(group.AllReduce(flat));
     if (scale != 1.0) LRKV_TRY(Scale(flat, scale));
     at = 0;
     for (size_t k = i; k < j; ++k) {
-      CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, false);
+      LRKV_TRY(CopyElements(*grads[k], 0, grads[k]->numel(), flat, at, false));
       at += grads[k]->numel();
     }
     i = j;
@@ -71,7 +66,7 @@ absl::StatusOr<Zero1Partition> Zero1Partition::Create(const std::vector<Tensor*>
 
 absl::Status Zero1Partition::Pack(const std::vector<Tensor*>& ts, Tensor& flat) const {
   LRKV_TRY_ASSIGN(flat, Tensor::Zeros({shard_ * dp_size_}, ts.front()->dtype(), ts.front()->device()));
-  for (size_t i = 0; i < ts.size(); ++i) CopyElements(*ts[i], 0, ts[i]->numel(), flat, offsets_[i], true);
+  for (size_t i = 0; i < ts.size(); ++i) LRKV_TRY(CopyElements(*ts[i], 0, ts[i]->numel(), flat, offsets_[i], true));
   return absl::OkStatus();
 }
 
@@ -79,12 +74,12 @@ absl::Status Zero1Partition::Unpack(const Tensor& flat, const std::vector<Tensor
   if (own_shard_only) {
     // `flat` holds just this rank's shard.
     for (const Piece& p : pieces_) {
-      CopyElements(*ts[p.index], p.begin, p.end - p.begin, flat, offsets_[p.index] + p.begin - dp_rank_ * shard_,
-                   false);
+      LRKV_TRY(CopyElements(*ts[p.index], p.begin, p.end - p.begin, flat,
+                            offsets_[p.index] + p.begin - dp_rank_ * shard_, false));
     }
     return absl::OkStatus();
   }
-  for (size_t i = 0; i < ts.size(); ++i) CopyElements(*ts[i], 0, ts[i]->numel(), flat, offsets_[i], false);
+  for (size_t i = 0; i < ts.size(); ++i) LRKV_TRY(CopyElements(*ts[i], 0, ts[i]->numel(), flat, offsets_[i], false));
   return absl::OkStatus();
 }
 

@@ -2,6 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/status.h"
+#ifdef LRKV_HAVE_CUDA
+#include "parallel/nccl_communicator.h"
+#endif
 
 namespace lrkv {
 
@@ -26,7 +29,19 @@ void SplitRange(int units, int parts, int index, int* begin, int* end) {
   *end = *begin + base + (index < extra ? 1 : 0);
 }
 
-absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator& world, const Layout& layout) {
+namespace {
+
+// The groups split off `world` by color (a negative color: not in the group).
+template <typename Comm>
+absl::StatusOr<std::unique_ptr<Communicator>> SplitOff(Comm& world, int color, int key, const char* name) {
+  LRKV_TRY_ASSIGN(auto group, world.Split(color, key, name));
+  return std::unique_ptr<Communicator>(std::move(group));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator& world, const Layout& layout,
+                                                                Device device, double timeout_s) {
   LRKV_TRY(ValidateLayout(layout, world.size()));
   auto m = std::make_unique<ProcessMesh>();
   m->layout_ = layout;
@@ -38,11 +53,26 @@ absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator
   const int tp_color = m->dp_index_ * layout.pp + m->pp_index_;
   const int pp_color = m->dp_index_ * layout.tp + m->tp_index_;
   const int dp_color = m->pp_index_ * layout.tp + m->tp_index_;
-  LRKV_TRY_ASSIGN(m->tp_, world.Split(tp_color, m->tp_index_, "tp"));
-  LRKV_TRY_ASSIGN(m->pp_, world.Split(pp_color, m->pp_index_, "pp"));
-  LRKV_TRY_ASSIGN(m->dp_, world.Split(dp_color, m->dp_index_, "dp"));
   const bool end = layout.pp > 1 && (m->first_stage() || m->last_stage());
-  LRKV_TRY_ASSIGN(m->pp_ends_, world.Split(end ? pp_color : MPI_UNDEFINED, m->pp_index_, "pp_ends"));
+  const auto split = [&](auto& parent, int undefined) -> absl::Status {
+    LRKV_TRY_ASSIGN(m->tp_, SplitOff(parent, tp_color, m->tp_index_, "tp"));
+    LRKV_TRY_ASSIGN(m->pp_, SplitOff(parent, pp_color, m->pp_index_, "pp"));
+    LRKV_TRY_ASSIGN(m->dp_, SplitOff(parent, dp_color, m->dp_index_, "dp"));
+    LRKV_TRY_ASSIGN(m->pp_ends_, SplitOff(parent, end ? pp_color : undefined, m->pp_index_, "pp_ends"));
+    return absl::OkStatus();
+  };
+  if (device == Device::kCuda) {
+#ifdef LRKV_HAVE_CUDA
+    LRKV_TRY_ASSIGN(std::unique_ptr<NcclCommunicator> nccl, NcclCommunicator::Create(world.comm(), "world", timeout_s));
+    LRKV_TRY(split(*nccl, -1));
+    m->device_world_ = std::move(nccl);
+#else
+    (void)timeout_s;
+    return absl::FailedPreconditionError("a CUDA mesh needs NCCL, and this build has no CUDA backend");
+#endif
+  } else {
+    LRKV_TRY(split(world, MPI_UNDEFINED));
+  }
   return m;
 }
 

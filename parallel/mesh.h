@@ -4,6 +4,8 @@
 // Each rank holds communicators for its TP group (same dp, pp), its PP group (same dp, tp; ordered
 // by stage) and its DP group (same pp, tp); the ranks of the first and the last stage also share a
 // "pipeline ends" group (same dp, tp) for parameters both ends hold (tied embeddings).
+// The groups carry the tensors of the device the model lives on: NCCL for CUDA (MPI bootstraps
+// it), MPI otherwise (a host device's tensors directly, the emulated device's through host copies).
 #pragma once
 
 #include <memory>
@@ -32,7 +34,9 @@ void SplitRange(int units, int parts, int index, int* begin, int* end);
 class ProcessMesh {
  public:
   // `world` must outlive the mesh.
-  static absl::StatusOr<std::unique_ptr<ProcessMesh>> Create(MpiCommunicator& world, const Layout& layout);
+  // `timeout_s`: the device collectives' limit (NcclCommunicator); MPI's groups have none.
+  static absl::StatusOr<std::unique_ptr<ProcessMesh>> Create(MpiCommunicator& world, const Layout& layout,
+                                                              Device device = Device::kCpu, double timeout_s = 600);
 
   const Layout& layout() const { return layout_; }
   int dp_index() const { return dp_index_; }
@@ -51,7 +55,8 @@ class ProcessMesh {
   Layout layout_;
   int dp_index_ = 0, pp_index_ = 0, tp_index_ = 0;
   MpiCommunicator* world_ = nullptr;
-  std::unique_ptr<MpiCommunicator> tp_, pp_, dp_, pp_ends_;
+  std::unique_ptr<Communicator> device_world_;  // NCCL's world, parent of the groups (CUDA only)
+  std::unique_ptr<Communicator> tp_, pp_, dp_, pp_ends_;
 };
 
 }  // namespace lrkv

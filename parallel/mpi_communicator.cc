@@ -42,10 +42,17 @@ MPI_Op MpiOp(const Tensor& t, ReduceOp op) {
   return op == ReduceOp::kSum ? sum : max;
 }
 
-absl::Status HostOnly(const Tensor& t, const char* call) {
-  LRKV_REQUIRE(t.device() == Device::kCpu, call, ": the MPI communicator works on host tensors, got ",
-               t.DebugString());
-  return absl::OkStatus();
+// MPI reads and writes host memory, so a device tensor travels through a host copy: its elements
+// (Staged) or a buffer for them (HostBuffer), copied back after (Unstage). NCCL carries CUDA tensors
+// without this (parallel/mesh.h); the copies serve the emulated device and any device without NCCL.
+absl::StatusOr<Tensor> Staged(const Tensor& t) {
+  return t.device() == Device::kCpu ? t : t.To(Device::kCpu, t.dtype());
+}
+absl::StatusOr<Tensor> HostBuffer(const Tensor& t) {
+  return t.device() == Device::kCpu ? t : Tensor::Empty(t.shape(), t.dtype(), Device::kCpu);
+}
+absl::Status Unstage(const Tensor& host, Tensor& t) {
+  return t.device() == Device::kCpu ? absl::OkStatus() : t.CopyFrom(host);
 }
 
 }  // namespace
@@ -89,67 +96,74 @@ absl::Status MpiCommunicator::Check(int mpi_error, const char* call) const {
 }
 
 absl::Status MpiCommunicator::AllReduce(Tensor& t, ReduceOp op) {
-  LRKV_TRY(HostOnly(t, "AllReduce"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  LRKV_TRY_ASSIGN(Tensor host, Staged(t));
   Record(CommKind::kAllReduce, t.nbytes());
-  return Check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), static_cast<int>(t.numel()), type, MpiOp(t, op), comm_),
-               "MPI_Allreduce");
+  LRKV_TRY(Check(MPI_Allreduce(MPI_IN_PLACE, host.raw(), static_cast<int>(t.numel()), type, MpiOp(t, op), comm_),
+                 "MPI_Allreduce"));
+  return Unstage(host, t);
 }
 
 absl::Status MpiCommunicator::AllGather(const Tensor& in, Tensor& out) {
-  LRKV_TRY(HostOnly(in, "AllGather"));
   LRKV_REQUIRE(out.numel() == in.numel() * size_ && out.dtype() == in.dtype(), "AllGather: output ",
                out.DebugString(), " must hold ", size_, " x ", in.DebugString());
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(in));
+  LRKV_TRY_ASSIGN(const Tensor host_in, Staged(in));
+  LRKV_TRY_ASSIGN(const Tensor host_out, HostBuffer(out));
   Record(CommKind::kAllGather, out.nbytes());
-  return Check(MPI_Allgather(in.raw(), static_cast<int>(in.numel()), type, out.raw(), static_cast<int>(in.numel()),
-                             type, comm_),
-               "MPI_Allgather");
+  LRKV_TRY(Check(MPI_Allgather(host_in.raw(), static_cast<int>(in.numel()), type, host_out.raw(),
+                               static_cast<int>(in.numel()), type, comm_),
+                 "MPI_Allgather"));
+  return Unstage(host_out, out);
 }
 
 absl::Status MpiCommunicator::ReduceScatter(const Tensor& in, Tensor& out) {
-  LRKV_TRY(HostOnly(in, "ReduceScatter"));
   LRKV_REQUIRE(in.numel() == out.numel() * size_ && out.dtype() == in.dtype(), "ReduceScatter: input ",
                in.DebugString(), " must hold ", size_, " x ", out.DebugString());
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(in));
+  LRKV_TRY_ASSIGN(const Tensor host_in, Staged(in));
+  LRKV_TRY_ASSIGN(const Tensor host_out, HostBuffer(out));
   Record(CommKind::kReduceScatter, in.nbytes());
-  return Check(MPI_Reduce_scatter_block(in.raw(), out.raw(), static_cast<int>(out.numel()), type,
-                                        MpiOp(in, ReduceOp::kSum), comm_),
-               "MPI_Reduce_scatter_block");
+  LRKV_TRY(Check(MPI_Reduce_scatter_block(host_in.raw(), host_out.raw(), static_cast<int>(out.numel()), type,
+                                          MpiOp(in, ReduceOp::kSum), comm_),
+                 "MPI_Reduce_scatter_block"));
+  return Unstage(host_out, out);
 }
 
 absl::Status MpiCommunicator::Broadcast(Tensor& t, int root) {
-  LRKV_TRY(HostOnly(t, "Broadcast"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  LRKV_TRY_ASSIGN(Tensor host, Staged(t));
   Record(CommKind::kBroadcast, t.nbytes());
-  return Check(MPI_Bcast(t.raw(), static_cast<int>(t.numel()), type, root, comm_), "MPI_Bcast");
+  LRKV_TRY(Check(MPI_Bcast(host.raw(), static_cast<int>(t.numel()), type, root, comm_), "MPI_Bcast"));
+  return Unstage(host, t);
 }
 
 absl::Status MpiCommunicator::Send(const Tensor& t, int peer) {
-  LRKV_TRY(HostOnly(t, "Send"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  LRKV_TRY_ASSIGN(const Tensor host, Staged(t));
   Record(CommKind::kSendRecv, t.nbytes());
-  return Check(MPI_Send(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_), "MPI_Send");
+  return Check(MPI_Send(host.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_), "MPI_Send");
 }
 
 absl::Status MpiCommunicator::Recv(Tensor& t, int peer) {
-  LRKV_TRY(HostOnly(t, "Recv"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  LRKV_TRY_ASSIGN(const Tensor host, HostBuffer(t));
   MPI_Status status;
-  LRKV_TRY(Check(MPI_Recv(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &status), "MPI_Recv"));
+  LRKV_TRY(Check(MPI_Recv(host.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &status), "MPI_Recv"));
   int count = 0;
   MPI_Get_count(&status, type, &count);
   LRKV_REQUIRE(count == t.numel(), "Recv on the ", name(), " group: expected ", t.numel(), " elements from rank ",
                peer, ", got ", count);
-  return absl::OkStatus();
+  return Unstage(host, t);
 }
 
 absl::Status MpiCommunicator::SendAsync(const Tensor& t, int peer) {
-  LRKV_TRY(HostOnly(t, "SendAsync"));
   LRKV_TRY_ASSIGN(MPI_Datatype type, MpiType(t));
+  LRKV_TRY_ASSIGN(Tensor host, Staged(t));
   Record(CommKind::kSendRecv, t.nbytes());
-  PendingSend send{MPI_REQUEST_NULL, t};
-  LRKV_TRY(Check(MPI_Isend(t.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &send.request), "MPI_Isend"));
+  PendingSend send{MPI_REQUEST_NULL, std::move(host)};
+  LRKV_TRY(Check(MPI_Isend(send.tensor.raw(), static_cast<int>(t.numel()), type, peer, 0, comm_, &send.request),
+                 "MPI_Isend"));
   pending_.push_back(std::move(send));
   return absl::OkStatus();
 }

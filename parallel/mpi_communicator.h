@@ -1,5 +1,5 @@
-// Communicator over an MPI communicator and host memory. MPI errors come back as statuses
-// (MPI_ERRORS_RETURN) naming the call and the group.
+// Communicator over an MPI communicator and host memory (a device tensor goes through a host copy).
+// MPI errors come back as statuses (MPI_ERRORS_RETURN) naming the call and the group.
 #pragma once
 
 #include <mpi.h>
@@ -42,7 +42,7 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   struct PendingSend {
     MPI_Request request;
-    Tensor tensor;  // keeps the buffer alive
+    Tensor tensor;  // the host buffer being sent, kept alive
   };
   std::vector<PendingSend> pending_;
 };

@@ -18,7 +18,7 @@ class StageRunner {
     Tensor input, output;
     if (!first()) {
       const StageBoundary b = stage_.Boundary(micro);
-      LRKV_TRY_ASSIGN(input, Tensor::Empty(b.shape, b.dtype));
+      LRKV_TRY_ASSIGN(input, Tensor::Empty(b.shape, b.dtype, b.device));
       LRKV_TRY(pp_.Recv(input, pp_.rank() - 1));
     }
     LRKV_TRY(stage_.Forward(micro, input, output));
@@ -30,7 +30,7 @@ class StageRunner {
     Tensor doutput, dinput;
     if (!last()) {
       const StageBoundary b = stage_.Boundary(micro);
-      LRKV_TRY_ASSIGN(doutput, Tensor::Empty(b.shape, b.dtype));
+      LRKV_TRY_ASSIGN(doutput, Tensor::Empty(b.shape, b.dtype, b.device));
       LRKV_TRY(pp_.Recv(doutput, pp_.rank() + 1));
     }
     LRKV_TRY(stage_.Backward(micro, doutput, dinput));

@@ -23,6 +23,7 @@ namespace lrkv {
 struct StageBoundary {
   Shape shape;
   DType dtype = DType::kF32;
+  Device device = Device::kCpu;  // where the stage computes: the messages are received there
 };
 
 class PipelineStage {

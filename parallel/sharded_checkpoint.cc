@@ -79,12 +79,20 @@ std::vector<Run> PieceRuns(const TensorRecord& r, const TensorPiece& p) {
 absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::vector<TensorBlock>& blocks,
                                    CheckpointManifest& mine) {
   const std::string file = absl::StrFormat("shard_%05d.bin", rank);
-  std::vector<std::pair<const char*, size_t>> buffers;  // the blocks' own memory, written in place
+  // Host blocks are written from their own memory; a device block from a host copy of it.
+  std::vector<std::pair<const char*, size_t>> buffers;
+  std::vector<Tensor> host_copies;
+  host_copies.reserve(blocks.size());
   int64_t bytes = 0;
   for (const TensorBlock& b : blocks) {
     if (!b.store) continue;
-    LRKV_REQUIRE(b.data.device() == Device::kCpu && b.data.numel() == b.flat_end - b.flat_begin, "checkpoint: block ",
-                 b.name, " holds ", b.data.numel(), " elements for the range [", b.flat_begin, ", ", b.flat_end, ")");
+    LRKV_REQUIRE(b.data.numel() == b.flat_end - b.flat_begin, "checkpoint: block ", b.name, " holds ",
+                 b.data.numel(), " elements for the range [", b.flat_begin, ", ", b.flat_end, ")");
+    if (b.data.device() != Device::kCpu) {
+      LRKV_TRY_ASSIGN(Tensor host, b.data.To(Device::kCpu, b.data.dtype()));
+      host_copies.push_back(std::move(host));
+    }
+    const Tensor& data = b.data.device() == Device::kCpu ? b.data : host_copies.back();
     TensorRecord* r = mine.add_tensors();
     r->set_name(b.name);
     for (int64_t e : b.shape) r->add_shape(e);
@@ -98,11 +106,11 @@ absl::StatusOr<int64_t> WriteShard(int rank, const std::string& dir, const std::
     p->set_flat_end(b.flat_end);
     p->set_file(file);
     p->set_byte_offset(bytes);
-    p->set_byte_length(b.data.nbytes());
-    p->set_crc32c(Crc32c(b.data.raw(), b.data.nbytes()));
+    p->set_byte_length(data.nbytes());
+    p->set_crc32c(Crc32c(data.raw(), data.nbytes()));
     p->set_rank(rank);
-    buffers.emplace_back(static_cast<const char*>(b.data.raw()), b.data.nbytes());
-    bytes += b.data.nbytes();
+    buffers.emplace_back(static_cast<const char*>(data.raw()), data.nbytes());
+    bytes += data.nbytes();
   }
   if (bytes == 0) return 0;
   LRKV_TRY(WriteFileSynced(dir + "/" + file, buffers));
@@ -376,9 +384,7 @@ absl::StatusOr<int64_t> LoadCheckpoint(Communicator& world, const std::string& p
   }();
   // Nothing is written into a block until every rank has staged and verified all of its own.
   LRKV_TRY(AgreeOnStatus(world, status));
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    std::memcpy(blocks[i].data.raw(), staged[i].raw(), staged[i].nbytes());
-  }
+  for (size_t i = 0; i < blocks.size(); ++i) LRKV_TRY(blocks[i].data.CopyFrom(staged[i]));
   return bytes;
 }
 

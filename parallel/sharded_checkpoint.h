@@ -38,7 +38,7 @@ struct TensorBlock {
   int dim = -1;
   int64_t offset = 0;
   int64_t flat_begin = 0, flat_end = 0;
-  Tensor data;        // host, flat_end - flat_begin elements
+  Tensor data;        // flat_end - flat_begin elements, on any device (written through a host copy)
   bool store = true;  // saving: this rank writes the piece (false for a replica stored elsewhere)
 };
 

@@ -109,9 +109,11 @@ class CpuAllocator final : public Allocator {
   AllocatorStats stats_;
 };
 
-CpuAllocator cpu_allocator;
+// The emulated device's memory is the host's, in an allocator of its own, so that its figures are
+// the device's alone, as a GPU's would be.
+CpuAllocator cpu_allocator, emulated_allocator;
 // Registration may race with lookups from other threads (the CUDA allocator registers lazily).
-std::atomic<Allocator*> registry[2] = {&cpu_allocator, nullptr};
+std::atomic<Allocator*> registry[kDeviceKinds] = {&cpu_allocator, nullptr, &emulated_allocator};
 
 }  // namespace
 

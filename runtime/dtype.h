@@ -10,7 +10,11 @@ namespace lrkv {
 // fp32 trains by default; fp64 serves the finite-difference gradient checks; bf16 is mixed
 // precision's compute dtype (train.precision = BF16, on both backends); i32 holds token ids.
 enum class DType : uint8_t { kF32, kF64, kBF16, kI32 };
-enum class Device : uint8_t { kCpu, kCuda };
+// kEmulated is a device made of host memory for tests: the CPU kernels run on it, but code outside
+// a kernel may not touch its elements (Tensor::data stops the process), as with a GPU's memory. The
+// trainer's device path (train.device) runs on it in CI, where no GPU is.
+enum class Device : uint8_t { kCpu, kCuda, kEmulated };
+constexpr int kDeviceKinds = 3;
 
 inline int64_t DTypeSize(DType t) {
   switch (t) {
@@ -50,7 +54,14 @@ constexpr bool DTypeMatches(DType d) {
 // Stops the process: a tensor of dtype `d` read as a type of `size` bytes.
 [[noreturn]] void DTypeMismatch(DType d, size_t size);
 
-inline const char* DeviceName(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+inline const char* DeviceName(Device d) {
+  switch (d) {
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+    case Device::kEmulated: return "emulated";
+  }
+  return "?";
+}
 
 // bf16 on the host: the upper 16 bits of an fp32, rounded to nearest even (NaN stays NaN).
 inline uint16_t FloatToBF16Bits(float f) {

@@ -1,6 +1,7 @@
 #include "runtime/tensor.h"
 
 #include <cstdio>
+#include <atomic>
 #include <cstdlib>
 #include <vector>
 
@@ -17,6 +18,21 @@ void DTypeMismatch(DType d, size_t size) {
   std::abort();
 }
 
+namespace {
+std::atomic<int> kernels_running{0};
+}  // namespace
+
+KernelScope::KernelScope() { kernels_running.fetch_add(1, std::memory_order_relaxed); }
+KernelScope::~KernelScope() { kernels_running.fetch_sub(1, std::memory_order_relaxed); }
+bool InsideKernel() { return kernels_running.load(std::memory_order_relaxed) > 0; }
+
+void Tensor::HostTouchedDeviceMemory() const {
+  std::fprintf(stderr,
+               "lrkv: internal error: host code outside a kernel touched the elements of %s (a GPU's memory "
+               "there); copy it with To/CopyFrom or run a kernel on it\n",
+               DebugString().c_str());
+  std::abort();
+}
 
 int64_t NumElements(const Shape& shape) {
   int64_t n = 1;
@@ -64,19 +80,19 @@ absl::StatusOr<Tensor> Tensor::Slice(int64_t begin, int64_t end) const {
 
 absl::Status Tensor::SetZero() {
   if (!defined()) return absl::OkStatus();
-  return storage_->allocator->Memset0(raw(), nbytes());
+  return storage_->allocator->Memset0(address(), nbytes());
 }
 
 absl::Status Tensor::CopyFrom(const Tensor& src) {
   LRKV_REQUIRE(src.dtype() == dtype_ && src.numel() == numel(), "copy from ", src.DebugString(),
                " into ", DebugString());
-  if (src.device() == Device::kCpu) return storage_->allocator->CopyFromHost(raw(), src.raw(), nbytes());
-  if (device() == Device::kCpu) return src.storage_->allocator->CopyToHost(raw(), src.raw(), nbytes());
-  if (src.device() == device()) return storage_->allocator->CopyWithinDevice(raw(), src.raw(), nbytes());
-  // Between different device kinds through the host (there is only one non-host kind today).
+  if (src.device() == Device::kCpu) return storage_->allocator->CopyFromHost(address(), src.address(), nbytes());
+  if (device() == Device::kCpu) return src.storage_->allocator->CopyToHost(address(), src.address(), nbytes());
+  if (src.device() == device()) return storage_->allocator->CopyWithinDevice(address(), src.address(), nbytes());
+  // Between different device kinds through the host.
   std::vector<char> host(nbytes());
-  LRKV_TRY(src.storage_->allocator->CopyToHost(host.data(), src.raw(), nbytes()));
-  return storage_->allocator->CopyFromHost(raw(), host.data(), nbytes());
+  LRKV_TRY(src.storage_->allocator->CopyToHost(host.data(), src.address(), nbytes()));
+  return storage_->allocator->CopyFromHost(address(), host.data(), nbytes());
 }
 
 absl::StatusOr<Tensor> Tensor::To(Device device, DType dtype) const {

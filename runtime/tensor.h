@@ -16,6 +16,19 @@ namespace lrkv {
 using Shape = std::vector<int64_t>;
 
 int64_t NumElements(const Shape& shape);
+
+// While a kernel runs (ops/backend.h's RunKernel holds a KernelScope), its code may touch the
+// elements of any tensor; outside one, the elements of an emulated device's tensor are off limits to
+// the host, as a GPU's are (Device::kEmulated). A process-wide count, so that a kernel's OpenMP
+// threads are inside it too.
+class KernelScope {
+ public:
+  KernelScope();
+  ~KernelScope();
+  KernelScope(const KernelScope&) = delete;
+  KernelScope& operator=(const KernelScope&) = delete;
+};
+bool InsideKernel();
 std::string ShapeString(const Shape& shape);  // "(2, 3, 4)"
 
 class Tensor {
@@ -39,9 +52,15 @@ class Tensor {
   // bug and stops the process naming both types).
   template <typename T> T* data() const {
     if (!DTypeMatches<T>(dtype_)) DTypeMismatch(dtype_, sizeof(T));
-    return reinterpret_cast<T*>(static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_));
+    return static_cast<T*>(raw());
   }
-  void* raw() const { return static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_); }
+  // The first element's address (a device address for a device tensor). Taken outside a kernel from
+  // an emulated device's tensor, it stops the process naming the tensor: that code would read GPU
+  // memory from the host.
+  void* raw() const {
+    if (storage_->device == Device::kEmulated && !InsideKernel()) HostTouchedDeviceMemory();
+    return address();
+  }
 
   // Same elements, another shape with the same element count.
   absl::StatusOr<Tensor> View(const Shape& shape) const;
@@ -58,6 +77,9 @@ class Tensor {
   std::string DebugString() const;  // "f32(2, 3) cpu"
 
  private:
+  void* address() const { return static_cast<char*>(storage_->ptr) + offset_ * DTypeSize(dtype_); }
+  [[noreturn]] void HostTouchedDeviceMemory() const;
+
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;  // in elements
   Shape shape_;

@@ -13,9 +13,6 @@
 #include "launch/cli/commands.h"
 #include "launch/cli/launch_env.h"
 #include "parallel/agreement.h"
-#ifdef LRKV_HAVE_CUDA
-#include "runtime/cuda/device.h"
-#endif
 
 namespace {
 
@@ -75,12 +72,6 @@ int RunUnderMpi(const char* command, const std::function<absl::Status(lrkv::MpiC
     rank = world.rank(), size = world.size();
     // Refuses a launch whose MPI world is not the one mpirun / srun started, before any work.
     absl::Status status = lrkv::SetUpLaunch(world.comm(), command);
-#ifdef LRKV_HAVE_CUDA
-    // One GPU per rank, picked by the node-local rank (nothing to pick on a machine without GPUs).
-    if (const int gpus = lrkv::cuda::DeviceCount(); status.ok() && gpus > 0) {
-      status = lrkv::cuda::SelectDevice(lrkv::LocalRank() % gpus);
-    }
-#endif
     if (status.ok()) status = body(world);
     if (!status.ok()) {
       std::fprintf(stderr, "lrkv %s [rank %d of %d]: error: %s\n", command, rank, size,

@@ -1,6 +1,6 @@
 // lrkv train --config=FILE [--steps=N] [--seed=S] [--data_dir=D] [--out_dir=O] [--metrics_out=F]
 //            [--dp=N --tp=N --pp=N --zero1 --micro_batches=M --print_layout]
-//            [--checkpoint_dir=D --save_every=N --resume | --overwrite_checkpoints] [--peak=DEVICE]
+//            [--checkpoint_dir=D --save_every=N --resume | --overwrite_checkpoints] [--peak=DEVICE] [--device=cpu|cuda|emulated]
 //            [--model.FIELD=V ...] [--train.FIELD=V ...] [--parallel.FIELD=V ...]
 #include <cstdint>
 #include <optional>
@@ -8,6 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
+#include "absl/strings/ascii.h"
 #include "launch/cli/commands.h"
 #include "launch/train/trainer.h"
 #include "model/config.h"
@@ -34,6 +35,9 @@ ABSL_FLAG(std::optional<std::string>, save_every, std::nullopt,
           "train: train.save_every, a checkpoint every N steps and at the end");
 ABSL_FLAG(std::optional<std::string>, peak, std::nullopt,
           "train: train.peak_device, each rank's peak for MFU: a device (h100, h200, a100, ...) or FLOP/s");
+ABSL_FLAG(std::optional<std::string>, device, std::nullopt,
+          "train: train.device, where each rank trains: cpu, cuda (one GPU per rank: its local rank's) or "
+          "emulated (host memory under a GPU's rules, for tests)");
 ABSL_FLAG(bool, zero1, false, "train: shard optimizer state across data-parallel ranks (parallel.zero1)");
 ABSL_FLAG(bool, resume, false,
           "train: continue from the latest checkpoint in --checkpoint_dir, at this launch's layout (train.resume)");
@@ -65,6 +69,10 @@ absl::StatusOr<RunConfig> ConfigFromCommandLine(const ConfigOverrides& config_ov
   ConfigOverrides overrides;
   for (const auto& [flag, field] : shorthands) {
     if (const std::optional<std::string> v = absl::GetFlag(*flag); v.has_value()) overrides.emplace_back(field, *v);
+  }
+  // Devices are written in lower case on the command line, as the enum's names in upper case.
+  if (const std::optional<std::string> v = absl::GetFlag(FLAGS_device); v.has_value()) {
+    overrides.emplace_back("train.device", absl::AsciiStrToUpper(*v));
   }
   const std::pair<const absl::Flag<bool>*, const char*> switches[] = {
       {&FLAGS_zero1, "parallel.zero1"}, {&FLAGS_print_layout, "train.print_layout"},

@@ -46,7 +46,9 @@ absl::Status ReadModelParameters(const SafetensorsReader& file, ParameterSet& pa
   }
   for (const auto& p : params.all()) {
     if (p->block.dim < 0) {
-      LRKV_TRY(file.ReadInto(p->spec.name, p->master));
+      LRKV_TRY_ASSIGN(Tensor host, Tensor::Empty(p->spec.shape, params.master_dtype()));
+      LRKV_TRY(file.ReadInto(p->spec.name, host));
+      LRKV_TRY(p->master.CopyFrom(host));
       continue;
     }
     // A tensor-parallel block: the whole tensor, then this rank's elements of it.

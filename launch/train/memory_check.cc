@@ -6,7 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "launch/train/training_device.h"
+#include "model/config.h"
 #include "model/memory_model.h"
+#include "runtime/status.h"
 #include "runtime/test_hooks.h"
 
 namespace lrkv {
@@ -28,6 +31,18 @@ double PeakWith(RunConfig config, Recompute mode) {
   return LargestRank(PredictRankMemory(config)).peak();
 }
 
+// On a GPU each rank has the device to itself: its stage's prediction against what the GPU has free.
+absl::Status CheckGpuMemoryFits(const RunConfig& config, int stage) {
+  const double need = PredictRankMemory(config, Device::kCuda).at(stage).peak();
+  LRKV_TRY_ASSIGN(const int64_t free_bytes, FreeDeviceMemoryBytes(Device::kCuda));
+  if (config.train().ignore_memory_check() || need <= double(free_bytes)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "this job does not fit on its GPUs: pipeline stage %d needs %.1f GiB per GPU, %.1f GiB free on this one; "
+      "`lrkv memory --gpu_memory=SIZE --search` shows layouts that fit, --train.ignore_memory_check=true starts "
+      "anyway",
+      stage, need / kGiB, double(free_bytes) / kGiB));
+}
+
 }  // namespace
 
 int64_t AvailableMemoryBytes() {
@@ -47,6 +62,7 @@ int64_t AvailableMemoryBytes() {
 }
 
 absl::Status CheckMemoryFits(const RunConfig& config, int stage, MPI_Comm world) {
+  if (TrainingDevice(config.train().device()) == Device::kCuda) return CheckGpuMemoryFits(config, stage);
   MPI_Comm node;
   MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   int local_ranks = 1;

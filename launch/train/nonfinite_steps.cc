@@ -33,9 +33,13 @@ absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world,
   return absl::OkStatus();
 }
 
-void PoisonFirstGradient(ParameterSet& params) {
-  Tensor& g = params.all().front()->grad;
-  if (g.dtype() == DType::kF32) g.data<float>()[0] = NAN;
+absl::Status PoisonFirstGradient(ParameterSet& params) {
+  Tensor& g = params.all().front()->grad;  // fp32 (the masters' dtype), on the run's device
+  LRKV_TRY_ASSIGN(Tensor first, g.View({g.numel()}));
+  LRKV_TRY_ASSIGN(first, first.Slice(0, 1));
+  LRKV_TRY_ASSIGN(Tensor nan, Tensor::Empty({1}, g.dtype()));
+  nan.data<float>()[0] = NAN;
+  return first.CopyFrom(nan);
 }
 
 }  // namespace lrkv

@@ -21,6 +21,6 @@ absl::Status RefuseNonFiniteStep(const AdamW& optimizer, MpiCommunicator& world,
                                  double grad_norm, int skipped);
 
 // The LRKV_TEST_NAN_GRAD test hook (runtime/test_hooks.h): a NaN in the first gradient element.
-void PoisonFirstGradient(ParameterSet& params);
+absl::Status PoisonFirstGradient(ParameterSet& params);
 
 }  // namespace lrkv

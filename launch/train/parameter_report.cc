@@ -92,7 +92,7 @@ absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, Proces
       if (dim >= 0) block.shape[dim] = shape[dim] / mesh.layout().tp;
       Tensor local;
       if (r == 0) {
-        local = mine[next++]->master;
+        LRKV_TRY_ASSIGN(local, mine[next++]->master.To(Device::kCpu, params.master_dtype()));
       } else {
         LRKV_TRY_ASSIGN(local, Tensor::Empty(block.shape, params.master_dtype()));
         LRKV_TRY(world.Recv(local, r));

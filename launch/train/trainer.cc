@@ -24,6 +24,7 @@
 #include "launch/train/parameter_report.h"
 #include "launch/train/peak_flops.h"
 #include "launch/train/stop_signals.h"
+#include "launch/train/training_device.h"
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/decoder_stage.h"
@@ -78,7 +79,7 @@ class Trainer {
  public:
   Trainer(const RunConfig& config, MpiCommunicator& world)
       : config_(config), m_(config.model()), t_(config.train()), par_(config.parallel()), world_(world),
-        lead_(world.rank() == 0) {}
+        lead_(world.rank() == 0), device_(TrainingDevice(config.train().device())) {}
 
   // Everything is checked before any work, identically on every rank, and the ranks agree on the
   // outcome, so a bad config, layout, data file or directory stops every rank with one message.
@@ -101,6 +102,7 @@ class Trainer {
   const ParallelConfig& par_;
   MpiCommunicator& world_;
   const bool lead_;  // world rank 0 prints and writes files
+  const Device device_;  // where this rank's model, optimizer state and activations live
   data::TokenBuffer train_tokens_, val_tokens_;
   uint32_t tokenizer_fingerprint_ = 0;
   double peak_flops_ = 0;
@@ -149,13 +151,15 @@ absl::Status Trainer::CheckBeforeStart() {
     return CheckCheckpointDirectory(t_);
   }();
   LRKV_TRY(AgreeOnStatus(world_, checks));
+  LRKV_TRY(AgreeOnStatus(world_, PrepareTrainingDevice(device_, world_.comm())));
   const int stage = Layout{par_.dp(), par_.pp(), par_.tp()}.StageOf(world_.rank());
   LRKV_TRY(AgreeOnStatus(world_, CheckMemoryFits(config_, stage, world_.comm())));
   return lead_ ? RemoveOldCheckpoints(t_) : absl::OkStatus();
 }
 
 absl::Status Trainer::BuildModel() {
-  LRKV_TRY_ASSIGN(mesh_, ProcessMesh::Create(world_, {par_.dp(), par_.pp(), par_.tp()}));
+  LRKV_TRY_ASSIGN(mesh_, ProcessMesh::Create(world_, {par_.dp(), par_.pp(), par_.tp()}, device_,
+                                                     par_.collective_timeout_s()));
   LRKV_TRY_ASSIGN(sampler_, data::TrainSampler::Create(train_tokens_, m_.seq_len(), t_.seed()));
   LRKV_TRY_ASSIGN(val_, data::EvalSampler::Create(val_tokens_, m_.seq_len()));
   // This rank's part of the model: its pipeline stage's layers, its tensor-parallel blocks. Every
@@ -167,7 +171,7 @@ absl::Status Trainer::BuildModel() {
   SplitRange(m_.n_layers(), par_.pp(), mesh_->pp_index(), &placement.first_layer, &placement.end_layer);
   placement.first_stage = mesh_->first_stage();
   placement.last_stage = mesh_->last_stage();
-  LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement, ComputeDType(t_.precision())));
+  LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement, ComputeDType(t_.precision()), device_));
   LRKV_TRY(model_->params().Initialize(t_.seed()));
   model_->set_recompute(t_.recompute());
 
@@ -261,6 +265,8 @@ absl::Status Trainer::Announce() {
                 par_.schedule() == GPIPE ? "GPipe" : "1F1B", static_cast<long long>(t_.steps()),
                 static_cast<long long>(tokens_per_step_), t_.global_batch(), m_.seq_len(), accumulation_,
                 t_.micro_batch());
+    std::printf("  device %s%s, precision %s\n", DeviceName(device_), device_ == Device::kCuda ? " (one GPU per rank)" : "",
+                Precision_Name(t_.precision()).c_str());
     std::printf("  data %s: %zu train / %zu val tokens; metrics -> %s\n", t_.data_dir().c_str(), train_tokens_->size(),
                 val_tokens_->size(), t_.metrics_out().c_str());
     std::fflush(stdout);
@@ -268,8 +274,9 @@ absl::Status Trainer::Announce() {
   std::string source = t_.peak_flops() > 0 ? "train.peak_flops"
                                            : absl::StrCat(world_.size(), " x train.peak_device ", t_.peak_device());
   if (peak_flops_ <= 0) {
-    LRKV_TRY_ASSIGN(peak_flops_, MeasureJobPeakFlops(world_, 0.5));
-    source = "fp32 GEMM peak measured on every rank";
+    const DType dtype = ComputeDType(t_.precision());
+    LRKV_TRY_ASSIGN(peak_flops_, MeasureJobPeakFlops(world_, 0.5, device_, dtype));
+    source = absl::StrCat(DTypeName(dtype), " GEMM peak measured on every rank's ", DeviceName(device_));
   }
   if (lead_) std::printf("  MFU against %.1f GFLOP/s (%s)\n", peak_flops_ / 1e9, source.c_str());
   return absl::OkStatus();
@@ -289,7 +296,7 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
   sampled_step_ = step;
   const PipelineSchedule schedule = par_.schedule() == GPIPE ? PipelineSchedule::kGPipe : PipelineSchedule::k1F1B;
   LRKV_TRY(RunPipeline(schedule, mesh_->pp(), *stage_, accumulation_));
-  if (world_.rank() == 0 && NanGradientStepForTests(step + 1)) PoisonFirstGradient(model_->params());
+  if (world_.rank() == 0 && NanGradientStepForTests(step + 1)) LRKV_TRY(PoisonFirstGradient(model_->params()));
   // Gradients: partial sums completed over TP and the pipeline ends, then the mean over the
   // global batch on every DP rank (or on its ZeRO-1 shard).
   Communicator& dp = mesh_->dp();

@@ -167,6 +167,13 @@ absl::Status EnsureInitialized() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<MemoryInfo> DeviceMemory() {
+  LRKV_TRY(EnsureInitialized());
+  size_t free = 0, total = 0;
+  LRKV_CUDA_TRY(cudaMemGetInfo(&free, &total));
+  return MemoryInfo{static_cast<int64_t>(free), static_cast<int64_t>(total)};
+}
+
 cudaStream_t CurrentStream() { return GetState().stream; }
 
 absl::Status Synchronize() {

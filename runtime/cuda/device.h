@@ -24,6 +24,12 @@ absl::Status SelectDevice(int device);
 // FailedPrecondition when there is no CUDA device. Idempotent and thread-safe.
 absl::Status EnsureInitialized();
 
+// Bytes free on this process's device now, and its total (cudaMemGetInfo; initialises the backend).
+struct MemoryInfo {
+  int64_t free_bytes = 0, total_bytes = 0;
+};
+absl::StatusOr<MemoryInfo> DeviceMemory();
+
 // The stream of every op and copy of this process (valid after EnsureInitialized).
 cudaStream_t CurrentStream();
 // Waits for everything enqueued on CurrentStream().

@@ -16,6 +16,7 @@ Backend Empty(const char* name) {
 const Backend& BackendOf(Device device) {
   switch (device) {
     case Device::kCpu:
+    case Device::kEmulated:  // host memory behind a device's rules: the CPU kernels serve it
       return cpu::Table();
     case Device::kCuda: {
 #ifdef LRKV_HAVE_CUDA

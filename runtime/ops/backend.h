@@ -92,6 +92,7 @@ absl::Status RunKernel(Device device, Kernel Backend::*member, const char* op, A
   if (kernel == nullptr) {
     return absl::UnimplementedError(absl::StrCat(op, ": no ", backend.name, " kernel in this build"));
   }
+  const KernelScope inside;  // the kernel may touch its tensors' elements (tensor.h)
   return kernel(std::forward<Args>(args)...);
 }
 

@@ -2,10 +2,11 @@
 """Checks for tests/integration/export_import.sh, on the files of `lrkv export`.
 
 Reads safetensors with its own reader (json + numpy only, independent of lrkv's C++ reader):
-  export_check.py logits FILE.safetensors CASE_DIR [--tol 1e-4]
+  export_check.py logits FILE.safetensors CASE_DIR [--tol 1e-4] [--library]
       FILE's tensors are exactly the parameters the torch reference expects for the model of
       FILE.config.json; the reference's float64 logits for CASE_DIR/tokens.npy with those
-      parameters match CASE_DIR/logits.npy (dump_case --params=FILE).
+      parameters match CASE_DIR/logits.npy (dump_case --params=FILE). --library reads FILE with
+      the `safetensors` package instead (bench/gpu/verify.sh, where it is installed).
   export_check.py params FILE.safetensors DIR
       FILE's tensors equal DIR/NAME.npy bit for bit (what `lrkv train --train.save_params_dir=DIR`
       wrote at the end of the run the checkpoint came from).
@@ -84,8 +85,21 @@ def rel_err(a, ref):
     return float(np.max(np.abs(a - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
 
 
+def read_with_library(path):
+    """read_safetensors's result, read by the `safetensors` package (Hugging Face's reader)."""
+    from safetensors import safe_open
+    names = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i4"): "I32"}
+    with safe_open(path, framework="np") as f:
+        meta = f.metadata() or {}
+        out = {}
+        for name in f.keys():
+            a = f.get_tensor(name)
+            out[name] = (names.get(a.dtype, str(a.dtype)), a)
+    return out, meta
+
+
 def cmd_logits(args):
-    tensors, meta = read_safetensors(args.file)
+    tensors, meta = read_with_library(args.file) if args.library else read_safetensors(args.file)
     cfg = reference_config(args.file[: -len(".safetensors")] + ".config.json")
     shapes = param_shapes(cfg)
     assert set(tensors) == set(shapes), (sorted(set(tensors) ^ set(shapes)))
@@ -159,6 +173,7 @@ def main():
     p.add_argument("file")
     p.add_argument("case")
     p.add_argument("--tol", type=float, default=1e-4)
+    p.add_argument("--library", action="store_true", help="read FILE with the safetensors package")
     p = sub.add_parser("params")
     p.add_argument("file")
     p.add_argument("dir")

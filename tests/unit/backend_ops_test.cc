@@ -1,5 +1,7 @@
 // Cross-backend op test, in the spirit of ggml's test-backend-ops: every op's forward and backward on
-// a target (the CUDA backend in f32 and bf16, the CPU backend in bf16) against the CPU backend in
+// a target (the CUDA backend in f32 and bf16, the CPU backend in bf16, the emulated device in both:
+// a device's rules on host memory, so this test's own code is checked to reach a target's tensors
+// only through copies and kernels, as on a GPU) against the CPU backend in
 // f32, on random inputs of several shapes: relative error < 1e-5 in f32, < 1e-2 in bf16. The error
 // of an output is max |target - reference| / max |reference| over its elements. Target outputs are
 // poisoned (NaN-filled) before each op, so an element the kernel does not write fails the test. In
@@ -369,7 +371,8 @@ TEST_P(BackendOps, TensorCopies) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, BackendOps,
                          ::testing::Values(Target{Device::kCuda, DType::kF32}, Target{Device::kCuda, DType::kBF16},
-                                           Target{Device::kCpu, DType::kBF16}),
+                                           Target{Device::kCpu, DType::kBF16}, Target{Device::kEmulated, DType::kF32},
+                                           Target{Device::kEmulated, DType::kBF16}),
                          [](const ::testing::TestParamInfo<Target>& info) {
                            return std::string(DeviceName(info.param.device)) + "_" + DTypeName(info.param.dtype);
                          });

@@ -509,5 +509,18 @@ TEST(HostAllocator, CacheDoesNotGrowWithSizesThatNeverRepeat) {
   EXPECT_LT(ResidentBytes() - before, int64_t(64) << 20) << "the cache kept the freed blocks";
 }
 
+// The emulated device's one rule: host code outside a kernel may not touch its elements. Copies and
+// kernels may; a direct read stops the process naming the tensor, as a GPU's memory would fault.
+TEST(EmulatedDevice, HostMayNotTouchItsElementsOutsideKernels) {
+  Tensor host = testing::Random({4, 3}, 7, DType::kF32);
+  Tensor dev = host.To(Device::kEmulated, DType::kF32).value();
+  Tensor sum = Tensor::Empty({4, 3}, DType::kF32, Device::kEmulated).value();
+  ASSERT_TRUE(Add(dev, dev, sum).ok());  // a kernel: allowed
+  const Tensor back = sum.To(Device::kCpu, DType::kF32).value();
+  for (int64_t i = 0; i < host.numel(); ++i) EXPECT_EQ(back.data<float>()[i], 2 * host.data<float>()[i]);
+  EXPECT_DEATH(static_cast<void>(dev.data<float>()[0]), "host code outside a kernel touched the elements of f32\\(4, 3\\) emulated");
+  EXPECT_DEATH(static_cast<void>(dev.raw()), "outside a kernel");
+}
+
 }  // namespace
 }  // namespace lrkv

@@ -1,9 +1,10 @@
 // Times the CUDA backend's cuBLASLt GEMM and its attention kernels (forward, backward) with CUDA
 // events, in f32 and bf16. Prints one JSON object per line: op, dtype, shape, median ms over the
 // timed repeats, and the FLOP rate implied by the launchers' own FLOP counts. Exits 77 (skipped)
-// without a CUDA device. UNVERIFIED: written and compiled without a GPU; bench/gpu/run_on_device.sh
-// runs it on a GPU machine.
+// without a CUDA device. UNVERIFIED: written and compiled without a GPU; bench/gpu/verify.sh runs it
+// on a GPU machine.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -63,7 +64,10 @@ void Report(const std::string& op, DType dtype, const std::string& shape, double
 absl::Status Run() {
   LRKV_TRY(cuda::EnsureInitialized());
   for (DType dtype : {DType::kBF16, DType::kF32}) {
-    const int64_t shapes[][3] = {{4096, 4096, 4096}, {8192, 3072, 768}, {8192, 768, 3072}, {8192, 50304, 768}};
+    // A square one, then the 1.3B shape's (configs/gpu: 8 x 2048 tokens, d 2048): QKV, MLP up and
+    // down, the vocabulary head.
+    const int64_t shapes[][3] = {
+        {4096, 4096, 4096}, {16384, 6144, 2048}, {16384, 8192, 2048}, {16384, 2048, 8192}, {16384, 50304, 2048}};
     for (const auto& s : shapes) {
       const int64_t m = s[0], n = s[1], k = s[2];
       LRKV_TRY_ASSIGN(Tensor a, DeviceRandom({m, k}, dtype, 1));
@@ -74,9 +78,9 @@ absl::Status Run() {
       LRKV_TRY_ASSIGN(double ms, Time([&] { return Gemm(a, b, c, g, FlopCategory::kMlp); }, 3, 20, &flops));
       Report("gemm", dtype, absl::StrCat(m, "x", n, "x", k), ms, flops);
     }
-    // GPT-2-small-like attention: B 8, T 1024, H 12, D 64 (and an MLA-like Dqk 96 / Dv 64).
-    for (const auto& [dqk, dv] : std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {96, 64}}) {
-      const int64_t b = 8, t = 1024, h = 12;
+    // The 1.3B shape's attention: B 4, T 2048, H 16, D 128 (and an MLA-like Dqk 192 / Dv 128).
+    for (const auto& [dqk, dv] : std::vector<std::pair<int64_t, int64_t>>{{128, 128}, {192, 128}}) {
+      const int64_t b = 4, t = 2048, h = 16;
       LRKV_TRY_ASSIGN(Tensor q, DeviceRandom({b, t, h, dqk}, dtype, 3));
       LRKV_TRY_ASSIGN(Tensor k, DeviceRandom({b, t, h, dqk}, dtype, 4));
       LRKV_TRY_ASSIGN(Tensor v, DeviceRandom({b, t, h, dv}, dtype, 5));
@@ -86,7 +90,7 @@ absl::Status Run() {
       LRKV_TRY_ASSIGN(Tensor dq, Tensor::Empty(q.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dk, Tensor::Empty(k.shape(), dtype, Device::kCuda));
       LRKV_TRY_ASSIGN(Tensor dvt, Tensor::Empty(v.shape(), dtype, Device::kCuda));
-      const double scale = 0.125;
+      const double scale = 1.0 / std::sqrt(double(dqk));
       const std::string shape = absl::StrCat("B", b, " T", t, " H", h, " Dqk", dqk, " Dv", dv);
       int64_t flops = 0;
       LRKV_TRY_ASSIGN(double fwd, Time([&] { return CausalAttentionForward(q, k, v, scale, o, lse); }, 2, 10, &flops));

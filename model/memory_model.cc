@@ -132,20 +132,23 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     r.gradients = kStateBytes * params;
     r.optimizer_state = 2 * kStateBytes * params / (p.zero1() ? dp : 1);
     // Per micro-batch: the layers' saved state, the stage's output (its last block input is each
-    // next layer's), token ids and targets (i32); on the last stage the final norm, its output,
-    // the logits and their log-sum-exp.
+    // next layer's), token ids and targets (i32; on a GPU they stay on the host); on the last stage
+    // the final norm, its output, the logits and their log-sum-exp.
+    const bool host = device == Device::kCpu;
     const int64_t layers = cost.end_layer - cost.first_layer;
-    double values = double(layers) * (layer.saved - layer.saved_stats) + d, four_byte = double(layers) * layer.saved_stats + 2;
+    double values = double(layers) * (layer.saved - layer.saved_stats) + d,
+           four_byte = double(layers) * layer.saved_stats + (host ? 2 : 0);
     if (last) values += d + v_local, four_byte += norm_stats + 1;
     r.activations_per_micro_batch = tokens * (act_bytes * values + kStateBytes * four_byte);
     r.micro_batches_in_flight = p.schedule() == GPIPE ? accumulation
                                                                          : std::min(pp - r.stage, accumulation);
     r.activations = r.activations_per_micro_batch * r.micro_batches_in_flight;
     // Backward: the logits' gradient with the head's input gradient and the first block gradient,
-    // or one block's backward; MPI's own copy of a TP all-reduce of (tokens, d).
-    const bool staged = t.precision() == BF16 && device == Device::kCpu;
+    // or one block's backward; MPI's own copy of a TP all-reduce of (tokens, d) (NCCL reduces in
+    // place, on a GPU).
+    const bool staged = t.precision() == BF16 && host;
     const Bf16Staging staging = staged ? Bf16StagingBytes(m, tp, tokens) : Bf16Staging{};
-    const double tp_copy = tp > 1 ? d : 0;
+    const double tp_copy = tp > 1 && host ? d : 0;
     double working = 0;
     if (layers > 0) {
       working = tokens * (act_bytes * (layer.backward - layer.backward_stats + tp_copy) +
@@ -156,11 +159,12 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     r.staging = std::max(staging.block, last ? staging.logits : 0.0);
     // The logits' gradient, cached while the blocks' backward allocates other sizes.
     if (last && layers > 0) r.cache = act_bytes * tokens * v_local;
-    // After backward: the gradient buckets (a packed copy and MPI's), or ZeRO-1's packed gradients,
-    // the rank's shard and MPI's copy of it.
+    // After backward: the gradient buckets (a packed copy, and MPI's), or ZeRO-1's packed
+    // gradients, the rank's shard (and MPI's copy of it); NCCL on a GPU makes no copies.
+    const double copies = host ? 2 : 1;
     double comm = 0;
-    if (dp > 1 || tp > 1) comm = 2 * std::min(bucket, params);
-    if (dp > 1 && p.zero1()) comm = std::max(comm, params + 2 * params / dp);
+    if (dp > 1 || tp > 1) comm = copies * std::min(bucket, params);
+    if (dp > 1 && p.zero1()) comm = std::max(comm, params + copies * params / dp);
     r.communication = kStateBytes * comm;
     r.runtime = device == Device::kCpu ? kCpuRuntimeBytes : kCudaRuntimeBytes;
     ranks.push_back(r);

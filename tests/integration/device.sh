@@ -6,7 +6,8 @@
 # host copies; MPI carrying device tensors through host buffers) thereby runs where no GPU is:
 #  - in FP32 and BF16, one process and tp2 x dp2 + ZeRO-1, pp2 x dp2 (1F1B, tied embeddings on the
 #    two ends) and pp2 x tp2: losses, gradient norms, validation losses and final parameters equal
-#    the CPU run's bit for bit; the GEMM peak (MFU's reference) is measured on the device;
+#    the CPU run's bit for bit, and so do runs with recomputation (BLOCK; ATTENTION under BF16 at
+#    pp2 x dp2) against the CPU's without; the GEMM peak (MFU's reference) is measured on the device;
 #  - checkpoints are interchangeable: the emulated run's step-5 checkpoint resumed on the CPU, and
 #    the CPU's resumed on the emulated device, give the uninterrupted run bit for bit (a change of
 #    layout at resume is checkpoint_resume.sh's, to float tolerance);
@@ -37,6 +38,12 @@ for precision in FP32 BF16; do
     pairs+=("cpu_$tag:emu_$tag")
   done
 done
+# Recomputation on the device: BLOCK and ATTENTION redo the same ops, so they equal the CPU without it.
+run emu_FP32_np1_BLOCK 1 "${short[@]}" --train.precision=FP32 --train.recompute=BLOCK --device=emulated
+pairs+=("cpu_FP32_np1_:emu_FP32_np1_BLOCK")
+run emu_BF16_np4_pp2dp2_ATTENTION 4 "${short[@]}" --train.precision=BF16 --pp=2 --dp=2 --train.recompute=ATTENTION \
+  --device=emulated
+pairs+=("cpu_BF16_np4_pp2dp2:emu_BF16_np4_pp2dp2_ATTENTION")
 grep -q "device emulated" "$w/emu_FP32_np1_.log" && ok "the run announces its device" || fail "no device line"
 
 # The GEMM peak measured on the device (no train.peak_flops).

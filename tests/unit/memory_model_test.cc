@@ -41,31 +41,35 @@ void ExpectNear(double measured, double predicted, const char* what, double tole
                                                           << predicted;
 }
 
-TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) {
-  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam().name);
+// The prediction for `device` against that device's allocator: the host's for the CPU; for the
+// emulated device (a GPU's rules on host memory) its own allocator, against the GPU's prediction,
+// so that what a GPU rank holds (and not the host's token ids and scalars) is what is counted.
+void CheckAgainstAllocator(const Case& test, Device device) {
+  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(test.name);
   ASSERT_TRUE(c.ok()) << c.status();
   // Long enough sequences that the allocator's rounding of each tensor to 64 bytes is noise.
   const int64_t batch = 4, seq = 128;
   c->mutable_model()->set_seq_len(seq);
   c->mutable_train()->set_global_batch(batch);
   c->mutable_train()->set_micro_batch(batch);
-  c->mutable_train()->set_recompute(GetParam().mode);
-  c->mutable_train()->set_precision(GetParam().precision);
+  c->mutable_train()->set_recompute(test.mode);
+  c->mutable_train()->set_precision(test.precision);
   const ModelConfig& m = c->model();
-  const RankMemory predicted = PredictRankMemory(*c).at(0);
+  const bool gpu = device != Device::kCpu;
+  const RankMemory predicted = PredictRankMemory(*c, gpu ? Device::kCuda : Device::kCpu).at(0);
 
-  Allocator* host = AllocatorFor(Device::kCpu).value();
+  Allocator* memory = AllocatorFor(device).value();
   cpu::ReleaseBf16StagingArena();  // an earlier case's: this one's is measured
-  const int64_t empty = host->Stats().in_use;
-  auto model = Decoder::Create(m, {}, ComputeDType(GetParam().precision)).value();
+  const int64_t empty = memory->Stats().in_use;
+  auto model = Decoder::Create(m, {}, ComputeDType(test.precision), device).value();
   ASSERT_TRUE(model->params().Initialize(1).ok());
-  model->set_recompute(GetParam().mode);
+  model->set_recompute(test.mode);
   // Exact but for the allocator's rounding of each value, master and gradient tensor to 64 bytes.
-  const double state = host->Stats().in_use - empty, want = predicted.parameters + predicted.master_weights + predicted.gradients;
+  const double state = memory->Stats().in_use - empty, want = predicted.parameters + predicted.master_weights + predicted.gradients;
   EXPECT_GE(state, want);
   EXPECT_LE(state, want + 3 * 64 * model->params().all().size()) << "parameters and gradients: predicted " << want;
 
-  const int64_t before = host->Stats().in_use;
+  const int64_t before = memory->Stats().in_use;
   DecoderActivations a;
   {
     const Tensor tokens = testing::Tokens({batch, seq}, m.vocab_size(), 1);
@@ -73,20 +77,28 @@ TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) {
     Tensor output;
     ASSERT_TRUE(model->ForwardStage(tokens, Tensor(), targets, a, output).ok());
   }
-  // In bf16 the CPU's staging buffer (held from the first op on) is counted apart.
-  const int64_t saved = host->Stats().in_use - before - cpu::Bf16StagingArenaBytes();
+  // In bf16 the CPU kernels' staging buffer (held from the first op on, on the device the kernels
+  // run on; a GPU has none) is counted apart.
+  const int64_t saved = memory->Stats().in_use - before - cpu::Bf16StagingArenaBytes();
   ExpectNear(saved, predicted.activations_per_micro_batch, "activations");
-  host->ResetPeaks();
+  memory->ResetPeaks();
   Tensor dinput;
   ASSERT_TRUE(model->BackwardStage(a, Tensor(), 1.0, dinput).ok());
   const int64_t staging = cpu::Bf16StagingArenaBytes();
-  ExpectNear(host->Stats().peak_in_use - before - saved - staging, predicted.working, "backward working set");
-  if (GetParam().precision == BF16) {
+  ExpectNear(memory->Stats().peak_in_use - before - saved - staging, predicted.working, "backward working set");
+  if (gpu) {
+    EXPECT_EQ(predicted.staging, 0);
+  } else if (test.precision == BF16) {
     ExpectNear(staging, predicted.staging, "bf16 staging buffer");
   } else {
     EXPECT_EQ(staging, 0);
     EXPECT_EQ(predicted.staging, 0);
   }
+}
+
+TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) { CheckAgainstAllocator(GetParam(), Device::kCpu); }
+TEST_P(MemoryModel, OnADeviceTheGpuPredictionEqualsItsAllocatorsCount) {
+  CheckAgainstAllocator(GetParam(), Device::kEmulated);
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, MemoryModel, ::testing::ValuesIn(Cases()),

@@ -1,7 +1,11 @@
 // decode_bench: time per generated token with the KV cache, per attention variant, against the
 // memory bound. A generated token reads every weight once and every cached byte of its sequence
 // once; this machine's read bandwidth, measured in the same run, turns those bytes into the fastest
-// such a step could be. Writes --out (JSON) and a Markdown table on stdout; progress on stderr.
+// such a step could be. A variant that rebuilds its keys from a latent (LRKV; MLA and MLRA under
+// QK-norm) does FLOPs in proportion to its context too, so the step's FLOPs (the ops' own counts)
+// over this machine's SGEMM rate, measured in the same run, give a compute bound beside it; the
+// roofline is the larger of the two. Writes --out (JSON) and a Markdown table on stdout; progress
+// on stderr.
 //   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
 //                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=3]
 //                [--set=model.FIELD=VALUE,...] [--out=bench/results/decode_cpu.json]
@@ -22,7 +26,9 @@
 #include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "launch/train/peak_flops.h"
 #include "model/flop_model.h"
+#include "runtime/flop_counter.h"
 #include "nlohmann/json.hpp"
 #include "runtime/status.h"
 
@@ -75,14 +81,18 @@ absl::Status Run() {
     }
   }
   const double bandwidth = ReadBandwidth();
-  std::fprintf(stderr, "read bandwidth %.1f GB/s (%d threads)\n", bandwidth / 1e9, omp_get_max_threads());
+  LRKV_TRY_ASSIGN(const double peak, MeasureGemmFlops(1.0));
+  std::fprintf(stderr, "read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s (%d threads)\n", bandwidth / 1e9, peak / 1e9,
+               omp_get_max_threads());
   nlohmann::ordered_json report;
   report["read_bandwidth_bytes_per_s"] = bandwidth;
+  report["sgemm_flops_per_s"] = peak;
   report["threads"] = omp_get_max_threads();
   report["layers"] = absl::GetFlag(FLAGS_layers);
   report["cases"] = nlohmann::json::array();
-  std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | bound (ms) | bound / time |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | memory bound (ms) | "
+              "bound / time | GFLOP per step | compute bound (ms) | roofline / time |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& path : configs) {
     LRKV_TRY_ASSIGN(RunConfig config, LoadRunConfig(path));
     config.mutable_model()->set_n_layers(absl::GetFlag(FLAGS_layers));
@@ -110,7 +120,9 @@ absl::Status Run() {
         for (int64_t i = 0; i < batch; ++i) seqs[i] = i;
         LRKV_TRY_ASSIGN(Tensor next, Tensor::Zeros({batch, 1}, DType::kI32));
         std::vector<double> times;
+        FlopCounter flops;  // the warm-up step's: every step does the same work, but for one position
         for (int s = 0; s <= steps; ++s) {
+          const CountFlopsInto counting(s == 0 ? &flops : nullptr);
           const auto t0 = Clock::now();
           LRKV_TRY(model->Extend(cache, seqs, next).status());
           if (s > 0) times.push_back(Since(t0));
@@ -119,17 +131,20 @@ absl::Status Run() {
         const double step_s = times[times.size() / 2];
         const double kv_bytes = double(batch) * (context + 1) * per_token;  // each sequence's cache, once
         const double bound_s = (weight_bytes + batch * m.d_model() * 4 + kv_bytes) / bandwidth;
+        const double step_flops = double(flops.Total()), compute_s = step_flops / peak;
+        const double roofline_s = std::max(bound_s, compute_s);
         const std::string name = std::string(AttentionKindName(m.attention()));
         std::fprintf(stderr, "  %s batch %lld context %lld: %.1f ms per step\n", path.c_str(), (long long)batch,
                      (long long)context, step_s * 1e3);
-        std::printf("| %s | %lld | %lld | %.1f | %.2f | %.1f | %.1f | %.3f |\n", name.c_str(), (long long)batch,
-                    (long long)context, step_s * 1e3, step_s * 1e3 / batch, kv_bytes / 1e6, bound_s * 1e3,
-                    bound_s / step_s);
+        std::printf("| %s | %lld | %lld | %.1f | %.2f | %.1f | %.1f | %.3f | %.2f | %.1f | %.3f |\n", name.c_str(),
+                    (long long)batch, (long long)context, step_s * 1e3, step_s * 1e3 / batch, kv_bytes / 1e6,
+                    bound_s * 1e3, bound_s / step_s, step_flops / 1e9, compute_s * 1e3, roofline_s / step_s);
         nlohmann::ordered_json c;
         c["config"] = path, c["variant"] = name, c["batch"] = batch, c["context"] = context;
         c["step_s"] = step_s, c["token_s"] = step_s / batch, c["kv_bytes_read_per_step"] = kv_bytes;
         c["kv_bytes_per_token_per_rank"] = per_token, c["weight_bytes"] = weight_bytes;
         c["memory_bound_s"] = bound_s, c["bound_over_time"] = bound_s / step_s;
+        c["flops_per_step"] = step_flops, c["compute_bound_s"] = compute_s, c["roofline_over_time"] = roofline_s / step_s;
         report["cases"].push_back(c);
       }
     }

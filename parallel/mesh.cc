@@ -61,7 +61,8 @@ absl::StatusOr<std::unique_ptr<ProcessMesh>> ProcessMesh::Create(MpiCommunicator
     LRKV_TRY_ASSIGN(m->pp_ends_, SplitOff(parent, end ? pp_color : undefined, m->pp_index_, "pp_ends"));
     return absl::OkStatus();
   };
-  if (device == Device::kCuda) {
+  // One process has no collectives to run (every group has one rank): NCCL is not set up for it.
+  if (device == Device::kCuda && world.size() > 1) {
 #ifdef LRKV_HAVE_CUDA
     LRKV_TRY_ASSIGN(std::unique_ptr<NcclCommunicator> nccl, NcclCommunicator::Create(world.comm(), "world", timeout_s));
     LRKV_TRY(split(*nccl, -1));

@@ -4,8 +4,8 @@
 // Each rank holds communicators for its TP group (same dp, pp), its PP group (same dp, tp; ordered
 // by stage) and its DP group (same pp, tp); the ranks of the first and the last stage also share a
 // "pipeline ends" group (same dp, tp) for parameters both ends hold (tied embeddings).
-// The groups carry the tensors of the device the model lives on: NCCL for CUDA (MPI bootstraps
-// it), MPI otherwise (a host device's tensors directly, the emulated device's through host copies).
+// The groups carry the tensors of the device the model lives on: NCCL for CUDA jobs of several
+// ranks (MPI bootstraps it), MPI otherwise (a host device's tensors directly, the emulated device's through host copies).
 #pragma once
 
 #include <memory>

@@ -248,8 +248,10 @@ def first_step(step, opt, args, device):
     """Runs the first step at the largest micro-batch that fits -> (mb, batch, loss, search log)."""
     if args.micro_batch > 0:
         sizes = [args.micro_batch]
+    elif device.type == "cuda":  # the largest that fits, at most --max_micro_batch
+        sizes = [mb for mb in SEARCH_MICRO_BATCHES if args.max_micro_batch <= 0 or mb <= args.max_micro_batch]
     else:
-        sizes = list(SEARCH_MICRO_BATCHES) if device.type == "cuda" else [1]
+        sizes = [1]
     log = []
     for mb in sizes:
         batch = make_batch(args, mb, device)
@@ -421,6 +423,8 @@ def parse_args():
     ap.add_argument("--tie", action="store_true", help="tie the LM head to the embedding")
     ap.add_argument("--micro_batch", type=int, default=0,
                     help="sequences per step; 0: the largest of 32,16,8,4,2,1 that fits on CUDA, 1 on CPU")
+    ap.add_argument("--max_micro_batch", type=int, default=0,
+                    help="with --micro_batch 0: search from this size down (0: from 32)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps after the first")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model; falls back to eager on error")

@@ -81,6 +81,12 @@ prepare() {
   if [[ -z ${VERIFY_DATA:-} ]]; then "$BUILD/bin/lrkv" prepare-data --corpus=brown --out="$data" --vocab_size=2048 >/dev/null; fi
   mkdir -p "$BUNDLE/data"
   cp "$data"/{train.bin,val.bin,tokenizer.model,tokenizer.vocab,meta.json} "$BUNDLE/data/"
+  # The same ids under a header of the 1.3B shape's vocabulary (50304, GPT-2's padded): the MFU runs'
+  # data. Only the header's vocabulary field changes; the checksum covers the payload alone.
+  cp -r "$BUNDLE/data" "$BUNDLE/data-50304"
+  for split in train val; do
+    /usr/bin/python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[24:28] = (50304).to_bytes(4, "little"); open(p, "wb").write(b)'       "$BUNDLE/data-50304/$split.bin"
+  done
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   for v in "${VARIANTS[@]}"; do
     for p in FP32 BF16; do
@@ -115,19 +121,39 @@ variant_args() {  # VARIANT PRECISION DATA_DIR
 
 device() {
   local out=${OUT:?set OUT to the folder whose files come back}
-  if [[ ! -d $BUNDLE ]]; then tar -C "$BUILD" -xJf "$PACKED"; fi
-  local dev=${VERIFY_DEVICE:-cuda} deadline=$((SECONDS + ${VERIFY_SECONDS:-450}))
-  export LD_LIBRARY_PATH=$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  local dev=${VERIFY_DEVICE:-cuda} deadline=$((SECONDS + ${VERIFY_SECONDS:-450})) python=${PYTHON:-python3}
+  # Everything is written to a work folder; the device tool returns only a few files, so $OUT gets
+  # summary.json, report.txt, steps.jsonl and verify.tar.gz (all of it), on any way out.
+  local work=${VERIFY_WORK:-/tmp/lrkv-verify}
+  rm -rf "$work"
+  mkdir -p "$work" "$out"
+  # (Expanded now: the trap runs after this function's locals are gone.)
+  trap "cp '$work'/{summary.json,report.txt,steps.jsonl} '$out/' 2>/dev/null; tar -C '$work' -czf '$out/verify.tar.gz' ." EXIT
+  if [[ ! -d $BUNDLE ]]; then
+    if command -v xz >/dev/null; then
+      tar -C "$BUILD" -xJf "$PACKED"
+    else
+      "$python" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$PACKED" "$BUILD"
+    fi
+  fi
+  # The bundle's libraries for its own binaries only (Python, torch and Triton keep the system's),
+  # then the CUDA libraries wherever the machine keeps them (cuBLASLt in the toolkit; NCCL maybe only
+  # in torch's environment).
+  local libs=$BUNDLE/lib dir
   for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
-    if [[ -d $dir ]]; then LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$dir; fi
+    if [[ -d $dir ]]; then libs+=:$dir; fi
   done
+  for dir in $(find /usr/local /opt /usr/lib -maxdepth 9 \( -name libnccl.so.2 -o -name libcublasLt.so.13 \) \
+    -printf '%h\n' 2>/dev/null | sort -u); do
+    libs+=:$dir
+  done
+  local bundled=(env "LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   # Open MPI as a world of one process, from the bundle's components only.
   export OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_path=$BUNDLE/openmpi
   export OMPI_MCA_mca_base_component_show_load_errors=0 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self OMPI_MCA_osc=sm
-  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
-  local lrkv=$BUNDLE/bin/lrkv python=${PYTHON:-python3}
-  mkdir -p "$out"
-  : >"$out/steps.jsonl"
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+  local lrkv=$BUNDLE/bin/lrkv
+  : >"$work/steps.jsonl"
   # step NAME SECONDS CMD...: CMD under min(SECONDS, what the deadline leaves), its output in NAME.log,
   # its exit status and time in steps.jsonl; the script goes on whatever happens.
   step() {
@@ -135,45 +161,50 @@ device() {
     shift 2
     ((limit > left)) && limit=$left
     if ((limit < 10)); then
-      echo "{\"step\": \"$name\", \"skipped\": \"deadline\"}" >>"$out/steps.jsonl"
+      echo "{\"step\": \"$name\", \"skipped\": \"deadline\"}" >>"$work/steps.jsonl"
       return 0
     fi
     echo "== $name (at most ${limit}s)"
-    timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1 || rc=$?
-    echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $((SECONDS - start)), \"limit\": $limit}" >>"$out/steps.jsonl"
-    tail -n 3 "$out/$name.log"
+    timeout --kill-after=10 "$limit" "$@" >"$work/$name.log" 2>&1 || rc=$?
+    echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $((SECONDS - start)), \"limit\": $limit}" >>"$work/steps.jsonl"
+    tail -n 3 "$work/$name.log"
   }
   step nvidia_smi 20 nvidia-smi
-  step ldd 20 ldd "$lrkv" "$BUNDLE/bin/backend_ops_test"
+  step ldd 20 "${bundled[@]}" ldd "$lrkv" "$BUNDLE/bin/backend_ops_test" "$BUNDLE/bin/gpu_op_bench"
+  if grep "not found" "$work/ldd.log"; then echo "MISSING LIBRARIES (above): the binaries will not start" >&2; fi
   # 1. Every op against the CPU.
-  step backend_ops 120 "$BUNDLE/bin/backend_ops_test" --gtest_output="json:$out/backend_ops_test.json"
+  step backend_ops 120 "${bundled[@]}" "$BUNDLE/bin/backend_ops_test" --gtest_output="json:$work/backend_ops_test.json"
   # 2. Each variant against the CPU's 20 steps.
   for v in "${VARIANTS[@]}"; do
     for p in FP32 BF16; do
-      step "train_$v-$p" 60 "$lrkv" train $(variant_args "$v" "$p" "$BUNDLE/data") --device="$dev" \
-        --out_dir="$out/train/$v-$p"
+      step "train_$v-$p" 60 "${bundled[@]}" "$lrkv" train $(variant_args "$v" "$p" "$BUNDLE/data") --device="$dev" \
+        --out_dir="$work/train/$v-$p"
     done
   done
-  # 3. MFU at the 1.3B shape, the largest micro-batch the memory model fits (small in the sandbox).
-  local shape=() mb
-  [[ -n ${VERIFY_SMALL:-} ]] && shape=(--model.d_model=128 --model.n_heads=4 --model.n_layers=2 --model.d_ff=512
-    --model.seq_len=128 --model.vocab_size=2048)
+  # 3. MFU at the 1.3B shape, the largest micro-batch the memory model fits (small in the sandbox),
+  # on the Brown ids under the 1.3B vocabulary's header (data-50304, made by prepare).
+  local shape=() data=$BUNDLE/data-50304 mb
+  if [[ -n ${VERIFY_SMALL:-} ]]; then
+    shape=(--model.d_model=128 --model.n_heads=4 --model.n_layers=2 --model.d_ff=512 --model.seq_len=128
+      --model.vocab_size=2048)
+    data=$BUNDLE/data
+  fi
   mb=$(largest_micro_batch "${shape[@]}")
-  echo "{\"micro_batch\": $mb}" >"$out/mfu_micro_batch.json"
+  echo "{\"micro_batch\": $mb}" >"$work/mfu_micro_batch.json"
   for v in mha lrkv; do
     local rank=()
     [[ -n ${VERIFY_SMALL:-} && $v == lrkv ]] && rank=(--model.lrkv_rank=8)
-    step "mfu_$v" 120 "$lrkv" train --config="$ROOT/configs/gpu/1.3b-$v.textproto" --data_dir="$BUNDLE/data" \
+    step "mfu_$v" 120 "${bundled[@]}" "$lrkv" train --config="$ROOT/configs/gpu/1.3b-$v.textproto" --data_dir="$data" \
       --device="$dev" --train.micro_batch="$mb" --train.global_batch="$mb" "${shape[@]}" "${rank[@]}" \
-      --out_dir="$out/mfu/$v"
+      --out_dir="$work/mfu/$v"
   done
-  # 4. PyTorch on the same model and micro-batch: eager, then compiled.
-  local torch_shape=(--micro_batch "$mb" --lrkv_rank 56 --steps 10 --warmup 3)
+  # 4. PyTorch on the same model: the largest micro-batch up to lrkv's that fits; eager, then compiled.
+  local torch_shape=(--micro_batch 0 --max_micro_batch "$mb" --lrkv_rank 56 --steps 10 --warmup 3)
   [[ -n ${VERIFY_SMALL:-} ]] && torch_shape=(--micro_batch "$mb" --d_model 128 --n_heads 4 --n_layers 2 --vocab 2048
     --seq_len 128 --lrkv_rank 8 --steps 3 --warmup 1)
   for v in mha lrkv; do
     step "torch_$v" 90 "$python" "$ROOT/bench/gpu/torch_baseline.py" --attention "$v" "${torch_shape[@]}" \
-      --out "$out/torch_$v.json"
+      --out "$work/torch_$v.json"
   done
   # 5. The export through the safetensors package and the PyTorch reference (in the sandbox, where
   # Debian has no such package, through the test's own reader).
@@ -182,19 +213,19 @@ device() {
   step safetensors 60 "$python" "$ROOT/tests/integration/export_check.py" logits "$BUNDLE/export/model.safetensors" \
     "$BUNDLE/export/case" --tol 1e-4 "${reader[@]}"
   # 6. Kernel times.
-  step gpu_op_bench 45 sh -c "'$BUNDLE/bin/gpu_op_bench' >'$out/gpu_op_bench.jsonl'"
+  step gpu_op_bench 45 bash -c "$(printf '%q ' "${bundled[@]}") '$BUNDLE/bin/gpu_op_bench' >'$work/gpu_op_bench.jsonl'"
   for v in mha lrkv; do
     step "torch_compiled_$v" 120 "$python" "$ROOT/bench/gpu/torch_baseline.py" --attention "$v" "${torch_shape[@]}" \
-      --compile --out "$out/torch_compiled_$v.json"
+      --compile --out "$work/torch_compiled_$v.json"
   done
-  "$python" "$ROOT/bench/gpu/verify_report.py" "$out" "$BUNDLE/reference" "$dev" | tee "$out/report.txt"
+  "$python" "$ROOT/bench/gpu/verify_report.py" "$work" "$BUNDLE/reference" "$dev" | tee "$work/report.txt"
 }
 
 # The largest micro-batch of 16, 8, 4, 2, 1 whose predicted peak fits the GPU (H200: 141 GB).
 largest_micro_batch() {
   local mb
   for mb in 16 8 4 2 1; do
-    if "$BUNDLE/bin/lrkv" memory --config="$ROOT/configs/gpu/1.3b-mha.textproto" --peak=h200-sxm-bf16 --format=json \
+    if "${bundled[@]}" "$BUNDLE/bin/lrkv" memory --config="$ROOT/configs/gpu/1.3b-mha.textproto" --peak=h200-sxm-bf16 --format=json \
       --train.micro_batch=$mb --train.global_batch=$mb "$@" 2>/dev/null | grep -q '"fits":true'; then
       echo "$mb"
       return
@@ -217,16 +248,19 @@ sandbox() {
       if [[ -e $where/$lib ]]; then hide+="mount --bind /dev/null $where/$lib; "; fi
     done
   done
+  # Debian's torch needs the hidden OpenBLAS too: there Python gets the bundle's copy.
   unshare -m bash -c "mount -t tmpfs none /usr/lib/x86_64-linux-gnu/openmpi && mount -t tmpfs none /etc/openmpi && $hide
-    OUT='$out' VERIFY_DEVICE=emulated VERIFY_SMALL=1 VERIFY_SECONDS=${VERIFY_SECONDS:-900} OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} \
+    OUT='$out' VERIFY_WORK='${VERIFY_WORK:-$out/work}' LD_LIBRARY_PATH='$BUNDLE/lib' VERIFY_DEVICE=emulated VERIFY_SMALL=1 VERIFY_SECONDS=${VERIFY_SECONDS:-900} OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} \
     PYTHON=/usr/bin/python3 '$0' device"
 }
 
 collect() {
   local from=${1:?the folder the device files came back in}
-  mkdir -p "$ROOT/bench/results/gpu"
-  cp -r "$from"/* "$ROOT/bench/results/gpu/"
-  echo "results in $ROOT/bench/results/gpu/"
+  local to=$ROOT/bench/results/gpu
+  mkdir -p "$to"
+  cp "$from"/{summary.json,report.txt,steps.jsonl} "$to/" 2>/dev/null || true
+  if [[ -f $from/verify.tar.gz ]]; then tar -C "$to" -xzf "$from/verify.tar.gz"; fi
+  echo "results in $to/"
 }
 
 case "${1:-}" in

@@ -166,7 +166,7 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     if (dp > 1 || tp > 1) comm = copies * std::min(bucket, params);
     if (dp > 1 && p.zero1()) comm = std::max(comm, params + copies * params / dp);
     r.communication = kStateBytes * comm;
-    r.runtime = device == Device::kCpu ? kCpuRuntimeBytes : kCudaRuntimeBytes;
+    r.runtime = host ? kCpuRuntimeBytes : kCudaRuntimeBytes;
     ranks.push_back(r);
   }
   return ranks;

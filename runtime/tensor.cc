@@ -1,7 +1,7 @@
 #include "runtime/tensor.h"
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 

@@ -9,6 +9,7 @@
 #    step also show the data stream continuing where it stopped, whatever the DP size.
 #   checkpoint_resume.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR CONFIG MPIRUN...
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"  # at_step5
 bin="$1"; src="$2"; work="$3"; config="$4"; shift 4
 mpirun=("$@")
 data="$work/brown"
@@ -26,10 +27,6 @@ run() {  # run TAG NP FLAGS...
   [ "$np" -gt 1 ] && cmd=("${mpirun[@]}" -np "$np" "$bin/lrkv")
   "${cmd[@]}" train "${common[@]}" --out_dir="$w/$tag" --train.save_params_dir="$w/$tag/params" "$@" \
     >"$w/$tag.log" 2>&1 || { cat "$w/$tag.log"; exit 1; }
-}
-# A copy of checkpoint root $1 whose latest is step 5.
-at_step5() {
-  rm -rf "$2"; mkdir -p "$2"; cp -r "$1/step_00000005" "$2/"; echo step_00000005 >"$2/latest"
 }
 run big 8 "${big[@]}" --checkpoint_dir="$w/ck_big" --save_every=5
 run single 1 --checkpoint_dir="$w/ck_single" --save_every=5

@@ -17,13 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 setup device "$@"
 
-run() {  # TAG NP ARGS...
-  local tag="$1" np="$2"; shift 2
-  local cmd=("$bin/lrkv")
-  [ "$np" -gt 1 ] && cmd=("${mpirun[@]}" -np "$np" "$bin/lrkv")
-  "${cmd[@]}" train "$@" --out_dir="$w/$tag" --train.save_params_dir="$w/$tag/params" >"$w/$tag.log" 2>&1 \
-    || { fail "$tag (exit $?)"; tail -5 "$w/$tag.log"; }
-}
 short=("${small_train[@]}" --steps=8 --train.eval_every=4)
 layouts=("1:" "4:--tp=2 --dp=2 --zero1" "4:--pp=2 --dp=2" "4:--pp=2 --tp=2")
 pairs=()
@@ -32,37 +25,34 @@ for precision in FP32 BF16; do
     np=${entry%%:*} flags=${entry#*:}
     tag="${precision}_np${np}_$(tr -d ' =-' <<<"$flags")"
     # shellcheck disable=SC2086  # the layout flags split into words
-    run "cpu_$tag" "$np" "${short[@]}" --train.precision=$precision $flags --device=cpu
+    train_run "cpu_$tag" "$np" "${short[@]}" --train.precision=$precision $flags --device=cpu
     # shellcheck disable=SC2086
-    run "emu_$tag" "$np" "${short[@]}" --train.precision=$precision $flags --device=emulated
+    train_run "emu_$tag" "$np" "${short[@]}" --train.precision=$precision $flags --device=emulated
     pairs+=("cpu_$tag:emu_$tag")
   done
 done
 # Recomputation on the device: BLOCK and ATTENTION redo the same ops, so they equal the CPU without it.
-run emu_FP32_np1_BLOCK 1 "${short[@]}" --train.precision=FP32 --train.recompute=BLOCK --device=emulated
+train_run emu_FP32_np1_BLOCK 1 "${short[@]}" --train.precision=FP32 --train.recompute=BLOCK --device=emulated
 pairs+=("cpu_FP32_np1_:emu_FP32_np1_BLOCK")
-run emu_BF16_np4_pp2dp2_ATTENTION 4 "${short[@]}" --train.precision=BF16 --pp=2 --dp=2 --train.recompute=ATTENTION \
+train_run emu_BF16_np4_pp2dp2_ATTENTION 4 "${short[@]}" --train.precision=BF16 --pp=2 --dp=2 --train.recompute=ATTENTION \
   --device=emulated
 pairs+=("cpu_BF16_np4_pp2dp2:emu_BF16_np4_pp2dp2_ATTENTION")
 grep -q "device emulated" "$w/emu_FP32_np1_.log" && ok "the run announces its device" || fail "no device line"
 
 # The GEMM peak measured on the device (no train.peak_flops).
-run emu_peak 1 "${small_train[@]}" --steps=1 --train.peak_flops=0 --device=emulated
+train_run emu_peak 1 "${small_train[@]}" --steps=1 --train.peak_flops=0 --device=emulated
 grep -q "f32 GEMM peak measured on every rank's emulated" "$w/emu_peak.log" && ok "peak measured on the device" \
   || { fail "peak measurement"; grep MFU "$w/emu_peak.log"; }
 
 # Checkpoints across devices: step 5 of one, resumed on the other.
 ck=(--steps=10 --train.eval_every=5 --save_every=5)
-run emu_ck 4 "${small_train[@]}" "${ck[@]}" --tp=2 --dp=2 --zero1 --device=emulated --checkpoint_dir="$w/ck_emu"
-run cpu_ck 1 "${small_train[@]}" "${ck[@]}" --device=cpu --checkpoint_dir="$w/ck_cpu"
-at_step5() {  # ROOT COPY
-  rm -rf "$2"; mkdir -p "$2"; cp -r "$1/step_00000005" "$2/"; echo step_00000005 >"$2/latest"
-}
+train_run emu_ck 4 "${small_train[@]}" "${ck[@]}" --tp=2 --dp=2 --zero1 --device=emulated --checkpoint_dir="$w/ck_emu"
+train_run cpu_ck 1 "${small_train[@]}" "${ck[@]}" --device=cpu --checkpoint_dir="$w/ck_cpu"
 at_step5 "$w/ck_emu" "$w/ck_emu5"
-run emu_to_cpu 4 "${small_train[@]}" "${ck[@]}" --tp=2 --dp=2 --zero1 --device=cpu --checkpoint_dir="$w/ck_emu5" \
+train_run emu_to_cpu 4 "${small_train[@]}" "${ck[@]}" --tp=2 --dp=2 --zero1 --device=cpu --checkpoint_dir="$w/ck_emu5" \
   --resume
 at_step5 "$w/ck_cpu" "$w/ck_cpu5"
-run cpu_to_emu 1 "${small_train[@]}" "${ck[@]}" --device=emulated --checkpoint_dir="$w/ck_cpu5" --resume
+train_run cpu_to_emu 1 "${small_train[@]}" "${ck[@]}" --device=emulated --checkpoint_dir="$w/ck_cpu5" --resume
 
 /usr/bin/python3 - "$w" "${pairs[@]}" <<'PY' && ok "emulated device equals the CPU bit for bit" || fail "device comparison"
 import glob, json, os, sys

@@ -7,6 +7,9 @@
 #   expect_error WHAT TEXT -- CMD the command fails (non-zero) and prints TEXT
 #   wait_for FILE PATTERN [S]     waits up to S seconds (default 60) for a line matching PATTERN
 #   metrics_steps FILE            the steps recorded in a metrics.jsonl, space-separated
+#   train_run TAG NP ARGS...      `lrkv train ARGS` on NP ranks (mpirun when NP > 1) into $w/TAG, its
+#                                 parameters in $w/TAG/params, its output in $w/TAG.log; fail on error
+#   at_step5 ROOT COPY            COPY: a checkpoint root holding ROOT's step 5 as its latest
 failures=0
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -51,4 +54,16 @@ wait_for() {
 
 metrics_steps() {
   /usr/bin/python3 -c "import json,sys; print(' '.join(str(json.loads(l)['step']) for l in open(sys.argv[1])))" "$1"
+}
+
+train_run() {
+  local tag="$1" np="$2"; shift 2
+  local cmd=("$bin/lrkv")
+  [ "$np" -gt 1 ] && cmd=("${mpirun[@]}" -np "$np" "$bin/lrkv")
+  "${cmd[@]}" train "$@" --out_dir="$w/$tag" --train.save_params_dir="$w/$tag/params" >"$w/$tag.log" 2>&1 \
+    || { fail "$tag (exit $?)"; tail -5 "$w/$tag.log"; }
+}
+
+at_step5() {
+  rm -rf "$2"; mkdir -p "$2"; cp -r "$1/step_00000005" "$2/"; echo step_00000005 >"$2/latest"
 }

@@ -11,31 +11,21 @@
 . "$(dirname "$0")/lib.sh"
 setup precision "$@"
 
-run() {  # TAG NP ARGS...
-  local tag="$1" np="$2"; shift 2
-  local cmd=("$bin/lrkv")
-  [ "$np" -gt 1 ] && cmd=("${mpirun[@]}" -np "$np" "$bin/lrkv")
-  "${cmd[@]}" train "$@" --out_dir="$w/$tag" --train.save_params_dir="$w/$tag/params" >"$w/$tag.log" 2>&1 \
-    || { fail "$tag"; tail -5 "$w/$tag.log"; }
-}
 demo=(--config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --model.vocab_size=2048 --steps=300
       --train.eval_batches=8 --train.log_every=50 --train.peak_flops=1e9)
-run demo-FP32 1 "${demo[@]}" --train.precision=FP32
-run demo-BF16 1 "${demo[@]}" --train.precision=BF16
+train_run demo-FP32 1 "${demo[@]}" --train.precision=FP32
+train_run demo-BF16 1 "${demo[@]}" --train.precision=BF16
 
 short=("${small_train[@]}" --steps=10 --train.eval_every=5 --train.precision=BF16)
-at_step5() {  # ROOT COPY: a copy of checkpoint root ROOT whose latest is step 5
-  rm -rf "$2"; mkdir -p "$2"; cp -r "$1/step_00000005" "$2/"; echo step_00000005 >"$2/latest"
-}
 big=(--tp=2 --dp=2 --zero1)
-run single 1 "${short[@]}" --checkpoint_dir="$w/ck_single" --save_every=5
-run big 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_big" --save_every=5
+train_run single 1 "${short[@]}" --checkpoint_dir="$w/ck_single" --save_every=5
+train_run big 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_big" --save_every=5
 at_step5 "$w/ck_single" "$w/ck_single5"
-run single_resumed 1 "${short[@]}" --checkpoint_dir="$w/ck_single5" --resume
+train_run single_resumed 1 "${short[@]}" --checkpoint_dir="$w/ck_single5" --resume
 at_step5 "$w/ck_big" "$w/ck_big5"
-run big_resumed 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_big5" --resume
+train_run big_resumed 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_big5" --resume
 at_step5 "$w/ck_single" "$w/ck_fp32"
-run continued_fp32 1 "${short[@]}" --train.precision=FP32 --checkpoint_dir="$w/ck_fp32" --resume
+train_run continued_fp32 1 "${short[@]}" --train.precision=FP32 --checkpoint_dir="$w/ck_fp32" --resume
 
 /usr/bin/python3 - "$w" <<'PY' && ok "bf16: demo, exact resume, FP32 continuation" || fail "bf16 checks"
 import glob, json, os, sys

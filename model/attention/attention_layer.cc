@@ -110,7 +110,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     // A variant whose cache is its keys and values stores the keys ready for the core (QK-normed,
     // rotated at their positions) and reads both in place; one that absorbs its up-projections
     // stores its one part with the RoPE key rotated and attends over it in place; the others'
-    // keys and values are rebuilt from the cache.
+    // keys and values are rebuilt from the cache (LRKV's inside its decoding kernel, for one token).
     const bool ready = variant_->CachesKeysAndValues(), absorbed = variant_->AbsorbsDecoding();
     std::vector<Tensor> past;  // (1, len, width) per part
     for (size_t p = 0; p < cache.size(); ++p) {
@@ -150,6 +150,13 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       continue;
     }
     const int64_t value_width = variant_->DecodeValueWidth();
+    if (n == 1 && variant_->DecodesFactored()) {  // a prompt's many queries amortise rebuilding below
+      LRKV_TRY_ASSIGN(Tensor o_wide, Tensor::Empty({1, 1, d.heads, value_width}, dt, dev));
+      const KeyTransform keys{qk_norm_, eps_, d.rope_dims, rope_theta_};
+      LRKV_TRY(variant_->DecodeFactored(qi, past, keys, scale, o_wide, lse));
+      LRKV_TRY(variant_->FinishDecodeValues(o_wide, oi));
+      continue;
+    }
     LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor v, Tensor::Empty({1, len, d.kv_heads, value_width}, dt, dev));
     LRKV_TRY(variant_->KeysValues(past, k, v));

@@ -24,4 +24,9 @@ absl::Status AttentionVariant::DecodeAbsorbed(const Tensor&, const std::vector<T
   return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
 }
 
+absl::Status AttentionVariant::DecodeFactored(const Tensor&, const std::vector<Tensor>&, const KeyTransform&, double,
+                                              Tensor&, Tensor&) {
+  return absl::UnimplementedError("this attention variant rebuilds its keys when decoding");
+}
+
 }  // namespace lrkv

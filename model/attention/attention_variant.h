@@ -22,6 +22,7 @@
 #include "model/config.pb.h"
 #include "model/parameter.h"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/factored_decode_attention.h"
 #include "runtime/tensor.h"
 
 namespace lrkv {
@@ -89,6 +90,16 @@ class AttentionVariant {
   // q (1, n, H, Dqk), rotated, for positions [len - n, len); past: one (1, len, width) per cache
   // part; o (1, n, H, Dv) written, as the core would give it. `scale`: the softmax scale.
   virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o);
+
+  // Decoding one token without materialising any key (LRKV, whose keys are a shared key plus
+  // per-head low-rank terms): a variant answering true attends over its cache parts directly, the
+  // layer's QK-norm and RoPE applied to each key inside the kernel
+  // (runtime/ops/factored_decode_attention.h). q (1, 1, H, Dqk), rotated, at position len - 1;
+  // past: one (1, len, width) per part; o_wide (1, 1, H, DecodeValueWidth()), for
+  // FinishDecodeValues; lse (1, H, 1).
+  virtual bool DecodesFactored() const { return false; }
+  virtual absl::Status DecodeFactored(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                                      double scale, Tensor& o_wide, Tensor& lse);
 
   // Each core head's query and key as linear maps of x (head_maps.h), this rank's heads.
   virtual absl::StatusOr<HeadMaps> QueryKeyMaps() const = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/config.h"
+#include "runtime/ops/factored_decode_attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/linear.h"
@@ -142,6 +143,18 @@ absl::Status LrkvAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   if (r == 0) return absl::OkStatus();
   LRKV_TRY_ASSIGN(const Tensor latent, parts[3].View({n, h, r}));
   return CopyToHeadSlice(latent, dh, wide);
+}
+
+// One new token over the cache parts [K_shared, V_shared, K latents, V latents], its keys rebuilt
+// chunk by chunk inside the kernel.
+absl::Status LrkvAttention::DecodeFactored(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                                           double scale, Tensor& o_wide, Tensor& lse) {
+  std::vector<Tensor> rows;  // (len, width) per part
+  for (const Tensor& part : past) {
+    LRKV_TRY_ASSIGN(Tensor r, part.View({part.dim(1), part.dim(2)}));
+    rows.push_back(r);
+  }
+  return FactoredDecodeAttention(q, rows[0], rows[2], k_.b->value, rows[1], rows[3], keys, scale, o_wide, lse);
 }
 
 // o (n, H, d_h) = o_wide[..., :d_h] + per head o_wide[..., d_h:] B_h^T.

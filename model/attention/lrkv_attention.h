@@ -34,6 +34,9 @@ class LrkvAttention final : public AttentionVariant {
   // Decoding: values [V_shared; the V latent] per head, B_h applied after the core.
   int64_t DecodeValueWidth() const override { return dims_.v_dim + rank_; }
   absl::Status FinishDecodeValues(const Tensor& o_wide, Tensor& o) override;
+  bool DecodesFactored() const override { return true; }
+  absl::Status DecodeFactored(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys, double scale,
+                              Tensor& o_wide, Tensor& lse) override;
 
   static double FactorInitStd(int64_t d_model, int64_t rank);
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/ops/activation.h"     // Activation
 #include "runtime/ops/attention.h"      // KvGroups
+#include "runtime/ops/factored_decode_attention.h"  // KeyTransform
 #include "runtime/ops/gemm.h"           // GemmArgs
 #include "runtime/ops/optimizer_ops.h"  // AdamWStep
 #include "runtime/tensor.h"
@@ -59,6 +60,10 @@
   X(causal_attention_backward, CausalAttentionBackward, (const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,       \
                                 const Tensor& lse, double scale, Tensor& dq, Tensor& dk, Tensor& dv,         \
                                 KvGroups groups))                                                            \
+  /* factored_decode_attention.h */                                                                          \
+  X(factored_decode_attention, FactoredDecodeAttention, (const Tensor& q, const Tensor& k_shared,             \
+    const Tensor& k_latent, const Tensor& bk, const Tensor& v_shared, const Tensor& v_latent,                \
+    const KeyTransform& keys, double scale, Tensor& o, Tensor& lse))                                         \
   /* optimizer_ops.h */                                                                                      \
   X(sum_squares, SumSquares, (const Tensor& x, double* out))                                                             \
   X(scale, Scale, (Tensor& x, double factor))                                                                       \

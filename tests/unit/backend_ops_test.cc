@@ -24,6 +24,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
+#include "runtime/ops/factored_decode_attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/layernorm.h"
@@ -264,6 +265,21 @@ TEST_P(BackendOps, Attention) {
     ExpectClose(dk, dt(), what + " dk");
     ExpectClose(dv, dt(), what + " dv");
   }
+}
+
+// LRKV's decoding kernel: one query per head over factored keys (several key ranges, QK-norm,
+// partial RoPE). Decoding is CPU only so far: the CUDA backend answers Unimplemented.
+TEST_P(BackendOps, FactoredDecodeAttention) {
+  if (on().device == Device::kCuda) GTEST_SKIP() << "decoding runs on the CPU only so far (no CUDA kernel)";
+  const int64_t s = 1300, h = 3, d = 16, r = 5;
+  Arg q = Input({1, 1, h, d}, 1, on()), ks = Input({s, d}, 2, on()), kl = Input({s, h * r}, 3, on());
+  Arg bk = Input({h, d, r}, 4, on()), vs = Input({s, d}, 5, on()), vl = Input({s, h * r}, 6, on());
+  Arg o = Output({1, 1, h, d + r}, on()), lse = Output({1, h, 1}, Accum(on()));
+  const KeyTransform keys{true, 1e-5, 8, 10000.0};
+  RUN_BOTH(FactoredDecodeAttention(q.cpu, ks.cpu, kl.cpu, bk.cpu, vs.cpu, vl.cpu, keys, 0.25, o.cpu, lse.cpu),
+           FactoredDecodeAttention(q.dev, ks.dev, kl.dev, bk.dev, vs.dev, vl.dev, keys, 0.25, o.dev, lse.dev));
+  ExpectClose(o, dt(), "factored decode attention");
+  ExpectClose(lse, dt(), "factored decode attention log-sum-exp");
 }
 
 TEST_P(BackendOps, Activations) {

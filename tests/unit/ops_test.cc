@@ -14,6 +14,7 @@
 #include "runtime/ops/cast.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
+#include "runtime/ops/factored_decode_attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/layernorm.h"
@@ -234,6 +235,66 @@ TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
   Tensor lse_long = New({b, h, t + 1}, DType::kF64);
   EXPECT_FALSE(CausalAttentionForward(too_long, k, v, 0.4, o_long, lse_long).ok());  // more queries than keys
 }
+
+// LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
+// latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide
+// values [v_shared; v_latent_h]. Cases cover one and several key ranges (merged), a partial RoPE,
+// no QK-norm, rank 0 (MQA) and f32.
+struct FactoredCase {
+  int64_t s, h, d, r, rope_dims;
+  bool qk_norm;
+  DType dtype;
+  double tolerance;
+};
+class FactoredDecoding : public ::testing::TestWithParam<FactoredCase> {};
+
+TEST_P(FactoredDecoding, EqualsRebuildNormRotateAttend) {
+  const FactoredCase c = GetParam();
+  const int64_t s = c.s, h = c.h, d = c.d, r = c.r, w = d + r;
+  const DType dt = c.dtype;
+  const Tensor q = Random({1, 1, h, d}, 1, dt), ks = Random({s, d}, 2, dt), kl = Random({s, h * r}, 3, dt);
+  const Tensor bk = Random({h, d, r}, 4, dt), vs = Random({s, d}, 5, dt), vl = Random({s, h * r}, 6, dt);
+  Tensor k = New({1, s, h, d}, dt), v = New({1, s, h, w}, dt);
+  for (int64_t t = 0; t < s; ++t)
+    for (int64_t hi = 0; hi < h; ++hi) {
+      for (int64_t j = 0; j < d; ++j) {
+        double sum = At(ks, t * d + j);
+        for (int64_t a = 0; a < r; ++a) sum += At(kl, t * h * r + hi * r + a) * At(bk, (hi * d + j) * r + a);
+        testing::Set(k, (t * h + hi) * d + j, sum);
+        testing::Set(v, (t * h + hi) * w + j, At(vs, t * d + j));
+      }
+      for (int64_t a = 0; a < r; ++a) testing::Set(v, (t * h + hi) * w + d + a, At(vl, t * h * r + hi * r + a));
+    }
+  const double eps = 1e-5, theta = 500.0, scale = 0.3;
+  if (c.qk_norm) {
+    Tensor rstd = New({s * h}, dt);
+    ASSERT_TRUE(RmsNormForward(k, nullptr, eps, k, rstd).ok());
+  }
+  ASSERT_TRUE(RopeForward(k, c.rope_dims, theta, k).ok());
+  Tensor want = New({1, 1, h, w}, dt), want_lse = New({1, h, 1}, dt);
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, want, want_lse).ok());
+
+  Tensor got = New({1, 1, h, w}, dt), got_lse = New({1, h, 1}, dt);
+  FlopCounter counter;
+  {
+    const CountFlopsInto counting(&counter);
+    const KeyTransform keys{c.qk_norm, eps, c.rope_dims, theta};
+    const absl::Status st = FactoredDecodeAttention(q, ks, kl, bk, vs, vl, keys, scale, got, got_lse);
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  EXPECT_LT(testing::RelativeError(got, want), c.tolerance);
+  EXPECT_LT(testing::RelativeError(got_lse, want_lse), c.tolerance);
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), 2 * s * h * r * d);
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * s * h * (d + w));
+  Tensor wrong = New({1, 1, h, w + 1}, dt);  // o one column too wide
+  EXPECT_FALSE(FactoredDecodeAttention(q, ks, kl, bk, vs, vl, {}, scale, wrong, got_lse).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FactoredDecoding,
+                         ::testing::Values(FactoredCase{5, 3, 8, 2, 8, true, DType::kF64, 1e-13},
+                                           FactoredCase{1500, 2, 6, 3, 4, false, DType::kF64, 1e-13},
+                                           FactoredCase{2100, 2, 8, 0, 8, true, DType::kF64, 1e-13},
+                                           FactoredCase{1100, 4, 16, 5, 16, true, DType::kF32, 1e-5}));
 
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;

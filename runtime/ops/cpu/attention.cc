@@ -4,35 +4,20 @@
 // (one GEMM). Backward recomputes a block's probabilities from q, k and the log-sum-exp, then
 // dP = dO V^T, dS = P (dP - rowsum(P dP)), dQ = dS K, dK += dS^T Q, dV += P^T dO (GEMMs), per
 // (sequence, KV head) so that the query heads sharing a KV head add into its dK, dV in turn.
-#include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <memory>
 #include <vector>
 
 #include "runtime/ops/attention.h"
+#include "runtime/ops/cpu/blas.h"
 #include "runtime/ops/cpu/kernels.h"
+#include "runtime/ops/cpu/online_softmax.h"
 
 namespace lrkv::cpu {
 namespace {
 
 constexpr int64_t kQueryBlock = 64;  // query rows per tile: a tile's scores are kQueryBlock x T
-
-// C (m, n) = alpha op(A) op(B) + beta C, row-major with leading dimensions (BLAS, one thread: the
-// caller is inside an OpenMP region).
-void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
 
 // Row r of the (rows, keys) scores `p`, whose query sees keys [0, seen): softmax in place (zero past
 // `seen`), returning the row's log-sum-exp.
@@ -60,10 +45,7 @@ template <typename T>
 void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, int64_t b, int64_t h, int64_t hk,
                      int64_t tk, int64_t dqk, int64_t dv, KvGroups groups) {
   const int64_t group = groups.group, offset = groups.q_head_offset;
-  // Enough key ranges for two tasks per thread, none shorter than kDecodeMinRange.
-  const int64_t want = (2 * omp_get_max_threads() + b * hk - 1) / (b * hk);
-  const int64_t splits = std::max<int64_t>(1, std::min(want, tk / kDecodeMinRange));
-  const int64_t range = (tk + splits - 1) / splits;
+  const int64_t splits = DecodeSplits(b * hk, tk, kDecodeMinRange), range = (tk + splits - 1) / splits;
   // Per (sequence, KV head, range, head of the group): the range's row maximum, sum and output.
   std::vector<T> part_m(b * hk * splits * group), part_l(part_m.size()), part_o(part_m.size() * dv);
 #pragma omp parallel
@@ -77,22 +59,13 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const int64_t rows = last - first, k_begin = sp * range, k_end = std::min(tk, k_begin + range);
           const int64_t at = (bi * hk + g) * splits + sp;
           T *m = part_m.data() + at * group, *l = part_l.data() + at * group, *o = part_o.data() + at * group * dv;
-          std::fill_n(m, group, -std::numeric_limits<T>::infinity());
-          std::fill_n(l, group, T(0));
-          std::fill_n(o, group * dv, T(0));
+          StartRows(m, l, o, group, dv);
           for (int64_t c0 = k_begin; c0 < k_end && rows > 0; c0 += kDecodeChunk) {
             const int64_t keys = std::min(kDecodeChunk, k_end - c0);
             T* s = tile.get();
             Gemm(false, true, rows, keys, dqk, sc, qs + (bi * h + first) * dqk, dqk,
                  ks + ((bi * tk + c0) * hk + g) * dqk, hk * dqk, T(0), s, keys);
-            for (int64_t r = 0; r < rows; ++r) {  // rescale the row's sum and output to its new maximum
-              T* p = s + r * keys;
-              const T m_new = std::max(m[r], *std::max_element(p, p + keys)), rescale = std::exp(m[r] - m_new);
-              T sum = 0;
-              for (int64_t j = 0; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
-              l[r] = l[r] * rescale + sum, m[r] = m_new;
-              for (int64_t j = 0; j < dv; ++j) o[r * dv + j] *= rescale;
-            }
+            for (int64_t r = 0; r < rows; ++r) AddChunk(s + r * keys, keys, m[r], l[r], o + r * dv, dv);
             Gemm(false, false, rows, dv, keys, T(1), s, keys, vs + ((bi * tk + c0) * hk + g) * dv, hk * dv, T(1), o, dv);
           }
         }
@@ -104,18 +77,8 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
       const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
       for (int64_t r = 0; r < last - first; ++r) {
         const int64_t row0 = (bi * hk + g) * splits * group + r;  // range sp at row0 + sp * group
-        T m = -std::numeric_limits<T>::infinity(), l = 0;
-        for (int64_t sp = 0; sp < splits; ++sp) m = std::max(m, part_m[row0 + sp * group]);
-        T* out = os + (bi * h + first + r) * dv;
-        std::fill_n(out, dv, T(0));
-        for (int64_t sp = 0; sp < splits; ++sp) {
-          const int64_t at = row0 + sp * group;
-          const T w = std::exp(part_m[at] - m);
-          l += part_l[at] * w;
-          for (int64_t j = 0; j < dv; ++j) out[j] += part_o[at * dv + j] * w;
-        }
-        for (int64_t j = 0; j < dv; ++j) out[j] /= l;
-        ls[bi * h + first + r] = m + std::log(l);
+        ls[bi * h + first + r] = MergeRanges(part_m.data() + row0, part_l.data() + row0, part_o.data() + row0 * dv,
+                                             splits, group, dv, os + (bi * h + first + r) * dv);
       }
     }
 }

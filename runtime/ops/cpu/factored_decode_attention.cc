@@ -1,0 +1,116 @@
+// CPU kernel of factored_decode_attention.h (LRKV decoding): flash-decoding's scheme
+// (online_softmax.h) with the keys rebuilt a tile at a time. A task takes a range of the cached
+// positions and walks it kChunk positions at a time. For each head it
+//  1. rebuilds the chunk's keys into a (kChunk, D) tile that stays in L1: the k_shared rows plus the
+//     head's latents times B_h^T (one small GEMM, inner dimension r);
+//  2. scores each row in one pass: its sum of squares (QK-norm's 1 / rms) and its dot with the query
+//     rotated back by the row's angle, since q . RoPE_t(k) = RoPE_-t(q) . k, so the normed and
+//     rotated key is never written;
+//  3. folds the chunk's scores into the head's online softmax.
+// Then the chunk's values are added for every head at once: v_shared through one (H, chunk) x
+// (chunk, D) GEMM, each head's latent through its (1, chunk) x (chunk, r) product. Every cached byte
+// is read once per step; the ranges' partial results are merged per head at the end.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "runtime/ops/cpu/blas.h"
+#include "runtime/ops/cpu/kernels.h"
+#include "runtime/ops/cpu/online_softmax.h"
+#include "runtime/ops/cpu/rope_angles.h"
+#include "runtime/ops/factored_decode_attention.h"
+
+namespace lrkv::cpu {
+namespace {
+
+constexpr int64_t kChunk = 64;      // positions per chunk: one head's key tile is kChunk x D
+constexpr int64_t kMinRange = 512;  // positions per task at least
+
+// scale * N(k) . RoPE_t(q)^-1 for one rebuilt key row k (D) at angles cos c, sin s (half each): the
+// first `first` entries pass through RoPE, the rest pair i with i + half.
+template <typename T>
+T Score(const T* q, const T* k, const T* c, const T* s, int64_t d, int64_t first, int64_t half, bool norm, T eps,
+        T scale) {
+  T ss = 0, dot = 0;
+#pragma omp simd reduction(+ : ss, dot)
+  for (int64_t j = 0; j < first; ++j) {
+    ss += k[j] * k[j];
+    dot += q[j] * k[j];
+  }
+  const T *q1 = q + first, *q2 = q1 + half, *k1 = k + first, *k2 = k1 + half;
+#pragma omp simd reduction(+ : ss, dot)
+  for (int64_t i = 0; i < half; ++i) {
+    ss += k1[i] * k1[i] + k2[i] * k2[i];
+    dot += k1[i] * (q1[i] * c[i] + q2[i] * s[i]) + k2[i] * (q2[i] * c[i] - q1[i] * s[i]);
+  }
+  const T rstd = norm ? T(1) / std::sqrt(ss / T(d) + eps) : T(1);
+  return scale * rstd * dot;
+}
+
+template <typename T>
+absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_latent, const Tensor& bk,
+                    const Tensor& v_shared, const Tensor& v_latent, const KeyTransform& keys, double scale,
+                    Tensor& o, Tensor& lse) {
+  const int64_t h = q.dim(2), d = q.dim(3), r = bk.dim(2), w = d + r, n = k_shared.dim(0), hr = h * r;
+  const int64_t half = keys.rope_dims / 2, first = d - keys.rope_dims;
+  const T *qs = q.data<T>(), *kss = k_shared.data<T>(), *kls = k_latent.data<T>(), *bks = bk.data<T>();
+  const T *vss = v_shared.data<T>(), *vls = v_latent.data<T>();
+  const std::shared_ptr<const RopeTable<T>> angles = RopeAngles<T>(keys.theta, keys.rope_dims, n);
+  const T sc = static_cast<T>(scale), eps = static_cast<T>(keys.eps);
+  const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
+  // Per (range, head): the range's maximum, sum and output (w wide).
+  std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * w);
+#pragma omp parallel
+  {
+    std::unique_ptr<T[]> tile(new T[kChunk * d]), probs(new T[h * kChunk]);  // (chunk, D); (H, chunk)
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t sp = 0; sp < splits; ++sp) {
+      T *m = part_m.data() + sp * h, *l = part_l.data() + sp * h, *out = part_o.data() + sp * h * w;
+      StartRows(m, l, out, h, w);
+      const int64_t end = std::min(n, (sp + 1) * range);
+      for (int64_t c0 = sp * range; c0 < end; c0 += kChunk) {
+        const int64_t rows = std::min(kChunk, end - c0);
+        const T* latents = kls + c0 * hr;  // (rows, H r)
+        for (int64_t hi = 0; hi < h; ++hi) {
+          T* kt = tile.get();
+          std::copy_n(kss + c0 * d, rows * d, kt);
+          if (r > 0) Gemm(false, true, rows, d, r, T(1), latents + hi * r, hr, bks + hi * d * r, r, T(1), kt, d);
+          T* p = probs.get() + hi * kChunk;
+          for (int64_t i = 0; i < rows; ++i) {
+            const int64_t at = (c0 + i) * half;
+            p[i] = Score(qs + hi * d, kt + i * d, angles->cos.data() + at, angles->sin.data() + at, d, first, half,
+                         keys.qk_norm, eps, sc);
+          }
+          AddChunk(p, rows, m[hi], l[hi], out + hi * w, w);
+        }
+        // out[:, :D] += P V_shared;  out[h, D:] += p_h v_latent[:, h]
+        Gemm(false, false, h, d, rows, T(1), probs.get(), kChunk, vss + c0 * d, d, T(1), out, w);
+        for (int64_t i = 0; i < rows; ++i) {
+          const T* row = vls + (c0 + i) * hr;
+          for (int64_t hi = 0; hi < h; ++hi) {
+            const T p = probs[hi * kChunk + i];
+            T* lat = out + hi * w + d;
+#pragma omp simd
+            for (int64_t j = 0; j < r; ++j) lat[j] += p * row[hi * r + j];
+          }
+        }
+      }
+    }
+  }
+  T *os = o.data<T>(), *ls = lse.data<T>();
+  for (int64_t hi = 0; hi < h; ++hi) {
+    ls[hi] = MergeRanges(part_m.data() + hi, part_l.data() + hi, part_o.data() + hi * w, splits, h, w, os + hi * w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FactoredDecodeAttention(const Tensor& q, const Tensor& k_shared, const Tensor& k_latent,
+                                     const Tensor& bk, const Tensor& v_shared, const Tensor& v_latent,
+                                     const KeyTransform& keys, double scale, Tensor& o, Tensor& lse) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, k_shared, k_latent, bk, v_shared, v_latent, keys, scale, o, lse);
+}
+
+}  // namespace lrkv::cpu

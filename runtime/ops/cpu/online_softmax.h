@@ -1,0 +1,60 @@
+// Flash-decoding's online softmax, shared by the CPU decoding kernels (attention.cc's one-query path,
+// factored_decode_attention.cc). The cached keys are split into ranges, one task each; a task walks
+// its range a chunk at a time keeping, per query row, the running maximum m of its scores, the sum
+// l of exp(score - m) and the output o = sum exp(score - m) v; the ranges' states are merged at the end.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace lrkv::cpu {
+
+// How many ranges to split `keys` cached keys into when `units` (sequence, KV head) pairs run in
+// parallel: enough for two tasks per thread, none shorter than `min_range`.
+inline int64_t DecodeSplits(int64_t units, int64_t keys, int64_t min_range) {
+  const int64_t want = (2 * omp_get_max_threads() + units - 1) / units;
+  return std::max<int64_t>(1, std::min(want, keys / min_range));
+}
+
+// `rows` query rows' empty states: m = -inf, l = 0, o (rows, width) = 0.
+template <typename T>
+void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
+  std::fill_n(m, rows, -std::numeric_limits<T>::infinity());
+  std::fill_n(l, rows, T(0));
+  std::fill_n(o, rows * width, T(0));
+}
+
+// One row's scores p over a new chunk of `keys`: the row's maximum grows to cover them, p becomes
+// exp(p - m), l and o are rescaled to the new maximum and l gains the chunk's sum. The caller then
+// adds p V_chunk to o.
+template <typename T>
+void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
+  const T m_new = std::max(m, *std::max_element(p, p + keys)), rescale = std::exp(m - m_new);
+  T sum = 0;
+  for (int64_t j = 0; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
+  l = l * rescale + sum, m = m_new;
+  for (int64_t j = 0; j < width; ++j) o[j] *= rescale;
+}
+
+// One row's states from `splits` ranges, range sp at m[sp * stride], l[sp * stride] and
+// o[sp * stride * width]: out (width) = the softmax-weighted mean of the values; returns the row's
+// log-sum-exp.
+template <typename T>
+T MergeRanges(const T* m, const T* l, const T* o, int64_t splits, int64_t stride, int64_t width, T* out) {
+  T top = -std::numeric_limits<T>::infinity(), sum = 0;
+  for (int64_t sp = 0; sp < splits; ++sp) top = std::max(top, m[sp * stride]);
+  std::fill_n(out, width, T(0));
+  for (int64_t sp = 0; sp < splits; ++sp) {
+    const T w = std::exp(m[sp * stride] - top);
+    sum += l[sp * stride] * w;
+    for (int64_t j = 0; j < width; ++j) out[j] += o[sp * stride * width + j] * w;
+  }
+  for (int64_t j = 0; j < width; ++j) out[j] /= sum;
+  return top + std::log(sum);
+}
+
+}  // namespace lrkv::cpu

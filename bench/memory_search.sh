@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Which layouts of 8, 16 and 32 80 GB GPUs (H100) hold the paper's 6.3B LRKV and MHA at T = 2048
 # (micro-batch 1, global batch 256, ZeRO-1), as `lrkv memory --search` predicts, in each recompute
-# mode, in FP32 (16 bytes of state per parameter before ZeRO-1) and in BF16 mixed precision (18:
-# the bf16 weights beside the fp32 masters; activations at 2 bytes).
+# mode, in FP32 (16 bytes of state per parameter before ZeRO-1) and in BF16 mixed precision (18 before ZeRO-1,
+# which shards the fp32 masters: the bf16 weights beside them; activations at 2 bytes).
 # Writes bench/results/memory_search_6.3b.json (every layout) and .md (quoted in README.md).
 #   bench/memory_search.sh [BUILD_BIN_DIR]
 set -euo pipefail

@@ -128,9 +128,11 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     const bool last = r.stage == pp - 1;
     const double params = double(cost.params);
     r.parameters = act_bytes * params;  // the values the passes read
-    if (t.precision() == BF16) r.master_weights = kStateBytes * params;
+    // ZeRO-1 shards the moments over DP, and under BF16 the fp32 masters with them.
+    const double shard = params / (p.zero1() ? dp : 1);
+    if (t.precision() == BF16) r.master_weights = kStateBytes * shard;
     r.gradients = kStateBytes * params;
-    r.optimizer_state = 2 * kStateBytes * params / (p.zero1() ? dp : 1);
+    r.optimizer_state = 2 * kStateBytes * shard;
     // Per micro-batch: the layers' saved state, the stage's output (its last block input is each
     // next layer's), token ids and targets (i32; on a GPU they stay on the host); on the last stage
     // the final norm, its output, the logits and their log-sum-exp.
@@ -160,7 +162,9 @@ std::vector<RankMemory> PredictRankMemory(const RunConfig& config, Device device
     // The logits' gradient, cached while the blocks' backward allocates other sizes.
     if (last && layers > 0) r.cache = act_bytes * tokens * v_local;
     // After backward: the gradient buckets (a packed copy, and MPI's), or ZeRO-1's packed
-    // gradients, the rank's shard (and MPI's copy of it); NCCL on a GPU makes no copies.
+    // gradients, the rank's shard (and MPI's copy of it); NCCL on a GPU makes no copies. ZeRO-1's
+    // all-gather of the values after the update (packed values and the rank's shard, in the
+    // compute dtype) is never larger.
     const double copies = host ? 2 : 1;
     double comm = 0;
     if (dp > 1 || tp > 1) comm = copies * std::min(bucket, params);

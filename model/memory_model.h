@@ -7,7 +7,8 @@
 // real runs in tests/integration/memory.sh):
 //   - state: parameter values, gradients and the two AdamW moments, fp32 (the moments sharded over
 //     DP under ZeRO-1); under train.precision = BF16 the values are bf16 and fp32 master weights
-//     sit beside them; the rank's parameters are flop_model.h's AnalyzeLayout figure;
+//     sit beside them (sharded over DP with the moments under ZeRO-1); the rank's parameters are
+//     flop_model.h's AnalyzeLayout figure;
 //   - activations: what each block's forward keeps for its backward (block.h, attention_layer.h,
 //     the variant's own saved state from its registry entry), per micro-batch, for the recompute
 //     mode, times the micro-batches alive at once on the stage (1F1B: pp - stage; GPipe: all);
@@ -46,7 +47,8 @@ struct RankMemory {
   int stage = 0;  // pipeline stage; every TP and DP rank of a stage holds the same
   // In doubles: a layout far too large must be reported, not overflowed.
   // parameters: the values the passes read (compute dtype); master_weights: their fp32 masters
-  // under BF16 (0 in FP32, where the values are the masters).
+  // under BF16, the rank's ZeRO-1 shard of them with ZeRO-1 (0 in FP32, where the values are the
+  // masters).
   double parameters = 0, master_weights = 0, gradients = 0, optimizer_state = 0;
   double activations_per_micro_batch = 0;
   int micro_batches_in_flight = 0;

@@ -48,6 +48,14 @@ int64_t GlobalIndex(const Shape& global, const LocalBlock& block, int64_t local_
   return (outer * global_along + block.offset + along) * inner + local_index % inner;
 }
 
+absl::StatusOr<Tensor> MasterElements(const Parameter& p, int64_t begin, int64_t end) {
+  LRKV_REQUIRE(p.master_begin <= begin && begin <= end && end <= p.master_end, "parameter ", p.spec.name,
+               ": master elements [", begin, ", ", end, ") outside the range this rank holds [", p.master_begin, ", ",
+               p.master_end, ")");
+  LRKV_TRY_ASSIGN(const Tensor flat, p.master.View({p.master.numel()}));
+  return flat.Slice(begin - p.master_begin, end - p.master_begin);
+}
+
 absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
   LRKV_REQUIRE(Find(spec.name) == nullptr, "duplicate parameter name ", spec.name);
   auto p = std::make_unique<Parameter>();
@@ -63,6 +71,7 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
     p->block.offset = extent / tp_.size * tp_.index;
   }
   LRKV_TRY_ASSIGN(p->master, Tensor::Empty(p->block.shape, master_dtype(), device_));
+  p->master_end = p->master.numel();
   p->value = p->master;
   if (mixed_precision()) {
     LRKV_TRY_ASSIGN(p->value, Tensor::Empty(p->block.shape, dtype_, device_));
@@ -73,14 +82,35 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
   return params_.back().get();
 }
 
+absl::Status ParameterSet::ShardMasters(const std::vector<MasterRange>& ranges) {
+  LRKV_REQUIRE(mixed_precision(), "sharded masters need mixed precision (in ", DTypeName(dtype_),
+               " the masters are the values)");
+  LRKV_REQUIRE(ranges.size() == params_.size(), "ShardMasters: ", ranges.size(), " ranges for ", params_.size(),
+               " parameters");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    const MasterRange r = ranges[i];
+    LRKV_REQUIRE(0 <= r.begin && r.begin <= r.end && r.end <= p.value.numel(), "parameter ", p.spec.name,
+                 ": master range [", r.begin, ", ", r.end, ") outside its ", p.value.numel(), " elements");
+    p.master = Tensor();  // the whole one, freed before its shard is allocated
+    if (r.begin < r.end) {
+      LRKV_TRY_ASSIGN(p.master, Tensor::Empty({r.end - r.begin}, master_dtype(), device_));
+    }
+    p.master_begin = r.begin, p.master_end = r.end;
+  }
+  masters_sharded_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status ParameterSet::Initialize(uint64_t seed) {
   for (auto& p : params_) {
-    // Host masters (fp32 or fp64) are written in place; device ones through an fp64 host copy
-    // (whose blocks the caller's allocators may then release).
-    const bool in_place = device_ == Device::kCpu;
+    // Whole host masters (fp32 or fp64) are written in place; device or sharded ones through a
+    // host copy of the whole block, fp64 for a device (whose blocks the caller's allocators may
+    // then release).
+    const bool in_place = device_ == Device::kCpu && !masters_sharded_;
     Tensor host = p->master;
     if (!in_place) {
-      LRKV_TRY_ASSIGN(host, Tensor::Empty(p->block.shape, DType::kF64));
+      LRKV_TRY_ASSIGN(host, Tensor::Empty(p->block.shape, device_ == Device::kCpu ? master_dtype() : DType::kF64));
     }
     const int64_t n = host.numel();
     auto write = [&](auto* out) {
@@ -102,17 +132,37 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
     } else {
       write(host.data<double>());
     }
-    if (!in_place) {
-      LRKV_TRY_ASSIGN(Tensor converted, host.To(device_, master_dtype()));
-      LRKV_TRY(p->master.CopyFrom(converted));
+    if (in_place) continue;
+    Tensor whole = host;  // (block.shape) the block's masters, where they live
+    if (device_ != Device::kCpu) {
+      LRKV_TRY_ASSIGN(whole, host.To(device_, master_dtype()));
     }
+    if (!masters_sharded_) {
+      LRKV_TRY(p->master.CopyFrom(whole));
+      continue;
+    }
+    // Sharded: the whole value from the whole block, the master of the range held.
+    LRKV_TRY(Cast(whole, p->value));
+    if (p->master_begin == p->master_end) continue;
+    LRKV_TRY_ASSIGN(const Tensor flat, whole.View({whole.numel()}));
+    LRKV_TRY_ASSIGN(const Tensor range, flat.Slice(p->master_begin, p->master_end));
+    LRKV_TRY(p->master.CopyFrom(range));
   }
-  return RefreshValues();
+  return masters_sharded_ ? absl::OkStatus() : RefreshValues();
 }
 
 absl::Status ParameterSet::RefreshValues() {
   if (!mixed_precision()) return absl::OkStatus();
-  for (auto& p : params_) LRKV_TRY(Cast(p->master, p->value));
+  for (auto& p : params_) {
+    if (!masters_sharded_) {
+      LRKV_TRY(Cast(p->master, p->value));
+      continue;
+    }
+    if (p->master_begin == p->master_end) continue;
+    LRKV_TRY_ASSIGN(const Tensor flat, p->value.View({p->value.numel()}));
+    LRKV_TRY_ASSIGN(Tensor range, flat.Slice(p->master_begin, p->master_end));
+    LRKV_TRY(Cast(p->master, range));
+  }
   return absl::OkStatus();
 }
 

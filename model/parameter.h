@@ -57,13 +57,24 @@ struct LocalBlock {
 // Mixed precision (a bf16 compute dtype): the optimizer updates fp32 master weights, and the
 // forward and backward passes read a bf16 copy of them made after each update; gradients are fp32.
 // In fp32 and fp64 the master and the value are one tensor.
+//
+// Under ZeRO-1 with mixed precision the masters are sharded (ParameterSet::ShardMasters): a rank
+// keeps the master of only its shard's flat range [master_begin, master_end) of each parameter,
+// as Megatron-LM's distributed optimizer does; the values stay whole on every rank.
 struct Parameter {
   ParameterSpec spec;
   LocalBlock block;
   Tensor value;   // (block.shape) in the compute dtype: what the model's ops read
-  Tensor master;  // (block.shape) in AccumDType: what the optimizer updates and checkpoints keep
+  // (block.shape) in AccumDType: what the optimizer updates and checkpoints keep; sharded, the
+  // flat (master_end - master_begin) elements of the range only (none when the range is empty).
+  Tensor master;
+  int64_t master_begin = 0, master_end = 0;  // the flat range `master` holds: all of it unless sharded
   Tensor grad;    // (block.shape) in AccumDType, accumulated by backward passes, zeroed by the optimizer step
 };
+
+// Elements [begin, end) (flat) of a parameter's master, as a flat view; the range must lie in the
+// one this rank holds.
+absl::StatusOr<Tensor> MasterElements(const Parameter& p, int64_t begin, int64_t end);
 
 // A process's place in the tensor-parallel group, as the parameters see it.
 struct TpRank {
@@ -81,10 +92,18 @@ class ParameterSet {
   // Allocates value, master and grad of this rank's block (grad zeroed); the weights are filled by
   // Initialize. Fails when a split dimension is not divisible by the TP size.
   absl::StatusOr<Parameter*> Add(ParameterSpec spec);
-  // Fills the masters, then the values.
+  // Mixed precision only: parameter i keeps its master for the flat range ranges[i] only
+  // (begin == end: none), its whole master freed. Before Initialize or a checkpoint load.
+  struct MasterRange {
+    int64_t begin, end;
+  };
+  absl::Status ShardMasters(const std::vector<MasterRange>& ranges);
+  bool masters_sharded() const { return masters_sharded_; }
+  // Fills the masters, then the values (whole, also where the masters are sharded).
   absl::Status Initialize(uint64_t seed);
   // After the masters changed (an optimizer step, a checkpoint load): the values from the masters,
-  // rounded to the compute dtype. Nothing to do when they are one tensor.
+  // rounded to the compute dtype. Nothing to do when they are one tensor. With sharded masters
+  // only the ranges held are refreshed; the caller gathers the rest from the other ranks.
   absl::Status RefreshValues();
   absl::Status ZeroGrads();
 
@@ -101,6 +120,7 @@ class ParameterSet {
   DType dtype_;
   Device device_;
   TpRank tp_;
+  bool masters_sharded_ = false;
   std::vector<std::unique_ptr<Parameter>> params_;
 };
 

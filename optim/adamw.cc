@@ -30,7 +30,7 @@ absl::StatusOr<AdamW> AdamW::Create(std::vector<ParamPiece> pieces, const TrainC
     s.in_grad_norm = piece.in_grad_norm;
     if (p.spec.role == ParamRole::kNorm && !t.decay_norms()) s.weight_decay = 0;
     if (p.spec.role == ParamRole::kEmbedding && !t.decay_embeddings()) s.weight_decay = 0;
-    LRKV_TRY_ASSIGN(s.param, FlatRange(p.master, piece.begin, piece.end));
+    LRKV_TRY_ASSIGN(s.param, MasterElements(p, piece.begin, piece.end));
     LRKV_TRY_ASSIGN(s.grad, FlatRange(p.grad, piece.begin, piece.end));
     LRKV_TRY_ASSIGN(s.m, Tensor::Zeros(s.param.shape(), p.master.dtype(), p.master.device()));
     LRKV_TRY_ASSIGN(s.v, Tensor::Zeros(s.param.shape(), p.master.dtype(), p.master.device()));

@@ -83,7 +83,7 @@ absl::Status Zero1Partition::Unpack(const Tensor& flat, const std::vector<Tensor
   return absl::OkStatus();
 }
 
-absl::Status Zero1Partition::ReduceScatterGradients(Communicator& dp, const std::vector<Tensor*>& grads) {
+absl::Status Zero1Partition::ReduceScatterGradients(Communicator& dp, const std::vector<Tensor*>& grads) const {
   Tensor flat;
   LRKV_TRY(Pack(grads, flat));
   LRKV_TRY_ASSIGN(Tensor shard, Tensor::Empty({shard_}, flat.dtype(), flat.device()));
@@ -92,7 +92,7 @@ absl::Status Zero1Partition::ReduceScatterGradients(Communicator& dp, const std:
   return Unpack(shard, grads, /*own_shard_only=*/true);
 }
 
-absl::Status Zero1Partition::AllGatherParameters(Communicator& dp, const std::vector<Tensor*>& params) {
+absl::Status Zero1Partition::AllGatherParameters(Communicator& dp, const std::vector<Tensor*>& params) const {
   Tensor flat;
   LRKV_TRY(Pack(params, flat));
   LRKV_TRY_ASSIGN(Tensor shard, flat.Slice(dp_rank_ * shard_, (dp_rank_ + 1) * shard_));

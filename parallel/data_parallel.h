@@ -4,8 +4,9 @@
 //    the TP sum of replicated parameters' partial gradients is scale 1.
 //  - Zero1Partition: ZeRO stage 1. The concatenation of all tensors (in the given order) is split
 //    into dp equal contiguous shards (the last padded); a rank reduce-scatters the gradients to get
-//    its shard, updates only that shard (so it keeps optimizer state only for it), and all-gathers
-//    the parameters afterwards.
+//    its shard, updates only that shard (so it keeps optimizer state, and under mixed precision
+//    the fp32 masters, only for it), and all-gathers the parameters' values afterwards (bf16 under
+//    mixed precision: half the bytes of gathering the masters).
 #pragma once
 
 #include <functional>
@@ -36,9 +37,10 @@ class Zero1Partition {
 
   // Gradients summed over the group and divided by dp, this rank's shard only (other elements of
   // `grads` are left unspecified).
-  absl::Status ReduceScatterGradients(Communicator& dp, const std::vector<Tensor*>& grads);
-  // Every rank's updated shard of `params`, gathered into all ranks' full tensors.
-  absl::Status AllGatherParameters(Communicator& dp, const std::vector<Tensor*>& params);
+  absl::Status ReduceScatterGradients(Communicator& dp, const std::vector<Tensor*>& grads) const;
+  // Every rank's updated shard of `params` (of any one dtype: the values, or fp32 masters for a
+  // dump), gathered into all ranks' full tensors.
+  absl::Status AllGatherParameters(Communicator& dp, const std::vector<Tensor*>& params) const;
 
  private:
   absl::Status Pack(const std::vector<Tensor*>& ts, Tensor& flat) const;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,18 +30,31 @@ TensorBlock BlockOf(const std::string& name, const Parameter& p, int64_t begin, 
   return b;
 }
 
+// A `param/NAME` block per parameter of the master range this rank holds (the whole parameter, or
+// under sharded masters its shard's range, saved and loaded as the optimizer's pieces are), stored
+// where `store` says.
+absl::StatusOr<std::vector<TensorBlock>> MasterBlocks(const ParameterSet& params,
+                                                      const std::function<bool(const Parameter&)>& store) {
+  std::vector<TensorBlock> blocks;
+  for (const auto& p : params.all()) {
+    if (p->master_begin == p->master_end) continue;  // sharded: none of it held here
+    LRKV_TRY_ASSIGN(Tensor flat, MasterElements(*p, p->master_begin, p->master_end));
+    blocks.push_back(BlockOf("param/" + p->spec.name, *p, p->master_begin, p->master_end, flat, store(*p)));
+  }
+  return blocks;
+}
+
 }  // namespace
 
 std::string CheckpointName(int64_t step) { return absl::StrFormat("step_%08d", step); }
 
 absl::StatusOr<std::vector<TensorBlock>> TrainingBlocks(Decoder& model, const AdamW& optimizer, ProcessMesh& mesh,
                                                         bool zero1) {
-  std::vector<TensorBlock> blocks;
-  for (const auto& p : model.params().all()) {
-    LRKV_TRY_ASSIGN(Tensor flat, p->master.View({p->master.numel()}));
-    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->master.numel(), flat,
-                           model.IsPrimaryCopy(*p) && mesh.dp_index() == 0));
-  }
+  // Each element is stored once: by its primary copy, on DP rank 0 unless sharded over DP.
+  const bool sharded = model.params().masters_sharded();
+  LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks, MasterBlocks(model.params(), [&](const Parameter& p) {
+                    return model.IsPrimaryCopy(p) && (sharded || mesh.dp_index() == 0);
+                  }));
   for (const AdamW::PieceState& s : optimizer.piece_states()) {
     const bool store = model.IsPrimaryCopy(*s.param) && (zero1 || mesh.dp_index() == 0);
     blocks.push_back(BlockOf("adam_m/" + s.param->spec.name, *s.param, s.begin, s.end, s.m, store));
@@ -146,11 +160,7 @@ absl::StatusOr<SavedCheckpoint> OpenCheckpoint(const std::string& dir) {
 }
 
 absl::StatusOr<int64_t> LoadParameters(Communicator& world, const SavedCheckpoint& checkpoint, Decoder& model) {
-  std::vector<TensorBlock> blocks;
-  for (const auto& p : model.params().all()) {
-    LRKV_TRY_ASSIGN(Tensor flat, p->master.View({p->master.numel()}));
-    blocks.push_back(BlockOf("param/" + p->spec.name, *p, 0, p->master.numel(), flat, /*store=*/false));
-  }
+  LRKV_TRY_ASSIGN(std::vector<TensorBlock> blocks, MasterBlocks(model.params(), [](const Parameter&) { return false; }));
   LRKV_TRY_ASSIGN(const int64_t loaded, LoadCheckpoint(world, checkpoint.path, checkpoint.manifest, blocks));
   LRKV_TRY(model.params().RefreshValues());
   return loaded;

@@ -1,9 +1,10 @@
 // Checkpoints of a training run (parallel/sharded_checkpoint.h does the storage): every rank's
 // blocks of the parameters and of the AdamW moments, and the TrainState (launch/train/train_state.proto).
-// Who stores what: parameter values from data-parallel replica 0; the moments from replica 0, or
-// from every DP rank (its ZeRO-1 shard) with ZeRO-1; of a parameter several ranks of a replica
-// hold, only the primary copy (Decoder::IsPrimaryCopy). So every element is stored once
-// and a checkpoint saved at one layout loads into any other.
+// Who stores what: the master weights and the moments from data-parallel replica 0, or from every
+// DP rank (its ZeRO-1 shard, as flat ranges of the parameters) with ZeRO-1 (the masters only where
+// they are sharded: under mixed precision); of a parameter several ranks of a replica hold, only
+// the primary copy (Decoder::IsPrimaryCopy). So every element is stored once and a checkpoint
+// saved at one layout loads into any other.
 //   names: "param/NAME", "adam_m/NAME", "adam_v/NAME"
 #pragma once
 
@@ -50,7 +51,8 @@ absl::Status RemoveOldCheckpoints(const TrainConfig& train);
 // optimizer (at this launch's layout) and returns its progress; progress at step 0 when the
 // directory holds no checkpoint yet. Refuses a checkpoint at or beyond train.steps (nothing to
 // train) and one trained on another tokenizer's data (`tokenizer_fingerprint` of this run's
-// shards). Collective; every failure is agreed on by all ranks.
+// shards). Collective; every failure is agreed on by all ranks. With sharded masters only the
+// values of this rank's shard are refreshed from them: the caller gathers the others'.
 absl::StatusOr<Progress> Resume(const RunConfig& config, uint32_t tokenizer_fingerprint, Decoder& model,
                                 AdamW& optimizer, ProcessMesh& mesh);
 

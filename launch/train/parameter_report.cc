@@ -29,6 +29,32 @@ std::string TpLayoutName(const Parameter& p) {
 bool InReplicaZero(ProcessMesh& mesh) { return mesh.dp_index() == 0; }
 int ReplicaZeroRanks(ProcessMesh& mesh) { return mesh.layout().pp * mesh.layout().tp; }
 
+// Every parameter's whole master (block.shape): the masters themselves, or sharded ones gathered
+// from the DP ranks' shards (each rank's copied into zeros, then the same all-gather as the values'
+// after a step, in fp32). Collective over DP when sharded.
+absl::StatusOr<std::vector<Tensor>> WholeMasters(const ParameterSet& params, const Zero1Partition* zero1,
+                                                 Communicator& dp) {
+  std::vector<Tensor> whole;
+  if (!params.masters_sharded()) {
+    for (const auto& p : params.all()) whole.push_back(p->master);
+    return whole;
+  }
+  LRKV_REQUIRE(zero1 != nullptr, "sharded masters without their ZeRO-1 partition");
+  std::vector<Tensor*> gathered;
+  for (const auto& p : params.all()) {
+    LRKV_TRY_ASSIGN(Tensor t, Tensor::Zeros(p->block.shape, params.master_dtype(), params.device()));
+    if (p->master_begin < p->master_end) {
+      LRKV_TRY_ASSIGN(const Tensor flat, t.View({t.numel()}));
+      LRKV_TRY_ASSIGN(Tensor range, flat.Slice(p->master_begin, p->master_end));
+      LRKV_TRY(range.CopyFrom(p->master));
+    }
+    whole.push_back(std::move(t));
+  }
+  for (Tensor& t : whole) gathered.push_back(&t);
+  LRKV_TRY(zero1->AllGatherParameters(dp, gathered));
+  return whole;
+}
+
 }  // namespace
 
 absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh) {
@@ -48,24 +74,27 @@ absl::Status PrintLayout(const ParameterSet& params, ProcessMesh& mesh) {
   return absl::OkStatus();
 }
 
-absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, ProcessMesh& mesh) {
+absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, ProcessMesh& mesh,
+                                  const Zero1Partition* zero1) {
   const ParameterSet& params = model.params();
+  LRKV_TRY_ASSIGN(const std::vector<Tensor> masters, WholeMasters(params, zero1, mesh.dp()));
   if (!InReplicaZero(mesh)) return absl::OkStatus();
   MpiCommunicator& world = mesh.world();
   // Each rank sends one line per block it contributes ("name dim offset global_dims..."), then the
   // blocks: its primary copies only.
-  std::vector<const Parameter*> mine;
+  std::vector<const Tensor*> mine;
   std::string header;
-  for (const auto& p : params.all()) {
+  for (size_t i = 0; i < params.all().size(); ++i) {
+    const Parameter* p = params.all()[i].get();
     if (!model.IsPrimaryCopy(*p)) continue;
-    mine.push_back(p.get());
+    mine.push_back(&masters[i]);
     absl::StrAppend(&header, p->spec.name, " ", p->block.dim, " ", p->block.offset);
     for (int64_t e : p->spec.shape) absl::StrAppend(&header, " ", e);
     absl::StrAppend(&header, "\n");
   }
   if (world.rank() != 0) {
     LRKV_TRY(SendString(world, header, 0));
-    for (const Parameter* p : mine) LRKV_TRY(world.Send(p->master, 0));
+    for (const Tensor* t : mine) LRKV_TRY(world.Send(*t, 0));
     return absl::OkStatus();
   }
   std::map<std::string, Tensor> global;
@@ -92,7 +121,7 @@ absl::Status SaveGlobalParameters(const std::string& dir, Decoder& model, Proces
       if (dim >= 0) block.shape[dim] = shape[dim] / mesh.layout().tp;
       Tensor local;
       if (r == 0) {
-        LRKV_TRY_ASSIGN(local, mine[next++]->master.To(Device::kCpu, params.master_dtype()));
+        LRKV_TRY_ASSIGN(local, mine[next++]->To(Device::kCpu, params.master_dtype()));
       } else {
         LRKV_TRY_ASSIGN(local, Tensor::Empty(block.shape, params.master_dtype()));
         LRKV_TRY(world.Recv(local, r));

@@ -111,7 +111,7 @@ class Trainer {
   std::optional<data::TrainSampler> sampler_;
   std::optional<data::EvalSampler> val_;
   std::unique_ptr<Decoder> model_;
-  std::vector<Tensor*> masters_, grads_, tp_partial_grads_, tied_grads_;
+  std::vector<Tensor*> values_, grads_, tp_partial_grads_, tied_grads_;
   std::optional<Zero1Partition> zero1_;
   std::optional<AdamW> optimizer_;
   std::unique_ptr<DecoderStage> stage_;
@@ -162,9 +162,7 @@ absl::Status Trainer::BuildModel() {
                                                      par_.collective_timeout_s()));
   LRKV_TRY_ASSIGN(sampler_, data::TrainSampler::Create(train_tokens_, m_.seq_len(), t_.seed()));
   LRKV_TRY_ASSIGN(val_, data::EvalSampler::Create(val_tokens_, m_.seq_len()));
-  // This rank's part of the model: its pipeline stage's layers, its tensor-parallel blocks. Every
-  // block is initialised from the same seed by global element index, so the model is the one a
-  // single process would build.
+  // This rank's part of the model: its pipeline stage's layers, its tensor-parallel blocks.
   ModelPlacement placement;
   placement.tp_rank = {mesh_->tp_index(), par_.tp()};
   placement.tp = par_.tp() > 1 ? &mesh_->tp() : nullptr;
@@ -172,32 +170,40 @@ absl::Status Trainer::BuildModel() {
   placement.first_stage = mesh_->first_stage();
   placement.last_stage = mesh_->last_stage();
   LRKV_TRY_ASSIGN(model_, Decoder::Create(m_, placement, ComputeDType(t_.precision()), device_));
-  LRKV_TRY(model_->params().Initialize(t_.seed()));
+  ParameterSet& params = model_->params();
   model_->set_recompute(t_.recompute());
 
   // Gradient groups: replicated parameters with partial gradients are summed over TP; tied
   // embeddings held by both pipeline ends are summed over those two ranks.
   const bool tied_copy = m_.tie_embeddings() && par_.pp() > 1;
-  for (const auto& p : model_->params().all()) {
-    masters_.push_back(&p->master), grads_.push_back(&p->grad);
+  for (const auto& p : params.all()) {
+    values_.push_back(&p->value), grads_.push_back(&p->grad);
     if (p->spec.tp == TpSplit::kReplicatedPartialGrad && par_.tp() > 1) tp_partial_grads_.push_back(&p->grad);
     if (tied_copy && p->spec.name == "embed.weight") tied_grads_.push_back(&p->grad);
   }
-  std::vector<ParamPiece> pieces = WholeParameters(model_->params());
+  std::vector<ParamPiece> pieces = WholeParameters(params);
   if (par_.zero1()) {
-    LRKV_TRY_ASSIGN(zero1_, Zero1Partition::Create(masters_, mesh_->dp().size(), mesh_->dp().rank()));
+    LRKV_TRY_ASSIGN(zero1_, Zero1Partition::Create(grads_, mesh_->dp().size(), mesh_->dp().rank()));
     pieces.clear();
+    std::vector<ParameterSet::MasterRange> held(params.all().size(), {0, 0});
     for (const auto& piece : zero1_->pieces()) {
-      pieces.push_back({model_->params().all()[piece.index].get(), piece.begin, piece.end});
+      pieces.push_back({params.all()[piece.index].get(), piece.begin, piece.end});
+      held[piece.index] = {piece.begin, piece.end};
     }
+    // Under mixed precision a rank keeps fp32 masters for its shard only (4 bytes per element of
+    // it, not of the model); in FP32 the masters are the values, whole on every rank.
+    if (params.mixed_precision()) LRKV_TRY(params.ShardMasters(held));
   }
+  // Every block is initialised from the same seed by global element index, so the model is the
+  // one a single process would build.
+  LRKV_TRY(params.Initialize(t_.seed()));
   // Each gradient element counts once in the global norm: on its primary copy, and without ZeRO-1
   // (every DP rank holds the full averaged gradient) on DP rank 0.
   for (ParamPiece& piece : pieces) {
     piece.in_grad_norm = model_->IsPrimaryCopy(*piece.param) && (par_.zero1() || mesh_->dp_index() == 0);
   }
   LRKV_TRY_ASSIGN(optimizer_, AdamW::Create(pieces, t_));
-  if (t_.print_layout()) LRKV_TRY(PrintLayout(model_->params(), *mesh_));
+  if (t_.print_layout()) LRKV_TRY(PrintLayout(params, *mesh_));
 
   data::RankSlice(t_.global_batch(), mesh_->dp_index(), par_.dp(), &first_row_, &rows_);
   const int64_t mb = t_.micro_batch(), seq = m_.seq_len();
@@ -218,6 +224,8 @@ absl::Status Trainer::ResumeOrStart() {
   if (t_.resume()) {
     const Clock::time_point load_start = Clock::now();
     LRKV_TRY_ASSIGN(progress_, Resume(config_, tokenizer_fingerprint_, *model_, *optimizer_, *mesh_));
+    // Sharded masters refreshed only the values of this rank's shard: the rest from the others.
+    if (model_->params().masters_sharded()) LRKV_TRY(zero1_->AllGatherParameters(mesh_->dp(), values_));
     std::vector<double> loaded = {double(progress_.loaded_bytes)};
     LRKV_TRY(SumOverGroup(world_, loaded));
     const double seconds = Seconds(load_start);
@@ -319,8 +327,11 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
     LRKV_TRY(RefuseNonFiniteStep(*optimizer_, world_, t_, step + 1, r.grad_norm, ++skipped_steps_));
   } else {
     LRKV_TRY(optimizer_->Step(r.lr, ClipScale(r.grad_norm, t_.grad_clip())));
-    if (zero1_) LRKV_TRY(zero1_->AllGatherParameters(dp, masters_));
     LRKV_TRY(model_->params().RefreshValues());
+    // Under ZeRO-1 each rank updated its shard only; every rank's goes to all. In FP32 the values
+    // are the masters; under mixed precision each rank cast its master shard to bf16 above, and
+    // the bf16 values are gathered (half the bytes of the fp32 masters).
+    if (zero1_) LRKV_TRY(zero1_->AllGatherParameters(dp, values_));
   }
   // Job totals: loss sum, FLOPs, the bytes per (group, kind), and any rank's stop signal (so one
   // rank's signal stops every rank at this step).
@@ -432,7 +443,7 @@ absl::Status Trainer::Finish() {
                                               : absl::StrCat("; resume with --resume from ", t_.checkpoint_dir()).c_str());
     }
   }
-  if (!t_.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t_.save_params_dir(), *model_, *mesh_));
+  if (!t_.save_params_dir().empty()) LRKV_TRY(SaveGlobalParameters(t_.save_params_dir(), *model_, *mesh_, zero1_ ? &*zero1_ : nullptr));
   if (!lead_) return absl::OkStatus();
   JsonRecord s;
   s.Add("attention", std::string(AttentionKindName(m_.attention()))).Add("params", AnalyzeModel(m_).params_total);

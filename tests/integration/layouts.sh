@@ -112,9 +112,9 @@ def expected_comm(flags, ranks, tied):
     if dp > 1:
         local = [sum(e for (_, e, _) in r) for r in ranks]
         if "--zero1" in flags:
-            padded = sum((x + dp - 1) // dp * dp for x in local) * 4
-            out["comm_bytes_dp_reduce_scatter"] = padded
-            out["comm_bytes_dp_all_gather"] = padded
+            padded = sum((x + dp - 1) // dp * dp for x in local)
+            out["comm_bytes_dp_reduce_scatter"] = padded * 4  # fp32 gradients
+            out["comm_bytes_dp_all_gather"] = padded * A  # the values: bf16 under BF16 (fp32 masters sharded)
         else:
             out["comm_bytes_dp_all_reduce"] = 4 * sum(local)
     return out

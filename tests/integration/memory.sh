@@ -114,12 +114,13 @@ import json, sys
 fp32, bf16 = (json.load(open(f)) for f in sys.argv[1:3])
 k = lambda c: f"memory_{c}_bytes_per_rank"
 params = bf16[k("parameters")] / fp32[k("parameters")]  # the values the passes read: 2 bytes, not 4
-masters = bf16[k("master_weights")] == fp32[k("parameters")] and fp32[k("master_weights")] == 0
+# fp32 masters of the rank's ZeRO-1 shard only: half the fp32 values' bytes at dp2
+masters = bf16[k("master_weights")] == fp32[k("parameters")] / 2 and fp32[k("master_weights")] == 0
 acts = bf16[k("activations")] / fp32[k("activations")]  # 2 bytes but the fp32 statistics
 same = masters and all(bf16[k(c)] == fp32[k(c)] for c in ("gradients", "optimizer_state", "communication"))
 open(sys.argv[1].rsplit("/", 1)[0] + "/bf16.verdict", "w").write(
-    f"6.3B tp4 pp2 dp2 BLOCK: BF16/FP32 parameters {params:.3f}, activations {acts:.3f}; BF16's fp32 masters, "
-    f"gradients, moments and buffers equal FP32's: {same}")
+    f"6.3B tp4 pp2 dp2 BLOCK: BF16/FP32 parameters {params:.3f}, activations {acts:.3f}; BF16's fp32 masters "
+    f"half FP32's values (their ZeRO-1 shard), gradients, moments and buffers equal FP32's: {same}")
 sys.exit(0 if params == 0.5 and 0.5 <= acts < 0.52 and same else 1)
 PY
 finish memory

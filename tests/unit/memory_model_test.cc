@@ -9,6 +9,7 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "model/memory_model.h"
+#include "parallel/data_parallel.h"
 #include "runtime/allocator.h"
 #include "runtime/ops/cpu/kernels.h"
 #include "tests/testing/model_testing.h"
@@ -100,6 +101,41 @@ TEST_P(MemoryModel, StateActivationsAndBackwardEqualTheAllocatorsCount) { CheckA
 TEST_P(MemoryModel, OnADeviceTheGpuPredictionEqualsItsAllocatorsCount) {
   CheckAgainstAllocator(GetParam(), Device::kEmulated);
 }
+
+// ZeRO-1 under BF16 over 2 DP ranks: rank 0 keeps fp32 masters for its shard only, half the
+// model's, and the prediction counts that (the values and gradients stay whole).
+void CheckZero1Masters(Device device) {
+  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(testing::ReferenceCases().front());
+  ASSERT_TRUE(c.ok()) << c.status();
+  c->mutable_train()->set_precision(BF16);
+  c->mutable_train()->set_global_batch(2 * c->train().micro_batch());
+  c->mutable_parallel()->set_dp(2);
+  c->mutable_parallel()->set_zero1(true);
+  const RankMemory predicted = PredictRankMemory(*c, device != Device::kCpu ? Device::kCuda : Device::kCpu).at(0);
+
+  Allocator* memory = AllocatorFor(device).value();
+  const int64_t empty = memory->Stats().in_use;
+  auto model = Decoder::Create(c->model(), {}, DType::kBF16, device).value();
+  ParameterSet& params = model->params();
+  std::vector<Tensor*> grads;
+  for (const auto& p : params.all()) grads.push_back(&p->grad);
+  const Zero1Partition zero1 = Zero1Partition::Create(grads, 2, 0).value();
+  std::vector<ParameterSet::MasterRange> held(params.all().size(), {0, 0});
+  for (const auto& piece : zero1.pieces()) held[piece.index] = {piece.begin, piece.end};
+  ASSERT_TRUE(params.ShardMasters(held).ok());
+  ASSERT_TRUE(params.Initialize(1).ok());
+  int64_t masters = 0;
+  for (const auto& p : params.all()) masters += p->master_end - p->master_begin;
+  EXPECT_EQ(masters, zero1.shard_elements());
+  EXPECT_EQ(2 * zero1.shard_elements(), params.NumElements() + params.NumElements() % 2);
+  ExpectNear(4.0 * masters, predicted.master_weights, "master weights");
+  const double state = memory->Stats().in_use - empty, want = predicted.parameters + predicted.master_weights + predicted.gradients;
+  EXPECT_GE(state, want - 4);  // the prediction's half of an odd count
+  EXPECT_LE(state, want + 3 * 64 * params.all().size()) << "parameters, master shard and gradients: predicted " << want;
+}
+
+TEST(MemoryModelZero1, Bf16MastersAreTheRanksShard) { CheckZero1Masters(Device::kCpu); }
+TEST(MemoryModelZero1, OnADeviceBf16MastersAreTheRanksShard) { CheckZero1Masters(Device::kEmulated); }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, MemoryModel, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {

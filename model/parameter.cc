@@ -153,15 +153,12 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
 
 absl::Status ParameterSet::RefreshValues() {
   if (!mixed_precision()) return absl::OkStatus();
-  for (auto& p : params_) {
-    if (!masters_sharded_) {
-      LRKV_TRY(Cast(p->master, p->value));
-      continue;
-    }
+  for (auto& p : params_) {  // the values of the range each master holds: all of it unless sharded
     if (p->master_begin == p->master_end) continue;
+    LRKV_TRY_ASSIGN(const Tensor master, MasterElements(*p, p->master_begin, p->master_end));
     LRKV_TRY_ASSIGN(const Tensor flat, p->value.View({p->value.numel()}));
     LRKV_TRY_ASSIGN(Tensor range, flat.Slice(p->master_begin, p->master_end));
-    LRKV_TRY(Cast(p->master, range));
+    LRKV_TRY(Cast(master, range));
   }
   return absl::OkStatus();
 }

@@ -81,16 +81,21 @@ absl::StatusOr<Tensor> AttentionLayer::SumBranches(const Tensor& o, Tensor& o_he
   return o_heads;
 }
 
-// QK-norm (when on) and RoPE of t (1, T, heads, D), whose first row is position `first`.
-absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t first) const {
+// QK-norm (when on and `norm`) and RoPE (when `rotate`) of t (1, T, heads, D), whose first row is
+// position `first`.
+absl::StatusOr<Tensor> AttentionLayer::NormAndRotate(const Tensor& t, int64_t first, bool norm, bool rotate) const {
   LRKV_TRY_ASSIGN(Tensor out, Tensor::Empty(t.shape(), t.dtype(), t.device()));
-  const Tensor* rotate = &t;
-  if (qk_norm_) {
+  const Tensor* in = &t;
+  if (qk_norm_ && norm) {
     LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({t.numel() / t.dim(3)}, AccumDType(t.dtype()), t.device()));
     LRKV_TRY(RmsNormForward(t, nullptr, eps_, out, rstd));
-    rotate = &out;
+    in = &out;
   }
-  LRKV_TRY(RopeForward(*rotate, variant_->dims().rope_dims, rope_theta_, out, first));
+  if (rotate) {
+    LRKV_TRY(RopeForward(*in, variant_->dims().rope_dims, rope_theta_, out, first));
+  } else if (in == &t) {
+    LRKV_TRY(out.CopyFrom(t));
+  }
   return out;
 }
 
@@ -109,8 +114,9 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     const int64_t seq = seqs[i], start = lengths[seq], len = start + n;
     // A variant whose cache is its keys and values stores the keys ready for the core (QK-normed,
     // rotated at their positions) and reads both in place; one that absorbs its up-projections
-    // stores its one part with the RoPE key rotated and attends over it in place; the others'
-    // keys and values are rebuilt from the cache (LRKV's inside its decoding kernel, for one token).
+    // stores the RoPE key rotated and, for one token, attends over its latents in place; the
+    // others' keys and values, and the absorbing ones' for a prompt's many queries, which amortise
+    // it, are rebuilt from the cache (LRKV's inside its decoding kernel, for one token).
     const bool ready = variant_->CachesKeysAndValues(), absorbed = variant_->AbsorbsDecoding();
     std::vector<Tensor> past;  // (1, len, width) per part
     for (size_t p = 0; p < cache.size(); ++p) {
@@ -123,10 +129,10 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       LRKV_TRY_ASSIGN(Tensor row, rows[p].Slice(i, i + 1));
       if (ready && p == 0) {
         LRKV_TRY_ASSIGN(row, row.View({1, n, d.kv_heads, d.qk_dim}));
-        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
-      } else if (absorbed && p + 1 == cache.size()) {  // RoPE on its last d_R entries; no QK-norm here
+        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start, true, true));
+      } else if (absorbed && p + 1 == cache.size()) {  // RoPE on its last d_R entries; the norm needs the key
         LRKV_TRY_ASSIGN(row, row.View({1, n, 1, width}));
-        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start));
+        LRKV_TRY_ASSIGN(row, NormAndRotate(row, start, false, true));
       }
       LRKV_TRY_ASSIGN(row, row.View({n, width}));
       LRKV_TRY(fresh.CopyFrom(row));
@@ -135,11 +141,12 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       past.push_back(filled);
     }
     LRKV_TRY_ASSIGN(Tensor qi, q.Slice(i, i + 1));
-    LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start));
+    LRKV_TRY_ASSIGN(qi, NormAndRotate(qi, start, true, true));
     LRKV_TRY_ASSIGN(Tensor oi, o.Slice(i, i + 1));
     const double scale = 1.0 / std::sqrt(double(d.qk_dim));
-    if (absorbed) {
-      LRKV_TRY(variant_->DecodeAbsorbed(qi, past, scale, oi));
+    const KeyTransform keys{qk_norm_, eps_, d.rope_dims, rope_theta_};
+    if (absorbed && n == 1) {
+      LRKV_TRY(variant_->DecodeAbsorbed(qi, past, keys, scale, oi));
       continue;
     }
     LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, AccumDType(dt), dev));
@@ -152,7 +159,6 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     const int64_t value_width = variant_->DecodeValueWidth();
     if (n == 1 && variant_->DecodesFactored()) {  // a prompt's many queries amortise rebuilding below
       LRKV_TRY_ASSIGN(Tensor o_wide, Tensor::Empty({1, 1, d.heads, value_width}, dt, dev));
-      const KeyTransform keys{qk_norm_, eps_, d.rope_dims, rope_theta_};
       LRKV_TRY(variant_->DecodeFactored(qi, past, keys, scale, o_wide, lse));
       LRKV_TRY(variant_->FinishDecodeValues(o_wide, oi));
       continue;
@@ -160,7 +166,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({1, len, d.kv_heads, d.qk_dim}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor v, Tensor::Empty({1, len, d.kv_heads, value_width}, dt, dev));
     LRKV_TRY(variant_->KeysValues(past, k, v));
-    LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0));
+    LRKV_TRY_ASSIGN(k, NormAndRotate(k, 0, true, !absorbed));  // an absorbing cache holds the RoPE key rotated
     if (value_width == d.v_dim) {
       LRKV_TRY(CausalAttentionForward(qi, k, v, scale, oi, lse, d.kv_groups));
       continue;

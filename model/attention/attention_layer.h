@@ -52,7 +52,7 @@ class AttentionLayer {
   absl::Status OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads);
   // o (B, T, H, Dv) with each head's branches summed (into o_heads when branches > 1).
   absl::StatusOr<Tensor> SumBranches(const Tensor& o, Tensor& o_heads) const;
-  absl::StatusOr<Tensor> NormAndRotate(const Tensor& t, int64_t first) const;
+  absl::StatusOr<Tensor> NormAndRotate(const Tensor& t, int64_t first, bool norm, bool rotate) const;
 
   std::unique_ptr<AttentionVariant> variant_;
   Parameter* wo_ = nullptr;

@@ -80,16 +80,20 @@ class AttentionVariant {
   // True when the parts are exactly {K, V} (KeysValues copies them): the decoder then caches the
   // keys QK-normed and rotated, ready for the core, and reads both in place.
   virtual bool CachesKeysAndValues() const { return false; }
-  // Decoding with the up-projections absorbed (DeepSeek-V2): a variant whose keys are a latent
-  // (per block) plus one RoPE key shared by every head may answer true when the model has no
-  // QK-norm (which would have to act on the materialised keys). Its last cache part must end with
-  // the RoPE key, which the layer rotates at its position as it caches it; no key or value is
-  // rebuilt: the variant maps the queries into the latent space, attends over the cached rows as
-  // one KV head per latent (the values are the same rows) and maps the outputs back out.
+  // Decoding one token with the up-projections absorbed (DeepSeek-V2): a variant whose keys are a
+  // latent (per block) times an up-projection plus one RoPE key shared by every head may answer
+  // true. Its last cache part must end with the RoPE key, which the layer rotates at its position
+  // as it caches it (QK-norm, acting on the whole key, is left to the kernel:
+  // runtime/ops/latent_decode_attention.h). For one token no key or value is rebuilt: the variant
+  // maps the query into the latent space, attends over the cached rows as one KV head per latent
+  // (the values are the same rows) and maps the outputs back out. A prompt's many queries take the
+  // rebuilding path (KeysValues), the RoPE keys already rotated.
   virtual bool AbsorbsDecoding() const { return false; }
-  // q (1, n, H, Dqk), rotated, for positions [len - n, len); past: one (1, len, width) per cache
-  // part; o (1, n, H, Dv) written, as the core would give it. `scale`: the softmax scale.
-  virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o);
+  // q (1, 1, H, Dqk), normed and rotated, at position len - 1; past: one (1, len, width) per cache
+  // part; o (1, 1, H, Dv) written, as the core would give it. `keys`: the layer's QK-norm (its RoPE
+  // is already applied); `scale`: the softmax scale.
+  virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                                      double scale, Tensor& o);
 
   // Decoding one token without materialising any key (LRKV, whose keys are a shared key plus
   // per-head low-rank terms): a variant answering true attends over its cache parts directly, the

@@ -8,6 +8,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
+#include "runtime/ops/latent_decode_attention.h"
 #include "runtime/ops/linear.h"
 #include "runtime/status.h"
 
@@ -25,7 +26,6 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   a->dims_ = {local_heads, local_heads, dn + dr, dv, dr};
   a->kv_rank_ = m.kv_lora_rank();
   a->nope_dim_ = dn;
-  a->absorbs_ = !c.qk_norm();
   LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
   LRKV_TRY_ASSIGN(a->kv_latent_, LatentProjection::Create(params, prefix, "wkv_down", "kv_norm.weight", d,
                                                           a->kv_rank_, c.norm_eps()));
@@ -65,7 +65,7 @@ absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_ro
 }
 
 // Cached: one part [the normed latent; the RoPE key], whole on every rank; the RoPE key is rotated
-// at its position by the layer when decoding absorbs (AbsorbsDecoding), raw otherwise.
+// at its position by the layer (AbsorbsDecoding).
 std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_ + dims_.rope_dims}; }
 
 absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
@@ -88,7 +88,7 @@ absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows)
   return absl::OkStatus();
 }
 
-// Without absorption: the latent and the raw RoPE key out of the one part, then as Forward.
+// The latent and the (rotated) RoPE key out of the one part, then as Forward.
 absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
   const int64_t n = parts[0].numel() / (kv_rank_ + dims_.rope_dims);
   LRKV_TRY_ASSIGN(const Tensor rows, parts[0].View({n, 1, kv_rank_ + dims_.rope_dims}));
@@ -117,26 +117,27 @@ absl::Status MlaAttention::AbsorbQueries(const Tensor& q, Tensor& q_abs) {
   return CopyToHeadSlice(rope, c, out);
 }
 
-// o[t, h] = o_abs[t, h, :c] W_UV,h: one GEMM batched over the heads.
+// o[t, h] = o_abs[t, h] W_UV,h: one GEMM batched over the heads.
 absl::Status MlaAttention::ExpandOutputs(const Tensor& o_abs, Tensor& o) {
-  const int64_t h = dims_.heads, dv = dims_.v_dim, c = kv_rank_, wa = c + dims_.rope_dims;
+  const int64_t h = dims_.heads, dv = dims_.v_dim, c = kv_rank_;
   GemmArgs g;
-  g.m = o_abs.numel() / (h * wa), g.n = dv, g.k = c;
-  g.lda = h * wa, g.ldb = h * dv, g.ldc = h * dv;
-  g.batch = h, g.stride_a = wa, g.stride_b = dv, g.stride_c = dv;
+  g.m = o_abs.numel() / (h * c), g.n = dv, g.k = c;
+  g.lda = h * c, g.ldb = h * dv, g.ldc = h * dv;
+  g.batch = h, g.stride_a = c, g.stride_b = dv, g.stride_c = dv;
   return Gemm(o_abs, wv_up_->value, o, g, kCat);
 }
 
-// One KV head of width c + d_R: the cached rows are the keys and, their last d_R outputs ignored,
-// the values.
-absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) {
-  const int64_t n = q.dim(1), len = past[0].dim(1), h = dims_.heads, width = kv_rank_ + dims_.rope_dims;
-  LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({1, len, 1, width}));
-  LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
-  LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, n, h, width}, q.dtype(), q.device()));
-  LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, n}, AccumDType(q.dtype()), q.device()));
+// One KV head of width c + d_R: the cached rows are the keys and, their latents, the values;
+// QK-norm's 1 / rms of each key comes from the latent times W_UK inside the kernel.
+absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                                          double scale, Tensor& o) {
+  const int64_t len = past[0].dim(1), h = dims_.heads, width = kv_rank_ + dims_.rope_dims;
+  LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({len, width}));
+  LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, h, width}, q.dtype(), q.device()));
+  LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, h, kv_rank_}, q.dtype(), q.device()));
+  LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, 1}, AccumDType(q.dtype()), q.device()));
   LRKV_TRY(AbsorbQueries(q, q_abs));
-  LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
+  LRKV_TRY(LatentDecodeAttention(q_abs, kv, wk_up_->value, {keys.qk_norm, keys.eps, 1.0}, scale, o_abs, lse));
   return ExpandOutputs(o_abs, o);
 }
 

@@ -27,19 +27,19 @@ class MlaAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }  // not per head
-  bool AbsorbsDecoding() const override { return absorbs_; }
-  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) override;
+  bool AbsorbsDecoding() const override { return true; }
+  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                              double scale, Tensor& o) override;
 
  private:
   absl::Status KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v);
   // Absorbed decoding's two maps (attention_variant.h): q (N, H, Dqk) -> q_abs (N, H, c + d_R),
-  // o_abs (N, H, c + d_R) -> o (N, H, Dv).
+  // o_abs (N, H, c) -> o (N, H, Dv).
   absl::Status AbsorbQueries(const Tensor& q, Tensor& q_abs);
   absl::Status ExpandOutputs(const Tensor& o_abs, Tensor& o);
 
   AttentionDims dims_{};
   int64_t kv_rank_ = 0, nope_dim_ = 0;
-  bool absorbs_ = false;  // no QK-norm: decoding absorbs W_UK and W_UV
   LatentQuery query_;
   LatentProjection kv_latent_;
   Parameter *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;

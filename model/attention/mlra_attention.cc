@@ -9,6 +9,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
+#include "runtime/ops/latent_decode_attention.h"
 #include "runtime/ops/linear.h"
 #include "runtime/status.h"
 
@@ -94,7 +95,6 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
   a->block_width_ = w.block_width;
   a->k_scale_ = std::sqrt(double(d) / double(w.block_width));
   a->v_scale_ = a->k_scale_ / std::sqrt(double(w.branches));
-  a->absorbs_ = !c.qk_norm();
   LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank(), /*whole=*/by_block));
   for (int64_t b = first_block; b < end_block; ++b) {
     LRKV_TRY_ASSIGN(LatentProjection block,
@@ -178,7 +178,8 @@ absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, con
   return CopyToHeadSlice(rope_row, dn, heads);
 }
 
-// Cached: every latent block (normed, before the alpha scale) and the RoPE key (before rotation).
+// Cached: every latent block (normed, before the alpha scale) and the RoPE key, rotated at its
+// position by the layer (AbsorbsDecoding).
 std::vector<int64_t> MlraAttention::CacheParts() const {
   std::vector<int64_t> parts(blocks_.size(), block_width_);
   parts.push_back(dims_.rope_dims);
@@ -208,44 +209,45 @@ absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
 }
 
-// Per block: its keys [c_b; the rotated RoPE key] copied from the cache, then token by token (so
-// that a reader's heads are contiguous) its readers' queries mapped into the block, the core over
-// the block's keys, and the outputs mapped back into the readers' branch slot.
-absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale,
-                                           Tensor& o) {
-  const int64_t n = q.dim(1), len = past[0].dim(1), hc = dims_.heads, hl = heads_, dq = dims_.qk_dim;
+// Per block: its keys [c_b; the rotated RoPE key] copied from the cache, then its readers' queries
+// mapped into the block, the kernel over the block's keys (QK-norm's 1 / rms of each key from the
+// latent times the readers' columns of W_UK inside it), and the outputs mapped back into the
+// readers' branch slot.
+absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                                           double scale, Tensor& o) {
+  const int64_t len = past[0].dim(1), hl = heads_, dq = dims_.qk_dim;
   const int64_t dn = nope_dim_, dr = dims_.rope_dims, dv = dims_.v_dim, db = block_width_, w = db + dr;
   const DType dt = q.dtype();
   const Device dev = q.device();
   if (!every_slot_read_) LRKV_TRY(o.SetZero());  // a head without a block here gets nothing
   LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, 1, dr}));
-  LRKV_TRY_ASSIGN(Tensor keys, Tensor::Empty({len, 1, w}, dt, dev));  // one block's at a time
+  LRKV_TRY_ASSIGN(Tensor keys_heads, Tensor::Empty({len, 1, w}, dt, dev));  // one block's at a time
+  LRKV_TRY_ASSIGN(const Tensor kv, keys_heads.View({len, w}));
   for (const Reader& r : readers_) {
     const int64_t heads = r.end - r.first, head0 = r.slot * hl + r.first;  // the reader's core heads
     if (heads == 0) continue;
     LRKV_TRY_ASSIGN(const Tensor latent, past[r.block].View({len, 1, db}));
-    LRKV_TRY(CopyToHeadSlice(latent, 0, keys));
-    LRKV_TRY(CopyToHeadSlice(rope, db, keys));
+    LRKV_TRY(CopyToHeadSlice(latent, 0, keys_heads));
+    LRKV_TRY(CopyToHeadSlice(rope, db, keys_heads));
     const int64_t up_k = (r.branch * db * hl + r.first) * dn, up_v = (r.branch * db * hl + r.first) * dv;
-    // This reader's per-token buffers, reused for every token.
     LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
-    LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
+    LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, db}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, heads, 1}, AccumDType(dt), dev));
     LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t visible = len - n + t + 1;
-      LRKV_TRY(GemmPerHead(q, (t * hc + head0) * dq, dq, wk_up_->value, up_k, hl * dn, dn, /*trans_b=*/true, q_abs, 0,
-                           w, heads, db, dn, k_scale_));
-      LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, (t * hc + head0) * dq, {1, heads, dq}));
-      LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
-      LRKV_TRY(CopyToHeadSlice(q_rope, db, q_abs_heads));
-      LRKV_TRY_ASSIGN(Tensor kv, keys.Slice(0, visible));
-      LRKV_TRY_ASSIGN(kv, kv.View({1, visible, 1, w}));
-      LRKV_TRY(CausalAttentionForward(q_abs, kv, kv, scale, o_abs, lse, KvGroups{}));
-      LRKV_TRY(GemmPerHead(o_abs, 0, w, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, (t * hc + head0) * dv,
-                           dv, heads, dv, db, v_scale_));
-    }
+    LRKV_TRY(GemmPerHead(q, head0 * dq, dq, wk_up_->value, up_k, hl * dn, dn, /*trans_b=*/true, q_abs, 0, w, heads, db,
+                         dn, k_scale_));
+    LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, head0 * dq, {1, heads, dq}));
+    LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
+    LRKV_TRY(CopyToHeadSlice(q_rope, db, q_abs_heads));
+    // The readers' columns of W_UK[branch] (d_b, heads d_n), for the key norm.
+    LRKV_TRY_ASSIGN(const Tensor up_rows, Part(wk_up_->value, r.branch * db * hl * dn, {db, 1, hl * dn}));
+    LRKV_TRY_ASSIGN(Tensor up, Tensor::Empty({db, 1, heads * dn}, dt, dev));
+    if (keys.qk_norm) LRKV_TRY(ReduceFromHeadSlice(up_rows, r.first * dn, up));  // one head: a copy
+    LRKV_TRY_ASSIGN(up, up.View({db, heads * dn}));
+    LRKV_TRY(LatentDecodeAttention(q_abs, kv, up, {keys.qk_norm, keys.eps, k_scale_}, scale, o_abs, lse));
+    LRKV_TRY(GemmPerHead(o_abs, 0, db, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, head0 * dv, dv, heads,
+                         dv, db, v_scale_));
   }
   return absl::OkStatus();
 }

@@ -45,8 +45,9 @@ class MlraAttention final : public AttentionVariant {
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
   int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
-  bool AbsorbsDecoding() const override { return absorbs_; }
-  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) override;
+  bool AbsorbsDecoding() const override { return true; }
+  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
+                              double scale, Tensor& o) override;
 
  private:
   absl::Status QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved);
@@ -62,7 +63,6 @@ class MlraAttention final : public AttentionVariant {
   int64_t heads_ = 0;  // this rank's output heads
   int64_t kv_rank_ = 0, nope_dim_ = 0, block_width_ = 0;
   double k_scale_ = 0, v_scale_ = 0;  // alpha, alpha / sqrt(A)
-  bool absorbs_ = false;              // no QK-norm: decoding absorbs W_UK and W_UV per block
   LatentQuery query_;
   std::vector<LatentProjection> blocks_;
   std::vector<Reader> readers_;  // one per block of this rank

@@ -15,6 +15,7 @@
 #include "runtime/ops/attention.h"      // KvGroups
 #include "runtime/ops/factored_decode_attention.h"  // KeyTransform
 #include "runtime/ops/gemm.h"           // GemmArgs
+#include "runtime/ops/latent_decode_attention.h"  // LatentKeyNorm
 #include "runtime/ops/optimizer_ops.h"  // AdamWStep
 #include "runtime/tensor.h"
 
@@ -64,6 +65,9 @@
   X(factored_decode_attention, FactoredDecodeAttention, (const Tensor& q, const Tensor& k_shared,             \
     const Tensor& k_latent, const Tensor& bk, const Tensor& v_shared, const Tensor& v_latent,                \
     const KeyTransform& keys, double scale, Tensor& o, Tensor& lse))                                         \
+  /* latent_decode_attention.h */                                                                            \
+  X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const Tensor& kv, const Tensor& w_up,   \
+    const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse))                                        \
   /* optimizer_ops.h */                                                                                      \
   X(sum_squares, SumSquares, (const Tensor& x, double* out))                                                             \
   X(scale, Scale, (Tensor& x, double factor))                                                                       \

@@ -27,6 +27,7 @@
 #include "runtime/ops/factored_decode_attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
+#include "runtime/ops/latent_decode_attention.h"
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/optimizer_ops.h"
 #include "runtime/ops/rmsnorm.h"
@@ -280,6 +281,23 @@ TEST_P(BackendOps, FactoredDecodeAttention) {
            FactoredDecodeAttention(q.dev, ks.dev, kl.dev, bk.dev, vs.dev, vl.dev, keys, 0.25, o.dev, lse.dev));
   ExpectClose(o, dt(), "factored decode attention");
   ExpectClose(lse, dt(), "factored decode attention log-sum-exp");
+}
+
+// MLA's and MLRA's absorbed decoding kernel: one query per head over latent rows (several ranges,
+// with and without the key norm). CPU only so far, like the factored one.
+TEST_P(BackendOps, LatentDecodeAttention) {
+  if (on().device == Device::kCuda) GTEST_SKIP() << "decoding runs on the CPU only so far (no CUDA kernel)";
+  const int64_t s = 1300, h = 3, c = 12, dn = 8, dr = 4;
+  Arg q = Input({1, 1, h, c + dr}, 1, on()), kv = Input({s, c + dr}, 2, on()), up = Input({c, h * dn}, 3, on());
+  for (const bool norm : {false, true}) {
+    Arg o = Output({1, 1, h, c}, on()), lse = Output({1, h, 1}, Accum(on()));
+    const LatentKeyNorm key_norm{norm, 1e-5, 1.5};
+    RUN_BOTH(LatentDecodeAttention(q.cpu, kv.cpu, up.cpu, key_norm, 0.25, o.cpu, lse.cpu),
+             LatentDecodeAttention(q.dev, kv.dev, up.dev, key_norm, 0.25, o.dev, lse.dev));
+    const std::string what = norm ? "latent decode attention, key norm" : "latent decode attention";
+    ExpectClose(o, dt(), what);
+    ExpectClose(lse, dt(), what + " log-sum-exp");
+  }
 }
 
 TEST_P(BackendOps, Activations) {

@@ -17,6 +17,7 @@
 #include "runtime/ops/factored_decode_attention.h"
 #include "runtime/ops/gemm.h"
 #include "runtime/ops/head_slice.h"
+#include "runtime/ops/latent_decode_attention.h"
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/optimizer_ops.h"
@@ -236,6 +237,33 @@ TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
   EXPECT_FALSE(CausalAttentionForward(too_long, k, v, 0.4, o_long, lse_long).ok());  // more queries than keys
 }
 
+// The one-query path (decoding's, flash-decoding style: position ranges merged at the end) against
+// the full forward's last row, with query heads that are a TP rank's share of a grouped model
+// (local head i reads KV head (i + 1) / 2). The longer contexts split into several ranges.
+class OneQueryDecoding : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
+  const int64_t b = 2, tk = GetParam(), h = 3, hk = 2, dqk = 6, dv = 4;
+  const KvGroups groups{2, 1};
+  const Tensor q = Random({b, tk, h, dqk}, 4), k = Random({b, tk, hk, dqk}, 5), v = Random({b, tk, hk, dv}, 6);
+  Tensor o = New({b, tk, h, dv}, DType::kF64), lse = New({b, h, tk}, DType::kF64);
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.3, o, lse, groups).ok());
+  Tensor q_last = New({b, 1, h, dqk}, DType::kF64), o_last = New({b, 1, h, dv}, DType::kF64);
+  Tensor lse_last = New({b, h, 1}, DType::kF64);
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t i = 0; i < h * dqk; ++i) testing::Set(q_last, bi * h * dqk + i, At(q, (bi * tk + tk - 1) * h * dqk + i));
+  ASSERT_TRUE(CausalAttentionForward(q_last, k, v, 0.3, o_last, lse_last, groups).ok());
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi) {
+      for (int64_t e = 0; e < dv; ++e)
+        EXPECT_NEAR(At(o_last, (bi * h + hi) * dv + e), At(o, ((bi * tk + tk - 1) * h + hi) * dv + e), 1e-12)
+            << bi << " " << hi << " " << e;
+      EXPECT_NEAR(At(lse_last, bi * h + hi), At(lse, (bi * h + hi) * tk + tk - 1), 1e-12);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding, ::testing::Values(70, 2100, 4500));
+
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide
 // values [v_shared; v_latent_h]. Cases cover one and several key ranges (merged), a partial RoPE,
@@ -295,6 +323,74 @@ INSTANTIATE_TEST_SUITE_P(Cases, FactoredDecoding,
                                            FactoredCase{1500, 2, 6, 3, 4, false, DType::kF64, 1e-13},
                                            FactoredCase{2100, 2, 8, 0, 8, true, DType::kF64, 1e-13},
                                            FactoredCase{1100, 4, 16, 5, 16, true, DType::kF32, 1e-5}));
+
+// MLA's absorbed decoding kernel against the keys it never writes: every position's
+// k_h = [alpha c_t W_h ; rope_t] (QK-normed when on) and values c_t, then the causal core's last
+// query, the NoPE query q_n,h; the kernel gets it absorbed, [alpha q_n,h W_h^T ; q_r,h]. Cases
+// cover one and several ranges (merged), no norm, and f32.
+struct LatentCase {
+  int64_t s, h, c, dn, dr;
+  bool norm;
+  DType dtype;
+  double tolerance;
+};
+class LatentDecoding : public ::testing::TestWithParam<LatentCase> {};
+
+TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
+  const LatentCase p = GetParam();
+  const int64_t s = p.s, h = p.h, c = p.c, dn = p.dn, dr = p.dr, dk = dn + dr, w = c + dr;
+  const DType dt = p.dtype;
+  const double alpha = 1.7, eps = 1e-5, scale = 0.3;
+  const Tensor q = Random({1, 1, h, dk}, 1, dt), kv = Random({s, w}, 2, dt), up = Random({c, h * dn}, 3, dt);
+  Tensor k = New({1, s, h, dk}, dt), v = New({1, s, h, c}, dt);
+  for (int64_t t = 0; t < s; ++t)
+    for (int64_t hi = 0; hi < h; ++hi) {
+      for (int64_t j = 0; j < dn; ++j) {
+        double sum = 0;
+        for (int64_t a = 0; a < c; ++a) sum += At(kv, t * w + a) * At(up, a * h * dn + hi * dn + j);
+        testing::Set(k, (t * h + hi) * dk + j, alpha * sum);
+      }
+      for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(kv, t * w + c + j));
+      for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(kv, t * w + a));
+    }
+  if (p.norm) {
+    Tensor rstd = New({s * h}, dt);
+    ASSERT_TRUE(RmsNormForward(k, nullptr, eps, k, rstd).ok());
+  }
+  Tensor want = New({1, 1, h, c}, dt), want_lse = New({1, h, 1}, dt);
+  ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, want, want_lse).ok());
+
+  Tensor q_abs = New({1, 1, h, w}, dt);
+  for (int64_t hi = 0; hi < h; ++hi) {
+    for (int64_t a = 0; a < c; ++a) {
+      double sum = 0;
+      for (int64_t j = 0; j < dn; ++j) sum += At(q, hi * dk + j) * At(up, a * h * dn + hi * dn + j);
+      testing::Set(q_abs, hi * w + a, alpha * sum);
+    }
+    for (int64_t j = 0; j < dr; ++j) testing::Set(q_abs, hi * w + c + j, At(q, hi * dk + dn + j));
+  }
+  Tensor got = New({1, 1, h, c}, dt), got_lse = New({1, h, 1}, dt);
+  FlopCounter counter;
+  {
+    const CountFlopsInto counting(&counter);
+    const absl::Status st = LatentDecodeAttention(q_abs, kv, up, {p.norm, eps, alpha}, scale, got, got_lse);
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  EXPECT_LT(testing::RelativeError(got, want), p.tolerance);
+  EXPECT_LT(testing::RelativeError(got_lse, want_lse), p.tolerance);
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * s * h * (w + c));
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), p.norm ? 2 * s * h * c * dn : 0);
+  const Tensor narrow = Random({c, h * dn - 1}, 4, dt);  // W not (c, H d_n)
+  if (p.norm) {
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, kv, narrow, {true, eps, alpha}, scale, got, got_lse).ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
+                         ::testing::Values(LatentCase{7, 3, 5, 4, 2, true, DType::kF64, 1e-13},
+                                           LatentCase{1600, 2, 6, 3, 4, true, DType::kF64, 1e-13},
+                                           LatentCase{1300, 3, 6, 4, 2, false, DType::kF64, 1e-13},
+                                           LatentCase{1100, 4, 16, 8, 4, true, DType::kF32, 1e-5}));
 
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;

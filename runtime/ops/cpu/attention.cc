@@ -32,54 +32,66 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
   return m + std::log(sum);
 }
 
-// Decoding (one query per sequence), flash-decoding's scheme: the query heads that share a KV head
-// form one (heads, keys) tile, so each cached key and value is read once per KV head rather than
-// once per query head; the keys are split into ranges, one task each, so that even one sequence
-// with one KV head (MQA) keeps every thread busy; a task walks its range kDecodeChunk keys at a
-// time with an online softmax (running row maxima and sums, the output rescaled), keeping its
-// tile in cache; the ranges' partial results are then merged per row.
-constexpr int64_t kDecodeChunk = 256;     // keys per chunk of a task's online softmax
-constexpr int64_t kDecodeMinRange = 1024;  // keys per task at least
+// Decoding (one query per sequence), flash-decoding's scheme: the cached positions are split into
+// ranges, one task each, so that even one sequence keeps every thread busy. A task walks its range
+// kDecodeChunk positions at a time, reading each position's keys (Hk, D), then its values, in
+// memory order for all heads at once: the cache streams through once, never strided by head, and a
+// query head that shares its KV head with others finds that key row still in L1. Each head keeps
+// an online softmax over the chunks; the ranges' partial results are then merged per head.
+constexpr int64_t kDecodeChunk = 64;       // positions per chunk of a task's online softmax
+constexpr int64_t kDecodeMinRange = 1024;  // positions per task at least
 
 template <typename T>
 void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, int64_t b, int64_t h, int64_t hk,
                      int64_t tk, int64_t dqk, int64_t dv, KvGroups groups) {
   const int64_t group = groups.group, offset = groups.q_head_offset;
-  const int64_t splits = DecodeSplits(b * hk, tk, kDecodeMinRange), range = (tk + splits - 1) / splits;
-  // Per (sequence, KV head, range, head of the group): the range's row maximum, sum and output.
-  std::vector<T> part_m(b * hk * splits * group), part_l(part_m.size()), part_o(part_m.size() * dv);
+  const int64_t splits = DecodeSplits(b, tk, kDecodeMinRange), range = (tk + splits - 1) / splits;
+  std::vector<int64_t> kv_head(h);  // query head -> the KV head it reads
+  for (int64_t i = 0; i < h; ++i) kv_head[i] = (i + offset) / group;
+  // Per (sequence, range, query head): the range's maximum, sum and output.
+  std::vector<T> part_m(b * splits * h), part_l(part_m.size()), part_o(part_m.size() * dv);
 #pragma omp parallel
   {
-    std::unique_ptr<T[]> tile(new T[group * kDecodeChunk]);  // (heads, chunk keys)
-#pragma omp for collapse(3) schedule(dynamic, 1)
+    std::unique_ptr<T[]> tile(new T[h * kDecodeChunk]);  // (H, chunk) scores
+#pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t bi = 0; bi < b; ++bi)
-      for (int64_t g = 0; g < hk; ++g)
-        for (int64_t sp = 0; sp < splits; ++sp) {
-          const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
-          const int64_t rows = last - first, k_begin = sp * range, k_end = std::min(tk, k_begin + range);
-          const int64_t at = (bi * hk + g) * splits + sp;
-          T *m = part_m.data() + at * group, *l = part_l.data() + at * group, *o = part_o.data() + at * group * dv;
-          StartRows(m, l, o, group, dv);
-          for (int64_t c0 = k_begin; c0 < k_end && rows > 0; c0 += kDecodeChunk) {
-            const int64_t keys = std::min(kDecodeChunk, k_end - c0);
-            T* s = tile.get();
-            Gemm(false, true, rows, keys, dqk, sc, qs + (bi * h + first) * dqk, dqk,
-                 ks + ((bi * tk + c0) * hk + g) * dqk, hk * dqk, T(0), s, keys);
-            for (int64_t r = 0; r < rows; ++r) AddChunk(s + r * keys, keys, m[r], l[r], o + r * dv, dv);
-            Gemm(false, false, rows, dv, keys, T(1), s, keys, vs + ((bi * tk + c0) * hk + g) * dv, hk * dv, T(1), o, dv);
+      for (int64_t sp = 0; sp < splits; ++sp) {
+        const int64_t at = (bi * splits + sp) * h, k_begin = sp * range, k_end = std::min(tk, k_begin + range);
+        T *m = part_m.data() + at, *l = part_l.data() + at, *o = part_o.data() + at * dv, *s = tile.get();
+        const T* q = qs + bi * h * dqk;  // (H, Dqk)
+        StartRows(m, l, o, h, dv);
+        for (int64_t c0 = k_begin; c0 < k_end; c0 += kDecodeChunk) {
+          const int64_t keys = std::min(kDecodeChunk, k_end - c0);
+          for (int64_t j = 0; j < keys; ++j) {
+            const T* krow = ks + (bi * tk + c0 + j) * hk * dqk;  // (Hk, Dqk)
+            for (int64_t i = 0; i < h; ++i) {
+              const T *qi = q + i * dqk, *ki = krow + kv_head[i] * dqk;
+              T dot = 0;
+#pragma omp simd reduction(+ : dot)
+              for (int64_t e = 0; e < dqk; ++e) dot += qi[e] * ki[e];
+              s[i * kDecodeChunk + j] = sc * dot;
+            }
+          }
+          for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
+          for (int64_t j = 0; j < keys; ++j) {
+            const T* vrow = vs + (bi * tk + c0 + j) * hk * dv;  // (Hk, Dv)
+            for (int64_t i = 0; i < h; ++i) {
+              const T p = s[i * kDecodeChunk + j], *vi = vrow + kv_head[i] * dv;
+              T* oi = o + i * dv;
+#pragma omp simd
+              for (int64_t e = 0; e < dv; ++e) oi[e] += p * vi[e];
+            }
           }
         }
+      }
   }
-  // Merge the ranges: each row's maximum over them, its sum and output rescaled to it.
+  // Merge the ranges: each head's maximum over them, its sum and output rescaled to it.
 #pragma omp parallel for collapse(2)
   for (int64_t bi = 0; bi < b; ++bi)
-    for (int64_t g = 0; g < hk; ++g) {
-      const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
-      for (int64_t r = 0; r < last - first; ++r) {
-        const int64_t row0 = (bi * hk + g) * splits * group + r;  // range sp at row0 + sp * group
-        ls[bi * h + first + r] = MergeRanges(part_m.data() + row0, part_l.data() + row0, part_o.data() + row0 * dv,
-                                             splits, group, dv, os + (bi * h + first + r) * dv);
-      }
+    for (int64_t i = 0; i < h; ++i) {
+      const int64_t row0 = bi * splits * h + i;  // range sp at row0 + sp * h
+      ls[bi * h + i] = MergeRanges(part_m.data() + row0, part_l.data() + row0, part_o.data() + row0 * dv, splits, h,
+                                   dv, os + (bi * h + i) * dv);
     }
 }
 

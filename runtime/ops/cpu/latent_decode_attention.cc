@@ -1,0 +1,96 @@
+// CPU kernel of latent_decode_attention.h (MLA's and MLRA's absorbed decoding): flash-decoding's
+// scheme (online_softmax.h). A task takes a range of the cached positions and walks it kChunk rows
+// at a time, in memory order: each row [c_t; rope_t] is scored against every head's absorbed query
+// while it is in L1, and later added to every head's output. With the key norm, the chunk's
+// latents times W (one (rows, c) x (c, H d_n) GEMM, alpha folded in) land in a tile that stays in
+// L2; each (row, head)'s sum of squares there, plus the row's RoPE key's, gives its 1 / rms. Every
+// cached byte is read once per step; the ranges' partial results are merged per head at the end.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "runtime/ops/cpu/blas.h"
+#include "runtime/ops/cpu/kernels.h"
+#include "runtime/ops/cpu/online_softmax.h"
+#include "runtime/ops/latent_decode_attention.h"
+
+namespace lrkv::cpu {
+namespace {
+
+constexpr int64_t kChunk = 32;      // positions per chunk: the norm's tile is kChunk x H d_n
+constexpr int64_t kMinRange = 512;  // positions per task at least
+
+template <typename T>
+T Dot(const T* a, const T* b, int64_t n) {
+  T dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t e = 0; e < n; ++e) dot += a[e] * b[e];
+  return dot;
+}
+
+template <typename T>
+absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const LatentKeyNorm& norm, double scale,
+                    Tensor& o, Tensor& lse) {
+  const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), dr = width - c, n = kv.dim(0);
+  const int64_t hdn = norm.on ? w_up.dim(1) : 0, dn = hdn / h;
+  const T *qs = q.data<T>(), *kvs = kv.data<T>(), *ws = norm.on ? w_up.data<T>() : nullptr;
+  const T sc = static_cast<T>(scale), eps = static_cast<T>(norm.eps), alpha = static_cast<T>(norm.alpha);
+  const T inv_d = T(1) / T(dn + dr);
+  const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
+  // Per (range, head): the range's maximum, sum and output (c wide).
+  std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * c);
+#pragma omp parallel
+  {
+    std::unique_ptr<T[]> probs(new T[h * kChunk]), tile(new T[norm.on ? kChunk * hdn : 0]);  // (H, chunk); (chunk, H d_n)
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t sp = 0; sp < splits; ++sp) {
+      T *m = part_m.data() + sp * h, *l = part_l.data() + sp * h, *out = part_o.data() + sp * h * c;
+      T* p = probs.get();
+      StartRows(m, l, out, h, c);
+      const int64_t end = std::min(n, (sp + 1) * range);
+      for (int64_t c0 = sp * range; c0 < end; c0 += kChunk) {
+        const int64_t rows = std::min(kChunk, end - c0);
+        const T* chunk = kvs + c0 * width;  // (rows, c + d_R)
+        for (int64_t j = 0; j < rows; ++j)
+          for (int64_t hi = 0; hi < h; ++hi) p[hi * kChunk + j] = sc * Dot(qs + hi * width, chunk + j * width, width);
+        if (norm.on) {
+          T* t = tile.get();
+          Gemm(false, false, rows, hdn, c, alpha, chunk, width, ws, hdn, T(0), t, hdn);
+          for (int64_t j = 0; j < rows; ++j) {
+            const T* rope = chunk + j * width + c;
+            const T rope_ss = Dot(rope, rope, dr);
+            for (int64_t hi = 0; hi < h; ++hi) {
+              const T* key = t + j * hdn + hi * dn;
+              p[hi * kChunk + j] /= std::sqrt((Dot(key, key, dn) + rope_ss) * inv_d + eps);
+            }
+          }
+        }
+        for (int64_t hi = 0; hi < h; ++hi) AddChunk(p + hi * kChunk, rows, m[hi], l[hi], out + hi * c, c);
+        for (int64_t j = 0; j < rows; ++j) {
+          const T* latent = chunk + j * width;
+          for (int64_t hi = 0; hi < h; ++hi) {
+            const T pj = p[hi * kChunk + j];
+            T* oh = out + hi * c;
+#pragma omp simd
+            for (int64_t e = 0; e < c; ++e) oh[e] += pj * latent[e];
+          }
+        }
+      }
+    }
+  }
+  T *os = o.data<T>(), *ls = lse.data<T>();
+  for (int64_t hi = 0; hi < h; ++hi) {
+    ls[hi] = MergeRanges(part_m.data() + hi, part_l.data() + hi, part_o.data() + hi * c, splits, h, c, os + hi * c);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& kv, const Tensor& w_up, const LatentKeyNorm& norm,
+                                   double scale, Tensor& o, Tensor& lse) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, kv, w_up, norm, scale, o, lse);
+}
+
+}  // namespace lrkv::cpu

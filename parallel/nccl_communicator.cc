@@ -288,10 +288,21 @@ absl::Status NcclCommunicator::Barrier() {
 absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Split(int color, int key, std::string name) {
   LRKV_TRY(Usable("Split"));
   LRKV_TRY(WaitSends());
-  ncclConfig_t config = NonBlockingConfig();
-  ncclComm_t sub = nullptr;
-  LRKV_CUDA_TRY(ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, &config));
-  LRKV_TRY(WaitIssued("ncclCommSplit"));
+  // A non-blocking split writes the new handle when it completes, which can be after a timeout has
+  // returned from here: the cells it writes live on the heap and are leaked on that path, rather
+  // than being stack slots that a late write would corrupt.
+  struct SplitCells {
+    ncclConfig_t config;
+    ncclComm_t sub = nullptr;
+  };
+  auto cells = std::make_unique<SplitCells>();
+  cells->config = NonBlockingConfig();
+  LRKV_CUDA_TRY(ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &cells->sub, &cells->config));
+  if (absl::Status issued = WaitIssued("ncclCommSplit"); !issued.ok()) {
+    (void)cells.release();  // deliberately leaked, see above
+    return issued;
+  }
+  const ncclComm_t sub = cells->sub;
   if (sub == nullptr) return std::unique_ptr<NcclCommunicator>();
   std::unique_ptr<NcclCommunicator> c(new NcclCommunicator(sub, std::move(name), timeout_s_));
   LRKV_TRY(c->WaitIssued("ncclCommSplit (new group)"));

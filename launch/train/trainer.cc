@@ -333,6 +333,7 @@ absl::StatusOr<StepResult> Trainer::Step(int64_t step) {
     // the bf16 values are gathered (half the bytes of the fp32 masters).
     if (zero1_) LRKV_TRY(zero1_->AllGatherParameters(dp, values_));
   }
+  LRKV_TRY(WaitForDevice(model_->params().device()));  // the step's time includes the enqueued update
   // Job totals: loss sum, FLOPs, the bytes per (group, kind), and any rank's stop signal (so one
   // rank's signal stops every rank at this step).
   const double loss_sum = stage_->TakeLossSum();

@@ -41,4 +41,12 @@ absl::StatusOr<int64_t> FreeDeviceMemoryBytes(Device device) {
   return absl::FailedPreconditionError(absl::StrCat("no free-memory query for a ", DeviceName(device), " device"));
 }
 
+absl::Status WaitForDevice(Device device) {
+#ifdef LRKV_HAVE_CUDA
+  if (device == Device::kCuda) return cuda::Synchronize();
+#endif
+  (void)device;
+  return absl::OkStatus();
+}
+
 }  // namespace lrkv

@@ -19,4 +19,9 @@ absl::Status PrepareTrainingDevice(Device device, MPI_Comm world);
 // Bytes this rank's GPU has free now; FailedPrecondition on a host device or without CUDA.
 absl::StatusOr<int64_t> FreeDeviceMemoryBytes(Device device);
 
+// Waits until the work enqueued on the device is done (the CUDA stream; a host device runs each op
+// to completion): a step's time then includes its optimizer update and the parameters' all-gather,
+// which the host only enqueues.
+absl::Status WaitForDevice(Device device);
+
 }  // namespace lrkv

@@ -4,7 +4,10 @@
 #    300 steps in one process ends within 1% of the FP32 run's validation loss;
 #  - checkpoints keep the fp32 masters and moments: a BF16 run stopped at step 5 and resumed (one
 #    process, and tp2 x dp2 with ZeRO-1) gives the uninterrupted run's losses and final parameters
-#    bit for bit; the same checkpoint continues in FP32, its losses within 1% of the BF16 run's.
+#    bit for bit; the same checkpoint continues in FP32, its losses within 1% of the BF16 run's;
+#  - the checkpoints reshard: tp2 x dp2 + ZeRO-1's (its fp32 masters sharded over dp, saved as ranged
+#    blocks) resumed in one process, and one process's (whole masters) resumed at tp2 x dp2 + ZeRO-1,
+#    each continue the run it came from within the bf16 layout tolerance (5e-3, layouts.sh).
 # (Layout equivalence in bf16 is parallel.layouts_bf16.*, the memory model's bf16 figures
 # parallel.memory.)
 # usage: precision.sh BIN SRC WORK MPIRUN...
@@ -24,10 +27,14 @@ at_step5 "$w/ck_single" "$w/ck_single5"
 train_run single_resumed 1 "${short[@]}" --checkpoint_dir="$w/ck_single5" --resume
 at_step5 "$w/ck_big" "$w/ck_big5"
 train_run big_resumed 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_big5" --resume
+at_step5 "$w/ck_big" "$w/ck_big_to_single"
+train_run big_to_single 1 "${short[@]}" --checkpoint_dir="$w/ck_big_to_single" --resume
+at_step5 "$w/ck_single" "$w/ck_single_to_big"
+train_run single_to_big 4 "${short[@]}" "${big[@]}" --checkpoint_dir="$w/ck_single_to_big" --resume
 at_step5 "$w/ck_single" "$w/ck_fp32"
 train_run continued_fp32 1 "${short[@]}" --train.precision=FP32 --checkpoint_dir="$w/ck_fp32" --resume
 
-/usr/bin/python3 - "$w" <<'PY' && ok "bf16: demo, exact resume, FP32 continuation" || fail "bf16 checks"
+/usr/bin/python3 - "$w" <<'PY' && ok "bf16: demo, exact resume, resharded resume, FP32 continuation" || fail "bf16 checks"
 import glob, json, os, sys
 import numpy as np
 w = sys.argv[1]
@@ -52,6 +59,11 @@ for tag, ref in (("single_resumed", "single"), ("big_resumed", "big")):
     report(same_loss and same_params, f"{ref} resumed at step 5 in BF16: losses 6-10 "
            f"{'identical' if same_loss else 'DIFFER'}, {len(pa)} fp32 parameters "
            f"{'bit-identical' if same_params else 'DIFFER'}")
+for tag, ref in (("big_to_single", "big"), ("single_to_big", "single")):
+    a, b = rows(tag), rows(ref)
+    worst = max(abs(a[s]["loss"] - b[s]["loss"]) / b[s]["loss"] for s in range(6, 11))
+    report(worst < 5e-3, f"{ref}'s BF16 checkpoint resumed at the other layout: losses 6-10 within {worst:.1e} "
+           f"of {ref}'s (< 5e-3)")
 a, b = rows("continued_fp32"), rows("single")
 worst = max(abs(a[s]["loss"] - b[s]["loss"]) / b[s]["loss"] for s in range(6, 11))
 report(worst < 0.01, f"the BF16 checkpoint continued in FP32: losses 6-10 within {worst:.1e} of BF16's (< 1%)")

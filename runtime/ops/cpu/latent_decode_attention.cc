@@ -1,7 +1,7 @@
 // CPU kernel of latent_decode_attention.h (MLA's and MLRA's absorbed decoding): flash-decoding's
 // scheme (online_softmax.h). A task takes a range of the cached positions and walks it kChunk rows
-// at a time, in memory order: each row [c_t; rope_t] is scored against every head's absorbed query
-// while it is in L1, and later added to every head's output. With the key norm, the chunk's
+// at a time: every head reads the same rows [c_t; rope_t], so the chunk's scores and its share of
+// the outputs are two small GEMMs over all heads at once. With the key norm, the chunk's
 // latents times W (one (rows, c) x (c, H d_n) GEMM, alpha folded in) land in a tile that stays in
 // L2; each (row, head)'s sum of squares there, plus the row's RoPE key's, gives its 1 / rms. Every
 // cached byte is read once per step; the ranges' partial results are merged per head at the end.
@@ -18,7 +18,7 @@
 namespace lrkv::cpu {
 namespace {
 
-constexpr int64_t kChunk = 32;      // positions per chunk: the norm's tile is kChunk x H d_n
+constexpr int64_t kChunk = 64;      // positions per chunk: the norm's tile, kChunk x H d_n, stays in L2
 constexpr int64_t kMinRange = 512;  // positions per task at least
 
 template <typename T>
@@ -52,8 +52,8 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
       for (int64_t c0 = sp * range; c0 < end; c0 += kChunk) {
         const int64_t rows = std::min(kChunk, end - c0);
         const T* chunk = kvs + c0 * width;  // (rows, c + d_R)
-        for (int64_t j = 0; j < rows; ++j)
-          for (int64_t hi = 0; hi < h; ++hi) p[hi * kChunk + j] = sc * Dot(qs + hi * width, chunk + j * width, width);
+        // P (H, rows) = scale Q (H, c + d_R) chunk^T: every head reads the same rows, so a GEMM reuses them.
+        Gemm(false, true, h, rows, width, sc, qs, width, chunk, width, T(0), p, kChunk);
         if (norm.on) {
           T* t = tile.get();
           Gemm(false, false, rows, hdn, c, alpha, chunk, width, ws, hdn, T(0), t, hdn);
@@ -67,15 +67,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
           }
         }
         for (int64_t hi = 0; hi < h; ++hi) AddChunk(p + hi * kChunk, rows, m[hi], l[hi], out + hi * c, c);
-        for (int64_t j = 0; j < rows; ++j) {
-          const T* latent = chunk + j * width;
-          for (int64_t hi = 0; hi < h; ++hi) {
-            const T pj = p[hi * kChunk + j];
-            T* oh = out + hi * c;
-#pragma omp simd
-            for (int64_t e = 0; e < c; ++e) oh[e] += pj * latent[e];
-          }
-        }
+        Gemm(false, false, h, c, rows, T(1), p, kChunk, chunk, width, T(1), out, c);  // out += P latents
       }
     }
   }

@@ -246,7 +246,7 @@ TEST_P(BackendOps, Attention) {
   const Case cases[] = {{"mha", 2, 37, 3, 3, 16, 16, {}},     {"gqa", 1, 64, 4, 2, 32, 32, {}},
                         {"mqa", 2, 20, 4, 1, 8, 8, {}},       {"mla", 1, 50, 2, 2, 24, 16, {}},
                         {"t1", 3, 1, 2, 1, 8, 8, {}},         {"tp_offset", 1, 40, 2, 3, 16, 16, {2, 3}},
-                        {"long", 1, 129, 2, 2, 64, 64, {}}};
+                        {"long", 1, 129, 2, 2, 64, 64, {}},   {"mla_wide", 1, 80, 2, 2, 192, 128, {}}};
   for (const Case& c : cases) {
     const std::string what = std::string("attention ") + c.name;
     const double scale = 1.0 / std::sqrt(double(c.dqk));

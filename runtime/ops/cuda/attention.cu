@@ -16,8 +16,17 @@
 //
 // The forward saves each row's log-sum-exp in `lse` (B, H, T) (Acc<T>: fp32, or fp64 for f64
 // tensors); backward reads it. (The kernels can also recompute it, lse_known = false.)
+//
+// bf16 heads whose widths are multiples of 16 (at most 256) take the tensor-core forward of
+// flash_attention.cuh instead (LRKV_CUDA_FLASH_ATTENTION=0 keeps them on the SIMT kernel, for
+// comparisons and as a way around it); its log-sum-exp is the one the backward kernels below read.
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
 #include "runtime/cuda/kernel_utils.cuh"
 #include "runtime/ops/attention.h"
+#include "runtime/ops/cuda/flash_attention.cuh"
 #include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
@@ -326,6 +335,40 @@ absl::Status CheckGrid(const Dims& d) {
   return absl::OkStatus();
 }
 
+__global__ void __launch_bounds__(flash::kThreads)
+    FlashForwardKernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+                       bf16* __restrict__ o, float* __restrict__ lse, flash::Dims d) {
+  extern __shared__ __align__(128) unsigned char flash_smem[];
+  flash::Forward(flash_smem, q, k, v, o, lse, d);
+}
+
+// Whether the tensor-core forward takes these tensors: bf16, head widths it supports, q, k, v on
+// 16 bytes (it loads 8 elements at a time), and not switched off.
+template <typename T>
+bool UsesTensorCores(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("LRKV_CUDA_FLASH_ATTENTION");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  const auto aligned = [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()) % 16 == 0; };
+  return std::is_same<T, bf16>::value && enabled && flash::Supports(d.dqk, d.dv) && aligned(q) && aligned(k) &&
+         aligned(v);
+}
+
+absl::Status FlashForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
+                          const Dims& d) {
+  const flash::Dims fd{d.b, d.t, d.h, d.hk, d.dqk, d.dv, d.group, d.offset, static_cast<float>(scale)};
+  const size_t bytes = flash::Layout(fd).bytes;
+  LRKV_TRY(PrepareSharedMemory(FlashForwardKernel, bytes, "forward (tensor cores)", d));
+  const dim3 grid(static_cast<unsigned>((d.t + flash::kQueries - 1) / flash::kQueries), static_cast<unsigned>(d.h),
+                  static_cast<unsigned>(d.b));
+  FlashForwardKernel<<<grid, flash::kThreads, bytes, CurrentStream()>>>(q.data<bf16>(), k.data<bf16>(),
+                                                                         v.data<bf16>(), o.data<bf16>(),
+                                                                         lse.data<float>(), fd);
+  LRKV_CUDA_TRY_LAUNCH();
+  return absl::OkStatus();
+}
+
 template <typename T>
 absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse_out,
                      KvGroups groups) {
@@ -333,6 +376,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   const Dims d = GetDims(q, v, groups);
   if (d.b * d.h * d.t == 0) return absl::OkStatus();
   LRKV_TRY(CheckGrid(d));
+  if (UsesTensorCores<T>(q, k, v, d)) return FlashForward(q, k, v, scale, o, lse_out, d);
   const size_t bytes =
       sizeof(A) * (kBQ * d.dqk + kBK * Padded(d.dqk) + kBK * d.dv + kBQ * d.dv + kWarps * kBK);
   LRKV_TRY(PrepareSharedMemory(ForwardKernel<T>, bytes, "forward", d));

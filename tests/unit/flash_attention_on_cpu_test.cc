@@ -1,0 +1,116 @@
+// The CUDA backend's tensor-core attention forward (runtime/ops/cuda/flash_attention.cuh) run on the
+// CPU under tests/testing/cuda_on_cpu.h, against the CPU backend's attention in float64 on the same
+// bf16-rounded inputs. On a GPU the cross-backend op test (backend_ops_test) checks the same kernel
+// through the CUDA backend; this test runs its code in every build, GPU or not: its indexing, causal
+// masking, online softmax, GQA/TP head mapping, partial tiles, synchronisation and the alignment rules
+// of its WMMA loads and stores.
+#include "tests/testing/cuda_on_cpu.h"
+// (The kernel's header after the emulation, which it then uses instead of CUDA's headers.)
+#include "runtime/ops/cuda/flash_attention.cuh"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/ops/attention.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+namespace flash = cuda::flash;
+using testing::At;
+
+struct Case {
+  const char* name;
+  int64_t b, t, h, hk, dqk, dv;
+  KvGroups groups;
+};
+
+// Uniform values in [-range, range), rounded to bf16: the kernel's inputs and, as float64, the
+// reference's.
+struct Bf16Input {
+  std::vector<__nv_bfloat16> bits;
+  Tensor f64;
+};
+Bf16Input Input(const Shape& shape, uint64_t seed, double range) {
+  Bf16Input in{{}, testing::Random(shape, seed, DType::kF64)};
+  for (int64_t i = 0; i < in.f64.numel(); ++i) {
+    in.bits.push_back(__float2bfloat16_rn(float(range * At(in.f64, i))));
+    testing::Set(in.f64, i, __bfloat162float(in.bits.back()));
+  }
+  return in;
+}
+
+class FlashAttentionOnCpu : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FlashAttentionOnCpu, ForwardEqualsCpuBackend) {
+  const Case c = GetParam();
+  ASSERT_TRUE(flash::Supports(c.dqk, c.dv));
+  // Scores of several units, so that the softmax is far from uniform and the rescaling matters.
+  const Bf16Input q = Input({c.b, c.t, c.h, c.dqk}, 1, 2.0), k = Input({c.b, c.t, c.hk, c.dqk}, 2, 2.0);
+  const Bf16Input v = Input({c.b, c.t, c.hk, c.dv}, 3, 1.0);
+  const double scale = 1.0 / std::sqrt(double(c.dqk));
+
+  Tensor o_ref = Tensor::Empty({c.b, c.t, c.h, c.dv}, DType::kF64).value();
+  Tensor lse_ref = Tensor::Empty({c.b, c.h, c.t}, DType::kF64).value();
+  ASSERT_TRUE(CausalAttentionForward(q.f64, k.f64, v.f64, scale, o_ref, lse_ref, c.groups).ok());
+
+  const int64_t group = c.groups.group == 0 ? c.h / c.hk : c.groups.group;  // as the op resolves it
+  const flash::Dims d{c.b, c.t, c.h, c.hk, c.dqk, c.dv, group, c.groups.q_head_offset, float(scale)};
+  std::vector<__nv_bfloat16> o(o_ref.numel(), __float2bfloat16_rn(NAN));
+  std::vector<float> lse(lse_ref.numel(), NAN);
+  const dim3 grid(unsigned((c.t + flash::kQueries - 1) / flash::kQueries), unsigned(c.h), unsigned(c.b));
+  cuda_on_cpu::Launch(grid, dim3(flash::kThreads), flash::Layout(d).bytes, flash::Forward, q.bits.data(),
+                      k.bits.data(), v.bits.data(), o.data(), lse.data(), d);
+
+  // bf16 rounds the probabilities fed to P V and the output: about 2^-8 relative each.
+  double o_err = 0, lse_err = 0;
+  for (int64_t i = 0; i < o_ref.numel(); ++i) {
+    const double got = __bfloat162float(o[i]);
+    o_err = std::isnan(got) ? INFINITY : std::max(o_err, std::abs(got - At(o_ref, i)));
+  }
+  for (int64_t i = 0; i < lse_ref.numel(); ++i) {
+    lse_err = std::isnan(lse[i]) ? INFINITY : std::max(lse_err, std::abs(lse[i] - At(lse_ref, i)));
+  }
+  EXPECT_LT(o_err, 1e-2) << c.name << ": largest |o - reference| (values in [-1, 1])";
+  EXPECT_LT(lse_err, 1e-4) << c.name << ": largest |log-sum-exp - reference|";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, FlashAttentionOnCpu,
+    ::testing::Values(Case{"one_row", 1, 1, 1, 1, 16, 16, {}},            // a single query and key
+                      Case{"gqa_partial_tile", 2, 100, 4, 2, 32, 16, {}},  // Dqk != Dv, rows past T
+                      Case{"mqa_three_blocks", 1, 130, 3, 1, 48, 32, {}},  // blocks with 1, 2 and 3 key tiles
+                      Case{"tp_offset", 1, 70, 2, 3, 16, 16, {2, 3}},      // local heads 0, 1 read KV heads 1, 2
+                      Case{"mla_widths", 1, 80, 2, 2, 192, 128, {}}),      // MLA's d_h + d_R and d_h
+    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+TEST(CudaOnCpu, WmmaRefusesMisalignedTiles) {
+  // 16 bf16 = 32 bytes a row; starting one element in, the tile is not on a 256-bit boundary.
+  EXPECT_DEATH(
+      {
+        cuda_on_cpu::Launch(dim3(1), dim3(32), 1024, [](unsigned char* smem) {
+          nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+          nvcuda::wmma::load_matrix_sync(a, reinterpret_cast<__nv_bfloat16*>(smem) + 1, 16);
+        });
+      },
+      "not 256-bit aligned");
+}
+
+TEST(CudaOnCpu, ShufflesAndBarriersFollowCuda) {
+  std::vector<float> out(64);
+  cuda_on_cpu::Launch(dim3(1), dim3(64), 64 * sizeof(float), [&out](unsigned char* smem) {
+    float* shared = reinterpret_cast<float*>(smem);
+    const int t = int(threadIdx.x);
+    shared[t] = float(t);
+    __syncthreads();
+    // The block's other warp wrote its half before the barrier; lane ^ 1's value comes by shuffle.
+    out[t] = shared[63 - t] + __shfl_xor_sync(0xffffffffu, float(t), 1);
+  });
+  for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], float(63 - t) + float(t ^ 1)) << t;
+}
+
+}  // namespace
+}  // namespace lrkv

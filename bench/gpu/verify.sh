@@ -225,6 +225,9 @@ device() {
     step "torch_compiled_$v" 120 "$python" "$ROOT/bench/gpu/torch_baseline.py" --attention "$v" "${torch_shape[@]}" \
       --compile --out "$work/torch_compiled_$v.json"
   done
+  # gpu_op_bench again with bf16 attention on the SIMT kernels: what the tensor-core kernels gain.
+  step gpu_op_bench_simt 45 bash -c "LRKV_CUDA_FLASH_ATTENTION=0 $(printf '%q ' "${bundled[@]}") \
+    '$BUNDLE/bin/gpu_op_bench' >'$work/gpu_op_bench_simt.jsonl'"
   "$python" "$ROOT/bench/gpu/verify_report.py" "$work" "$BUNDLE/reference" "$dev" | tee "$work/report.txt"
 }
 

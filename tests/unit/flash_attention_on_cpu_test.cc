@@ -1,9 +1,9 @@
-// The CUDA backend's tensor-core attention forward (runtime/ops/cuda/flash_attention.cuh) run on the
-// CPU under tests/testing/cuda_on_cpu.h, against the CPU backend's attention in float64 on the same
-// bf16-rounded inputs. On a GPU the cross-backend op test (backend_ops_test) checks the same kernel
+// The CUDA backend's tensor-core attention, forward and backward (runtime/ops/cuda/flash_attention.cuh),
+// run on the CPU under tests/testing/cuda_on_cpu.h, against the CPU backend's attention in float64 on
+// the same bf16-rounded inputs. On a GPU the cross-backend op test (backend_ops_test) checks the same kernel
 // through the CUDA backend; this test runs its code in every build, GPU or not: its indexing, causal
-// masking, online softmax, GQA/TP head mapping, partial tiles, synchronisation and the alignment rules
-// of its WMMA loads and stores.
+// masking, online softmax, gradients, GQA/TP head mapping (the KV heads no local query head reads get
+// zero gradients), partial tiles, synchronisation and the alignment rules of its WMMA loads and stores.
 #include "tests/testing/cuda_on_cpu.h"
 // (The kernel's header after the emulation, which it then uses instead of CUDA's headers.)
 #include "runtime/ops/cuda/flash_attention.cuh"
@@ -42,40 +42,63 @@ Bf16Input Input(const Shape& shape, uint64_t seed, double range) {
   }
   return in;
 }
+std::vector<__nv_bfloat16> Poisoned(const Tensor& like) {
+  return std::vector<__nv_bfloat16>(like.numel(), __float2bfloat16_rn(NAN));
+}
+
+// max |got - reference| / max |reference|, the cross-backend test's measure (infinite on a NaN).
+template <typename T, typename ToDouble>
+double RelativeError(const std::vector<T>& got, const Tensor& reference, ToDouble to_double) {
+  double err = 0, scale = 1e-30;
+  for (int64_t i = 0; i < reference.numel(); ++i) {
+    const double x = to_double(got[i]);
+    err = std::isnan(x) ? INFINITY : std::max(err, std::abs(x - At(reference, i)));
+    scale = std::max(scale, std::abs(At(reference, i)));
+  }
+  return err / scale;
+}
+double FromBf16(__nv_bfloat16 x) { return __bfloat162float(x); }
+double FromFloat(float x) { return x; }
 
 class FlashAttentionOnCpu : public ::testing::TestWithParam<Case> {};
 
-TEST_P(FlashAttentionOnCpu, ForwardEqualsCpuBackend) {
+// Forward, then backward from the forward's log-sum-exp, against the CPU backend's forward and
+// backward in float64 on the same bf16 values. bf16 rounds the probabilities and dS fed to the GEMMs
+// and every output: relative errors of a few 2^-8 at most, under the cross-backend test's 1e-2.
+TEST_P(FlashAttentionOnCpu, EqualsCpuBackend) {
   const Case c = GetParam();
   ASSERT_TRUE(flash::Supports(c.dqk, c.dv));
   // Scores of several units, so that the softmax is far from uniform and the rescaling matters.
   const Bf16Input q = Input({c.b, c.t, c.h, c.dqk}, 1, 2.0), k = Input({c.b, c.t, c.hk, c.dqk}, 2, 2.0);
-  const Bf16Input v = Input({c.b, c.t, c.hk, c.dv}, 3, 1.0);
+  const Bf16Input v = Input({c.b, c.t, c.hk, c.dv}, 3, 1.0), dout = Input({c.b, c.t, c.h, c.dv}, 4, 1.0);
   const double scale = 1.0 / std::sqrt(double(c.dqk));
-
   Tensor o_ref = Tensor::Empty({c.b, c.t, c.h, c.dv}, DType::kF64).value();
   Tensor lse_ref = Tensor::Empty({c.b, c.h, c.t}, DType::kF64).value();
   ASSERT_TRUE(CausalAttentionForward(q.f64, k.f64, v.f64, scale, o_ref, lse_ref, c.groups).ok());
+  Tensor dq_ref = testing::ZerosLike(q.f64), dk_ref = testing::ZerosLike(k.f64), dv_ref = testing::ZerosLike(v.f64);
+  ASSERT_TRUE(
+      CausalAttentionBackward(dout.f64, q.f64, k.f64, v.f64, lse_ref, scale, dq_ref, dk_ref, dv_ref, c.groups).ok());
 
   const int64_t group = c.groups.group == 0 ? c.h / c.hk : c.groups.group;  // as the op resolves it
   const flash::Dims d{c.b, c.t, c.h, c.hk, c.dqk, c.dv, group, c.groups.q_head_offset, float(scale)};
-  std::vector<__nv_bfloat16> o(o_ref.numel(), __float2bfloat16_rn(NAN));
-  std::vector<float> lse(lse_ref.numel(), NAN);
-  const dim3 grid(unsigned((c.t + flash::kQueries - 1) / flash::kQueries), unsigned(c.h), unsigned(c.b));
-  cuda_on_cpu::Launch(grid, dim3(flash::kThreads), flash::Layout(d).bytes, flash::Forward, q.bits.data(),
-                      k.bits.data(), v.bits.data(), o.data(), lse.data(), d);
+  const unsigned row_blocks = unsigned((c.t + flash::kBlockRows - 1) / flash::kBlockRows);
+  std::vector<__nv_bfloat16> o = Poisoned(o_ref), dq = Poisoned(dq_ref), dk = Poisoned(dk_ref), dv = Poisoned(dv_ref);
+  std::vector<float> lse(lse_ref.numel(), NAN), dsum(lse_ref.numel(), NAN);
+  cuda_on_cpu::Launch(dim3(row_blocks, unsigned(c.h), unsigned(c.b)), dim3(flash::kThreads),
+                      flash::ForwardTiles(nullptr, d).arena.bytes(), flash::Forward, q.bits.data(), k.bits.data(),
+                      v.bits.data(), o.data(), lse.data(), d);
+  cuda_on_cpu::Launch(dim3(row_blocks, unsigned(c.h), unsigned(c.b)), dim3(flash::kThreads),
+                      flash::QueryGradTiles(nullptr, d).arena.bytes(), flash::BackwardQueries, dout.bits.data(),
+                      q.bits.data(), k.bits.data(), v.bits.data(), lse.data(), dsum.data(), dq.data(), d);
+  cuda_on_cpu::Launch(dim3(row_blocks, unsigned(c.hk), unsigned(c.b)), dim3(flash::kThreads),
+                      flash::KeyGradTiles(nullptr, d).arena.bytes(), flash::BackwardKeys, dout.bits.data(),
+                      q.bits.data(), k.bits.data(), v.bits.data(), lse.data(), dsum.data(), dk.data(), dv.data(), d);
 
-  // bf16 rounds the probabilities fed to P V and the output: about 2^-8 relative each.
-  double o_err = 0, lse_err = 0;
-  for (int64_t i = 0; i < o_ref.numel(); ++i) {
-    const double got = __bfloat162float(o[i]);
-    o_err = std::isnan(got) ? INFINITY : std::max(o_err, std::abs(got - At(o_ref, i)));
-  }
-  for (int64_t i = 0; i < lse_ref.numel(); ++i) {
-    lse_err = std::isnan(lse[i]) ? INFINITY : std::max(lse_err, std::abs(lse[i] - At(lse_ref, i)));
-  }
-  EXPECT_LT(o_err, 1e-2) << c.name << ": largest |o - reference| (values in [-1, 1])";
-  EXPECT_LT(lse_err, 1e-4) << c.name << ": largest |log-sum-exp - reference|";
+  EXPECT_LT(RelativeError(o, o_ref, FromBf16), 1e-2) << c.name << " o";
+  EXPECT_LT(RelativeError(lse, lse_ref, FromFloat), 1e-5) << c.name << " log-sum-exp";
+  EXPECT_LT(RelativeError(dq, dq_ref, FromBf16), 1e-2) << c.name << " dq";
+  EXPECT_LT(RelativeError(dk, dk_ref, FromBf16), 1e-2) << c.name << " dk";
+  EXPECT_LT(RelativeError(dv, dv_ref, FromBf16), 1e-2) << c.name << " dv";
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -17,11 +17,13 @@
 // The forward saves each row's log-sum-exp in `lse` (B, H, T) (Acc<T>: fp32, or fp64 for f64
 // tensors); backward reads it. (The kernels can also recompute it, lse_known = false.)
 //
-// bf16 heads whose widths are multiples of 16 (at most 256) take the tensor-core forward of
-// flash_attention.cuh instead (LRKV_CUDA_FLASH_ATTENTION=0 keeps them on the SIMT kernel, for
-// comparisons and as a way around it); its log-sum-exp is the one the backward kernels below read.
+// bf16 heads whose widths flash_attention.cuh supports (multiples of 16, up to MLA's Dqk 192 / Dv
+// 128) take its tensor-core kernels instead, forward and backward (LRKV_CUDA_FLASH_ATTENTION=0 keeps
+// them on the SIMT kernels, for comparisons and as a way around them). Both save the same state, each
+// row's log-sum-exp.
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <type_traits>
 
 #include "runtime/cuda/kernel_utils.cuh"
@@ -335,36 +337,84 @@ absl::Status CheckGrid(const Dims& d) {
   return absl::OkStatus();
 }
 
+// The tensor-core kernels (flash_attention.cuh) behind __global__ entry points, each handing over
+// its dynamic shared memory.
 __global__ void __launch_bounds__(flash::kThreads)
     FlashForwardKernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                        bf16* __restrict__ o, float* __restrict__ lse, flash::Dims d) {
   extern __shared__ __align__(128) unsigned char flash_smem[];
   flash::Forward(flash_smem, q, k, v, o, lse, d);
 }
+__global__ void __launch_bounds__(flash::kThreads)
+    FlashBackwardQueriesKernel(const bf16* __restrict__ dout, const bf16* __restrict__ q, const bf16* __restrict__ k,
+                               const bf16* __restrict__ v, const float* __restrict__ lse, float* __restrict__ dsum,
+                               bf16* __restrict__ dq, flash::Dims d) {
+  extern __shared__ __align__(128) unsigned char flash_smem[];
+  flash::BackwardQueries(flash_smem, dout, q, k, v, lse, dsum, dq, d);
+}
+__global__ void __launch_bounds__(flash::kThreads)
+    FlashBackwardKeysKernel(const bf16* __restrict__ dout, const bf16* __restrict__ q, const bf16* __restrict__ k,
+                            const bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ dsum,
+                            bf16* __restrict__ dk, bf16* __restrict__ dv, flash::Dims d) {
+  extern __shared__ __align__(128) unsigned char flash_smem[];
+  flash::BackwardKeys(flash_smem, dout, q, k, v, lse, dsum, dk, dv, d);
+}
 
-// Whether the tensor-core forward takes these tensors: bf16, head widths it supports, q, k, v on
-// 16 bytes (it loads 8 elements at a time), and not switched off.
+// Whether the tensor-core kernels take these tensors: bf16, head widths they support, every bf16
+// tensor they load on 16 bytes (8 elements at a time), and not switched off.
 template <typename T>
-bool UsesTensorCores(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d) {
+bool UsesTensorCores(const Dims& d, std::initializer_list<const Tensor*> loaded) {
   static const bool enabled = [] {
     const char* env = std::getenv("LRKV_CUDA_FLASH_ATTENTION");
     return env == nullptr || std::strcmp(env, "0") != 0;
   }();
-  const auto aligned = [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()) % 16 == 0; };
-  return std::is_same<T, bf16>::value && enabled && flash::Supports(d.dqk, d.dv) && aligned(q) && aligned(k) &&
-         aligned(v);
+  if constexpr (!std::is_same<T, bf16>::value) {
+    return false;
+  } else {
+    if (!enabled || !flash::Supports(d.dqk, d.dv)) return false;
+    for (const Tensor* t : loaded) {
+      if (reinterpret_cast<uintptr_t>(t->raw()) % 16 != 0) return false;
+    }
+    return true;
+  }
+}
+
+flash::Dims FlashDims(const Dims& d, double scale) {
+  return flash::Dims{d.b, d.t, d.h, d.hk, d.dqk, d.dv, d.group, d.offset, static_cast<float>(scale)};
+}
+dim3 FlashGrid(const Dims& d, int64_t heads) {
+  return dim3(static_cast<unsigned>((d.t + flash::kBlockRows - 1) / flash::kBlockRows), static_cast<unsigned>(heads),
+              static_cast<unsigned>(d.b));
 }
 
 absl::Status FlashForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
                           const Dims& d) {
-  const flash::Dims fd{d.b, d.t, d.h, d.hk, d.dqk, d.dv, d.group, d.offset, static_cast<float>(scale)};
-  const size_t bytes = flash::Layout(fd).bytes;
+  const flash::Dims fd = FlashDims(d, scale);
+  const size_t bytes = flash::ForwardTiles(nullptr, fd).arena.bytes();
   LRKV_TRY(PrepareSharedMemory(FlashForwardKernel, bytes, "forward (tensor cores)", d));
-  const dim3 grid(static_cast<unsigned>((d.t + flash::kQueries - 1) / flash::kQueries), static_cast<unsigned>(d.h),
-                  static_cast<unsigned>(d.b));
-  FlashForwardKernel<<<grid, flash::kThreads, bytes, CurrentStream()>>>(q.data<bf16>(), k.data<bf16>(),
-                                                                         v.data<bf16>(), o.data<bf16>(),
-                                                                         lse.data<float>(), fd);
+  FlashForwardKernel<<<FlashGrid(d, d.h), flash::kThreads, bytes, CurrentStream()>>>(
+      q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), o.data<bf16>(), lse.data<float>(), fd);
+  LRKV_CUDA_TRY_LAUNCH();
+  return absl::OkStatus();
+}
+
+// dsum: (B, H, T) fp32 scratch for D, written by the queries' kernel, read by the keys'.
+absl::Status FlashBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
+                           double scale, Tensor& dq, Tensor& dk, Tensor& dv, float* dsum, const Dims& d) {
+  const flash::Dims fd = FlashDims(d, scale);
+  if (d.h > 0) {
+    const size_t bytes = flash::QueryGradTiles(nullptr, fd).arena.bytes();
+    LRKV_TRY(PrepareSharedMemory(FlashBackwardQueriesKernel, bytes, "backward (queries, tensor cores)", d));
+    FlashBackwardQueriesKernel<<<FlashGrid(d, d.h), flash::kThreads, bytes, CurrentStream()>>>(
+        dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dq.data<bf16>(),
+        fd);
+    LRKV_CUDA_TRY_LAUNCH();
+  }
+  const size_t bytes = flash::KeyGradTiles(nullptr, fd).arena.bytes();
+  LRKV_TRY(PrepareSharedMemory(FlashBackwardKeysKernel, bytes, "backward (keys, tensor cores)", d));
+  FlashBackwardKeysKernel<<<FlashGrid(d, d.hk), flash::kThreads, bytes, CurrentStream()>>>(
+      dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dk.data<bf16>(),
+      dv.data<bf16>(), fd);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -376,7 +426,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   const Dims d = GetDims(q, v, groups);
   if (d.b * d.h * d.t == 0) return absl::OkStatus();
   LRKV_TRY(CheckGrid(d));
-  if (UsesTensorCores<T>(q, k, v, d)) return FlashForward(q, k, v, scale, o, lse_out, d);
+  if (UsesTensorCores<T>(d, {&q, &k, &v})) return FlashForward(q, k, v, scale, o, lse_out, d);
   const size_t bytes =
       sizeof(A) * (kBQ * d.dqk + kBK * Padded(d.dqk) + kBK * d.dv + kBQ * d.dv + kWarps * kBK);
   LRKV_TRY(PrepareSharedMemory(ForwardKernel<T>, bytes, "forward", d));
@@ -398,6 +448,9 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
   // D per (batch, head, row).
   LRKV_TRY_ASSIGN(Tensor scratch, Tensor::Empty({d.b * d.h * d.t}, DTypeOf<A>::value, Device::kCuda));
   A* dsum = scratch.data<A>();
+  if (UsesTensorCores<T>(d, {&dout, &q, &k, &v})) {
+    return FlashBackward(dout, q, k, v, lse_in, scale, dq, dk, dv, scratch.data<float>(), d);
+  }
   A* lse = const_cast<A*>(lse_in.data<A>());
   if (d.h > 0) {
     const size_t bytes = sizeof(A) * (kBQ * d.dqk + kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) +

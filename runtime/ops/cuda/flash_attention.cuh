@@ -1,17 +1,22 @@
-// Causal attention forward on tensor cores: FlashAttention-2's forward for bf16 q, k, v with fp32
-// accumulation, its GEMMs as WMMA 16x16x16 fragments. attention.cu takes it for bf16 heads whose
-// widths are multiples of 16 (at most 256) and keeps its SIMT kernels for everything else.
+// Causal attention on tensor cores: FlashAttention-2's forward and a deterministic backward for bf16
+// q, k, v with fp32 accumulation, every GEMM as WMMA 16x16x16 fragments. attention.cu takes these
+// kernels for bf16 heads whose widths they support (Supports) and keeps its SIMT kernels otherwise.
 //
-// A block owns kQueries = 64 query rows of one (batch, head); each of its 4 warps owns 16 of them.
-// For every tile of kKeys = 64 keys the block loads K and V into shared memory, and each warp
-//   1. S (16, 64) = Q_w K^T on tensor cores, into shared memory (fp32);
-//   2. per row (two lanes a row, 32 columns each): scale, causal mask, the running maximum m and
-//      sum l of the online softmax, P = exp(S - m) as bf16, and the row's output rescaled;
-//   3. O_w (16, Dv) += P V on tensor cores, O kept in shared memory (fp32), since WMMA does not say
-//      which lane holds which element of a fragment and step 2 must rescale O's rows.
-// At the end O / l is written as bf16 and m + log l as the row's log-sum-exp (fp32), which the
-// backward kernels read. Key tiles past the block's last row are skipped (causality); the blocks
-// with the most tiles are launched first.
+// Every kernel's block has 4 warps and owns 64 rows (queries, or keys) of one (batch, head); each warp
+// owns 16 of them and walks tiles of 64 of the other side. Tiles and accumulators live in shared
+// memory: WMMA does not say which lane holds which element of a fragment, and the softmax works on
+// rows, so each GEMM's result goes through shared memory (fp32), where two lanes own a row.
+//
+// Forward, per key tile: S = Q K^T; the online softmax (running maximum m, sum l per row), P =
+// exp(S - m) in bf16 and O's rows rescaled; O += P V. O / l is written as bf16 and m + log l as the
+// row's log-sum-exp (fp32), which the backward reads.
+//
+// Backward, without atomics (a run is bit-reproducible) in two kernels:
+//   queries: per query tile, a first pass over the key tiles forms D = rowsum(P o dP) (dP = dO V^T;
+//            the interface passes no O for dO . O), a second dS = P o (dP - D) scale and dQ += dS K;
+//   keys:    per key tile of a KV head, over the query tiles of every local query head of its group,
+//            P^T, dS^T again from K Q^T and V dO^T and the queries' D, dV += P^T dO, dK += dS^T Q.
+// Query tiles with no key a block sees are skipped (causality); the longest blocks start first.
 //
 // This file is compiled by nvcc (attention.cu) and, for tests on a machine without a GPU, by the
 // host compiler under tests/testing/cuda_on_cpu.h (tests/unit/flash_attention_on_cpu_test.cc): it
@@ -32,11 +37,11 @@ namespace lrkv::cuda::flash {
 using bf16 = __nv_bfloat16;
 
 constexpr int kWarps = 4;
-constexpr int kRows = 16;                  // query rows per warp: one WMMA tile high
-constexpr int kQueries = kWarps * kRows;   // query rows per block
-constexpr int kKeys = 64;                  // keys per tile
+constexpr int kRows = 16;                 // rows per warp: one WMMA tile high
+constexpr int kBlockRows = kWarps * kRows;  // rows per block
+constexpr int kTile = 64;                 // columns per tile of the other side (keys, or queries)
 constexpr int kThreads = kWarps * 32;
-constexpr int kMaxWidth = 256;             // widest head (shared memory grows with Dqk and Dv)
+constexpr size_t kMaxSharedBytes = 232448;  // per block on sm_90 (227 KiB, opted in)
 
 struct Dims {
   int64_t b, t, h, hk, dqk, dv;  // q (B, T, H, Dqk), k (B, T, Hk, Dqk), v (B, T, Hk, Dv)
@@ -44,52 +49,122 @@ struct Dims {
   float scale;
 };
 
-// Whether the kernel takes heads of these widths (the caller also checks bf16 and 16-byte alignment).
-inline bool Supports(int64_t dqk, int64_t dv) {
-  return dqk % 16 == 0 && dv % 16 == 0 && dqk > 0 && dv > 0 && dqk <= kMaxWidth && dv <= kMaxWidth;
-}
-
-// Shared memory: row strides padded by 16 bytes (bank spread; WMMA wants strides of 16 bytes and
-// tiles on 32-byte boundaries), each array starting on 128 bytes.
-struct Layout {
-  int64_t ldq, ldk, ldv, lds, ldp, ldo;          // row strides, in elements
-  size_t q, k, v, s, p, o, m, l, bytes;          // byte offsets, total
-  __host__ __device__ explicit Layout(const Dims& d)
-      : ldq(d.dqk + 8), ldk(d.dqk + 8), ldv(d.dv + 8), lds(kKeys + 4), ldp(kKeys + 8), ldo(d.dv + 4) {
-    size_t at = 0;
-    auto take = [&at](size_t n) {
-      const size_t start = at;
-      at += (n + 127) / 128 * 128;
-      return start;
-    };
-    q = take(kQueries * ldq * sizeof(bf16));
-    k = take(kKeys * ldk * sizeof(bf16));
-    v = take(kKeys * ldv * sizeof(bf16));
-    s = take(kQueries * lds * sizeof(float));
-    p = take(kQueries * ldp * sizeof(bf16));
-    o = take(kQueries * ldo * sizeof(float));
-    m = take(kQueries * sizeof(float));
-    l = take(kQueries * sizeof(float));
-    bytes = at;
+// Shared memory is carved into arrays starting on 128 bytes; without a base it only counts bytes.
+// Row strides are padded by 16 bytes (banks; WMMA wants strides of 16 bytes, tiles on 32).
+class Arena {
+ public:
+  __host__ __device__ explicit Arena(unsigned char* base) : base_(base) {}
+  template <typename T>
+  __host__ __device__ T* Take(int64_t n) {
+    T* p = base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + at_);
+    at_ += (size_t(n) * sizeof(T) + 127) / 128 * 128;
+    return p;
   }
+  __host__ __device__ size_t bytes() const { return at_; }
+
+ private:
+  unsigned char* base_;
+  size_t at_ = 0;
+};
+__host__ __device__ inline int64_t Ld(int64_t width, bf16*) { return width + 8; }
+__host__ __device__ inline int64_t Ld(int64_t width, float*) { return width + 4; }
+
+// A (rows, width) array in shared memory and its row stride.
+template <typename T>
+struct Tile {
+  T* at;
+  int64_t ld;
+  __host__ __device__ Tile(Arena& arena, int64_t rows, int64_t width)
+      : at(nullptr), ld(Ld(width, static_cast<T*>(nullptr))) {
+    at = arena.Take<T>(rows * ld);
+  }
+  __device__ T* Row(int64_t r) const { return at + r * ld; }
 };
 
-// Rows [row0, row0 + rows) of head `head` of a (B, T, heads, width) bf16 tensor into
-// dst[rows][ld], 8 elements (16 bytes) at a time, zeros past T. Every thread of the block takes part.
-__device__ inline void LoadRows(bf16* dst, int64_t ld, const bf16* src, const Dims& d, int64_t bi, int64_t heads,
+// Each kernel's shared memory.
+struct ForwardTiles {
+  Arena arena;
+  Tile<bf16> q, k, v, p;
+  Tile<float> s, o;
+  float *m, *l;
+  __host__ __device__ ForwardTiles(unsigned char* base, const Dims& d)
+      : arena(base), q(arena, kBlockRows, d.dqk), k(arena, kTile, d.dqk), v(arena, kTile, d.dv),
+        p(arena, kBlockRows, kTile), s(arena, kBlockRows, kTile), o(arena, kBlockRows, d.dv),
+        m(arena.Take<float>(kBlockRows)), l(arena.Take<float>(kBlockRows)) {}
+};
+struct QueryGradTiles {
+  Arena arena;
+  Tile<bf16> q, dout, k, v, ds;
+  Tile<float> s, dp, dq;
+  float *lse, *dsum;
+  __host__ __device__ QueryGradTiles(unsigned char* base, const Dims& d)
+      : arena(base), q(arena, kBlockRows, d.dqk), dout(arena, kBlockRows, d.dv), k(arena, kTile, d.dqk),
+        v(arena, kTile, d.dv), ds(arena, kBlockRows, kTile), s(arena, kBlockRows, kTile), dp(arena, kBlockRows, kTile),
+        dq(arena, kBlockRows, d.dqk), lse(arena.Take<float>(kBlockRows)), dsum(arena.Take<float>(kBlockRows)) {}
+};
+struct KeyGradTiles {
+  Arena arena;
+  Tile<bf16> k, v, q, dout, p, ds;
+  Tile<float> s, dp, dk, dv;
+  float *lse, *dsum;
+  __host__ __device__ KeyGradTiles(unsigned char* base, const Dims& d)
+      : arena(base), k(arena, kBlockRows, d.dqk), v(arena, kBlockRows, d.dv), q(arena, kTile, d.dqk),
+        dout(arena, kTile, d.dv), p(arena, kBlockRows, kTile), ds(arena, kBlockRows, kTile),
+        s(arena, kBlockRows, kTile), dp(arena, kBlockRows, kTile), dk(arena, kBlockRows, d.dqk),
+        dv(arena, kBlockRows, d.dv), lse(arena.Take<float>(kTile)), dsum(arena.Take<float>(kTile)) {}
+};
+
+// Whether these kernels take heads of these widths: multiples of 16 whose tiles fit a block's shared
+// memory (the caller also checks bf16 and 16-byte alignment). Up to Dqk 192 with Dv 128 (MLA's).
+inline bool Supports(int64_t dqk, int64_t dv) {
+  if (dqk <= 0 || dv <= 0 || dqk % 16 != 0 || dv % 16 != 0) return false;
+  const Dims d{1, 1, 1, 1, dqk, dv, 1, 0, 1.0f};
+  return ForwardTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes &&
+         QueryGradTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes &&
+         KeyGradTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes;
+}
+
+// Rows [row0, row0 + rows) of head `head` of a (B, T, heads, width) bf16 tensor into the tile, 8
+// elements (16 bytes) at a time, zeros past T. Every thread of the block takes part.
+__device__ inline void LoadRows(const Tile<bf16>& dst, const bf16* src, const Dims& d, int64_t bi, int64_t heads,
                                 int64_t head, int64_t width, int64_t row0, int rows) {
   const int64_t vectors = width / 8;
   for (int64_t idx = threadIdx.x; idx < rows * vectors; idx += blockDim.x) {
     const int64_t r = idx / vectors, c = (idx % vectors) * 8, row = row0 + r;
     uint4 value = {0, 0, 0, 0};
     if (row < d.t) value = *reinterpret_cast<const uint4*>(src + ((bi * d.t + row) * heads + head) * width + c);
-    *reinterpret_cast<uint4*>(dst + r * ld + c) = value;
+    *reinterpret_cast<uint4*>(dst.Row(r) + c) = value;
   }
 }
 
-// The warp's C (16, n) (fp32, shared, row stride ldc) = A (16, k) B (k, n) [+ C when `accumulate`]:
-// A bf16 row-major (lda); B bf16 row-major (k, n) at ldb, or, with BLayout = col_major, stored as
-// its transpose (n, k) at ldb. n and k are multiples of 16.
+// The tile's rows [0, rows) that exist (row0 + r < T) into head `head` of a (B, T, heads, width)
+// bf16 tensor, each divided by divisor[r] when given. Every thread of the block takes part.
+__device__ inline void StoreRows(bf16* dst, const Tile<float>& src, const float* divisor, const Dims& d, int64_t bi,
+                                 int64_t heads, int64_t head, int64_t width, int64_t row0, int rows) {
+  for (int64_t idx = threadIdx.x; idx < rows * width; idx += blockDim.x) {
+    const int64_t r = idx / width, c = idx % width, row = row0 + r;
+    if (row >= d.t) continue;
+    const float x = src.Row(r)[c];
+    dst[((bi * d.t + row) * heads + head) * width + c] = __float2bfloat16_rn(divisor ? x / divisor[r] : x);
+  }
+}
+
+__device__ inline void Fill(float* p, int64_t n, float value) {
+  for (int64_t idx = threadIdx.x; idx < n; idx += blockDim.x) p[idx] = value;
+}
+
+// Per row of a (B, H, T) fp32 tensor at head `head`: rows [row0, row0 + kTile) into dst, 0 past T.
+__device__ inline void LoadRowStats(float* dst, const float* src, const Dims& d, int64_t bi, int64_t head,
+                                    int64_t row0) {
+  for (int64_t idx = threadIdx.x; idx < kTile; idx += blockDim.x) {
+    const int64_t row = row0 + idx;
+    dst[idx] = row < d.t ? src[(bi * d.h + head) * d.t + row] : 0.0f;
+  }
+}
+
+// The warp's C (16, n) (fp32, shared) = A (16, k) B (k, n) [+ C when `accumulate`]: A bf16
+// row-major; B bf16 row-major (k, n), or, with BLayout = col_major, stored as its transpose (n, k).
+// n and k are multiples of 16.
 template <typename BLayout>
 __device__ void WarpGemm(const bf16* a, int64_t lda, const bf16* b, int64_t ldb, float* c, int64_t ldc, int64_t n,
                          int64_t k, bool accumulate) {
@@ -112,85 +187,177 @@ __device__ void WarpGemm(const bf16* a, int64_t lda, const bf16* b, int64_t ldb,
     wmma::store_matrix_sync(c + j, acc, unsigned(ldc), wmma::mem_row_major);
   }
 }
-
-// Step 2 for the warp's rows over the key tile at k0: lanes 2r and 2r + 1 share row r, 32 columns
-// each. S becomes masked, scaled scores; P gets exp(S - m_new) in bf16; m, l and O's row are updated.
-__device__ inline void OnlineSoftmax(float* s_rows, int64_t lds, bf16* p_rows, int64_t ldp, float* o_rows,
-                                     int64_t ldo, float* m_rows, float* l_rows, int64_t first_row, int64_t k0,
-                                     const Dims& d) {
-  const int lane = threadIdx.x & 31, r = lane >> 1, half = lane & 1;
-  const int64_t i = first_row + r;  // this lane's query row
-  float* s = s_rows + r * lds + half * (kKeys / 2);
-  float top = -INFINITY;
-  for (int c = 0; c < kKeys / 2; ++c) {
-    const int64_t j = k0 + half * (kKeys / 2) + c;
-    s[c] = (j <= i && i < d.t) ? s[c] * d.scale : -INFINITY;
-    top = fmaxf(top, s[c]);
-  }
-  top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
-  const float m_old = m_rows[r], m_new = fmaxf(m_old, top);
-  const float base = m_new == -INFINITY ? 0.0f : m_new;  // a row that has seen no key keeps p = 0
-  bf16* p = p_rows + r * ldp + half * (kKeys / 2);
-  float sum = 0;
-  for (int c = 0; c < kKeys / 2; ++c) {
-    const float e = expf(s[c] - base);
-    p[c] = __float2bfloat16_rn(e);
-    sum += e;
-  }
-  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-  const float rescale = expf(m_old - base);  // 0 while m_old = -inf
-  __syncwarp();                              // both lanes of the row have read m_old
-  if (half == 0) m_rows[r] = m_new, l_rows[r] = l_rows[r] * rescale + sum;
-  float* o = o_rows + r * ldo;
-  for (int64_t c = half * (d.dv / 2); c < (half + 1) * (d.dv / 2); ++c) o[c] *= rescale;
+// The warp's rows [row0, row0 + 16) of C = A B^T (B's tile holds B as rows) or += A B.
+__device__ inline void WarpTimesTransposed(const Tile<bf16>& a, int64_t row0, const Tile<bf16>& b,
+                                           const Tile<float>& c, int64_t n, int64_t k) {
+  WarpGemm<nvcuda::wmma::col_major>(a.Row(row0), a.ld, b.at, b.ld, c.Row(row0), c.ld, n, k, false);
+}
+__device__ inline void WarpAddProduct(const Tile<bf16>& a, int64_t row0, const Tile<bf16>& b, const Tile<float>& c,
+                                      int64_t n, int64_t k) {
+  WarpGemm<nvcuda::wmma::row_major>(a.Row(row0), a.ld, b.at, b.ld, c.Row(row0), c.ld, n, k, true);
 }
 
-// q (B, T, H, Dqk), k (B, T, Hk, Dqk), v (B, T, Hk, Dv), o (B, T, H, Dv) bf16; lse (B, H, T) fp32.
-// Grid (ceil(T / kQueries), H, B), kThreads threads, Layout(d).bytes of shared memory at `smem`.
+// Two lanes a row: this lane's row of the warp's 16 and its half of a tile's 64 columns.
+struct LaneSlice {
+  int r, half, c0;
+  __device__ LaneSlice() : r((threadIdx.x & 31) >> 1), half(threadIdx.x & 1), c0((threadIdx.x & 1) * (kTile / 2)) {}
+  __device__ float PairSum(float x) const { return x + __shfl_xor_sync(0xffffffffu, x, 1); }
+};
+
+// Query i's probability of key j from its scaled score and log-sum-exp; 0 where causality hides it.
+__device__ inline float Probability(float score, int64_t i, int64_t j, float lse, const Dims& d) {
+  return (j <= i && i < d.t) ? expf(score * d.scale - lse) : 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward. q, k, v, o bf16; lse (B, H, T) fp32. Grid (ceil(T / 64), H, B).
 __device__ inline void Forward(unsigned char* smem, const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse,
                                Dims d) {
-  const Layout lay(d);
-  bf16* Qs = reinterpret_cast<bf16*>(smem + lay.q);
-  bf16* Ks = reinterpret_cast<bf16*>(smem + lay.k);
-  bf16* Vs = reinterpret_cast<bf16*>(smem + lay.v);
-  float* S = reinterpret_cast<float*>(smem + lay.s);
-  bf16* P = reinterpret_cast<bf16*>(smem + lay.p);
-  float* O = reinterpret_cast<float*>(smem + lay.o);
-  float* M = reinterpret_cast<float*>(smem + lay.m);
-  float* L = reinterpret_cast<float*>(smem + lay.l);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t q0 = (int64_t(gridDim.x) - 1 - blockIdx.x) * kQueries;  // the longest blocks first
+  const ForwardTiles t(smem, d);
+  const int64_t row0 = (threadIdx.x >> 5) * kRows;                          // the warp's rows
+  const int64_t q0 = (int64_t(gridDim.x) - 1 - blockIdx.x) * kBlockRows;    // the longest blocks first
   const int64_t hi = blockIdx.y, bi = blockIdx.z, g = (hi + d.offset) / d.group;
-  const int64_t q_last = (q0 + kQueries < d.t ? q0 + kQueries : d.t) - 1;
-
-  LoadRows(Qs, lay.ldq, q, d, bi, d.h, hi, d.dqk, q0, kQueries);
-  for (int64_t idx = threadIdx.x; idx < kQueries * lay.ldo; idx += blockDim.x) O[idx] = 0.0f;
-  for (int64_t idx = threadIdx.x; idx < kQueries; idx += blockDim.x) M[idx] = -INFINITY, L[idx] = 0.0f;
-
-  const int64_t row0 = warp * kRows;  // the warp's rows in the block's tiles
-  for (int64_t k0 = 0; k0 <= q_last; k0 += kKeys) {
+  const int64_t q_last = (q0 + kBlockRows < d.t ? q0 + kBlockRows : d.t) - 1;
+  LoadRows(t.q, q, d, bi, d.h, hi, d.dqk, q0, kBlockRows);
+  Fill(t.o.at, kBlockRows * t.o.ld, 0.0f);
+  Fill(t.m, kBlockRows, -INFINITY);
+  Fill(t.l, kBlockRows, 0.0f);
+  const LaneSlice me;
+  const int64_t i = q0 + row0 + me.r;  // this lane's query
+  for (int64_t k0 = 0; k0 <= q_last; k0 += kTile) {
     __syncthreads();  // the previous tile is no longer read
-    LoadRows(Ks, lay.ldk, k, d, bi, d.hk, g, d.dqk, k0, kKeys);
-    LoadRows(Vs, lay.ldv, v, d, bi, d.hk, g, d.dv, k0, kKeys);
+    LoadRows(t.k, k, d, bi, d.hk, g, d.dqk, k0, kTile);
+    LoadRows(t.v, v, d, bi, d.hk, g, d.dv, k0, kTile);
     __syncthreads();
-    WarpGemm<nvcuda::wmma::col_major>(Qs + row0 * lay.ldq, lay.ldq, Ks, lay.ldk, S + row0 * lay.lds, lay.lds, kKeys,
-                                      d.dqk, false);
+    WarpTimesTransposed(t.q, row0, t.k, t.s, kTile, d.dqk);
     __syncwarp();
-    OnlineSoftmax(S + row0 * lay.lds, lay.lds, P + row0 * lay.ldp, lay.ldp, O + row0 * lay.ldo, lay.ldo, M + row0,
-                  L + row0, q0 + row0, k0, d);
+    // The online softmax over this row's new scores.
+    float* s = t.s.Row(row0 + me.r) + me.c0;
+    float top = -INFINITY;
+    for (int c = 0; c < kTile / 2; ++c) {
+      s[c] = (k0 + me.c0 + c <= i && i < d.t) ? s[c] * d.scale : -INFINITY;
+      top = fmaxf(top, s[c]);
+    }
+    top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+    const float m_old = t.m[row0 + me.r], m_new = fmaxf(m_old, top);
+    const float base = m_new == -INFINITY ? 0.0f : m_new;  // a row that has seen no key keeps p = 0
+    bf16* p = t.p.Row(row0 + me.r) + me.c0;
+    float sum = 0;
+    for (int c = 0; c < kTile / 2; ++c) {
+      const float e = expf(s[c] - base);
+      p[c] = __float2bfloat16_rn(e);
+      sum += e;
+    }
+    sum = me.PairSum(sum);
+    const float rescale = expf(m_old - base);  // 0 while m_old = -inf
+    __syncwarp();                              // both lanes of the row have read m_old
+    if (me.half == 0) t.m[row0 + me.r] = m_new, t.l[row0 + me.r] = t.l[row0 + me.r] * rescale + sum;
+    float* orow = t.o.Row(row0 + me.r);
+    for (int64_t c = me.half * (d.dv / 2); c < (me.half + 1) * (d.dv / 2); ++c) orow[c] *= rescale;
     __syncwarp();
-    WarpGemm<nvcuda::wmma::row_major>(P + row0 * lay.ldp, lay.ldp, Vs, lay.ldv, O + row0 * lay.ldo, lay.ldo, d.dv,
-                                      kKeys, true);
+    WarpAddProduct(t.p, row0, t.v, t.o, d.dv, kTile);
   }
-  __syncwarp();
-  const int r = lane >> 1, half = lane & 1;
-  const int64_t i = q0 + row0 + r;
-  if (i >= d.t) return;
-  const float l = L[row0 + r], inv = 1.0f / l;
-  const float* orow = O + (row0 + r) * lay.ldo;
-  bf16* out = o + ((bi * d.t + i) * d.h + hi) * d.dv;
-  for (int64_t c = half * (d.dv / 2); c < (half + 1) * (d.dv / 2); ++c) out[c] = __float2bfloat16_rn(orow[c] * inv);
-  if (half == 0) lse[(bi * d.h + hi) * d.t + i] = M[row0 + r] + logf(l);
+  __syncthreads();
+  StoreRows(o, t.o, t.l, d, bi, d.h, hi, d.dv, q0, kBlockRows);
+  for (int64_t idx = threadIdx.x; idx < kBlockRows && q0 + idx < d.t; idx += blockDim.x) {
+    lse[(bi * d.h + hi) * d.t + q0 + idx] = t.m[idx] + logf(t.l[idx]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward, queries: dq bf16 and D = rowsum(P o dP) into dsum (B, H, T) fp32, which the keys'
+// kernel then reads. Grid (ceil(T / 64), H, B).
+__device__ inline void BackwardQueries(unsigned char* smem, const bf16* dout, const bf16* q, const bf16* k,
+                                       const bf16* v, const float* lse, float* dsum, bf16* dq, Dims d) {
+  const QueryGradTiles t(smem, d);
+  const int64_t row0 = (threadIdx.x >> 5) * kRows;
+  const int64_t q0 = (int64_t(gridDim.x) - 1 - blockIdx.x) * kBlockRows;
+  const int64_t hi = blockIdx.y, bi = blockIdx.z, g = (hi + d.offset) / d.group;
+  const int64_t q_last = (q0 + kBlockRows < d.t ? q0 + kBlockRows : d.t) - 1;
+  LoadRows(t.q, q, d, bi, d.h, hi, d.dqk, q0, kBlockRows);
+  LoadRows(t.dout, dout, d, bi, d.h, hi, d.dv, q0, kBlockRows);
+  LoadRowStats(t.lse, lse, d, bi, hi, q0);
+  Fill(t.dsum, kBlockRows, 0.0f);
+  Fill(t.dq.at, kBlockRows * t.dq.ld, 0.0f);
+  const LaneSlice me;
+  const int64_t i = q0 + row0 + me.r;
+  for (int pass = 0; pass < 2; ++pass) {  // 0: D; 1: dS and dQ
+    for (int64_t k0 = 0; k0 <= q_last; k0 += kTile) {
+      __syncthreads();
+      LoadRows(t.k, k, d, bi, d.hk, g, d.dqk, k0, kTile);
+      LoadRows(t.v, v, d, bi, d.hk, g, d.dv, k0, kTile);
+      __syncthreads();
+      WarpTimesTransposed(t.q, row0, t.k, t.s, kTile, d.dqk);     // S
+      WarpTimesTransposed(t.dout, row0, t.v, t.dp, kTile, d.dv);  // dP = dO V^T
+      __syncwarp();
+      const float *s = t.s.Row(row0 + me.r) + me.c0, *dp = t.dp.Row(row0 + me.r) + me.c0;
+      const float row_lse = t.lse[row0 + me.r];
+      if (pass == 0) {
+        float sum = 0;
+        for (int c = 0; c < kTile / 2; ++c) sum += Probability(s[c], i, k0 + me.c0 + c, row_lse, d) * dp[c];
+        sum = me.PairSum(sum);
+        if (me.half == 0) t.dsum[row0 + me.r] += sum;
+        continue;
+      }
+      const float row_d = t.dsum[row0 + me.r];
+      bf16* ds = t.ds.Row(row0 + me.r) + me.c0;
+      for (int c = 0; c < kTile / 2; ++c) {
+        ds[c] = __float2bfloat16_rn(Probability(s[c], i, k0 + me.c0 + c, row_lse, d) * (dp[c] - row_d) * d.scale);
+      }
+      __syncwarp();
+      WarpAddProduct(t.ds, row0, t.k, t.dq, d.dqk, kTile);  // dQ += dS K
+    }
+  }
+  __syncthreads();
+  StoreRows(dq, t.dq, nullptr, d, bi, d.h, hi, d.dqk, q0, kBlockRows);
+  for (int64_t idx = threadIdx.x; idx < kBlockRows && q0 + idx < d.t; idx += blockDim.x) {
+    dsum[(bi * d.h + hi) * d.t + q0 + idx] = t.dsum[idx];
+  }
+}
+
+// Backward, keys: dk, dv bf16 of KV head blockIdx.y, summed over the local query heads of its group
+// (zero if it has none). Grid (ceil(T / 64), Hk, B).
+__device__ inline void BackwardKeys(unsigned char* smem, const bf16* dout, const bf16* q, const bf16* k,
+                                    const bf16* v, const float* lse, const float* dsum, bf16* dk, bf16* dv, Dims d) {
+  const KeyGradTiles t(smem, d);
+  const int64_t row0 = (threadIdx.x >> 5) * kRows;
+  const int64_t kb = int64_t(blockIdx.x) * kBlockRows;  // the first blocks see the most queries
+  const int64_t g = blockIdx.y, bi = blockIdx.z;
+  LoadRows(t.k, k, d, bi, d.hk, g, d.dqk, kb, kBlockRows);
+  LoadRows(t.v, v, d, bi, d.hk, g, d.dv, kb, kBlockRows);
+  Fill(t.dk.at, kBlockRows * t.dk.ld, 0.0f);
+  Fill(t.dv.at, kBlockRows * t.dv.ld, 0.0f);
+  const int64_t first = g * d.group - d.offset > 0 ? g * d.group - d.offset : 0;
+  const int64_t last = (g + 1) * d.group - d.offset < d.h ? (g + 1) * d.group - d.offset : d.h;
+  const LaneSlice me;
+  const int64_t j = kb + row0 + me.r;  // this lane's key
+  for (int64_t hi = first; hi < last; ++hi) {
+    for (int64_t q0 = kb; q0 < d.t; q0 += kTile) {
+      __syncthreads();
+      LoadRows(t.q, q, d, bi, d.h, hi, d.dqk, q0, kTile);
+      LoadRows(t.dout, dout, d, bi, d.h, hi, d.dv, q0, kTile);
+      LoadRowStats(t.lse, lse, d, bi, hi, q0);
+      LoadRowStats(t.dsum, dsum, d, bi, hi, q0);
+      __syncthreads();
+      WarpTimesTransposed(t.k, row0, t.q, t.s, kTile, d.dqk);     // S^T = K Q^T
+      WarpTimesTransposed(t.v, row0, t.dout, t.dp, kTile, d.dv);  // dP^T = V dO^T
+      __syncwarp();
+      const float *s = t.s.Row(row0 + me.r) + me.c0, *dp = t.dp.Row(row0 + me.r) + me.c0;
+      bf16 *p = t.p.Row(row0 + me.r) + me.c0, *ds = t.ds.Row(row0 + me.r) + me.c0;
+      for (int c = 0; c < kTile / 2; ++c) {
+        const int64_t col = me.c0 + c;
+        const float prob = Probability(s[c], q0 + col, j, t.lse[col], d);
+        p[c] = __float2bfloat16_rn(prob);
+        ds[c] = __float2bfloat16_rn(prob * (dp[c] - t.dsum[col]) * d.scale);
+      }
+      __syncwarp();
+      WarpAddProduct(t.p, row0, t.dout, t.dv, d.dv, kTile);  // dV += P^T dO
+      WarpAddProduct(t.ds, row0, t.q, t.dk, d.dqk, kTile);   // dK += dS^T Q
+    }
+  }
+  __syncthreads();
+  StoreRows(dk, t.dk, nullptr, d, bi, d.hk, g, d.dqk, kb, kBlockRows);
+  StoreRows(dv, t.dv, nullptr, d, bi, d.hk, g, d.dv, kb, kBlockRows);
 }
 
 }  // namespace lrkv::cuda::flash

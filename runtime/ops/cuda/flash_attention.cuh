@@ -32,6 +32,13 @@
 #include <cstdint>
 #include <type_traits>
 
+// `#pragma unroll` for nvcc; nothing for the host compiler, which does not know it.
+#ifdef __CUDACC__
+#define LRKV_UNROLL _Pragma("unroll")
+#else
+#define LRKV_UNROLL
+#endif
+
 namespace lrkv::cuda::flash {
 
 using bf16 = __nv_bfloat16;
@@ -164,27 +171,43 @@ __device__ inline void LoadRowStats(float* dst, const float* src, const Dims& d,
 
 // The warp's C (16, n) (fp32, shared) = A (16, k) B (k, n) [+ C when `accumulate`]: A bf16
 // row-major; B bf16 row-major (k, n), or, with BLayout = col_major, stored as its transpose (n, k).
-// n and k are multiples of 16.
+// n and k are multiples of 16. Up to kGroup column tiles accumulate at once, so that each of A's
+// fragments is read from shared memory once per group rather than once per tile.
 template <typename BLayout>
 __device__ void WarpGemm(const bf16* a, int64_t lda, const bf16* b, int64_t ldb, float* c, int64_t ldc, int64_t n,
                          int64_t k, bool accumulate) {
   using namespace nvcuda;
+  constexpr int kGroup = 4;
   constexpr bool b_transposed = std::is_same<BLayout, wmma::col_major>::value;
-  for (int64_t j = 0; j < n; j += 16) {
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    if (accumulate) {
-      wmma::load_matrix_sync(acc, c + j, unsigned(ldc), wmma::mem_row_major);
-    } else {
-      wmma::fill_fragment(acc, 0.0f);
+  for (int64_t j0 = 0; j0 < n; j0 += 16 * kGroup) {
+    const int64_t tiles = (n - j0) / 16 < kGroup ? (n - j0) / 16 : kGroup;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kGroup];
+    LRKV_UNROLL
+    for (int t = 0; t < kGroup; ++t) {
+      if (t >= tiles) break;
+      if (accumulate) {
+        wmma::load_matrix_sync(acc[t], c + j0 + 16 * t, unsigned(ldc), wmma::mem_row_major);
+      } else {
+        wmma::fill_fragment(acc[t], 0.0f);
+      }
     }
     for (int64_t kk = 0; kk < k; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, BLayout> fb;
       wmma::load_matrix_sync(fa, a + kk, unsigned(lda));
-      wmma::load_matrix_sync(fb, b_transposed ? b + j * ldb + kk : b + kk * ldb + j, unsigned(ldb));
-      wmma::mma_sync(acc, fa, fb, acc);
+      LRKV_UNROLL
+      for (int t = 0; t < kGroup; ++t) {
+        if (t >= tiles) break;
+        const int64_t j = j0 + 16 * t;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, BLayout> fb;
+        wmma::load_matrix_sync(fb, b_transposed ? b + j * ldb + kk : b + kk * ldb + j, unsigned(ldb));
+        wmma::mma_sync(acc[t], fa, fb, acc[t]);
+      }
     }
-    wmma::store_matrix_sync(c + j, acc, unsigned(ldc), wmma::mem_row_major);
+    LRKV_UNROLL
+    for (int t = 0; t < kGroup; ++t) {
+      if (t >= tiles) break;
+      wmma::store_matrix_sync(c + j0 + 16 * t, acc[t], unsigned(ldc), wmma::mem_row_major);
+    }
   }
 }
 // The warp's rows [row0, row0 + 16) of C = A B^T (B's tile holds B as rows) or += A B.

@@ -9,6 +9,7 @@
 #include "runtime/ops/cuda/flash_attention.cuh"
 
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct Case {
   int64_t b, t, h, hk, dqk, dv;
   KvGroups groups;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 // Uniform values in [-range, range), rounded to bf16: the kernel's inputs and, as float64, the
 // reference's.

@@ -239,12 +239,17 @@ TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
 
 // The one-query path (decoding's, flash-decoding style: position ranges merged at the end) against
 // the full forward's last row, with query heads that are a TP rank's share of a grouped model
-// (local head i reads KV head (i + 1) / 2). The longer contexts split into several ranges.
-class OneQueryDecoding : public ::testing::TestWithParam<int64_t> {};
+// (local head i reads KV head (i + 1) / 2; or, in groups of 4, (i + 2) / 4, where the chunks are
+// GEMMs over each KV head's query heads). The longer contexts split into several ranges.
+struct OneQueryCase {
+  int64_t tk, h, hk;
+  KvGroups groups;
+};
+class OneQueryDecoding : public ::testing::TestWithParam<OneQueryCase> {};
 
 TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
-  const int64_t b = 2, tk = GetParam(), h = 3, hk = 2, dqk = 6, dv = 4;
-  const KvGroups groups{2, 1};
+  const int64_t b = 2, tk = GetParam().tk, h = GetParam().h, hk = GetParam().hk, dqk = 6, dv = 4;
+  const KvGroups groups = GetParam().groups;
   const Tensor q = Random({b, tk, h, dqk}, 4), k = Random({b, tk, hk, dqk}, 5), v = Random({b, tk, hk, dv}, 6);
   Tensor o = New({b, tk, h, dv}, DType::kF64), lse = New({b, h, tk}, DType::kF64);
   ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.3, o, lse, groups).ok());
@@ -262,7 +267,10 @@ TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding, ::testing::Values(70, 2100, 4500));
+INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
+                         ::testing::Values(OneQueryCase{70, 3, 2, {2, 1}}, OneQueryCase{2100, 3, 2, {2, 1}},
+                                           OneQueryCase{4500, 3, 2, {2, 1}}, OneQueryCase{70, 5, 2, {4, 2}},
+                                           OneQueryCase{4500, 5, 2, {4, 2}}));
 
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "runtime/ops/attention.h"
@@ -37,9 +38,19 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
 // kDecodeChunk positions at a time, reading each position's keys (Hk, D), then its values, in
 // memory order for all heads at once: the cache streams through once, never strided by head, and a
 // query head that shares its KV head with others finds that key row still in L1. Each head keeps
-// an online softmax over the chunks; the ranges' partial results are then merged per head.
+// an online softmax over the chunks; the ranges' partial results are then merged per head. When
+// many query heads share a KV head (MQA's 12 here), a chunk's scores and outputs are instead one
+// small GEMM per KV head over its query heads, which reuse each key and value row from registers:
+// MQA's attention at 16k 1.6x faster than the row loop, GQA's groups of 3 no faster.
 constexpr int64_t kDecodeChunk = 64;       // positions per chunk of a task's online softmax
 constexpr int64_t kDecodeMinRange = 1024;  // positions per task at least
+constexpr int64_t kDecodeGemmGroup = 4;    // query heads per KV head from which the chunks are GEMMs
+
+// The local query heads [first, last) that read KV head g.
+std::pair<int64_t, int64_t> QueryHeadsOf(int64_t g, KvGroups groups, int64_t h) {
+  return {std::max<int64_t>(0, g * groups.group - groups.q_head_offset),
+          std::min(h, (g + 1) * groups.group - groups.q_head_offset)};
+}
 
 template <typename T>
 void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, int64_t b, int64_t h, int64_t hk,
@@ -62,8 +73,28 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
         StartRows(m, l, o, h, dv);
         for (int64_t c0 = k_begin; c0 < k_end; c0 += kDecodeChunk) {
           const int64_t keys = std::min(kDecodeChunk, k_end - c0);
+          const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
+          const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
+          if (group >= kDecodeGemmGroup) {
+            for (int64_t g = 0; g < hk; ++g) {  // S (heads of g, keys) = scale Q_g K_g^T
+              const auto [first, last] = QueryHeadsOf(g, groups, h);
+              if (first < last) {
+                Gemm(false, true, last - first, keys, dqk, sc, q + first * dqk, dqk, kc + g * dqk, hk * dqk, T(0),
+                     s + first * kDecodeChunk, kDecodeChunk);
+              }
+            }
+            for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
+            for (int64_t g = 0; g < hk; ++g) {  // O (heads of g, Dv) += P V_g
+              const auto [first, last] = QueryHeadsOf(g, groups, h);
+              if (first < last) {
+                Gemm(false, false, last - first, dv, keys, T(1), s + first * kDecodeChunk, kDecodeChunk, vc + g * dv,
+                     hk * dv, T(1), o + first * dv, dv);
+              }
+            }
+            continue;
+          }
           for (int64_t j = 0; j < keys; ++j) {
-            const T* krow = ks + (bi * tk + c0 + j) * hk * dqk;  // (Hk, Dqk)
+            const T* krow = kc + j * hk * dqk;  // (Hk, Dqk)
             for (int64_t i = 0; i < h; ++i) {
               const T *qi = q + i * dqk, *ki = krow + kv_head[i] * dqk;
               T dot = 0;
@@ -74,7 +105,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           }
           for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
           for (int64_t j = 0; j < keys; ++j) {
-            const T* vrow = vs + (bi * tk + c0 + j) * hk * dv;  // (Hk, Dv)
+            const T* vrow = vc + j * hk * dv;  // (Hk, Dv)
             for (int64_t i = 0; i < h; ++i) {
               const T p = s[i * kDecodeChunk + j], *vi = vrow + kv_head[i] * dv;
               T* oi = o + i * dv;
@@ -136,7 +167,7 @@ template <typename T>
 absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
                       double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   const int64_t b = q.dim(0), t = q.dim(1), h = q.dim(2), hk = k.dim(2), dqk = q.dim(3), dvd = v.dim(3);
-  const int64_t group = groups.group, offset = groups.q_head_offset, blocks = (t + kQueryBlock - 1) / kQueryBlock;
+  const int64_t blocks = (t + kQueryBlock - 1) / kQueryBlock;
   const T *qs = q.data<T>(), *ks = k.data<T>(), *vs = v.data<T>(), *ls = lse.data<T>(), *dos = dout.data<T>();
   T *dqs = dq.data<T>(), *dks = dk.data<T>(), *dvs = dv.data<T>();
   const T sc = static_cast<T>(scale);
@@ -153,7 +184,7 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
         std::fill_n(dv0 + j * hk * dvd, dvd, T(0));
       }
       // The local query heads of group g.
-      const int64_t first = std::max<int64_t>(0, g * group - offset), last = std::min(h, (g + 1) * group - offset);
+      const auto [first, last] = QueryHeadsOf(g, groups, h);
       for (int64_t hi = first; hi < last; ++hi)
         for (int64_t blk = 0; blk < blocks; ++blk) {
           const int64_t i0 = blk * kQueryBlock, rows = std::min(kQueryBlock, t - i0), keys = i0 + rows;

@@ -2,9 +2,10 @@
 // memory bound. A generated token reads every weight once and every cached byte of its sequence
 // once; this machine's read bandwidth, measured in the same run (the highest of a measurement
 // before and after each config), turns those bytes into about the fastest such a step could be. A
-// variant that rebuilds its keys from a latent (LRKV; MLA and MLRA under QK-norm) does FLOPs in proportion to its context too, so the step's FLOPs (the ops' own counts)
-// over this machine's SGEMM rate, measured likewise, give a compute bound beside it; the roofline is
-// the larger of the two. Each case's time is the fastest of --steps tokens. Writes --out (JSON) and
+// variant that rebuilds its keys from a latent (LRKV; MLA and MLRA under QK-norm) does FLOPs in
+// proportion to its context too, so the step's FLOPs (the ops' own counts) over this machine's
+// SGEMM rate, measured likewise, give a compute bound beside it; the roofline is the larger of the
+// two. Each case's time is the fastest of --steps tokens. Writes --out (JSON) and
 // a Markdown table on stdout, once every case has run; progress on stderr.
 //   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
 //                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=5]

@@ -64,9 +64,9 @@ absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_ro
   return LinearForward(latent, wv_up_->value, v, kCat);
 }
 
-// Cached: one part [the normed latent; the RoPE key], whole on every rank; the RoPE key is rotated
-// at its position by the layer (AbsorbsDecoding).
-std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_ + dims_.rope_dims}; }
+// Cached: two parts, the normed latent and the RoPE key, whole on every rank; the RoPE key is
+// rotated at its position by the layer (AbsorbsDecoding). Decoding reads both in place.
+std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_, dims_.rope_dims}; }
 
 absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
   LatentSaved unused;
@@ -79,24 +79,17 @@ absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows)
   LRKV_TRY(kv_latent_.Forward(x, kv));
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
-  LRKV_TRY_ASSIGN(Tensor row, Tensor::Empty({n, 1, kv_rank_ + dr}, x.dtype(), x.device()));
-  LRKV_TRY_ASSIGN(const Tensor latent, kv.latent.View({n, 1, kv_rank_}));
-  LRKV_TRY(CopyToHeadSlice(latent, 0, row));
-  LRKV_TRY(CopyToHeadSlice(k_rope, kv_rank_, row));
-  LRKV_TRY_ASSIGN(row, row.View({x.dim(0), x.dim(1), kv_rank_ + dr}));
-  rows = {row};
+  LRKV_TRY_ASSIGN(const Tensor latent, kv.latent.View({x.dim(0), x.dim(1), kv_rank_}));
+  LRKV_TRY_ASSIGN(k_rope, k_rope.View({x.dim(0), x.dim(1), dr}));
+  rows = {latent, k_rope};
   return absl::OkStatus();
 }
 
-// The latent and the (rotated) RoPE key out of the one part, then as Forward.
+// The latent and the (rotated) RoPE key from their parts, then as Forward.
 absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
-  const int64_t n = parts[0].numel() / (kv_rank_ + dims_.rope_dims);
-  LRKV_TRY_ASSIGN(const Tensor rows, parts[0].View({n, 1, kv_rank_ + dims_.rope_dims}));
-  LRKV_TRY_ASSIGN(Tensor latent, Tensor::Empty({n, kv_rank_}, rows.dtype(), rows.device()));
-  LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dims_.rope_dims}, rows.dtype(), rows.device()));
-  LRKV_TRY_ASSIGN(Tensor latent_heads, latent.View({n, 1, kv_rank_}));
-  LRKV_TRY(ReduceFromHeadSlice(rows, 0, latent_heads));  // one head: a copy
-  LRKV_TRY(ReduceFromHeadSlice(rows, kv_rank_, k_rope));
+  const int64_t n = parts[0].numel() / kv_rank_;
+  LRKV_TRY_ASSIGN(const Tensor latent, parts[0].View({n, kv_rank_}));
+  LRKV_TRY_ASSIGN(const Tensor k_rope, parts[1].View({n, 1, dims_.rope_dims}));
   return KeysValuesOf(latent, k_rope, k, v);
 }
 
@@ -132,12 +125,14 @@ absl::Status MlaAttention::ExpandOutputs(const Tensor& o_abs, Tensor& o) {
 absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
                                           double scale, Tensor& o) {
   const int64_t len = past[0].dim(1), h = dims_.heads, width = kv_rank_ + dims_.rope_dims;
-  LRKV_TRY_ASSIGN(const Tensor kv, past[0].View({len, width}));
+  LRKV_TRY_ASSIGN(const Tensor latent, past[0].View({len, kv_rank_}));
+  LRKV_TRY_ASSIGN(const Tensor rope, past[1].View({len, dims_.rope_dims}));
   LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, h, width}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, h, kv_rank_}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, 1}, AccumDType(q.dtype()), q.device()));
   LRKV_TRY(AbsorbQueries(q, q_abs));
-  LRKV_TRY(LatentDecodeAttention(q_abs, kv, wk_up_->value, {keys.qk_norm, keys.eps, 1.0}, scale, o_abs, lse));
+  LRKV_TRY(
+      LatentDecodeAttention(q_abs, latent, rope, wk_up_->value, {keys.qk_norm, keys.eps, 1.0}, scale, o_abs, lse));
   return ExpandOutputs(o_abs, o);
 }
 

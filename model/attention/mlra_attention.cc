@@ -220,15 +220,11 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
   const DType dt = q.dtype();
   const Device dev = q.device();
   if (!every_slot_read_) LRKV_TRY(o.SetZero());  // a head without a block here gets nothing
-  LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, 1, dr}));
-  LRKV_TRY_ASSIGN(Tensor keys_heads, Tensor::Empty({len, 1, w}, dt, dev));  // one block's at a time
-  LRKV_TRY_ASSIGN(const Tensor kv, keys_heads.View({len, w}));
+  LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, dr}));  // shared by the blocks, read in place
   for (const Reader& r : readers_) {
     const int64_t heads = r.end - r.first, head0 = r.slot * hl + r.first;  // the reader's core heads
     if (heads == 0) continue;
-    LRKV_TRY_ASSIGN(const Tensor latent, past[r.block].View({len, 1, db}));
-    LRKV_TRY(CopyToHeadSlice(latent, 0, keys_heads));
-    LRKV_TRY(CopyToHeadSlice(rope, db, keys_heads));
+    LRKV_TRY_ASSIGN(const Tensor latent, past[r.block].View({len, db}));
     const int64_t up_k = (r.branch * db * hl + r.first) * dn, up_v = (r.branch * db * hl + r.first) * dv;
     LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
@@ -245,7 +241,7 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     LRKV_TRY_ASSIGN(Tensor up, Tensor::Empty({db, 1, heads * dn}, dt, dev));
     if (keys.qk_norm) LRKV_TRY(ReduceFromHeadSlice(up_rows, r.first * dn, up));  // one head: a copy
     LRKV_TRY_ASSIGN(up, up.View({db, heads * dn}));
-    LRKV_TRY(LatentDecodeAttention(q_abs, kv, up, {keys.qk_norm, keys.eps, k_scale_}, scale, o_abs, lse));
+    LRKV_TRY(LatentDecodeAttention(q_abs, latent, rope, up, {keys.qk_norm, keys.eps, k_scale_}, scale, o_abs, lse));
     LRKV_TRY(GemmPerHead(o_abs, 0, db, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, head0 * dv, dv, heads,
                          dv, db, v_scale_));
   }

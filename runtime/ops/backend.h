@@ -66,8 +66,8 @@
     const Tensor& k_latent, const Tensor& bk, const Tensor& v_shared, const Tensor& v_latent,                \
     const KeyTransform& keys, double scale, Tensor& o, Tensor& lse))                                         \
   /* latent_decode_attention.h */                                                                            \
-  X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const Tensor& kv, const Tensor& w_up,   \
-    const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse))                                        \
+  X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const Tensor& latent, const Tensor& rope, \
+    const Tensor& w_up, const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse))                     \
   /* optimizer_ops.h */                                                                                      \
   X(sum_squares, SumSquares, (const Tensor& x, double* out))                                                             \
   X(scale, Scale, (Tensor& x, double factor))                                                                       \

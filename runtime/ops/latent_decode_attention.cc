@@ -7,16 +7,17 @@
 
 namespace lrkv {
 
-absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& kv, const Tensor& w_up, const LatentKeyNorm& norm,
-                                   double scale, Tensor& o, Tensor& lse) {
+absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
+                                   const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
   constexpr const char* op = "LatentDecodeAttention";
   LRKV_REQUIRE(q.rank() == 4 && q.dim(0) == 1 && q.dim(1) == 1, op, ": q must be (1, 1, H, c + d_R), got ",
                q.DebugString());
   LRKV_REQUIRE(o.rank() == 4, op, ": o must be (1, 1, H, c), got ", o.DebugString());
-  const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), s = kv.rank() == 2 ? kv.dim(0) : -1;
+  const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), s = latent.rank() == 2 ? latent.dim(0) : -1;
   LRKV_REQUIRE(c > 0 && c <= width, op, ": o's width ", c, " must be in (0, ", width, "], the query's");
-  LRKV_REQUIRE(s > 0, op, ": kv must be (S, c + d_R) with S > 0, got ", kv.DebugString());
-  LRKV_TRY(CheckShape(op, "kv", kv, {s, width}));
+  LRKV_REQUIRE(s > 0, op, ": latent must be (S, c) with S > 0, got ", latent.DebugString());
+  LRKV_TRY(CheckShape(op, "latent", latent, {s, c}));
+  LRKV_TRY(CheckShape(op, "rope", rope, {s, width - c}));
   LRKV_TRY(CheckShape(op, "o", o, {1, 1, h, c}));
   LRKV_TRY(CheckShape(op, "lse", lse, {1, h, 1}));
   LRKV_TRY(CheckDType(op, "lse", lse, AccumDType(q.dtype())));
@@ -25,14 +26,14 @@ absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& kv, const Tens
     LRKV_REQUIRE(w_up.rank() == 2 && w_up.dim(0) == c && w_up.dim(1) % h == 0 && w_up.dim(1) > 0, op,
                  ": with the key norm, w_up must be (c, H d_n) = (", c, ", ", h, " d_n), got ", w_up.DebugString());
     dn = w_up.dim(1) / h;
-    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &kv, &w_up, &o}));
+    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &latent, &rope, &w_up, &o}));
   } else {
-    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &kv, &o}));
+    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &latent, &rope, &o}));
   }
   LRKV_REQUIRE(lse.device() == q.device(), op, ": lse must be on the inputs' device");
   CountFlops(FlopCategory::kAttentionCore, 2 * s * h * (width + c));
   CountFlops(FlopCategory::kAttentionProjection, 2 * s * h * c * dn);
-  return LRKV_RUN_KERNEL(q.device(), latent_decode_attention, q, kv, w_up, norm, scale, o, lse);
+  return LRKV_RUN_KERNEL(q.device(), latent_decode_attention, q, latent, rope, w_up, norm, scale, o, lse);
 }
 
 }  // namespace lrkv

@@ -349,17 +349,18 @@ TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
   const int64_t s = p.s, h = p.h, c = p.c, dn = p.dn, dr = p.dr, dk = dn + dr, w = c + dr;
   const DType dt = p.dtype;
   const double alpha = 1.7, eps = 1e-5, scale = 0.3;
-  const Tensor q = Random({1, 1, h, dk}, 1, dt), kv = Random({s, w}, 2, dt), up = Random({c, h * dn}, 3, dt);
+  const Tensor q = Random({1, 1, h, dk}, 1, dt), latent = Random({s, c}, 2, dt), up = Random({c, h * dn}, 3, dt);
+  const Tensor rope = Random({s, dr}, 5, dt);
   Tensor k = New({1, s, h, dk}, dt), v = New({1, s, h, c}, dt);
   for (int64_t t = 0; t < s; ++t)
     for (int64_t hi = 0; hi < h; ++hi) {
       for (int64_t j = 0; j < dn; ++j) {
         double sum = 0;
-        for (int64_t a = 0; a < c; ++a) sum += At(kv, t * w + a) * At(up, a * h * dn + hi * dn + j);
+        for (int64_t a = 0; a < c; ++a) sum += At(latent, t * c + a) * At(up, a * h * dn + hi * dn + j);
         testing::Set(k, (t * h + hi) * dk + j, alpha * sum);
       }
-      for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(kv, t * w + c + j));
-      for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(kv, t * w + a));
+      for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(rope, t * dr + j));
+      for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(latent, t * c + a));
     }
   if (p.norm) {
     Tensor rstd = New({s * h}, dt);
@@ -381,7 +382,7 @@ TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
   FlopCounter counter;
   {
     const CountFlopsInto counting(&counter);
-    const absl::Status st = LatentDecodeAttention(q_abs, kv, up, {p.norm, eps, alpha}, scale, got, got_lse);
+    const absl::Status st = LatentDecodeAttention(q_abs, latent, rope, up, {p.norm, eps, alpha}, scale, got, got_lse);
     ASSERT_TRUE(st.ok()) << st;
   }
   EXPECT_LT(testing::RelativeError(got, want), p.tolerance);
@@ -390,8 +391,10 @@ TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
   EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), p.norm ? 2 * s * h * c * dn : 0);
   const Tensor narrow = Random({c, h * dn - 1}, 4, dt);  // W not (c, H d_n)
   if (p.norm) {
-    EXPECT_FALSE(LatentDecodeAttention(q_abs, kv, narrow, {true, eps, alpha}, scale, got, got_lse).ok());
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, narrow, {true, eps, alpha}, scale, got, got_lse).ok());
   }
+  const Tensor short_rope = Random({s - 1, dr}, 6, dt);  // fewer RoPE keys than latents
+  EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, short_rope, up, {p.norm, eps, alpha}, scale, got, got_lse).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,

@@ -1,7 +1,7 @@
 // CPU kernel of latent_decode_attention.h (MLA's and MLRA's absorbed decoding): flash-decoding's
 // scheme (online_softmax.h). A task takes a range of the cached positions and walks it kChunk rows
-// at a time: every head reads the same rows [c_t; rope_t], so the chunk's scores and its share of
-// the outputs are two small GEMMs over all heads at once. With the key norm, the chunk's
+// at a time: every head reads the same rows c_t and rope_t, so the chunk's scores and its share of
+// the outputs are small GEMMs over all heads at once. With the key norm, the chunk's
 // latents times W (one (rows, c) x (c, H d_n) GEMM, alpha folded in) land in a tile that stays in
 // L2; each (row, head)'s sum of squares there, plus the row's RoPE key's, gives its 1 / rms. Every
 // cached byte is read once per step; the ranges' partial results are merged per head at the end.
@@ -30,11 +30,11 @@ T Dot(const T* a, const T* b, int64_t n) {
 }
 
 template <typename T>
-absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const LatentKeyNorm& norm, double scale,
-                    Tensor& o, Tensor& lse) {
-  const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), dr = width - c, n = kv.dim(0);
+absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
+                    const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
+  const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), dr = width - c, n = latent.dim(0);
   const int64_t hdn = norm.on ? w_up.dim(1) : 0, dn = hdn / h;
-  const T *qs = q.data<T>(), *kvs = kv.data<T>(), *ws = norm.on ? w_up.data<T>() : nullptr;
+  const T *qs = q.data<T>(), *lat = latent.data<T>(), *rs = rope.data<T>(), *ws = norm.on ? w_up.data<T>() : nullptr;
   const T sc = static_cast<T>(scale), eps = static_cast<T>(norm.eps), alpha = static_cast<T>(norm.alpha);
   const T inv_d = T(1) / T(dn + dr);
   const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
@@ -42,7 +42,8 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * c);
 #pragma omp parallel
   {
-    std::unique_ptr<T[]> probs(new T[h * kChunk]), tile(new T[norm.on ? kChunk * hdn : 0]);  // (H, chunk); (chunk, H d_n)
+    // (H, chunk) probabilities; (chunk, H d_n) the norm's tile
+    std::unique_ptr<T[]> probs(new T[h * kChunk]), tile(new T[norm.on ? kChunk * hdn : 0]);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t sp = 0; sp < splits; ++sp) {
       T *m = part_m.data() + sp * h, *l = part_l.data() + sp * h, *out = part_o.data() + sp * h * c;
@@ -51,15 +52,16 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
       const int64_t end = std::min(n, (sp + 1) * range);
       for (int64_t c0 = sp * range; c0 < end; c0 += kChunk) {
         const int64_t rows = std::min(kChunk, end - c0);
-        const T* chunk = kvs + c0 * width;  // (rows, c + d_R)
-        // P (H, rows) = scale Q (H, c + d_R) chunk^T: every head reads the same rows, so a GEMM reuses them.
-        Gemm(false, true, h, rows, width, sc, qs, width, chunk, width, T(0), p, kChunk);
+        const T *chunk = lat + c0 * c, *rope_chunk = rs + c0 * dr;  // (rows, c), (rows, d_R)
+        // P (H, rows) = scale [Q_c Q_R] [chunk rope_chunk]^T: every head reads the same rows; GEMMs reuse them.
+        Gemm(false, true, h, rows, c, sc, qs, width, chunk, c, T(0), p, kChunk);
+        if (dr > 0) Gemm(false, true, h, rows, dr, sc, qs + c, width, rope_chunk, dr, T(1), p, kChunk);
         if (norm.on) {
           T* t = tile.get();
-          Gemm(false, false, rows, hdn, c, alpha, chunk, width, ws, hdn, T(0), t, hdn);
+          Gemm(false, false, rows, hdn, c, alpha, chunk, c, ws, hdn, T(0), t, hdn);
           for (int64_t j = 0; j < rows; ++j) {
-            const T* rope = chunk + j * width + c;
-            const T rope_ss = Dot(rope, rope, dr);
+            const T* rope_row = rope_chunk + j * dr;
+            const T rope_ss = Dot(rope_row, rope_row, dr);
             for (int64_t hi = 0; hi < h; ++hi) {
               const T* key = t + j * hdn + hi * dn;
               p[hi * kChunk + j] /= std::sqrt((Dot(key, key, dn) + rope_ss) * inv_d + eps);
@@ -67,7 +69,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
           }
         }
         for (int64_t hi = 0; hi < h; ++hi) AddChunk(p + hi * kChunk, rows, m[hi], l[hi], out + hi * c, c);
-        Gemm(false, false, h, c, rows, T(1), p, kChunk, chunk, width, T(1), out, c);  // out += P latents
+        Gemm(false, false, h, c, rows, T(1), p, kChunk, chunk, c, T(1), out, c);  // out += P latents
       }
     }
   }
@@ -80,9 +82,9 @@ absl::Status Kernel(const Tensor& q, const Tensor& kv, const Tensor& w_up, const
 
 }  // namespace
 
-absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& kv, const Tensor& w_up, const LatentKeyNorm& norm,
-                                   double scale, Tensor& o, Tensor& lse) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, kv, w_up, norm, scale, o, lse);
+absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
+                                   const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, latent, rope, w_up, norm, scale, o, lse);
 }
 
 }  // namespace lrkv::cpu

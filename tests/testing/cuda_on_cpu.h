@@ -6,9 +6,11 @@
 // its indexing, its synchronisation and its use of shared memory.
 //
 // It is stricter than a GPU where a GPU would be silently wrong: WMMA loads and stores check the
-// alignment rules (256-bit pointers, ldm a multiple of 16 bytes) and that the 32 lanes of the warp
-// pass the same arguments; shared memory starts filled with NaNs; a fragment's store is written by
-// lane 0 alone, so a lane that reads it without a __syncwarp sees the NaNs.
+// alignment rules (256-bit pointers, ldm a multiple of 16 bytes); that the 32 lanes of the warp
+// passed the same arguments is checked at the warp's next barrier, so that the check itself
+// synchronises nothing a kernel forgot to; shared memory starts filled with NaNs; a fragment's store
+// is written by lane 0 alone, and each WMMA call first yields the thread, so a lane that reads
+// another's writes without a __syncwarp is likely to see the NaNs.
 //
 // Include it instead of <cuda_runtime.h>, <cuda_bf16.h> and <mma.h>. A kernel takes its dynamic
 // shared memory as a pointer argument (the .cu's __global__ wrapper passes its extern __shared__
@@ -75,7 +77,8 @@ class Barrier {
 
 struct Warp {
   Barrier sync{32};
-  uint64_t slots[32] = {};  // what each lane offers to a shuffle
+  uint64_t slots[32] = {};                 // what each lane offers to a shuffle
+  std::vector<uint64_t> collectives[32];   // each lane's WMMA calls (their arguments) since the last barrier
 };
 
 struct Block {
@@ -97,6 +100,16 @@ inline Thread& Self() {
   return *current;
 }
 
+// Once every lane of the warp has arrived at a barrier: aborts unless this lane made the same WMMA
+// calls with the same arguments as lane 0 since the last one (warp-collectives must be uniform).
+inline void CheckCollectives(const Thread& t) {
+  if (t.warp->collectives[t.lane] != t.warp->collectives[0]) {
+    Fail("wmma: the lanes of a warp made different calls or passed different pointers or ldm");
+  }
+}
+// After the barrier that follows CheckCollectives: the lane's record starts again.
+inline void ClearCollectives(const Thread& t) { t.warp->collectives[t.lane].clear(); }
+
 // Every lane offers `v`; each gets the value lane `from(lane)` offered.
 template <typename T, typename From>
 T Exchange(T v, From from) {
@@ -107,17 +120,12 @@ T Exchange(T v, From from) {
   t.warp->slots[t.lane] = bits;
   t.warp->sync.Wait();
   const uint64_t got = t.warp->slots[from(t.lane)];
+  CheckCollectives(t);
   t.warp->sync.Wait();  // nobody offers the next value before every lane has read this one
+  ClearCollectives(t);
   T out;
   std::memcpy(&out, &got, sizeof(T));
   return out;
-}
-
-// Aborts unless the 32 lanes of the warp pass the same value (a warp-collective's arguments).
-template <typename T>
-void CheckWarpUniform(T v, const char* what) {
-  const T first = Exchange(v, [](int) { return 0; });
-  if (std::memcmp(&first, &v, sizeof(T)) != 0) Fail(what);
 }
 
 // Runs `kernel(smem, args...)` on grid x block threads (block.x a multiple of 32, y = z = 1), each
@@ -142,6 +150,8 @@ void Launch(dim3 grid, dim3 block, size_t smem_bytes, Kernel kernel, Args... arg
             Thread self{dim3(t), &b, b.warps[t / 32].get(), int(t % 32)};
             current = &self;
             kernel(base, args...);
+            self.warp->sync.Wait();  // the WMMA calls since the last barrier, checked at the end
+            CheckCollectives(self);
             current = nullptr;
           });
         }
@@ -156,8 +166,20 @@ void Launch(dim3 grid, dim3 block, size_t smem_bytes, Kernel kernel, Args... arg
 #define blockDim (::cuda_on_cpu::Self().block->dim)
 #define gridDim (::cuda_on_cpu::Self().block->grid)
 
-inline void __syncthreads() { ::cuda_on_cpu::Self().block->all->Wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { ::cuda_on_cpu::Self().warp->sync.Wait(); }
+inline void __syncthreads() {
+  const ::cuda_on_cpu::Thread& t = ::cuda_on_cpu::Self();
+  t.block->all->Wait();
+  ::cuda_on_cpu::CheckCollectives(t);
+  t.warp->sync.Wait();
+  ::cuda_on_cpu::ClearCollectives(t);
+}
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  const ::cuda_on_cpu::Thread& t = ::cuda_on_cpu::Self();
+  t.warp->sync.Wait();
+  ::cuda_on_cpu::CheckCollectives(t);
+  t.warp->sync.Wait();
+  ::cuda_on_cpu::ClearCollectives(t);
+}
 template <typename T>
 T __shfl_xor_sync(unsigned, T v, int mask) {
   return ::cuda_on_cpu::Exchange(v, [mask](int lane) { return lane ^ mask; });
@@ -200,12 +222,15 @@ struct fragment {
 };
 
 namespace detail {
+// Checks a WMMA call's alignment rules and records it for the uniformity check; yields first, so that
+// the lanes interleave as they might on a GPU.
 template <typename T>
 void CheckArguments(const void* p, unsigned ldm, const char* what) {
+  std::this_thread::yield();
   if (reinterpret_cast<uintptr_t>(p) % 32 != 0) cuda_on_cpu::Fail(what);  // 256-bit aligned
   if ((ldm * sizeof(T)) % 16 != 0) cuda_on_cpu::Fail(what);                // ldm: a multiple of 16 bytes
-  const uint64_t key = uint64_t(reinterpret_cast<uintptr_t>(p)) ^ (uint64_t(ldm) << 52);
-  cuda_on_cpu::CheckWarpUniform(key, "wmma: the lanes of a warp passed different pointers or ldm");
+  const cuda_on_cpu::Thread& t = cuda_on_cpu::Self();
+  t.warp->collectives[t.lane].push_back(uint64_t(reinterpret_cast<uintptr_t>(p)) ^ (uint64_t(ldm) << 52));
 }
 inline float ToFloat(float x) { return x; }
 inline float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }

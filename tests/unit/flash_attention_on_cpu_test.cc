@@ -69,7 +69,7 @@ class FlashAttentionOnCpu : public ::testing::TestWithParam<Case> {};
 // and every output: relative errors of a few 2^-8 at most, under the cross-backend test's 1e-2.
 TEST_P(FlashAttentionOnCpu, EqualsCpuBackend) {
   const Case c = GetParam();
-  ASSERT_TRUE(flash::Supports(c.dqk, c.dv));
+  ASSERT_TRUE(flash::Supports(c.dqk, c.dv, flash::kSm90SharedBytes));
   // Scores of several units, so that the softmax is far from uniform and the rescaling matters.
   const Bf16Input q = Input({c.b, c.t, c.h, c.dqk}, 1, 2.0), k = Input({c.b, c.t, c.hk, c.dqk}, 2, 2.0);
   const Bf16Input v = Input({c.b, c.t, c.hk, c.dv}, 3, 1.0), dout = Input({c.b, c.t, c.h, c.dv}, 4, 1.0);
@@ -122,6 +122,20 @@ TEST(CudaOnCpu, WmmaRefusesMisalignedTiles) {
         });
       },
       "not 256-bit aligned");
+}
+
+TEST(CudaOnCpu, WmmaRefusesLanesThatDisagree) {
+  // Lane 5 loads another tile than its warp: a warp-collective's arguments must be uniform.
+  EXPECT_DEATH(
+      {
+        cuda_on_cpu::Launch(dim3(1), dim3(32), 2048, [](unsigned char* smem) {
+          nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+          const int lane = int(threadIdx.x);
+          nvcuda::wmma::load_matrix_sync(a, reinterpret_cast<__nv_bfloat16*>(smem) + (lane == 5 ? 256 : 0), 16);
+          __syncwarp();
+        });
+      },
+      "lanes of a warp made different calls");
 }
 
 TEST(CudaOnCpu, ShufflesAndBarriersFollowCuda) {

@@ -332,8 +332,8 @@ dim3 Grid(const Dims& d, int64_t heads) {
 }
 
 absl::Status CheckGrid(const Dims& d) {
-  LRKV_REQUIRE(d.h <= 65535 && d.b <= 65535, "CUDA attention: at most 65535 heads and batch rows, got H=", d.h,
-               ", B=", d.b);
+  LRKV_REQUIRE(d.h <= 65535 && d.hk <= 65535 && d.b <= 65535,
+               "CUDA attention: at most 65535 heads, KV heads and batch rows, got H=", d.h, ", Hk=", d.hk, ", B=", d.b);
   return absl::OkStatus();
 }
 
@@ -360,6 +360,19 @@ __global__ void __launch_bounds__(flash::kThreads)
   flash::BackwardKeys(flash_smem, dout, q, k, v, lse, dsum, dk, dv, d);
 }
 
+// The shared memory a block may opt in to on this process's device (one device per process).
+size_t OptInSharedBytes() {
+  static const size_t bytes = [] {
+    int device = 0, limit = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      return size_t(0);  // unknown: the SIMT kernels, whose launch then reports the error
+    }
+    return size_t(limit);
+  }();
+  return bytes;
+}
+
 // Whether the tensor-core kernels take these tensors: bf16, head widths they support, every bf16
 // tensor they load on 16 bytes (8 elements at a time), and not switched off.
 template <typename T>
@@ -371,7 +384,7 @@ bool UsesTensorCores(const Dims& d, std::initializer_list<const Tensor*> loaded)
   if constexpr (!std::is_same<T, bf16>::value) {
     return false;
   } else {
-    if (!enabled || !flash::Supports(d.dqk, d.dv)) return false;
+    if (!enabled || !flash::Supports(d.dqk, d.dv, OptInSharedBytes())) return false;
     for (const Tensor* t : loaded) {
       if (reinterpret_cast<uintptr_t>(t->raw()) % 16 != 0) return false;
     }

@@ -48,7 +48,7 @@ constexpr int kRows = 16;                 // rows per warp: one WMMA tile high
 constexpr int kBlockRows = kWarps * kRows;  // rows per block
 constexpr int kTile = 64;                 // columns per tile of the other side (keys, or queries)
 constexpr int kThreads = kWarps * 32;
-constexpr size_t kMaxSharedBytes = 232448;  // per block on sm_90 (227 KiB, opted in)
+constexpr size_t kSm90SharedBytes = 232448;  // shared memory a block may opt in to on sm_90 (227 KiB)
 
 struct Dims {
   int64_t b, t, h, hk, dqk, dv;  // q (B, T, H, Dqk), k (B, T, Hk, Dqk), v (B, T, Hk, Dv)
@@ -121,14 +121,15 @@ struct KeyGradTiles {
         dv(arena, kBlockRows, d.dv), lse(arena.Take<float>(kTile)), dsum(arena.Take<float>(kTile)) {}
 };
 
-// Whether these kernels take heads of these widths: multiples of 16 whose tiles fit a block's shared
-// memory (the caller also checks bf16 and 16-byte alignment). Up to Dqk 192 with Dv 128 (MLA's).
-inline bool Supports(int64_t dqk, int64_t dv) {
+// Whether these kernels take heads of these widths: multiples of 16 whose tiles fit the shared memory
+// a block may have on the device (the caller also checks bf16 and 16-byte alignment). On sm_90 up to
+// Dqk 192 with Dv 128 (MLA's); a device with less (sm_80: 163 KiB) takes narrower heads.
+inline bool Supports(int64_t dqk, int64_t dv, size_t max_shared_bytes) {
   if (dqk <= 0 || dv <= 0 || dqk % 16 != 0 || dv % 16 != 0) return false;
   const Dims d{1, 1, 1, 1, dqk, dv, 1, 0, 1.0f};
-  return ForwardTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes &&
-         QueryGradTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes &&
-         KeyGradTiles(nullptr, d).arena.bytes() <= kMaxSharedBytes;
+  return ForwardTiles(nullptr, d).arena.bytes() <= max_shared_bytes &&
+         QueryGradTiles(nullptr, d).arena.bytes() <= max_shared_bytes &&
+         KeyGradTiles(nullptr, d).arena.bytes() <= max_shared_bytes;
 }
 
 // Rows [row0, row0 + rows) of head `head` of a (B, T, heads, width) bf16 tensor into the tile, 8
@@ -184,29 +185,25 @@ __device__ void WarpGemm(const bf16* a, int64_t lda, const bf16* b, int64_t ldb,
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kGroup];
     LRKV_UNROLL
     for (int t = 0; t < kGroup; ++t) {
-      if (t >= tiles) break;
-      if (accumulate) {
-        wmma::load_matrix_sync(acc[t], c + j0 + 16 * t, unsigned(ldc), wmma::mem_row_major);
-      } else {
-        wmma::fill_fragment(acc[t], 0.0f);
-      }
+      if (t < tiles && accumulate) wmma::load_matrix_sync(acc[t], c + j0 + 16 * t, unsigned(ldc), wmma::mem_row_major);
+      if (t < tiles && !accumulate) wmma::fill_fragment(acc[t], 0.0f);
     }
     for (int64_t kk = 0; kk < k; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
       wmma::load_matrix_sync(fa, a + kk, unsigned(lda));
       LRKV_UNROLL
       for (int t = 0; t < kGroup; ++t) {
-        if (t >= tiles) break;
-        const int64_t j = j0 + 16 * t;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, BLayout> fb;
-        wmma::load_matrix_sync(fb, b_transposed ? b + j * ldb + kk : b + kk * ldb + j, unsigned(ldb));
-        wmma::mma_sync(acc[t], fa, fb, acc[t]);
+        if (t < tiles) {
+          const int64_t j = j0 + 16 * t;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, BLayout> fb;
+          wmma::load_matrix_sync(fb, b_transposed ? b + j * ldb + kk : b + kk * ldb + j, unsigned(ldb));
+          wmma::mma_sync(acc[t], fa, fb, acc[t]);
+        }
       }
     }
     LRKV_UNROLL
     for (int t = 0; t < kGroup; ++t) {
-      if (t >= tiles) break;
-      wmma::store_matrix_sync(c + j0 + 16 * t, acc[t], unsigned(ldc), wmma::mem_row_major);
+      if (t < tiles) wmma::store_matrix_sync(c + j0 + 16 * t, acc[t], unsigned(ldc), wmma::mem_row_major);
     }
   }
 }
@@ -220,10 +217,13 @@ __device__ inline void WarpAddProduct(const Tile<bf16>& a, int64_t row0, const T
   WarpGemm<nvcuda::wmma::row_major>(a.Row(row0), a.ld, b.at, b.ld, c.Row(row0), c.ld, n, k, true);
 }
 
-// Two lanes a row: this lane's row of the warp's 16 and its half of a tile's 64 columns.
+// Two lanes a row: this lane's row of the warp's 16 and its half of a tile's 64 columns, walked in a
+// rotated order, Column(0), Column(1), ...: rows lie 68 words apart (4 banks), so in the plain order
+// the 32 lanes would hit 8 banks; rotated by r + 16 half, they hit 32.
 struct LaneSlice {
   int r, half, c0;
   __device__ LaneSlice() : r((threadIdx.x & 31) >> 1), half(threadIdx.x & 1), c0((threadIdx.x & 1) * (kTile / 2)) {}
+  __device__ int Column(int step) const { return (step + r + 16 * half) & (kTile / 2 - 1); }
   __device__ float PairSum(float x) const { return x + __shfl_xor_sync(0xffffffffu, x, 1); }
 };
 
@@ -257,7 +257,8 @@ __device__ inline void Forward(unsigned char* smem, const bf16* q, const bf16* k
     // The online softmax over this row's new scores.
     float* s = t.s.Row(row0 + me.r) + me.c0;
     float top = -INFINITY;
-    for (int c = 0; c < kTile / 2; ++c) {
+    for (int step = 0; step < kTile / 2; ++step) {
+      const int c = me.Column(step);
       s[c] = (k0 + me.c0 + c <= i && i < d.t) ? s[c] * d.scale : -INFINITY;
       top = fmaxf(top, s[c]);
     }
@@ -266,7 +267,8 @@ __device__ inline void Forward(unsigned char* smem, const bf16* q, const bf16* k
     const float base = m_new == -INFINITY ? 0.0f : m_new;  // a row that has seen no key keeps p = 0
     bf16* p = t.p.Row(row0 + me.r) + me.c0;
     float sum = 0;
-    for (int c = 0; c < kTile / 2; ++c) {
+    for (int step = 0; step < kTile / 2; ++step) {
+      const int c = me.Column(step);
       const float e = expf(s[c] - base);
       p[c] = __float2bfloat16_rn(e);
       sum += e;
@@ -317,14 +319,18 @@ __device__ inline void BackwardQueries(unsigned char* smem, const bf16* dout, co
       const float row_lse = t.lse[row0 + me.r];
       if (pass == 0) {
         float sum = 0;
-        for (int c = 0; c < kTile / 2; ++c) sum += Probability(s[c], i, k0 + me.c0 + c, row_lse, d) * dp[c];
+        for (int step = 0; step < kTile / 2; ++step) {
+          const int c = me.Column(step);
+          sum += Probability(s[c], i, k0 + me.c0 + c, row_lse, d) * dp[c];
+        }
         sum = me.PairSum(sum);
         if (me.half == 0) t.dsum[row0 + me.r] += sum;
         continue;
       }
       const float row_d = t.dsum[row0 + me.r];
       bf16* ds = t.ds.Row(row0 + me.r) + me.c0;
-      for (int c = 0; c < kTile / 2; ++c) {
+      for (int step = 0; step < kTile / 2; ++step) {
+        const int c = me.Column(step);
         ds[c] = __float2bfloat16_rn(Probability(s[c], i, k0 + me.c0 + c, row_lse, d) * (dp[c] - row_d) * d.scale);
       }
       __syncwarp();
@@ -367,7 +373,8 @@ __device__ inline void BackwardKeys(unsigned char* smem, const bf16* dout, const
       __syncwarp();
       const float *s = t.s.Row(row0 + me.r) + me.c0, *dp = t.dp.Row(row0 + me.r) + me.c0;
       bf16 *p = t.p.Row(row0 + me.r) + me.c0, *ds = t.ds.Row(row0 + me.r) + me.c0;
-      for (int c = 0; c < kTile / 2; ++c) {
+      for (int step = 0; step < kTile / 2; ++step) {
+        const int c = me.Column(step);
         const int64_t col = me.c0 + c;
         const float prob = Probability(s[c], q0 + col, j, t.lse[col], d);
         p[c] = __float2bfloat16_rn(prob);

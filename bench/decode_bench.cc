@@ -142,9 +142,11 @@ absl::Status Run() {
         cases.push_back(c);
       }
     }
-    bandwidth = std::max(bandwidth, ReadBandwidth());
-    LRKV_TRY_ASSIGN(const double again, MeasureGemmFlops(1.0));
-    peak = std::max(peak, again);
+    const double bandwidth_now = ReadBandwidth();
+    LRKV_TRY_ASSIGN(const double peak_now, MeasureGemmFlops(1.0));
+    std::fprintf(stderr, "  after it: read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s\n", bandwidth_now / 1e9,
+                 peak_now / 1e9);
+    bandwidth = std::max(bandwidth, bandwidth_now), peak = std::max(peak, peak_now);
   }
   std::fprintf(stderr, "highest read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s\n", bandwidth / 1e9, peak / 1e9);
   report["read_bandwidth_bytes_per_s"] = bandwidth;

@@ -109,6 +109,17 @@ absl::Status Run() {
     // Every weight is read once per step, except an untied embedding table: only the batch's rows.
     const int64_t table = m.tie_embeddings() ? 0 : model->params().Find("embed.weight")->value.numel();
     const int64_t weight_bytes = (model->params().NumElements() - table) * 4;
+    // What one rank would cache per token (fp32, these layers) under tensor parallelism: the layout's
+    // per-rank KV figure (AnalyzeLayout, as `lrkv flops --layout`), for each tp the config allows.
+    nlohmann::ordered_json per_rank;
+    for (int tp : {1, 2, 4}) {
+      RunConfig laid = config;
+      laid.mutable_parallel()->set_tp(tp);
+      if (!ValidateParallelConfig(laid).ok()) continue;
+      per_rank["tp" + std::to_string(tp)] =
+          m.n_layers() * AnalyzeLayout(m, tp, 1)[0].kv_cache_values_per_token_per_layer * 4;
+    }
+    report["kv_bytes_per_token_per_rank"][std::string(AttentionKindName(m.attention()))] = per_rank;
     for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
       for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
         const int steps = absl::GetFlag(FLAGS_steps);
@@ -166,6 +177,19 @@ absl::Status Run() {
                 roofline_s / step_s);
   }
   report["cases"] = cases;
+  std::printf("\n| variant | KV bytes per token per rank (these layers, fp32): tp1 | tp2 | tp4 |\n"
+              "|---|---:|---:|---:|\n");
+  for (const auto& [variant, bytes] : report["kv_bytes_per_token_per_rank"].items()) {
+    std::printf("| %s", variant.c_str());
+    for (const char* tp : {"tp1", "tp2", "tp4"}) {
+      if (bytes.contains(tp)) {
+        std::printf(" | %lld", bytes[tp].get<long long>());
+      } else {
+        std::printf(" | -");
+      }
+    }
+    std::printf(" |\n");
+  }
   std::ofstream(absl::GetFlag(FLAGS_out)) << report.dump(2) << "\n";
   std::fprintf(stderr, "report -> %s\n", absl::GetFlag(FLAGS_out).c_str());
   return absl::OkStatus();

@@ -35,7 +35,9 @@
 #   5. an lrkv safetensors export read by the `safetensors` package, the PyTorch reference's logits
 #      on it against lrkv's;
 #   6. the CUDA backend's GEMM and attention kernels timed (bench/gpu/gpu_op_bench.cc), for where the
-#      time goes.
+#      time goes; last, again with bf16 attention on the SIMT kernels instead of the tensor-core ones.
+# If the op test does not pass bf16 attention (the tensor-core kernels, which had only run under the
+# CPU's emulation of CUDA), steps 2 to 6 run with LRKV_CUDA_FLASH_ATTENTION=0.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-gpu}

@@ -82,7 +82,7 @@ absl::Status Run() {
     }
   }
   // This machine's bandwidth and SGEMM rate vary with its neighbours' load: both are measured again
-  // after every config, and the bounds use the highest of each, so that no case beats its bound
+  // after every config, and the bounds use the highest of each, so that few cases beat their bound
   // because the machine was quieter than when it was measured.
   double bandwidth = ReadBandwidth();
   LRKV_TRY_ASSIGN(double peak, MeasureGemmFlops(1.0));
@@ -112,6 +112,7 @@ absl::Status Run() {
     // What one rank would cache per token (fp32, these layers) under tensor parallelism: the layout's
     // per-rank KV figure (AnalyzeLayout, as `lrkv flops --layout`), for each tp the config allows.
     nlohmann::ordered_json per_rank;
+    per_rank["config"] = path, per_rank["variant"] = std::string(AttentionKindName(m.attention()));
     for (int tp : {1, 2, 4}) {
       RunConfig laid = config;
       laid.mutable_parallel()->set_tp(tp);
@@ -119,10 +120,11 @@ absl::Status Run() {
       per_rank["tp" + std::to_string(tp)] =
           m.n_layers() * AnalyzeLayout(m, tp, 1)[0].kv_cache_values_per_token_per_layer * 4;
     }
-    report["kv_bytes_per_token_per_rank"][std::string(AttentionKindName(m.attention()))] = per_rank;
+    report["kv_bytes_per_token_per_tp_rank"].push_back(per_rank);
     for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
       for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
         const int steps = absl::GetFlag(FLAGS_steps);
+        LRKV_REQUIRE(steps >= 1, "--steps must be at least 1, got ", steps);
         const int64_t per_token = m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer * 4;
         if (double(batch) * (context + steps + 1) * per_token > absl::GetFlag(FLAGS_max_cached_gib) * (1 << 30)) continue;
         LRKV_TRY_ASSIGN(KvCache cache, model->NewCache(batch, context + steps + 1));
@@ -179,8 +181,8 @@ absl::Status Run() {
   report["cases"] = cases;
   std::printf("\n| variant | KV bytes per token per rank (these layers, fp32): tp1 | tp2 | tp4 |\n"
               "|---|---:|---:|---:|\n");
-  for (const auto& [variant, bytes] : report["kv_bytes_per_token_per_rank"].items()) {
-    std::printf("| %s", variant.c_str());
+  for (const nlohmann::ordered_json& bytes : report["kv_bytes_per_token_per_tp_rank"]) {
+    std::printf("| %s", bytes["variant"].get<std::string>().c_str());
     for (const char* tp : {"tp1", "tp2", "tp4"}) {
       if (bytes.contains(tp)) {
         std::printf(" | %lld", bytes[tp].get<long long>());

@@ -130,7 +130,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
       if (ready && p == 0) {
         LRKV_TRY_ASSIGN(row, row.View({1, n, d.kv_heads, d.qk_dim}));
         LRKV_TRY_ASSIGN(row, NormAndRotate(row, start, true, true));
-      } else if (absorbed && p + 1 == cache.size()) {  // RoPE on its last d_R entries; the norm needs the key
+      } else if (absorbed && p + 1 == cache.size()) {  // the RoPE key: rotated, not normed
         LRKV_TRY_ASSIGN(row, row.View({1, n, 1, width}));
         LRKV_TRY_ASSIGN(row, NormAndRotate(row, start, false, true));
       }

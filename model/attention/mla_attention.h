@@ -4,9 +4,9 @@
 //   queries: wq (d, H (d_n + d_R))  or  wq_down (d, c'), q_norm.weight (c'), wq_up (c', H (d_n + d_R))
 //   wkv_down (d, c), kv_norm.weight (c), wk_up (c, H d_n), wv_up (c, H d_v), wk_rope (d, d_R)
 // Each head's query and key are [nope (d_n); rope (d_R)]; RoPE acts on the last d_R entries.
-// Inference caches the latent and the RoPE key, one part [latent; k_rope]: c + d_R values per token
-// per layer. Without QK-norm decoding absorbs the up-projections (attention_variant.h): scores
-// q_nope,h W_UK,h^T . c + q_rope . k_rope over the cache itself, outputs (sum p c) W_UV,h.
+// Inference caches the latent and the RoPE key as two parts: c + d_R values per token per layer.
+// Decoding one token absorbs the up-projections (attention_variant.h), with or without QK-norm:
+// scores q_nope,h W_UK,h^T . c + q_rope . k_rope over both parts in place, outputs (sum p c) W_UV,h.
 // Tensor parallelism: the down-projections, their norms and wk_rope are replicated on every rank
 // (gradients summed over TP); wq or wq_up, wk_up and wv_up are split by head.
 #pragma once

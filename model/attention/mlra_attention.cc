@@ -209,7 +209,7 @@ absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
 }
 
-// Per block: its keys [c_b; the rotated RoPE key] copied from the cache, then its readers' queries
+// Per block: its keys [c_b; the rotated RoPE key], read in place from the cache, its readers' queries
 // mapped into the block, the kernel over the block's keys (QK-norm's 1 / rms of each key from the
 // latent times the readers' columns of W_UK inside it), and the outputs mapped back into the
 // readers' branch slot.

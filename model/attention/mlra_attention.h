@@ -22,9 +22,10 @@
 // block instead: a rank holds blocks / tp latent blocks (and caches only those and the RoPE key),
 // the whole query, up-projections and wo, computes every head over its blocks, and the layer's
 // all-reduce sums the branches. Such a model is for inference only.
-// Without QK-norm decoding absorbs the up-projections per block (attention_variant.h): a block's
-// keys are [c_b; the rotated RoPE key], copied from the cache each step, its readers' queries
-// alpha q_nope,i W_UK[a]_i^T, their outputs (alpha / sqrt A) o W_UV[a]_i.
+// Decoding one token absorbs the up-projections per block (attention_variant.h), with or without
+// QK-norm: a block's keys are [c_b; the rotated RoPE key], both read in place from the cache (the
+// blocks share the RoPE key part), its readers' queries alpha q_nope,i W_UK[a]_i^T, their outputs
+// (alpha / sqrt A) o W_UV[a]_i.
 #pragma once
 
 #include <vector>

@@ -270,7 +270,9 @@ TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
 INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                          ::testing::Values(OneQueryCase{70, 3, 2, {2, 1}}, OneQueryCase{2100, 3, 2, {2, 1}},
                                            OneQueryCase{4500, 3, 2, {2, 1}}, OneQueryCase{70, 5, 2, {4, 2}},
-                                           OneQueryCase{4500, 5, 2, {4, 2}}));
+                                           OneQueryCase{4500, 5, 2, {4, 2}},
+                                           // every local head reads KV head 1; KV heads 0 and 2 none
+                                           OneQueryCase{2100, 4, 3, {4, 4}}));
 
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide

@@ -75,7 +75,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const int64_t keys = std::min(kDecodeChunk, k_end - c0);
           const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
           const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
-          if (group >= kDecodeGemmGroup) {
+          if (std::min(h, group) >= kDecodeGemmGroup) {  // query heads per KV head on this rank
             for (int64_t g = 0; g < hk; ++g) {  // S (heads of g, keys) = scale Q_g K_g^T
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first < last) {

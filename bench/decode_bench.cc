@@ -75,6 +75,7 @@ std::vector<int64_t> Numbers(const std::string& csv) {
 }
 
 absl::Status Run() {
+  LRKV_REQUIRE(absl::GetFlag(FLAGS_steps) >= 1, "--steps must be at least 1, got ", absl::GetFlag(FLAGS_steps));
   std::vector<std::string> configs = absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty());
   if (configs.empty()) {
     for (const AttentionVariantInfo& v : AttentionVariants()) {  // every registered variant
@@ -124,7 +125,6 @@ absl::Status Run() {
     for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
       for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
         const int steps = absl::GetFlag(FLAGS_steps);
-        LRKV_REQUIRE(steps >= 1, "--steps must be at least 1, got ", steps);
         const int64_t per_token = m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer * 4;
         if (double(batch) * (context + steps + 1) * per_token > absl::GetFlag(FLAGS_max_cached_gib) * (1 << 30)) continue;
         LRKV_TRY_ASSIGN(KvCache cache, model->NewCache(batch, context + steps + 1));

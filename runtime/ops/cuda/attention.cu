@@ -312,13 +312,19 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
-// Opts the kernel in to `bytes` of dynamic shared memory, or explains why the head is too wide.
-template <typename Kernel>
-absl::Status PrepareSharedMemory(Kernel kernel, size_t bytes, const char* what, const Dims& d) {
+// The shared memory a block may opt in to on this process's device.
+absl::StatusOr<size_t> OptInSharedBytes() {
   int device = 0, limit = 0;
   LRKV_CUDA_TRY(cudaGetDevice(&device));
   LRKV_CUDA_TRY(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  if (bytes > size_t(limit)) {
+  return size_t(limit);
+}
+
+// Opts the kernel in to `bytes` of dynamic shared memory, or explains why the head is too wide.
+template <typename Kernel>
+absl::Status PrepareSharedMemory(Kernel kernel, size_t bytes, const char* what, const Dims& d) {
+  LRKV_TRY_ASSIGN(const size_t limit, OptInSharedBytes());
+  if (bytes > limit) {
     return absl::UnimplementedError(absl::StrCat("CUDA attention ", what, ": head widths Dqk=", d.dqk, ", Dv=", d.dv,
                                                  " need ", bytes, " bytes of shared memory per block, the device has ",
                                                  limit));
@@ -360,19 +366,6 @@ __global__ void __launch_bounds__(flash::kThreads)
   flash::BackwardKeys(flash_smem, dout, q, k, v, lse, dsum, dk, dv, d);
 }
 
-// The shared memory a block may opt in to on this process's device (one device per process).
-size_t OptInSharedBytes() {
-  static const size_t bytes = [] {
-    int device = 0, limit = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-      return size_t(0);  // unknown: the SIMT kernels, whose launch then reports the error
-    }
-    return size_t(limit);
-  }();
-  return bytes;
-}
-
 // Whether the tensor-core kernels take these tensors: bf16, head widths they support, every bf16
 // tensor they load on 16 bytes (8 elements at a time), and not switched off.
 template <typename T>
@@ -384,7 +377,9 @@ bool UsesTensorCores(const Dims& d, std::initializer_list<const Tensor*> loaded)
   if constexpr (!std::is_same<T, bf16>::value) {
     return false;
   } else {
-    if (!enabled || !flash::Supports(d.dqk, d.dv, OptInSharedBytes())) return false;
+    // One device per process: its limit once (0 if unknown: the SIMT kernels, whose launch reports why).
+    static const size_t shared_bytes = OptInSharedBytes().value_or(0);
+    if (!enabled || !flash::Supports(d.dqk, d.dv, shared_bytes)) return false;
     for (const Tensor* t : loaded) {
       if (reinterpret_cast<uintptr_t>(t->raw()) % 16 != 0) return false;
     }

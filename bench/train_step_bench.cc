@@ -1,12 +1,15 @@
 // CPU training-step benchmark: GPT-2-small-shaped decoders (d 768, 12 layers, 12 heads, T 64, batch 4,
 // vocab 50304, fp32, GELU, RMSNorm, untied) for each attention variant, measured against this
-// machine's OpenBLAS SGEMM peak taken in the same process.
+// machine's SGEMM peak (through the runtime's Gemm op) taken in the same process.
 //   train_step_bench [--variants=mha,gqa,mqa,mla,lrkv] [--steps=5] [--warmup=2] [--profile] [--out=FILE]
 // Writes a JSON report (--out) and prints Markdown tables to stdout; progress goes to stderr.
 // --profile adds where the time goes: the slowest GEMM shapes of a step, and the non-GEMM ops timed
 // alone at the model's shapes.
 #include <cblas.h>
 #include <dlfcn.h>
+#ifdef LRKV_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
 #include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -55,10 +58,11 @@ ABSL_FLAG(bool, profile, false, "also report the slowest GEMM shapes and the non
 ABSL_FLAG(std::string, out, "bench/results/train_step_cpu.json", "JSON report path");
 
 // ---- GEMM timer ----------------------------------------------------------------------------------
-// Every GEMM of the model ends in cblas_sgemm (runtime/ops/cpu/gemm.cc). The runtime is linked
-// statically into this binary, so this definition takes the place of OpenBLAS's: it times each call
-// by pass and shape, then forwards to the real one. The callers are serial (BLAS threads inside), so
-// wall time per call is the GEMM's own; bench-only, the runtime is untouched.
+// Every float GEMM of the model ends in cblas_sgemm or oneDNN's dnnl_sgemm (runtime/ops/cpu/blas.cc
+// picks by shape). The runtime is linked statically into this binary, so these definitions take the
+// place of the libraries' own: each times its call by pass and shape, then forwards to the real one.
+// The callers are serial (BLAS threads inside), so wall time per call is the GEMM's own; bench-only,
+// the runtime is untouched.
 namespace lrkv {
 namespace {
 using GemmKey = std::tuple<int, int64_t, int64_t, int64_t, bool, bool>;  // pass, m, n, k, trans_a, trans_b
@@ -67,6 +71,27 @@ struct GemmStat {
   int64_t calls = 0;
 };
 std::map<GemmKey, GemmStat> gemm_stats;  // since the last clear()
+
+// The library's own `name`, found past this binary's definition.
+template <typename Fn>
+Fn Real(const char* name) {
+  Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+  if (real == nullptr) {
+    std::fprintf(stderr, "train_step_bench: cannot find the library's %s: %s\n", name, dlerror());
+    std::abort();
+  }
+  return real;
+}
+
+template <typename Call>
+void Timed(int64_t m, int64_t n, int64_t k, bool ta, bool tb, Call call) {
+  const auto t0 = std::chrono::steady_clock::now();
+  call();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  GemmStat& st = gemm_stats[{static_cast<int>(CountedPass()), m, n, k, ta, tb}];
+  st.seconds += s;
+  ++st.calls;
+}
 }  // namespace
 }  // namespace lrkv
 
@@ -74,20 +99,21 @@ extern "C" void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANS
                             const blasint m, const blasint n, const blasint k, const float alpha, const float* a,
                             const blasint lda, const float* b, const blasint ldb, const float beta, float* c,
                             const blasint ldc) {
-  using Fn = decltype(&cblas_sgemm);
-  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "cblas_sgemm"));
-  if (real == nullptr) {
-    std::fprintf(stderr, "train_step_bench: cannot find OpenBLAS's cblas_sgemm: %s\n", dlerror());
-    std::abort();
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  real(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  lrkv::GemmStat& st = lrkv::gemm_stats[{static_cast<int>(lrkv::CountedPass()), m, n, k,
-                                         ta == CblasTrans, tb == CblasTrans}];
-  st.seconds += s;
-  ++st.calls;
+  static const auto real = lrkv::Real<decltype(&cblas_sgemm)>("cblas_sgemm");
+  lrkv::Timed(m, n, k, ta == CblasTrans, tb == CblasTrans,
+              [&] { real(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); });
 }
+#ifdef LRKV_HAVE_ONEDNN
+extern "C" dnnl_status_t dnnl_sgemm(char ta, char tb, dnnl_dim_t m, dnnl_dim_t n, dnnl_dim_t k, float alpha,
+                                    const float* a, dnnl_dim_t lda, const float* b, dnnl_dim_t ldb, float beta,
+                                    float* c, dnnl_dim_t ldc) {
+  static const auto real = lrkv::Real<decltype(&dnnl_sgemm)>("dnnl_sgemm");
+  dnnl_status_t status = dnnl_success;
+  lrkv::Timed(m, n, k, ta == 'T', tb == 'T',
+              [&] { status = real(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); });
+  return status;
+}
+#endif
 
 namespace lrkv {
 namespace {
@@ -134,7 +160,7 @@ struct GemmResult {
   double gflops;
 };
 
-// Square shapes give OpenBLAS its best case; the rest are the decoder's own GEMMs at B T = 256 rows
+// Square shapes give the GEMM libraries their best case; the rest are the decoder's own GEMMs at B T = 256 rows
 // (forward and dW forms), so the report shows how close the training shapes get to that best case.
 std::vector<GemmShape> PeakShapes() {
   const int64_t n = kTokens;
@@ -405,6 +431,7 @@ std::string Json(const Report& rep) {
                   {"loadavg_1m_at_start", std::strtod(rep.load_at_start.c_str(), nullptr)},
                   {"omp_max_threads", omp_get_max_threads()},
                   {"OMP_NUM_THREADS", env_threads ? Json(env_threads) : Json(nullptr)},
+                  {"cpu_gemm", CpuGemmLibraries()},
                   {"openblas",
                    {{"config", openblas_get_config()},
                     {"core", openblas_get_corename()},
@@ -450,8 +477,8 @@ std::string Json(const Report& rep) {
 }
 
 void PrintTables(const Report& rep) {
-  std::printf("SGEMM peak (OpenBLAS, %d threads): **%.1f GFLOP/s**; target %.2f of peak = %.1f GFLOP/s\n\n",
-              openblas_get_num_threads(), rep.peak, rep.target, rep.target * rep.peak);
+  std::printf("SGEMM peak (%s, %d threads): **%.1f GFLOP/s**; target %.2f of peak = %.1f GFLOP/s\n\n",
+              CpuGemmLibraries().c_str(), omp_get_max_threads(), rep.peak, rep.target, rep.target * rep.peak);
   std::printf("| variant | params (M) | KV values/token/layer | step (ms, median) | tokens/s | GFLOP/step | GFLOP/s | fraction of SGEMM peak | meets target |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
   for (const VariantResult& v : rep.variants) {
@@ -506,7 +533,7 @@ absl::Status Run() {
   }
   LRKV_REQUIRE(!selected.empty(), "--variants selects nothing");
 
-  std::fprintf(stderr, "SGEMM peak (%d OpenBLAS threads):\n", openblas_get_num_threads());
+  std::fprintf(stderr, "SGEMM peak (%s, %d threads):\n", CpuGemmLibraries().c_str(), omp_get_max_threads());
   for (const GemmShape& s : PeakShapes()) {
     LRKV_TRY_ASSIGN(const double g, GemmGflops(s, absl::GetFlag(FLAGS_gemm_repeats)));
     rep.gemms.push_back({s, g});

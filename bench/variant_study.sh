@@ -17,6 +17,10 @@ mode=run
 case "${1:-}" in --plan) mode=plan; shift ;; --verify) mode=verify; shift ;; esac
 bin="${1:-build/bin}" data="${2:-data_out/brown}"
 study="${STUDY_DIR:-runs/study}" jobs="${JOBS:-2}"
+# The committed results were trained with every float GEMM on OpenBLAS, before oneDNN took most of
+# them (runtime/ops/cpu/blas.cc); the same library keeps new and resumed runs, and --verify, on the
+# same digits.
+export LRKV_CPU_GEMM="${LRKV_CPU_GEMM:-openblas}"
 
 # The demo recipe (configs/brown-tiny-*.textproto) cut to 400 steps of 16 x 128 tokens (0.82M), and
 # a wide scale (d 256, 6 layers, 8 heads, T 256) at 350 steps of 8 x 256 (0.72M): what fits the

@@ -14,6 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev                    # JSON parsing (reading metrics.jsonl back: lrkv flops-compare)
   libgtest-dev libgmock-dev             # unit tests
   libopenblas-openmp-dev                # CPU GEMM, built against OpenMP so it shares our thread pool
+  libdnnl-dev                           # oneDNN: faster float GEMMs where its JIT kernels win (runtime/ops/cpu/blas.cc)
   libeigen3-dev                         # small symmetric eigenproblems (lrkv analyze heads)
   libboost-dev                          # Student's t quantiles for seed intervals (Boost.Math)
   libsentencepiece-dev sentencepiece    # tokenizer training and encoding

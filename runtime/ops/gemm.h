@@ -3,6 +3,8 @@
 // A and B share a dtype; C has it or its AccumDType (bf16 x bf16 into an fp32 weight gradient).
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "runtime/flop_counter.h"
 #include "runtime/tensor.h"
@@ -24,5 +26,9 @@ struct GemmArgs {
 };
 
 absl::Status Gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmArgs& args, FlopCategory category);
+
+// Which libraries the CPU backend's float GEMMs run on, for benchmark reports: "oneDNN 2.6.3 (avx512_core)
+// + OpenBLAS 0.3.21 (Haswell)", or OpenBLAS alone (no oneDNN in the build, or LRKV_CPU_GEMM=openblas).
+std::string CpuGemmLibraries();
 
 }  // namespace lrkv

@@ -1,6 +1,8 @@
 // Every op's backward against central finite differences in float64 (relative error < 1e-6), plus
 // forward checks against direct formulas, FLOP counts and argument errors.
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 #include <vector>
 
@@ -504,6 +506,72 @@ TEST(OpsForward, BatchedStridedGemmMatchesLoops) {
         for (int64_t l = 0; l < r; ++l) s += At(a, i * heads * r + h * r + l) * At(b, (h * dh + j) * r + l);
         EXPECT_NEAR(At(c, i * heads * dh + h * dh + j), s, 1e-12);
       }
+}
+
+// Float GEMMs go to oneDNN or OpenBLAS by shape (runtime/ops/cpu/blas.cc); every path, with
+// transposes, padded leading dimensions, batch strides and beta, against a double-precision loop.
+// CTest also runs this under LRKV_CPU_GEMM=openblas and with a bad value (tests/unit/CMakeLists.txt).
+TEST(OpsForward, FloatGemmMatchesDoubleOnEveryPath) {
+  struct Case {
+    int64_t m, n, k;
+    bool ta, tb;
+    double beta;
+  };
+  const Case cases[] = {
+      {1, 70, 33, false, false, 0},   // one row: OpenBLAS's matrix-vector product
+      {1, 70, 33, true, true, 1},     // one row, A stored transposed, accumulating
+      {16, 1100, 1000, false, true, 0},  // B transposed and large, few rows: OpenBLAS
+      {16, 300, 40, false, true, 0},     // B transposed and small: oneDNN
+      {80, 90, 40, false, true, 1},      // B transposed, many rows: oneDNN
+      {16, 300, 40, false, false, 1}, // oneDNN
+      {70, 20, 50, true, false, 0},   // A transposed (a weight gradient's form)
+      {33, 17, 9, true, true, 0.5},
+  };
+  for (const Case& c : cases) {
+    const int64_t pad = 3, batch = 2;  // leading dimensions 3 wider than the stored rows
+    const int64_t ra = c.ta ? c.k : c.m, ca = c.ta ? c.m : c.k, rb = c.tb ? c.n : c.k, cb = c.tb ? c.k : c.n;
+    GemmArgs g;
+    g.m = c.m, g.n = c.n, g.k = c.k, g.trans_a = c.ta, g.trans_b = c.tb, g.beta = c.beta, g.alpha = 0.75;
+    g.lda = ca + pad, g.ldb = cb + pad, g.ldc = c.n + pad, g.batch = batch;
+    g.stride_a = ra * g.lda, g.stride_b = rb * g.ldb, g.stride_c = c.m * g.ldc;
+    Tensor a = Random({batch * g.stride_a}, 1, DType::kF32), b = Random({batch * g.stride_b}, 2, DType::kF32);
+    Tensor out = Random({batch * g.stride_c}, 3, DType::kF32);
+    const Tensor before = Random({batch * g.stride_c}, 3, DType::kF32);
+    // beta = 0 must overwrite C whatever it holds, NaN included.
+    if (c.beta == 0)
+      for (int64_t i = 0; i < out.numel(); ++i) out.data<float>()[i] = std::nanf("");
+    const absl::Status s = Gemm(a, b, out, g, FlopCategory::kMlp);
+    const char* env = std::getenv("LRKV_CPU_GEMM");
+    if (env != nullptr && std::string(env) == "no-such-library") {
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(s.message().find("LRKV_CPU_GEMM=no-such-library"), std::string::npos) << s.message();
+      return;
+    }
+    ASSERT_TRUE(s.ok()) << s.message();
+    for (int64_t h = 0; h < batch; ++h)
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = 0; j < c.n; ++j) {
+          double sum = 0, mag = 0;
+          for (int64_t l = 0; l < c.k; ++l) {
+            const double x = At(a, h * g.stride_a + (c.ta ? l * g.lda + i : i * g.lda + l));
+            const double y = At(b, h * g.stride_b + (c.tb ? j * g.ldb + l : l * g.ldb + j));
+            sum += x * y;
+            mag += std::abs(x * y);
+          }
+          const int64_t at = h * g.stride_c + i * g.ldc + j;
+          const double expect = 0.75 * sum + c.beta * At(before, at);
+          EXPECT_NEAR(At(out, at), expect, 1e-6 * (mag + std::abs(At(before, at))))
+              << "m=" << c.m << " n=" << c.n << " k=" << c.k << " ta=" << c.ta << " tb=" << c.tb << " at " << at;
+        }
+    // The padding between rows is not C's: left as it was (NaN where beta = 0).
+    for (int64_t h = 0; h < batch; ++h)
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = c.n; j < g.ldc; ++j) {
+          const int64_t at = h * g.stride_c + i * g.ldc + j;
+          if (c.beta == 0) EXPECT_TRUE(std::isnan(At(out, at))) << at;
+          else EXPECT_EQ(At(out, at), At(before, at)) << at;
+        }
+  }
 }
 
 TEST(OpsForward, AdamWMatchesFormula) {

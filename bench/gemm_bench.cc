@@ -1,0 +1,134 @@
+// CPU SGEMM per library: OpenBLAS's cblas_sgemm, oneDNN's dnnl_sgemm, and the runtime's Gemm op,
+// which picks between them by shape (runtime/ops/cpu/blas.cc). The shapes are the models' own: the
+// training benchmark's GPT-2-small GEMMs at 256 rows (forward, dX and dW forms) and the decode
+// benchmark's 1.2B-width projections, MLP and LM head at 1 and 16 rows.
+//   gemm_bench [--repeats=10] [--out=bench/results/gemm_cpu.json]
+// Prints a Markdown table; writes the same figures as JSON. Best of --repeats per shape and library.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#ifdef LRKV_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "runtime/ops/gemm.h"
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+ABSL_FLAG(int, repeats, 10, "timed calls per shape and library (the fastest is kept)");
+ABSL_FLAG(std::string, out, "bench/results/gemm_cpu.json", "JSON report path");
+
+namespace lrkv {
+namespace {
+
+struct Shape {
+  std::string name;
+  int64_t m, n, k;
+  bool ta, tb;
+};
+
+std::vector<Shape> Shapes() {
+  std::vector<Shape> s = {
+      {"gpt2-small mlp_in fwd", 256, 3072, 768, false, false},
+      {"gpt2-small mlp_out dX", 256, 3072, 768, false, true},
+      {"gpt2-small mlp_in dW", 768, 3072, 256, true, false},
+      {"gpt2-small lm_head fwd", 256, 50304, 768, false, true},
+      {"gpt2-small lm_head dW", 50304, 768, 256, true, false},
+  };
+  for (int64_t rows : {1, 16}) {
+    const std::string at = " (" + std::to_string(rows) + " rows)";
+    s.push_back({"1.2b qkv/out proj" + at, rows, 1536, 1536, false, false});
+    s.push_back({"1.2b mlp_in" + at, rows, 6144, 1536, false, false});
+    s.push_back({"1.2b mlp_out" + at, rows, 1536, 6144, false, false});
+    s.push_back({"1.2b lm_head" + at, rows, 50304, 1536, false, true});
+  }
+  return s;
+}
+
+template <typename Call>
+double BestGflops(const Shape& s, int repeats, Call call) {
+  call();  // warm-up: first-touch, JIT
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * s.m * s.n * s.k / best / 1e9;
+}
+
+absl::Status Run() {
+  const int repeats = absl::GetFlag(FLAGS_repeats);
+  LRKV_REQUIRE(repeats >= 1, "--repeats must be at least 1, got ", repeats);
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("CPU SGEMM, %d threads, %s\n\n", omp_get_max_threads(), CpuGemmLibraries().c_str());
+  std::printf("| shape | m | n | k | op | OpenBLAS GFLOP/s | oneDNN GFLOP/s | runtime Gemm GFLOP/s |\n");
+  std::printf("|---|---:|---:|---:|---|---:|---:|---:|\n");
+  for (const Shape& s : Shapes()) {
+    std::fprintf(stderr, "gemm_bench: %s\n", s.name.c_str());
+    const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
+    LRKV_TRY_ASSIGN(Tensor a, Tensor::Empty({s.m * s.k}, DType::kF32));
+    LRKV_TRY_ASSIGN(Tensor b, Tensor::Empty({s.k * s.n}, DType::kF32));
+    LRKV_TRY_ASSIGN(Tensor c, Tensor::Empty({s.m * s.n}, DType::kF32));
+    for (Tensor* t : {&a, &b})
+      for (int64_t i = 0; i < t->numel(); ++i) t->data<float>()[i] = float((i * 7919) % 2001) / 1000.0f - 1.0f;
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* pc = c.data<float>();
+    const double openblas = BestGflops(s, repeats, [&] {
+      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, s.m, s.n, s.k,
+                  1.0f, pa, lda, pb, ldb, 0.0f, pc, s.n);
+    });
+    double onednn = 0;
+#ifdef LRKV_HAVE_ONEDNN
+    onednn = BestGflops(s, repeats, [&] {
+      dnnl_sgemm(s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', s.m, s.n, s.k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, s.n);
+    });
+#endif
+    absl::Status status;
+    const double runtime = BestGflops(s, repeats, [&] {
+      status.Update(Gemm(a, b, c, GemmArgs::Dense(s.m, s.n, s.k, s.ta, s.tb), FlopCategory::kMlp));
+    });
+    LRKV_TRY(status);
+    const std::string op = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N");
+    std::printf("| %s | %lld | %lld | %lld | %s | %.1f | %s | %.1f |\n", s.name.c_str(), (long long)s.m,
+                (long long)s.n, (long long)s.k, op.c_str(), openblas,
+                onednn > 0 ? absl::StrFormat("%.1f", onednn).c_str() : "-",
+                runtime);
+    rows.push_back({{"shape", s.name}, {"m", s.m}, {"n", s.n}, {"k", s.k}, {"op", op},
+                    {"openblas_gflops", openblas}, {"onednn_gflops", onednn > 0 ? nlohmann::json(onednn) : nullptr},
+                    {"runtime_gemm_gflops", runtime}});
+  }
+  const nlohmann::json report = {{"benchmark", "gemm_cpu"},
+                                 {"threads", omp_get_max_threads()},
+                                 {"cpu_gemm", CpuGemmLibraries()},
+                                 {"repeats", repeats},
+                                 {"shapes", rows}};
+  std::ofstream(absl::GetFlag(FLAGS_out)) << report.dump(2) << "\n";
+  std::fprintf(stderr, "gemm_bench: wrote %s\n", absl::GetFlag(FLAGS_out).c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace lrkv
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status s = lrkv::Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "gemm_bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -61,8 +61,8 @@ ABSL_FLAG(std::string, out, "bench/results/train_step_cpu.json", "JSON report pa
 // Every float GEMM of the model ends in cblas_sgemm or oneDNN's dnnl_sgemm (runtime/ops/cpu/blas.cc
 // picks by shape). The runtime is linked statically into this binary, so these definitions take the
 // place of the libraries' own: each times its call by pass and shape, then forwards to the real one.
-// The callers are serial (BLAS threads inside), so wall time per call is the GEMM's own; bench-only,
-// the runtime is untouched.
+// The Gemm op's calls are serial (BLAS threads inside), so wall time per call is the GEMM's own;
+// bench-only, the runtime is untouched.
 namespace lrkv {
 namespace {
 using GemmKey = std::tuple<int, int64_t, int64_t, int64_t, bool, bool>;  // pass, m, n, k, trans_a, trans_b
@@ -83,8 +83,14 @@ Fn Real(const char* name) {
   return real;
 }
 
+// Calls inside an OpenMP region (the attention kernels' per-tile GEMMs, on every thread at once) are
+// forwarded untimed: their wall times would overlap, and they belong to their op's own time.
 template <typename Call>
 void Timed(int64_t m, int64_t n, int64_t k, bool ta, bool tb, Call call) {
+  if (omp_in_parallel()) {
+    call();
+    return;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   call();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -520,7 +520,8 @@ TEST(OpsForward, FloatGemmMatchesDoubleOnEveryPath) {
   const Case cases[] = {
       {1, 70, 33, false, false, 0},   // one row: OpenBLAS's matrix-vector product
       {1, 70, 33, true, true, 1},     // one row, A stored transposed, accumulating
-      {16, 1100, 1000, false, true, 0},  // B transposed and large, few rows: OpenBLAS
+      {16, 1100, 1000, false, true, 0},  // B transposed and large, few rows: computed as C^T
+      {20, 1100, 1000, true, true, 1},   // the same with A stored transposed, accumulating
       {16, 300, 40, false, true, 0},     // B transposed and small: oneDNN
       {80, 90, 40, false, true, 1},      // B transposed, many rows: oneDNN
       {16, 300, 40, false, false, 1}, // oneDNN

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #ifdef LRKV_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
@@ -18,10 +19,12 @@ namespace {
 
 // oneDNN's sgemm (AVX-512 JIT kernels where the CPU has them) ran 1.5-2.5x OpenBLAS 0.3.21's on this
 // project's machines for the models' shapes, the attention kernels' small tiles included, but one:
-// B transposed and large with few rows of A (the LM head and projections while decoding), where
-// oneDNN repacks all of B for a few output rows and runs at 0.5-0.9x. Those stay on OpenBLAS.
-// bench/gemm_bench measures both per shape (bench/results/gemm_cpu.json).
-constexpr int64_t kOneDnnMinRowsForLargeBTransposed = 64;
+// B transposed and large with few rows of A (the LM head while decoding a batch), where oneDNN
+// repacks all of B for a few output rows and runs at 0.5-0.9x OpenBLAS. That one is computed
+// transposed, C^T = op(B)^T op(A)^T, which has many rows and B's rows in place (1.7x OpenBLAS's
+// 16 x 50304 x 1536 LM head), then transposed into C. bench/gemm_bench measures them per shape
+// (bench/results/gemm_cpu.json).
+constexpr int64_t kFewRows = 64;
 constexpr int64_t kLargeBElements = 1 << 20;
 
 enum class Choice { kAuto, kOpenBlas, kInvalid };
@@ -35,8 +38,29 @@ Choice FromEnvironment() {
 }
 
 #ifdef LRKV_HAVE_ONEDNN
-bool UseOneDnn(bool tb, int64_t m, int64_t n, int64_t k) {
-  return FromEnvironment() == Choice::kAuto && !(tb && m < kOneDnnMinRowsForLargeBTransposed && n * k >= kLargeBElements);
+// Fails only on arguments no caller passes (negative sizes, leading dimensions too small): a bug.
+void OneDnnGemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const dnnl_status_t s = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (s == dnnl_success) return;
+  std::fprintf(stderr, "lrkv: oneDNN sgemm %c%c m %lld n %lld k %lld lda %lld ldb %lld ldc %lld failed: %s\n", ta, tb,
+               (long long)m, (long long)n, (long long)k, (long long)lda, (long long)ldb, (long long)ldc,
+               dnnl_status2str(s));
+  std::abort();
+}
+
+// C (m, n) = alpha op(A) B^T + beta C for few rows and a large B (n, k), through C^T (n, m) =
+// B op(A)^T in a per-thread buffer.
+void TransposedGemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  thread_local std::vector<float> ct;  // (n, m)
+  ct.resize(size_t(n * m));
+  OneDnnGemm('N', ta ? 'N' : 'T', n, m, k, alpha, b, ldb, a, lda, 0.0f, ct.data(), m);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float& x = c[i * ldc + j];
+      x = beta == 0.0f ? ct[j * m + i] : ct[j * m + i] + beta * x;  // beta 0 overwrites, NaN included
+    }
 }
 #endif
 
@@ -45,15 +69,11 @@ bool UseOneDnn(bool tb, int64_t m, int64_t n, int64_t k) {
 void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
 #ifdef LRKV_HAVE_ONEDNN
-  if (UseOneDnn(tb, m, n, k)) {
-    // Fails only on arguments no caller passes (negative sizes, leading dimensions too small): a bug.
-    const dnnl_status_t s = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    if (s != dnnl_success) {
-      std::fprintf(stderr, "lrkv: oneDNN sgemm %c%c m %lld n %lld k %lld lda %lld ldb %lld ldc %lld failed: %s\n",
-                   ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k, (long long)lda,
-                   (long long)ldb, (long long)ldc, dnnl_status2str(s));
-      std::abort();
-    }
+  if (FromEnvironment() == Choice::kAuto) {
+    if (tb && m < kFewRows && n * k >= kLargeBElements)
+      TransposedGemm(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+      OneDnnGemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
 #endif

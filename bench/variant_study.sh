@@ -8,8 +8,10 @@
 # checkpoint (bit-exact). Runs go in $STUDY_DIR (runs/study); $JOBS (2) single-threaded runs at once,
 # which on this 2-core machine is faster than one run on 2 threads (the models are small). --plan
 # prints the runs and exits. --verify retrains the first demo run from scratch (about 4 minutes)
-# and checks that its evaluations and final loss equal bench/results/variant_study.json's digit for
-# digit.
+# and checks that its evaluations and final loss are within 1e-3 relative of
+# bench/results/variant_study.json's, printing the largest difference. They were digit for digit
+# until the training code's arithmetic changed after the study was run (2026-12-02): on 2026-12-07
+# the retrained run differed by at most 4.5e-5 relative, the same with the code of that morning.
 # Everything runs inside main(), so the script may be edited while a study is running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +20,7 @@ case "${1:-}" in --plan) mode=plan; shift ;; --verify) mode=verify; shift ;; esa
 bin="${1:-build/bin}" data="${2:-data_out/brown}"
 study="${STUDY_DIR:-runs/study}" jobs="${JOBS:-2}"
 # The committed results were trained with every float GEMM on OpenBLAS, before oneDNN took most of
-# them (runtime/ops/cpu/blas.cc); the same library keeps new and resumed runs, and --verify, on the
-# same digits.
+# them (runtime/ops/cpu/blas.cc); new and resumed runs, and --verify, use the same library.
 export LRKV_CPU_GEMM="${LRKV_CPU_GEMM:-openblas}"
 
 # The demo recipe (configs/brown-tiny-*.textproto) cut to 400 steps of 16 x 128 tokens (0.82M), and
@@ -152,9 +153,12 @@ ref = [r for r in json.load(open(results))["runs"] if r["dir"].endswith("/" + na
 evals = [json.loads(l) for l in open(run_dir + "/metrics.jsonl") if "val_loss" in l]
 got = [r["val_loss"] for r in evals]
 whole = json.load(open(run_dir + "/eval.json"))["loss"]
-assert got == ref["curve"]["val_loss"], ("evaluations differ", got, ref["curve"]["val_loss"])
-assert whole == ref["final_val_loss_whole_split"], ("final loss differs", whole, ref["final_val_loss_whole_split"])
-print(f"variant_study: {name} reproduced: {len(got)} evaluations and the whole-split loss {whole!r} identical")
+want = ref["curve"]["val_loss"] + [ref["final_val_loss_whole_split"]]
+assert len(got) + 1 == len(want), ("evaluation count differs", len(got), len(want) - 1)
+worst = max(abs(g / w - 1) for g, w in zip(got + [whole], want))
+assert worst <= 1e-3, ("evaluations differ", worst, got, ref["curve"]["val_loss"])
+print(f"variant_study: {name} reproduced: {len(got)} evaluations and the whole-split loss {whole!r} "
+      f"(committed {want[-1]!r}), at most {worst:.1e} relative apart")
 PY
   rm -rf "$scratch"
 }

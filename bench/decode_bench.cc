@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "bench/bench_main.h"
 #include "absl/strings/str_split.h"
 #include "model/attention/variant_registry.h"
 #include "model/config.h"
@@ -192,20 +192,10 @@ absl::Status Run() {
     }
     std::printf(" |\n");
   }
-  std::ofstream(absl::GetFlag(FLAGS_out)) << report.dump(2) << "\n";
-  std::fprintf(stderr, "report -> %s\n", absl::GetFlag(FLAGS_out).c_str());
-  return absl::OkStatus();
+  return bench::WriteReport(absl::GetFlag(FLAGS_out), report.dump(2));
 }
 
 }  // namespace
 }  // namespace lrkv
 
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status s = lrkv::Run();
-  if (!s.ok()) {
-    std::fprintf(stderr, "decode_bench: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return lrkv::bench::Main(argc, argv, "decode_bench", lrkv::Run); }

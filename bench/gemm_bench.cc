@@ -19,7 +19,7 @@
 #endif
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "bench/bench_main.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "runtime/ops/gemm.h"
@@ -115,20 +115,10 @@ absl::Status Run() {
                                  {"cpu_gemm", CpuGemmLibraries()},
                                  {"repeats", repeats},
                                  {"shapes", rows}};
-  std::ofstream(absl::GetFlag(FLAGS_out)) << report.dump(2) << "\n";
-  std::fprintf(stderr, "gemm_bench: wrote %s\n", absl::GetFlag(FLAGS_out).c_str());
-  return absl::OkStatus();
+  return bench::WriteReport(absl::GetFlag(FLAGS_out), report.dump(2));
 }
 
 }  // namespace
 }  // namespace lrkv
 
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status s = lrkv::Run();
-  if (!s.ok()) {
-    std::fprintf(stderr, "gemm_bench: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return lrkv::bench::Main(argc, argv, "gemm_bench", lrkv::Run); }

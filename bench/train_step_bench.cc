@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "bench/bench_main.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -479,7 +479,7 @@ std::string Json(const Report& rep) {
     for (const auto& o : v.ops) r["op_time_s_per_step"][o.op] = o.seconds;
     j["variants"].push_back(std::move(r));
   }
-  return j.dump(2) + "\n";
+  return j.dump(2);
 }
 
 void PrintTables(const Report& rep) {
@@ -552,27 +552,12 @@ absl::Status Run() {
     rep.variants.push_back(std::move(r));
   }
 
-  const std::filesystem::path out = absl::GetFlag(FLAGS_out);
-  std::error_code ec;
-  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path(), ec);
-  std::ofstream f(out);
-  f << Json(rep);
-  f.close();
-  if (!f) return absl::UnavailableError(absl::StrCat("cannot write ", out.string()));
+  LRKV_TRY(bench::WriteReport(absl::GetFlag(FLAGS_out), Json(rep)));
   PrintTables(rep);
-  std::fprintf(stderr, "report -> %s\n", out.c_str());
   return absl::OkStatus();
 }
 
 }  // namespace
 }  // namespace lrkv
 
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = lrkv::Run();
-  if (!status.ok()) {
-    std::fprintf(stderr, "train_step_bench: %s\n", status.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return lrkv::bench::Main(argc, argv, "train_step_bench", lrkv::Run); }

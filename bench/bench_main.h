@@ -1,0 +1,36 @@
+// What every benchmark binary shares: writing its JSON report, and main() (flags parsed, the run,
+// its error printed under the program's name, exit status 1).
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace lrkv::bench {
+
+// `text` to `path`, its directory created; an error names the file.
+inline absl::Status WriteReport(const std::filesystem::path& path, const std::string& text) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  std::ofstream f(path);
+  f << text << "\n";
+  f.close();
+  if (!f) return absl::UnavailableError(absl::StrCat("cannot write ", path.string()));
+  std::fprintf(stderr, "report -> %s\n", path.c_str());
+  return absl::OkStatus();
+}
+
+inline int Main(int argc, char** argv, const char* name, absl::Status (*run)()) {
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = run();
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "%s: %s\n", name, status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace lrkv::bench

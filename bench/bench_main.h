@@ -1,7 +1,9 @@
-// What every benchmark binary shares: writing its JSON report, and main() (flags parsed, the run,
-// its error printed under the program's name, exit status 1).
+// What every benchmark binary shares: timing a GEMM, writing its JSON report, and main() (flags
+// parsed, the run, its error printed under the program's name, exit status 1).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,20 @@
 #include "absl/strings/str_cat.h"
 
 namespace lrkv::bench {
+
+// The highest GFLOP/s of `repeats` timed calls of `call`, each doing `flops`, after one untimed call
+// (first touch, JIT, BLAS threads starting).
+template <typename Call>
+double BestGflops(double flops, int repeats, Call call) {
+  call();
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    best = std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
+  }
+  return best;
+}
 
 // `text` to `path`, its directory created; an error names the file.
 inline absl::Status WriteReport(const std::filesystem::path& path, const std::string& text) {

@@ -7,10 +7,7 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -56,18 +53,6 @@ std::vector<Shape> Shapes() {
   return s;
 }
 
-template <typename Call>
-double BestGflops(const Shape& s, int repeats, Call call) {
-  call();  // warm-up: first-touch, JIT
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    call();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return 2.0 * s.m * s.n * s.k / best / 1e9;
-}
-
 absl::Status Run() {
   const int repeats = absl::GetFlag(FLAGS_repeats);
   LRKV_REQUIRE(repeats >= 1, "--repeats must be at least 1, got ", repeats);
@@ -86,18 +71,19 @@ absl::Status Run() {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
-    const double openblas = BestGflops(s, repeats, [&] {
+    const double flops = 2.0 * s.m * s.n * s.k;
+    const double openblas = bench::BestGflops(flops, repeats, [&] {
       cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, s.m, s.n, s.k,
                   1.0f, pa, lda, pb, ldb, 0.0f, pc, s.n);
     });
     double onednn = 0;
 #ifdef LRKV_HAVE_ONEDNN
-    onednn = BestGflops(s, repeats, [&] {
+    onednn = bench::BestGflops(flops, repeats, [&] {
       dnnl_sgemm(s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', s.m, s.n, s.k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, s.n);
     });
 #endif
     absl::Status status;
-    const double runtime = BestGflops(s, repeats, [&] {
+    const double runtime = bench::BestGflops(flops, repeats, [&] {
       status.Update(Gemm(a, b, c, GemmArgs::Dense(s.m, s.n, s.k, s.ta, s.tb), FlopCategory::kMlp));
     });
     LRKV_TRY(status);

@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -166,8 +165,8 @@ struct GemmResult {
   double gflops;
 };
 
-// Square shapes give the GEMM libraries their best case; the rest are the decoder's own GEMMs at B T = 256 rows
-// (forward and dW forms), so the report shows how close the training shapes get to that best case.
+// Square shapes give the GEMM libraries their best case; the rest are the decoder's own GEMMs at
+// B T = 256 rows (forward and dW forms), so the report shows how close the training shapes get to it.
 std::vector<GemmShape> PeakShapes() {
   const int64_t n = kTokens;
   return {
@@ -187,13 +186,10 @@ absl::StatusOr<double> GemmGflops(const GemmShape& s, int repeats) {
   LRKV_TRY_ASSIGN(Tensor b, Filled({s.k * s.n}, 0.01f));
   LRKV_TRY_ASSIGN(Tensor c, Tensor::Zeros({s.m * s.n}, DType::kF32));
   const GemmArgs args = GemmArgs::Dense(s.m, s.n, s.k, s.trans_a, s.trans_b);
-  LRKV_TRY(Gemm(a, b, c, args, FlopCategory::kMlp));  // warm-up: page-in, BLAS thread start
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const Clock::time_point t0 = Clock::now();
-    LRKV_TRY(Gemm(a, b, c, args, FlopCategory::kMlp));
-    best = std::max(best, 2.0 * s.m * s.n * s.k / Since(t0) / 1e9);
-  }
+  absl::Status status;
+  const double best = bench::BestGflops(2.0 * s.m * s.n * s.k, repeats,
+                                        [&] { status.Update(Gemm(a, b, c, args, FlopCategory::kMlp)); });
+  LRKV_TRY(status);
   return best;
 }
 

@@ -121,10 +121,10 @@ absl::Status Run() {
           m.n_layers() * AnalyzeLayout(m, tp, 1)[0].kv_cache_values_per_token_per_layer * 4;
     }
     report["kv_bytes_per_token_per_tp_rank"].push_back(per_rank);
+    const int steps = absl::GetFlag(FLAGS_steps);
+    const int64_t per_token = m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer * 4;
     for (int64_t batch : Numbers(absl::GetFlag(FLAGS_batches))) {
       for (int64_t context : Numbers(absl::GetFlag(FLAGS_contexts))) {
-        const int steps = absl::GetFlag(FLAGS_steps);
-        const int64_t per_token = m.n_layers() * AnalyzeModel(m).kv_cache_values_per_token_per_layer * 4;
         if (double(batch) * (context + steps + 1) * per_token > absl::GetFlag(FLAGS_max_cached_gib) * (1 << 30)) continue;
         LRKV_TRY_ASSIGN(KvCache cache, model->NewCache(batch, context + steps + 1));
         for (int64_t& l : cache.lengths) l = context;

@@ -61,6 +61,8 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
   for (int64_t i = 0; i < h; ++i) kv_head[i] = (i + offset) / group;
   // Per (sequence, range, query head): the range's maximum, sum and output.
   std::vector<T> part_m(b * splits * h), part_l(part_m.size()), part_o(part_m.size() * dv);
+  // Enough query heads per KV head on this rank: a chunk's scores and outputs as GEMMs per KV head.
+  const bool gemms = std::min(h, group) >= kDecodeGemmGroup;
 #pragma omp parallel
   {
     std::unique_ptr<T[]> tile(new T[h * kDecodeChunk]);  // (H, chunk) scores
@@ -75,7 +77,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const int64_t keys = std::min(kDecodeChunk, k_end - c0);
           const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
           const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
-          if (std::min(h, group) >= kDecodeGemmGroup) {  // query heads per KV head on this rank
+          if (gemms) {
             for (int64_t g = 0; g < hk; ++g) {  // S (heads of g, keys) = scale Q_g K_g^T
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first < last) {
@@ -83,7 +85,20 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
                      s + first * kDecodeChunk, kDecodeChunk);
               }
             }
-            for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
+          } else {
+            for (int64_t j = 0; j < keys; ++j) {
+              const T* krow = kc + j * hk * dqk;  // (Hk, Dqk)
+              for (int64_t i = 0; i < h; ++i) {
+                const T *qi = q + i * dqk, *ki = krow + kv_head[i] * dqk;
+                T dot = 0;
+#pragma omp simd reduction(+ : dot)
+                for (int64_t e = 0; e < dqk; ++e) dot += qi[e] * ki[e];
+                s[i * kDecodeChunk + j] = sc * dot;
+              }
+            }
+          }
+          for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
+          if (gemms) {
             for (int64_t g = 0; g < hk; ++g) {  // O (heads of g, Dv) += P V_g
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first < last) {
@@ -91,26 +106,15 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
                      hk * dv, T(1), o + first * dv, dv);
               }
             }
-            continue;
-          }
-          for (int64_t j = 0; j < keys; ++j) {
-            const T* krow = kc + j * hk * dqk;  // (Hk, Dqk)
-            for (int64_t i = 0; i < h; ++i) {
-              const T *qi = q + i * dqk, *ki = krow + kv_head[i] * dqk;
-              T dot = 0;
-#pragma omp simd reduction(+ : dot)
-              for (int64_t e = 0; e < dqk; ++e) dot += qi[e] * ki[e];
-              s[i * kDecodeChunk + j] = sc * dot;
-            }
-          }
-          for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
-          for (int64_t j = 0; j < keys; ++j) {
-            const T* vrow = vc + j * hk * dv;  // (Hk, Dv)
-            for (int64_t i = 0; i < h; ++i) {
-              const T p = s[i * kDecodeChunk + j], *vi = vrow + kv_head[i] * dv;
-              T* oi = o + i * dv;
+          } else {
+            for (int64_t j = 0; j < keys; ++j) {
+              const T* vrow = vc + j * hk * dv;  // (Hk, Dv)
+              for (int64_t i = 0; i < h; ++i) {
+                const T p = s[i * kDecodeChunk + j], *vi = vrow + kv_head[i] * dv;
+                T* oi = o + i * dv;
 #pragma omp simd
-              for (int64_t e = 0; e < dv; ++e) oi[e] += p * vi[e];
+                for (int64_t e = 0; e < dv; ++e) oi[e] += p * vi[e];
+              }
             }
           }
         }

@@ -314,10 +314,14 @@ __global__ void __launch_bounds__(kBlockThreads)
 
 // The shared memory a block may opt in to on this process's device.
 absl::StatusOr<size_t> OptInSharedBytes() {
-  int device = 0, limit = 0;
-  LRKV_CUDA_TRY(cudaGetDevice(&device));
-  LRKV_CUDA_TRY(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return size_t(limit);
+  // Asked once: a process drives one device (its local rank's).
+  static const absl::StatusOr<size_t> bytes = []() -> absl::StatusOr<size_t> {
+    int device = 0, limit = 0;
+    LRKV_CUDA_TRY(cudaGetDevice(&device));
+    LRKV_CUDA_TRY(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return size_t(limit);
+  }();
+  return bytes;
 }
 
 // Opts the kernel in to `bytes` of dynamic shared memory, or explains why the head is too wide.
@@ -378,8 +382,7 @@ bool UsesTensorCores(const Dims& d, std::initializer_list<const Tensor*> loaded)
     return false;
   } else {
     // One device per process: its limit once (0 if unknown: the SIMT kernels, whose launch reports why).
-    static const size_t shared_bytes = OptInSharedBytes().value_or(0);
-    if (!enabled || !flash::Supports(d.dqk, d.dv, shared_bytes)) return false;
+    if (!enabled || !flash::Supports(d.dqk, d.dv, OptInSharedBytes().value_or(0))) return false;
     for (const Tensor* t : loaded) {
       if (reinterpret_cast<uintptr_t>(t->raw()) % 16 != 0) return false;
     }

@@ -40,12 +40,13 @@ constexpr int kBQ = kWarps * kRowsPerWarp;  // query rows (forward, dq) or key r
 constexpr int kBK = 32;                     // keys (forward, dq) or queries (dk/dv) per tile: one per lane
 constexpr int kBlockThreads = kWarps * 32;
 
-struct Dims {
-  int64_t b, t, h, hk, dqk, dv, group, offset;
-};
+// One shape for both kernel families; the SIMT kernels take the scale in their accumulator type
+// beside it.
+using Dims = flash::Dims;
 
-Dims GetDims(const Tensor& q, const Tensor& v, const KvGroups& g) {
-  return Dims{q.dim(0), q.dim(1), q.dim(2), v.dim(2), q.dim(3), v.dim(3), g.group, g.q_head_offset};
+Dims GetDims(const Tensor& q, const Tensor& v, const KvGroups& g, double scale) {
+  return Dims{q.dim(0), q.dim(1), q.dim(2), v.dim(2), q.dim(3), v.dim(3), g.group, g.q_head_offset,
+              static_cast<float>(scale)};
 }
 
 // Padded row stride for tiles read row-per-lane (odd, so that lanes hit distinct banks).
@@ -258,8 +259,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int64_t idx = threadIdx.x; idx < kBQ * d.dqk; idx += blockDim.x) dKs[idx] = A(0);
   for (int64_t idx = threadIdx.x; idx < kBQ * d.dv; idx += blockDim.x) dVs[idx] = A(0);
 
-  // The local query heads of group g.
-  const int64_t first = max(int64_t(0), g * d.group - d.offset), last = min(d.h, (g + 1) * d.group - d.offset);
+  const int64_t first = d.FirstQueryHead(g), last = d.EndQueryHead(g);
   for (int64_t hi = first; hi < last; ++hi) {
     for (int64_t i0 = j0 / kBK * kBK; i0 < d.t; i0 += kBK) {
       __syncthreads();
@@ -337,8 +337,9 @@ absl::Status PrepareSharedMemory(Kernel kernel, size_t bytes, const char* what, 
   return absl::OkStatus();
 }
 
-dim3 Grid(const Dims& d, int64_t heads) {
-  return dim3(static_cast<unsigned>((d.t + kBQ - 1) / kBQ), static_cast<unsigned>(heads), static_cast<unsigned>(d.b));
+// Blocks of `rows` query (or key) rows, per head, per sequence.
+dim3 Grid(const Dims& d, int64_t heads, int64_t rows) {
+  return dim3(static_cast<unsigned>((d.t + rows - 1) / rows), static_cast<unsigned>(heads), static_cast<unsigned>(d.b));
 }
 
 absl::Status CheckGrid(const Dims& d) {
@@ -390,42 +391,31 @@ bool UsesTensorCores(const Dims& d, std::initializer_list<const Tensor*> loaded)
   }
 }
 
-flash::Dims FlashDims(const Dims& d, double scale) {
-  return flash::Dims{d.b, d.t, d.h, d.hk, d.dqk, d.dv, d.group, d.offset, static_cast<float>(scale)};
-}
-dim3 FlashGrid(const Dims& d, int64_t heads) {
-  return dim3(static_cast<unsigned>((d.t + flash::kBlockRows - 1) / flash::kBlockRows), static_cast<unsigned>(heads),
-              static_cast<unsigned>(d.b));
-}
-
-absl::Status FlashForward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse,
-                          const Dims& d) {
-  const flash::Dims fd = FlashDims(d, scale);
-  const size_t bytes = flash::ForwardTiles(nullptr, fd).arena.bytes();
+absl::Status FlashForward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o, Tensor& lse, const Dims& d) {
+  const size_t bytes = flash::ForwardTiles(nullptr, d).arena.bytes();
   LRKV_TRY(PrepareSharedMemory(FlashForwardKernel, bytes, "forward (tensor cores)", d));
-  FlashForwardKernel<<<FlashGrid(d, d.h), flash::kThreads, bytes, CurrentStream()>>>(
-      q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), o.data<bf16>(), lse.data<float>(), fd);
+  FlashForwardKernel<<<Grid(d, d.h, flash::kBlockRows), flash::kThreads, bytes, CurrentStream()>>>(
+      q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), o.data<bf16>(), lse.data<float>(), d);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
 
 // dsum: (B, H, T) fp32 scratch for D, written by the queries' kernel, read by the keys'.
 absl::Status FlashBackward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse,
-                           double scale, Tensor& dq, Tensor& dk, Tensor& dv, float* dsum, const Dims& d) {
-  const flash::Dims fd = FlashDims(d, scale);
+                           Tensor& dq, Tensor& dk, Tensor& dv, float* dsum, const Dims& d) {
   if (d.h > 0) {
-    const size_t bytes = flash::QueryGradTiles(nullptr, fd).arena.bytes();
+    const size_t bytes = flash::QueryGradTiles(nullptr, d).arena.bytes();
     LRKV_TRY(PrepareSharedMemory(FlashBackwardQueriesKernel, bytes, "backward (queries, tensor cores)", d));
-    FlashBackwardQueriesKernel<<<FlashGrid(d, d.h), flash::kThreads, bytes, CurrentStream()>>>(
+    FlashBackwardQueriesKernel<<<Grid(d, d.h, flash::kBlockRows), flash::kThreads, bytes, CurrentStream()>>>(
         dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dq.data<bf16>(),
-        fd);
+        d);
     LRKV_CUDA_TRY_LAUNCH();
   }
-  const size_t bytes = flash::KeyGradTiles(nullptr, fd).arena.bytes();
+  const size_t bytes = flash::KeyGradTiles(nullptr, d).arena.bytes();
   LRKV_TRY(PrepareSharedMemory(FlashBackwardKeysKernel, bytes, "backward (keys, tensor cores)", d));
-  FlashBackwardKeysKernel<<<FlashGrid(d, d.hk), flash::kThreads, bytes, CurrentStream()>>>(
+  FlashBackwardKeysKernel<<<Grid(d, d.hk, flash::kBlockRows), flash::kThreads, bytes, CurrentStream()>>>(
       dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dk.data<bf16>(),
-      dv.data<bf16>(), fd);
+      dv.data<bf16>(), d);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -434,15 +424,15 @@ template <typename T>
 absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, Tensor& o, Tensor& lse_out,
                      KvGroups groups) {
   using A = Acc<T>;
-  const Dims d = GetDims(q, v, groups);
+  const Dims d = GetDims(q, v, groups, scale);
   if (d.b * d.h * d.t == 0) return absl::OkStatus();
   LRKV_TRY(CheckGrid(d));
-  if (UsesTensorCores<T>(d, {&q, &k, &v})) return FlashForward(q, k, v, scale, o, lse_out, d);
+  if (UsesTensorCores<T>(d, {&q, &k, &v})) return FlashForward(q, k, v, o, lse_out, d);
   const size_t bytes =
       sizeof(A) * (kBQ * d.dqk + kBK * Padded(d.dqk) + kBK * d.dv + kBQ * d.dv + kWarps * kBK);
   LRKV_TRY(PrepareSharedMemory(ForwardKernel<T>, bytes, "forward", d));
   A* lse = lse_out.data<A>();
-  ForwardKernel<T><<<Grid(d, d.h), kBlockThreads, bytes, CurrentStream()>>>(q.data<T>(), k.data<T>(), v.data<T>(),
+  ForwardKernel<T><<<Grid(d, d.h, kBQ), kBlockThreads, bytes, CurrentStream()>>>(q.data<T>(), k.data<T>(), v.data<T>(),
                                                                             o.data<T>(), lse, d, A(scale));
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
@@ -452,7 +442,7 @@ template <typename T>
 absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& lse_in,
                       double scale, Tensor& dq, Tensor& dk, Tensor& dv, KvGroups groups) {
   using A = Acc<T>;
-  const Dims d = GetDims(q, v, groups);
+  const Dims d = GetDims(q, v, groups, scale);
   if (d.b * d.hk * d.t == 0) return absl::OkStatus();
   LRKV_TRY(CheckGrid(d));
   const bool lse_known = true;
@@ -460,21 +450,21 @@ absl::Status Backward(const Tensor& dout, const Tensor& q, const Tensor& k, cons
   LRKV_TRY_ASSIGN(Tensor scratch, Tensor::Empty({d.b * d.h * d.t}, DTypeOf<A>::value, Device::kCuda));
   A* dsum = scratch.data<A>();
   if (UsesTensorCores<T>(d, {&dout, &q, &k, &v})) {
-    return FlashBackward(dout, q, k, v, lse_in, scale, dq, dk, dv, scratch.data<float>(), d);
+    return FlashBackward(dout, q, k, v, lse_in, dq, dk, dv, scratch.data<float>(), d);
   }
   A* lse = const_cast<A*>(lse_in.data<A>());
   if (d.h > 0) {
     const size_t bytes = sizeof(A) * (kBQ * d.dqk + kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) +
                                       kBQ * d.dqk + kWarps * kBK);
     LRKV_TRY(PrepareSharedMemory(BackwardQueryKernel<T>, bytes, "backward (queries)", d));
-    BackwardQueryKernel<T><<<Grid(d, d.h), kBlockThreads, bytes, CurrentStream()>>>(
+    BackwardQueryKernel<T><<<Grid(d, d.h, kBQ), kBlockThreads, bytes, CurrentStream()>>>(
         dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), lse, lse_known, dsum, dq.data<T>(), d, A(scale));
     LRKV_CUDA_TRY_LAUNCH();
   }
   const size_t bytes = sizeof(A) * (2 * kBQ * d.dqk + 2 * kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) +
                                     2 * kBK + 2 * kWarps * kBK);
   LRKV_TRY(PrepareSharedMemory(BackwardKeyKernel<T>, bytes, "backward (keys)", d));
-  BackwardKeyKernel<T><<<Grid(d, d.hk), kBlockThreads, bytes, CurrentStream()>>>(
+  BackwardKeyKernel<T><<<Grid(d, d.hk, kBQ), kBlockThreads, bytes, CurrentStream()>>>(
       dout.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), lse, dsum, dk.data<T>(), dv.data<T>(), d, A(scale));
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();

@@ -54,6 +54,14 @@ struct Dims {
   int64_t b, t, h, hk, dqk, dv;  // q (B, T, H, Dqk), k (B, T, Hk, Dqk), v (B, T, Hk, Dv)
   int64_t group, offset;         // query head i reads KV head (i + offset) / group
   float scale;
+
+  // This rank's query heads [FirstQueryHead(g), EndQueryHead(g)) read KV head g.
+  __host__ __device__ int64_t FirstQueryHead(int64_t g) const {
+    return g * group - offset > 0 ? g * group - offset : 0;
+  }
+  __host__ __device__ int64_t EndQueryHead(int64_t g) const {
+    return (g + 1) * group - offset < h ? (g + 1) * group - offset : h;
+  }
 };
 
 // Shared memory is carved into arrays starting on 128 bytes; without a base it only counts bytes.
@@ -356,8 +364,7 @@ __device__ inline void BackwardKeys(unsigned char* smem, const bf16* dout, const
   LoadRows(t.v, v, d, bi, d.hk, g, d.dv, kb, kBlockRows);
   Fill(t.dk.at, kBlockRows * t.dk.ld, 0.0f);
   Fill(t.dv.at, kBlockRows * t.dv.ld, 0.0f);
-  const int64_t first = g * d.group - d.offset > 0 ? g * d.group - d.offset : 0;
-  const int64_t last = (g + 1) * d.group - d.offset < d.h ? (g + 1) * d.group - d.offset : d.h;
+  const int64_t first = d.FirstQueryHead(g), last = d.EndQueryHead(g);
   const LaneSlice me;
   const int64_t j = kb + row0 + me.r;  // this lane's key
   for (int64_t hi = first; hi < last; ++hi) {

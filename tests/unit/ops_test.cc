@@ -242,15 +242,18 @@ TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
 // The one-query path (decoding's, flash-decoding style: position ranges merged at the end) against
 // the full forward's last row, with query heads that are a TP rank's share of a grouped model
 // (local head i reads KV head (i + 1) / 2; or, in groups of 4, (i + 2) / 4, where the chunks are
-// GEMMs over each KV head's query heads). The longer contexts split into several ranges.
+// tile products over each KV head's query heads). The longer contexts split into several ranges;
+// the wider heads fill whole vectors of the tile products (12 heads padded to 16, Dv 24 = 16 + 8).
 struct OneQueryCase {
   int64_t tk, h, hk;
   KvGroups groups;
+  int64_t dqk = 6, dv = 4;
 };
 class OneQueryDecoding : public ::testing::TestWithParam<OneQueryCase> {};
 
 TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
-  const int64_t b = 2, tk = GetParam().tk, h = GetParam().h, hk = GetParam().hk, dqk = 6, dv = 4;
+  const int64_t b = 2, tk = GetParam().tk, h = GetParam().h, hk = GetParam().hk, dqk = GetParam().dqk;
+  const int64_t dv = GetParam().dv;
   const KvGroups groups = GetParam().groups;
   const Tensor q = Random({b, tk, h, dqk}, 4), k = Random({b, tk, hk, dqk}, 5), v = Random({b, tk, hk, dv}, 6);
   Tensor o = New({b, tk, h, dv}, DType::kF64), lse = New({b, h, tk}, DType::kF64);
@@ -274,7 +277,9 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            OneQueryCase{4500, 3, 2, {2, 1}}, OneQueryCase{70, 5, 2, {4, 2}},
                                            OneQueryCase{4500, 5, 2, {4, 2}},
                                            // every local head reads KV head 1; KV heads 0 and 2 none
-                                           OneQueryCase{2100, 4, 3, {4, 4}}));
+                                           OneQueryCase{2100, 4, 3, {4, 4}},
+                                           OneQueryCase{2100, 12, 1, {12, 0}, 40, 24},
+                                           OneQueryCase{4500, 8, 2, {4, 0}, 32, 40}));
 
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide
@@ -334,7 +339,11 @@ INSTANTIATE_TEST_SUITE_P(Cases, FactoredDecoding,
                          ::testing::Values(FactoredCase{5, 3, 8, 2, 8, true, DType::kF64, 1e-13},
                                            FactoredCase{1500, 2, 6, 3, 4, false, DType::kF64, 1e-13},
                                            FactoredCase{2100, 2, 8, 0, 8, true, DType::kF64, 1e-13},
-                                           FactoredCase{1100, 4, 16, 5, 16, true, DType::kF32, 1e-5}));
+                                           FactoredCase{1100, 4, 16, 5, 16, true, DType::kF32, 1e-5},
+                                           // whole register blocks of columns (2 x 8 doubles, 2 x 16
+                                           // floats), one with 16 columns left over
+                                           FactoredCase{1100, 3, 32, 5, 16, true, DType::kF64, 1e-13},
+                                           FactoredCase{700, 2, 48, 7, 48, true, DType::kF32, 1e-5}));
 
 // MLA's absorbed decoding kernel against the keys it never writes: every position's
 // k_h = [alpha c_t W_h ; rope_t] (QK-normed when on) and values c_t, then the causal core's last

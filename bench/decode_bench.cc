@@ -1,12 +1,14 @@
 // decode_bench: time per generated token with the KV cache, per attention variant, against the
 // memory bound. A generated token reads every weight once and every cached byte of its sequence
-// once; this machine's read bandwidth, measured in the same run (the highest of a measurement
-// before and after each config), turns those bytes into about the fastest such a step could be. A
-// variant that rebuilds its keys from a latent (LRKV; MLA and MLRA under QK-norm) does FLOPs in
-// proportion to its context too, so the step's FLOPs (the ops' own counts) over this machine's
-// SGEMM rate, measured likewise, give a compute bound beside it; the roofline is the larger of the
-// two. Each case's time is the fastest of --steps tokens. Writes --out (JSON) and
-// a Markdown table on stdout, once every case has run; progress on stderr.
+// once; this machine's read bandwidth turns those bytes into about the fastest such a step could
+// be. The machine shares its memory with others and its bandwidth moves by 2x within minutes, so
+// each case measures its own: one pass over 1 GiB right before each of its timed tokens, the best
+// pass against the best token (paired: the two see the same neighbours). A variant that rebuilds
+// its keys from a latent (LRKV; MLA and MLRA under QK-norm) does FLOPs in proportion to its context
+// too, so the step's FLOPs (the ops' own counts) over this machine's SGEMM rate, the highest of a
+// measurement before and after each config, give a compute bound beside it; the roofline is the
+// larger of the two. Each case's time is the fastest of --steps tokens. Writes --out (JSON) and a
+// Markdown table on stdout, once every case has run; progress on stderr.
 //   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
 //                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=5]
 //                [--set=model.FIELD=VALUE,...] [--out=bench/results/decode_cpu.json]
@@ -48,23 +50,34 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Read bandwidth: the best of a few passes of BLAS's matrix-vector product over a 1 GiB matrix,
-// the way a decoding step streams its weights (multithreaded, vectorised, many rows in flight). A
-// scalar OpenMP sum is bound by its adds' latency and read only 18.5 GB/s here, BLAS's sasum 17.0,
-// while decoding steps streamed their weights faster than either.
-double ReadBandwidth() {
-  const int64_t cols = 4096, rows = (int64_t(1) << 30) / sizeof(float) / cols;
-  std::vector<float> a(rows * cols, 1.0f), x(cols, 1.0f), y(rows);
-  double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
+// Read bandwidth: one pass of BLAS's matrix-vector product over a 1 GiB matrix, the way a decoding
+// step streams its weights (multithreaded, vectorised, many rows in flight). A scalar OpenMP sum is
+// bound by its adds' latency and read only 18.5 GB/s here, BLAS's sasum 17.0, while decoding steps
+// streamed their weights faster than either. Every pass's reading is kept for the report.
+class ReadBandwidth {
+ public:
+  ReadBandwidth() : a_(kRows * kCols, 1.0f), x_(kCols, 1.0f), y_(kRows) {}
+  // Bytes per second of one pass.
+  double Pass() {
     const auto t0 = Clock::now();
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(cols), 1.0f, a.data(), int(cols), x.data(), 1, 0.0f,
-                y.data(), 1);
-    const double s = Since(t0);
-    if (y[rows - 1] != float(cols)) std::fprintf(stderr, "bandwidth check failed\n");
-    best = std::max(best, rows * cols * sizeof(float) / s);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(kRows), int(kCols), 1.0f, a_.data(), int(kCols), x_.data(), 1,
+                0.0f, y_.data(), 1);
+    const double bytes_per_s = kRows * kCols * sizeof(float) / Since(t0);
+    if (y_[kRows - 1] != float(kCols)) std::fprintf(stderr, "bandwidth check failed\n");
+    readings_.push_back(bytes_per_s);
+    return bytes_per_s;
   }
-  return best;
+  const std::vector<double>& readings() const { return readings_; }
+
+ private:
+  static constexpr int64_t kCols = 4096, kRows = (int64_t(1) << 30) / sizeof(float) / kCols;
+  std::vector<float> a_, x_, y_;
+  std::vector<double> readings_;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 std::vector<int64_t> Numbers(const std::string& csv) {
@@ -81,13 +94,12 @@ absl::Status Run() {
       configs.push_back(absl::GetFlag(FLAGS_source_dir) + "/configs/paper/1.2b-" + v.name + ".textproto");
     }
   }
-  // This machine's bandwidth and SGEMM rate vary with its neighbours' load: both are measured again
-  // after every config, and the bounds use the highest of each, so that few cases beat their bound
-  // because the machine was quieter than when it was measured.
-  double bandwidth = ReadBandwidth();
+  // The SGEMM rate varies with the neighbours' load too: it is measured again after every config
+  // (a second each), and the compute bounds use the highest.
+  ReadBandwidth bandwidth;
   LRKV_TRY_ASSIGN(double peak, MeasureGemmFlops(1.0));
-  std::fprintf(stderr, "read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s (%d threads)\n", bandwidth / 1e9, peak / 1e9,
-               omp_get_max_threads());
+  std::fprintf(stderr, "read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s (%d threads)\n", bandwidth.Pass() / 1e9,
+               peak / 1e9, omp_get_max_threads());
   nlohmann::ordered_json report;
   report["threads"] = omp_get_max_threads();
   report["layers"] = absl::GetFlag(FLAGS_layers);
@@ -131,9 +143,10 @@ absl::Status Run() {
         std::vector<int64_t> seqs(batch);
         for (int64_t i = 0; i < batch; ++i) seqs[i] = i;
         LRKV_TRY_ASSIGN(Tensor next, Tensor::Zeros({batch, 1}, DType::kI32));
-        std::vector<double> times;
+        std::vector<double> times, bandwidths;
         FlopCounter flops;  // the warm-up step's: every step does the same work, but for one position
         for (int s = 0; s <= steps; ++s) {
+          if (s > 0) bandwidths.push_back(bandwidth.Pass());
           const CountFlopsInto counting(s == 0 ? &flops : nullptr);
           const auto t0 = Clock::now();
           LRKV_TRY(model->Extend(cache, seqs, next).status());
@@ -141,8 +154,9 @@ absl::Status Run() {
         }
         const double step_s = *std::min_element(times.begin(), times.end());  // the fastest: the least disturbed
         const std::string name = std::string(AttentionKindName(m.attention()));
-        std::fprintf(stderr, "  %s batch %lld context %lld: %.1f ms per step\n", path.c_str(), (long long)batch,
-                     (long long)context, step_s * 1e3);
+        const double case_bandwidth = *std::max_element(bandwidths.begin(), bandwidths.end());
+        std::fprintf(stderr, "  %s batch %lld context %lld: %.1f ms per step (read bandwidth %.1f GB/s)\n",
+                     path.c_str(), (long long)batch, (long long)context, step_s * 1e3, case_bandwidth / 1e9);
         nlohmann::ordered_json c;
         c["config"] = path, c["variant"] = name, c["batch"] = batch, c["context"] = context;
         c["step_s"] = step_s, c["token_s"] = step_s / batch;
@@ -151,31 +165,35 @@ absl::Status Run() {
         c["kv_bytes_per_token_per_rank"] = per_token, c["weight_bytes"] = weight_bytes;
         c["bytes_read_per_step"] = weight_bytes + batch * m.d_model() * 4 + c["kv_bytes_read_per_step"].get<double>();
         c["flops_per_step"] = double(flops.Total());
+        c["read_bandwidth_bytes_per_s"] = case_bandwidth;
         cases.push_back(c);
       }
     }
-    const double bandwidth_now = ReadBandwidth();
     LRKV_TRY_ASSIGN(const double peak_now, MeasureGemmFlops(1.0));
-    std::fprintf(stderr, "  after it: read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s\n", bandwidth_now / 1e9,
-                 peak_now / 1e9);
-    bandwidth = std::max(bandwidth, bandwidth_now), peak = std::max(peak, peak_now);
+    std::fprintf(stderr, "  after it: SGEMM %.1f GFLOP/s\n", peak_now / 1e9);
+    peak = std::max(peak, peak_now);
   }
-  std::fprintf(stderr, "highest read bandwidth %.1f GB/s, SGEMM %.1f GFLOP/s\n", bandwidth / 1e9, peak / 1e9);
-  report["read_bandwidth_bytes_per_s"] = bandwidth;
+  const std::vector<double>& readings = bandwidth.readings();
+  const double median = Median(readings), low = *std::min_element(readings.begin(), readings.end());
+  const double high = *std::max_element(readings.begin(), readings.end());
+  std::fprintf(stderr, "read bandwidth over %zu passes: median %.1f GB/s, %.1f to %.1f; highest SGEMM %.1f GFLOP/s\n",
+               readings.size(), median / 1e9, low / 1e9, high / 1e9, peak / 1e9);
+  report["read_bandwidth_bytes_per_s"] = {{"median", median}, {"min", low}, {"max", high}, {"passes", readings}};
   report["sgemm_flops_per_s"] = peak;
-  std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | memory bound (ms) | "
-              "bound / time | GFLOP per step | compute bound (ms) | roofline / time |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | read GB/s | "
+              "memory bound (ms) | bound / time | GFLOP per step | compute bound (ms) | roofline / time |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (nlohmann::ordered_json& c : cases) {
-    const double step_s = c["step_s"], bound_s = c["bytes_read_per_step"].get<double>() / bandwidth;
+    const double bandwidth_bps = c["read_bandwidth_bytes_per_s"];
+    const double step_s = c["step_s"], bound_s = c["bytes_read_per_step"].get<double>() / bandwidth_bps;
     const double compute_s = c["flops_per_step"].get<double>() / peak, roofline_s = std::max(bound_s, compute_s);
     c["memory_bound_s"] = bound_s, c["bound_over_time"] = bound_s / step_s;
     c["compute_bound_s"] = compute_s, c["roofline_over_time"] = roofline_s / step_s;
-    std::printf("| %s | %lld | %lld | %.1f | %.2f | %.1f | %.1f | %.3f | %.2f | %.1f | %.3f |\n",
+    std::printf("| %s | %lld | %lld | %.1f | %.2f | %.1f | %.1f | %.1f | %.3f | %.2f | %.1f | %.3f |\n",
                 c["variant"].get<std::string>().c_str(), c["batch"].get<long long>(), c["context"].get<long long>(),
                 step_s * 1e3, c["token_s"].get<double>() * 1e3, c["kv_bytes_read_per_step"].get<double>() / 1e6,
-                bound_s * 1e3, bound_s / step_s, c["flops_per_step"].get<double>() / 1e9, compute_s * 1e3,
-                roofline_s / step_s);
+                bandwidth_bps / 1e9, bound_s * 1e3, bound_s / step_s, c["flops_per_step"].get<double>() / 1e9,
+                compute_s * 1e3, roofline_s / step_s);
   }
   report["cases"] = cases;
   std::printf("\n| variant | KV bytes per token per rank (these layers, fp32): tp1 | tp2 | tp4 |\n"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bench/results/decode_cpu.json -> decode_cpu.png: time per generated token against context, one
-line per variant (batch 1, solid; batch 16, dashed), and the memory bound (dotted) beside each.
+line per variant (batch 1, solid; batch 16, dashed), and the memory bound (dotted) beside each,
+at the read bandwidth measured with that case.
 Usage: plot_decode.py RESULTS.json OUT.png"""
 import json
 import sys
@@ -39,7 +40,9 @@ def main(src, out):
     bx.set_xscale("log", base=2)
     bx.set_xlabel("cached positions per sequence")
     bx.set_ylabel("memory bound / measured time (batch 1)")
-    bx.set_title(f"read bandwidth {data['read_bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, {data['threads']} threads")
+    bw = data["read_bandwidth_bytes_per_s"]
+    bx.set_title(f"each case against its own bandwidth reading (median {bw['median'] / 1e9:.1f} GB/s, "
+                 f"{bw['min'] / 1e9:.0f}-{bw['max'] / 1e9:.0f}), {data['threads']} threads", fontsize=9)
     bx.grid(True, alpha=0.3)
     bx.legend(fontsize=8)
     fig.tight_layout()

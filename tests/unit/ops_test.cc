@@ -2,6 +2,7 @@
 // forward checks against direct formulas, FLOP counts and argument errors.
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <cmath>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/backend.h"
 #include "runtime/ops/cast.h"
+#include "runtime/ops/cpu/vec64.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/factored_decode_attention.h"
@@ -280,6 +282,39 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            OneQueryCase{2100, 4, 3, {4, 4}},
                                            OneQueryCase{2100, 12, 1, {12, 0}, 40, 24},
                                            OneQueryCase{4500, 8, 2, {4, 0}, 32, 40}));
+
+// The decoding kernels' vector exp (online_softmax.h) against std::exp over a softmax's inputs
+// (x <= 0): within 2 ulp down to the smallest normal result, that result below it, -inf included
+// (not 0 or a denormal: an absolute error under 1e-37 in float); exp(0) exactly 1.
+template <typename T>
+void CheckVectorExp(double lowest_normal) {
+  constexpr int64_t kLanes = cpu::kLanes64<T>;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> uniform(-2 * lowest_normal, 0.0);
+  double worst = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    T x[kLanes];
+    for (T& xi : x) xi = T(trial < 10000 ? uniform(rng) / 64 : uniform(rng));  // half of them near 0
+    if (trial == 0) x[0] = 0, x[1] = -std::numeric_limits<T>::infinity(), x[2] = T(-1e-30);
+    const cpu::Vec64<T> e = cpu::Exp64<T>(cpu::Load64(x));
+    for (int64_t i = 0; i < kLanes; ++i) {
+      const T want = std::exp(x[i]);
+      if (x[i] < -lowest_normal) {
+        EXPECT_LT(e[i], sizeof(T) == 4 ? 1e-37 : 1e-307) << x[i];
+      } else {
+        worst = std::max(worst, std::abs(double(e[i]) - double(want)) / double(want));
+      }
+    }
+    if (trial == 0) {
+      EXPECT_EQ(e[0], T(1));
+      EXPECT_EQ(e[2], T(1));
+    }
+  }
+  EXPECT_LT(worst, 2 * std::numeric_limits<T>::epsilon());
+  EXPECT_GT(worst, 0.0);  // the series is an approximation: an exact match would mean std::exp ran
+}
+TEST(CpuVectorExp, FloatWithinTwoUlpOfStdExp) { CheckVectorExp<float>(87.0); }
+TEST(CpuVectorExp, DoubleWithinTwoUlpOfStdExp) { CheckVectorExp<double>(708.0); }
 
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide

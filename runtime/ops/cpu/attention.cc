@@ -92,6 +92,8 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const int64_t keys = std::min(kDecodeChunk, k_end - c0);
           const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
           const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
+          const int64_t next = std::min(kDecodeChunk, k_end - c0 - keys);  // the next chunk's keys, fetched
+          Prefetch(kc + keys * hk * dqk, next * hk * dqk), Prefetch(vc + keys * hk * dv, next * hk * dv);
           if (gemms) {
             for (int64_t g = 0; g < hk; ++g) {  // S^T (keys, heads of g) = K_g (scale Q_g)^T
               const auto [first, last] = QueryHeadsOf(g, groups, h);

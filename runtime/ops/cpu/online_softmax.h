@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "runtime/ops/cpu/vec64.h"
+
 namespace lrkv::cpu {
 
 // How many ranges to split `keys` cached keys into when `units` (sequence, KV head) pairs run in
@@ -18,6 +20,15 @@ namespace lrkv::cpu {
 inline int64_t DecodeSplits(int64_t units, int64_t keys, int64_t min_range) {
   const int64_t want = (2 * omp_get_max_threads() + units - 1) / units;
   return std::max<int64_t>(1, std::min(want, keys / min_range));
+}
+
+// Asks for n values from p into the cache, the next chunk's while this one computes: with the
+// hardware's prefetcher alone a task stalled on each chunk's first rows. MQA at batch 16 and 16k
+// took 59.6 ms a step against 68.9 without (medians of 7 runs alternating, 6 of the 7 pairs faster).
+template <typename T>
+void Prefetch(const T* p, int64_t n) {
+  const char* bytes = reinterpret_cast<const char*>(p);
+  for (int64_t at = 0; at < n * int64_t(sizeof(T)); at += 64) __builtin_prefetch(bytes + at);
 }
 
 // `rows` query rows' empty states: m = -inf, l = 0, o (rows, width) = 0.
@@ -31,11 +42,20 @@ void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
 // One row's scores p over a new chunk of `keys`: the row's maximum grows to cover them, p becomes
 // exp(p - m), l and o are rescaled to the new maximum and l gains the chunk's sum. The caller then
 // adds p V_chunk to o.
+// The exponentials a vector at a time (vec64.h's Exp64: glibc's expf, called per score, was a
+// fifth of MQA's decoding attention at batch 16).
 template <typename T>
 void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   const T m_new = std::max(m, *std::max_element(p, p + keys)), rescale = std::exp(m - m_new);
-  T sum = 0;
-  for (int64_t j = 0; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
+  Vec64<T> sum_v{};
+  int64_t j = 0;
+  for (; j + kLanes64<T> <= keys; j += kLanes64<T>) {
+    const Vec64<T> e = Exp64<T>(Load64(p + j) - m_new);
+    Store64(p + j, e);
+    sum_v += e;
+  }
+  T sum = Sum64<T>(sum_v);
+  for (; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
   l = l * rescale + sum, m = m_new;
   for (int64_t j = 0; j < width; ++j) o[j] *= rescale;
 }

@@ -47,7 +47,11 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
 // loop: as tile products GQA at batch 16 and 16k took 118 ms a step instead of 95.
 constexpr int64_t kDecodeChunk = 64;       // positions per chunk of a task's online softmax
 constexpr int64_t kDecodeMinRange = 1024;  // positions per task at least
-constexpr int64_t kDecodeGemmGroup = 4;    // query heads per KV head from which chunks are tile products
+constexpr int64_t kDecodeTileGroup = 4;    // query heads per KV head from which chunks are tile products
+// A chunk's keys and values up to this size are prefetched while the chunk before computes (MQA's
+// 64 KiB: 59.6 against 68.9 ms a step at batch 16 and 16k, medians of 7 alternating runs). GQA's
+// 256 KiB and MHA's 768 KiB are not: prefetching GQA's made that case 123 ms instead of 90.
+constexpr int64_t kDecodePrefetchBytes = 64 << 10;
 
 // The local query heads [first, last) that read KV head g.
 std::pair<int64_t, int64_t> QueryHeadsOf(int64_t g, KvGroups groups, int64_t h) {
@@ -66,10 +70,11 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
   std::vector<T> part_m(b * splits * h), part_l(part_m.size()), part_o(part_m.size() * dv);
   // Enough query heads per KV head on this rank: a chunk's scores and outputs as tile products per
   // KV head, from scale Q_g^T, (B, Hk, Dqk, heads of g padded to whole vectors).
-  const bool gemms = std::min(h, group) >= kDecodeGemmGroup;
+  const bool tile_products = std::min(h, group) >= kDecodeTileGroup;
+  const bool prefetch = kDecodeChunk * hk * (dqk + dv) * int64_t(sizeof(T)) <= kDecodePrefetchBytes;
   const int64_t padded = (std::min(h, group) + kLanes64<T> - 1) / kLanes64<T> * kLanes64<T>;
-  std::vector<T> q_t(gemms ? b * hk * dqk * padded : 0, T(0));
-  for (int64_t bi = 0; gemms && bi < b; ++bi)
+  std::vector<T> q_t(tile_products ? b * hk * dqk * padded : 0, T(0));
+  for (int64_t bi = 0; tile_products && bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {
       const auto [first, last] = QueryHeadsOf(g, groups, h);
       for (int64_t i = first; i < last; ++i)
@@ -80,7 +85,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
 #pragma omp parallel
   {
     std::unique_ptr<T[]> tile(new T[h * kDecodeChunk]);  // (H, chunk) scores
-    std::unique_ptr<T[]> tile_t(new T[gemms ? kDecodeChunk * padded : 0]);  // (chunk, heads of g): scores^T
+    std::unique_ptr<T[]> tile_t(new T[tile_products ? kDecodeChunk * padded : 0]);  // (chunk, heads of g): scores^T
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t sp = 0; sp < splits; ++sp) {
@@ -92,9 +97,11 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const int64_t keys = std::min(kDecodeChunk, k_end - c0);
           const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
           const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
-          const int64_t next = std::min(kDecodeChunk, k_end - c0 - keys);  // the next chunk's keys, fetched
-          Prefetch(kc + keys * hk * dqk, next * hk * dqk), Prefetch(vc + keys * hk * dv, next * hk * dv);
-          if (gemms) {
+          if (prefetch) {  // the next chunk's keys and values
+            const int64_t next = std::min(kDecodeChunk, k_end - c0 - keys);
+            Prefetch(kc + keys * hk * dqk, next * hk * dqk), Prefetch(vc + keys * hk * dv, next * hk * dv);
+          }
+          if (tile_products) {
             for (int64_t g = 0; g < hk; ++g) {  // S^T (keys, heads of g) = K_g (scale Q_g)^T
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first == last) continue;
@@ -118,7 +125,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
             }
           }
           for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
-          if (gemms) {
+          if (tile_products) {
             for (int64_t g = 0; g < hk; ++g) {  // O (heads of g, Dv) += P V_g
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               AddTileProduct(last - first, dv, keys, s + first * kDecodeChunk, kDecodeChunk, vc + g * dv, hk * dv,

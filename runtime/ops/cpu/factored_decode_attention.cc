@@ -88,9 +88,8 @@ absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_lat
         const int64_t rows = std::min(kChunk, end - c0);
         const T* latents = kls + c0 * hr;  // (rows, H r)
         for (int64_t hi = 0; hi < h; ++hi) {
-          T* kt = tile.get();
-          std::copy_n(kss + c0 * d, rows * d, kt);
-          AddTileProduct(rows, d, r, latents + hi * r, hr, bt.data() + hi * r * d, d, kt, d);
+          T* kt = tile.get();  // = k_shared rows + the head's latents B_h^T
+          TileProduct(rows, Tile<T>{latents + hi * r, hr, bt.data() + hi * r * d, d, kss + c0 * d, d, kt, d, d, r});
           T* p = probs.get() + hi * kChunk;
           for (int64_t i = 0; i < rows; ++i) {
             const int64_t at = (c0 + i) * half;

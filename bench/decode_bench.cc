@@ -23,15 +23,15 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "bench/bench_main.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_main.h"
+#include "launch/train/peak_flops.h"
 #include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"
-#include "launch/train/peak_flops.h"
 #include "model/flop_model.h"
-#include "runtime/flop_counter.h"
 #include "nlohmann/json.hpp"
+#include "runtime/flop_counter.h"
 #include "runtime/status.h"
 
 ABSL_FLAG(std::string, configs, "", "comma-separated model configs (default: configs/paper/1.2b-VARIANT for every variant)");

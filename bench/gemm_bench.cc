@@ -16,8 +16,8 @@
 #endif
 
 #include "absl/flags/flag.h"
-#include "bench/bench_main.h"
 #include "absl/strings/str_format.h"
+#include "bench/bench_main.h"
 #include "nlohmann/json.hpp"
 #include "runtime/ops/gemm.h"
 #include "runtime/status.h"

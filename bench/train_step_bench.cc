@@ -27,13 +27,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "bench/bench_main.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "absl/strings/str_split.h"
+#include "bench/bench_main.h"
 #include "model/attention/variant_registry.h"
 #include "model/config.h"
 #include "model/decoder.h"

@@ -70,9 +70,10 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
   std::vector<T> part_m(b * splits * h), part_l(part_m.size()), part_o(part_m.size() * dv);
   // Enough query heads per KV head on this rank: a chunk's scores and outputs as tile products per
   // KV head, from scale Q_g^T, (B, Hk, Dqk, heads of g padded to whole vectors).
-  const bool tile_products = std::min(h, group) >= kDecodeTileGroup;
+  const int64_t heads_per_kv = std::min(h, group);  // at most, on this rank
+  const bool tile_products = heads_per_kv >= kDecodeTileGroup;
   const bool prefetch = kDecodeChunk * hk * (dqk + dv) * int64_t(sizeof(T)) <= kDecodePrefetchBytes;
-  const int64_t padded = (std::min(h, group) + kLanes64<T> - 1) / kLanes64<T> * kLanes64<T>;
+  const int64_t padded = (heads_per_kv + kLanes64<T> - 1) / kLanes64<T> * kLanes64<T>;
   std::vector<T> q_t(tile_products ? b * hk * dqk * padded : 0, T(0));
   for (int64_t bi = 0; tile_products && bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {

@@ -56,7 +56,7 @@ void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   T sum = Sum64<T>(sum_v);
   for (; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
   l = l * rescale + sum, m = m_new;
-  for (int64_t j = 0; j < width; ++j) o[j] *= rescale;
+  for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
 }
 
 // One row's states from `splits` ranges, range sp at m[sp * stride], l[sp * stride] and

@@ -245,11 +245,13 @@ TEST(OpsForward, AttentionOfLastQueriesOverLongerKeysIsTheFullOnesLastRows) {
 // the full forward's last row, with query heads that are a TP rank's share of a grouped model
 // (local head i reads KV head (i + 1) / 2; or, in groups of 4, (i + 2) / 4, where the chunks are
 // tile products over each KV head's query heads). The longer contexts split into several ranges;
-// the wider heads fill whole vectors of the tile products (12 heads padded to 16, Dv 24 = 16 + 8).
+// the wider heads fill whole vectors of the tile products (12 heads padded to 16, Dv 24 = 16 + 8),
+// in float too (20 heads: two vectors of columns).
 struct OneQueryCase {
   int64_t tk, h, hk;
   KvGroups groups;
   int64_t dqk = 6, dv = 4;
+  DType dtype = DType::kF64;  // float: within 1e-5 of the full forward, which computes differently
 };
 class OneQueryDecoding : public ::testing::TestWithParam<OneQueryCase> {};
 
@@ -257,20 +259,22 @@ TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
   const int64_t b = 2, tk = GetParam().tk, h = GetParam().h, hk = GetParam().hk, dqk = GetParam().dqk;
   const int64_t dv = GetParam().dv;
   const KvGroups groups = GetParam().groups;
-  const Tensor q = Random({b, tk, h, dqk}, 4), k = Random({b, tk, hk, dqk}, 5), v = Random({b, tk, hk, dv}, 6);
-  Tensor o = New({b, tk, h, dv}, DType::kF64), lse = New({b, h, tk}, DType::kF64);
+  const DType dt = GetParam().dtype;
+  const double tolerance = dt == DType::kF64 ? 1e-12 : 1e-5;
+  const Tensor q = Random({b, tk, h, dqk}, 4, dt), k = Random({b, tk, hk, dqk}, 5, dt), v = Random({b, tk, hk, dv}, 6, dt);
+  Tensor o = New({b, tk, h, dv}, dt), lse = New({b, h, tk}, dt);
   ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.3, o, lse, groups).ok());
-  Tensor q_last = New({b, 1, h, dqk}, DType::kF64), o_last = New({b, 1, h, dv}, DType::kF64);
-  Tensor lse_last = New({b, h, 1}, DType::kF64);
+  Tensor q_last = New({b, 1, h, dqk}, dt), o_last = New({b, 1, h, dv}, dt);
+  Tensor lse_last = New({b, h, 1}, dt);
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t i = 0; i < h * dqk; ++i) testing::Set(q_last, bi * h * dqk + i, At(q, (bi * tk + tk - 1) * h * dqk + i));
   ASSERT_TRUE(CausalAttentionForward(q_last, k, v, 0.3, o_last, lse_last, groups).ok());
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < h; ++hi) {
       for (int64_t e = 0; e < dv; ++e)
-        EXPECT_NEAR(At(o_last, (bi * h + hi) * dv + e), At(o, ((bi * tk + tk - 1) * h + hi) * dv + e), 1e-12)
+        EXPECT_NEAR(At(o_last, (bi * h + hi) * dv + e), At(o, ((bi * tk + tk - 1) * h + hi) * dv + e), tolerance)
             << bi << " " << hi << " " << e;
-      EXPECT_NEAR(At(lse_last, bi * h + hi), At(lse, (bi * h + hi) * tk + tk - 1), 1e-12);
+      EXPECT_NEAR(At(lse_last, bi * h + hi), At(lse, (bi * h + hi) * tk + tk - 1), tolerance);
     }
 }
 
@@ -281,7 +285,9 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            // every local head reads KV head 1; KV heads 0 and 2 none
                                            OneQueryCase{2100, 4, 3, {4, 4}},
                                            OneQueryCase{2100, 12, 1, {12, 0}, 40, 24},
-                                           OneQueryCase{4500, 8, 2, {4, 0}, 32, 40}));
+                                           OneQueryCase{4500, 8, 2, {4, 0}, 32, 40},
+                                           OneQueryCase{2100, 12, 1, {12, 0}, 40, 24, DType::kF32},
+                                           OneQueryCase{4500, 20, 1, {20, 0}, 32, 40, DType::kF32}));
 
 // The decoding kernels' vector exp (online_softmax.h) against std::exp over a softmax's inputs
 // (x <= 0): within 2 ulp down to the smallest normal result, that result below it, -inf included
@@ -564,8 +570,10 @@ TEST(OpsForward, FloatGemmMatchesDoubleOnEveryPath) {
   const Case cases[] = {
       {1, 70, 33, false, false, 0},   // one row: OpenBLAS's matrix-vector product
       {1, 70, 33, true, true, 1},     // one row, A stored transposed, accumulating
-      {16, 1100, 1000, false, true, 0},  // B transposed and large, few rows: computed as C^T
+      {16, 1100, 1000, false, true, 0},  // B transposed and large, few rows: C^T as register tiles
       {20, 1100, 1000, true, true, 1},   // the same with A stored transposed, accumulating
+      {40, 1100, 1000, true, true, 0},   // the same, three vectors of rows
+      {4, 1100, 1000, false, true, 0.5}, // the same with fewer rows than half a vector: oneDNN's C^T
       {16, 300, 40, false, true, 0},     // B transposed and small: oneDNN
       {80, 90, 40, false, true, 1},      // B transposed, many rows: oneDNN
       {16, 300, 40, false, false, 1}, // oneDNN

@@ -105,8 +105,7 @@ void TransposedGemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const
 void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const bool few_rows_large_b = tb && m < kFewRows && n * k >= kLargeBElements;
-  static const bool no_stream = std::getenv("NOSTREAM") != nullptr;
-  if (!no_stream && FromEnvironment() == Choice::kAuto && few_rows_large_b && m >= kStreamedMinRows) {
+  if (FromEnvironment() == Choice::kAuto && few_rows_large_b && m >= kStreamedMinRows) {
     StreamedTransposedGemm(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }

@@ -59,6 +59,35 @@ void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
 }
 
+// AddChunk for `rows` query rows at once whose scores are stored by column: p (keys, ld), row i's
+// in column i, ld a whole number of vectors (columns past `rows` are computed and ignored). The
+// maxima, exponentials and sums go a vector of rows at a time down the keys: the tile of scores a
+// product wrote this way needs no transposing (attention.cc's MQA path).
+template <typename T>
+void AddChunkByColumns(T* p, int64_t keys, int64_t ld, int64_t rows, T* m, T* l, T* o, int64_t width) {
+  constexpr int64_t kLanes = kLanes64<T>;
+  for (int64_t c = 0; c < rows; c += kLanes) {
+    Vec64<T> top = Load64(p + c);  // per column, the chunk's maximum, then the row's new one
+    for (int64_t j = 1; j < keys; ++j) {
+      const Vec64<T> x = Load64(p + j * ld + c);
+      top = top > x ? top : x;
+    }
+    const int64_t lanes = std::min(kLanes, rows - c);
+    for (int64_t i = 0; i < lanes; ++i) top[i] = std::max(top[i], m[c + i]);
+    Vec64<T> sum{};
+    for (int64_t j = 0; j < keys; ++j) {
+      const Vec64<T> e = Exp64<T>(Load64(p + j * ld + c) - top);
+      Store64(p + j * ld + c, e);
+      sum += e;
+    }
+    for (int64_t i = 0; i < lanes; ++i) {
+      const T rescale = std::exp(m[c + i] - top[i]);
+      l[c + i] = l[c + i] * rescale + sum[i], m[c + i] = top[i];
+      for (int64_t e = 0; e < width; ++e) o[(c + i) * width + e] *= rescale;
+    }
+  }
+}
+
 // One row's states from `splits` ranges, range sp at m[sp * stride], l[sp * stride] and
 // o[sp * stride * width]: out (width) = the softmax-weighted mean of the values; returns the row's
 // log-sum-exp.

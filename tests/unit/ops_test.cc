@@ -455,7 +455,10 @@ INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
                          ::testing::Values(LatentCase{7, 3, 5, 4, 2, true, DType::kF64, 1e-13},
                                            LatentCase{1600, 2, 6, 3, 4, true, DType::kF64, 1e-13},
                                            LatentCase{1300, 3, 6, 4, 2, false, DType::kF64, 1e-13},
-                                           LatentCase{1100, 4, 16, 8, 4, true, DType::kF32, 1e-5}));
+                                           LatentCase{1100, 4, 16, 8, 4, true, DType::kF32, 1e-5},
+                                           // 12 heads: two vectors of doubles, one of floats
+                                           LatentCase{600, 12, 20, 8, 6, true, DType::kF64, 1e-13},
+                                           LatentCase{700, 12, 48, 32, 16, true, DType::kF32, 1e-5}));
 
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;

@@ -261,7 +261,8 @@ TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
   const KvGroups groups = GetParam().groups;
   const DType dt = GetParam().dtype;
   const double tolerance = dt == DType::kF64 ? 1e-12 : 1e-5;
-  const Tensor q = Random({b, tk, h, dqk}, 4, dt), k = Random({b, tk, hk, dqk}, 5, dt), v = Random({b, tk, hk, dv}, 6, dt);
+  const Tensor q = Random({b, tk, h, dqk}, 4, dt), k = Random({b, tk, hk, dqk}, 5, dt);
+  const Tensor v = Random({b, tk, hk, dv}, 6, dt);
   Tensor o = New({b, tk, h, dv}, dt), lse = New({b, h, tk}, dt);
   ASSERT_TRUE(CausalAttentionForward(q, k, v, 0.3, o, lse, groups).ok());
   Tensor q_last = New({b, 1, h, dqk}, dt), o_last = New({b, 1, h, dv}, dt);
@@ -272,7 +273,8 @@ TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < h; ++hi) {
       for (int64_t e = 0; e < dv; ++e)
-        EXPECT_NEAR(At(o_last, (bi * h + hi) * dv + e), At(o, ((bi * tk + tk - 1) * h + hi) * dv + e), tolerance)
+        EXPECT_NEAR(At(o_last, (bi * h + hi) * dv + e), At(o, ((bi * tk + tk - 1) * h + hi) * dv + e),
+                    tolerance)
             << bi << " " << hi << " " << e;
       EXPECT_NEAR(At(lse_last, bi * h + hi), At(lse, (bi * h + hi) * tk + tk - 1), tolerance);
     }

@@ -114,7 +114,8 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
               T* st = tile_t.get();  // S^T (keys, heads of g) = K_g (scale Q_g)^T
               for (int64_t j = 0; j < keys; j += kTileRows) {
                 const int64_t asked = g == 0 ? std::clamp<int64_t>(next - j, 0, kTileRows) : 0;
-                Prefetch(kc + (keys + j) * hk * dqk, asked * hk * dqk), Prefetch(vc + (keys + j) * hk * dv, asked * hk * dv);
+                Prefetch(kc + (keys + j) * hk * dqk, asked * hk * dqk);
+                Prefetch(vc + (keys + j) * hk * dv, asked * hk * dv);
                 TileProduct(std::min<int64_t>(kTileRows, keys - j),
                             Tile<T>{kc + j * hk * dqk + g * dqk, hk * dqk, q_t.data() + (bi * hk + g) * dqk * padded,
                                     padded, zero.data(), 0, st + j * padded, padded, padded, dqk});

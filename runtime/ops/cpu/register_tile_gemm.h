@@ -3,10 +3,11 @@
 // time. Blocks of kTileRows rows of C (kTileRowsWide where those divide m) by two vectors of
 // columns stay in registers for the whole inner dimension: each row of B is loaded once per block
 // and used by every row in it, each entry of A is broadcast once. A may be stored transposed
-// (Tile::a_step), as a tile of scores with a column per query head is read by the product after it. On one core of this Zen 5 machine the LRKV key rebuild's shape (M
-// 64, N 128, K 51) ran at about 240 GFLOP/s this way, against about 180 for oneDNN's sgemm (copy
-// of C included) and the core's large-SGEMM rate of about 235. Columns past the last whole vector
-// are summed one at a time: callers pad B to whole vectors where that matters.
+// (Tile::a_step), as a tile of scores with a column per query head is read by the product after
+// it. On one core of this Zen 5 machine the LRKV key rebuild's shape (M 64, N 128, K 51) ran at
+// about 240 GFLOP/s this way, against about 180 for oneDNN's sgemm (copy of C included) and the
+// core's large-SGEMM rate of about 235. Columns past the last whole vector are summed one at a
+// time: callers pad B to whole vectors where that matters.
 #pragma once
 
 #include <cstdint>

@@ -458,7 +458,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
                                            LatentCase{1600, 2, 6, 3, 4, true, DType::kF64, 1e-13},
                                            LatentCase{1300, 3, 6, 4, 2, false, DType::kF64, 1e-13},
                                            LatentCase{1100, 4, 16, 8, 4, true, DType::kF32, 1e-5},
-                                           // 12 heads: two vectors of doubles, one of floats
+                                           // 12 heads, as the decode benchmark's configs
                                            LatentCase{600, 12, 20, 8, 6, true, DType::kF64, 1e-13},
                                            LatentCase{700, 12, 48, 32, 16, true, DType::kF32, 1e-5}));
 

@@ -105,21 +105,24 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
           const T* kc = ks + (bi * tk + c0) * hk * dqk;  // (keys, Hk, Dqk)
           const T* vc = vs + (bi * tk + c0) * hk * dv;   // (keys, Hk, Dv)
           if (tile_products) {
-            // The next chunk's positions [j, j + kTileRows) are asked for before this chunk's score
-            // rows j.. are computed (keys = kDecodeChunk whenever there is a next chunk).
-            const int64_t next = prefetch ? std::min(kDecodeChunk, k_end - c0 - keys) : 0;
+            // The next chunk's positions [j, j + kTileRows) are asked for before the first local KV
+            // head's score rows j.. are computed (keys = kDecodeChunk whenever there is a next chunk).
+            int64_t next = prefetch ? std::min(kDecodeChunk, k_end - c0 - keys) : 0;
             for (int64_t g = 0; g < hk; ++g) {
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first == last) continue;
               T* st = tile_t.get();  // S^T (keys, heads of g) = K_g (scale Q_g)^T
               for (int64_t j = 0; j < keys; j += kTileRows) {
-                const int64_t asked = g == 0 ? std::clamp<int64_t>(next - j, 0, kTileRows) : 0;
-                Prefetch(kc + (keys + j) * hk * dqk, asked * hk * dqk);
-                Prefetch(vc + (keys + j) * hk * dv, asked * hk * dv);
+                const int64_t asked = std::clamp<int64_t>(next - j, 0, kTileRows);
+                if (asked > 0) {
+                  Prefetch(kc + (keys + j) * hk * dqk, asked * hk * dqk);
+                  Prefetch(vc + (keys + j) * hk * dv, asked * hk * dv);
+                }
                 TileProduct(std::min<int64_t>(kTileRows, keys - j),
                             Tile<T>{kc + j * hk * dqk + g * dqk, hk * dqk, q_t.data() + (bi * hk + g) * dqk * padded,
                                     padded, zero.data(), 0, st + j * padded, padded, padded, dqk});
               }
+              next = 0;
               AddChunkByColumns(st, keys, padded, last - first, m + first, l + first, o + first * dv, dv);
               // O (heads of g, Dv) += P V_g, P read from S^T's columns
               TileProduct(last - first, Tile<T>{st, 1, vc + g * dv, hk * dv, o + first * dv, dv, o + first * dv, dv,

@@ -26,8 +26,10 @@ namespace {
 // transposed, C^T = B op(A)^T, which has many rows and B's rows in place, then transposed into C:
 // from kStreamedMinRows rows of A on as register tile products that stream B through once (10.2
 // against 15.5 ms for oneDNN's C^T at the 16 x 50304 x 1536 LM head, both best of 8, B out of
-// cache; a plain read of B took 9.6 ms then), with fewer rows on oneDNN, for which the padding to a
-// whole vector of rows would be most of the work. bench/gemm_bench measures them per shape
+// cache; a plain read of B took 9.6 ms then), with fewer rows on oneDNN (OpenBLAS in a build
+// without it), for which the padding to a whole vector of rows would be most of the work. Called
+// inside an OpenMP region (an attention kernel's tile), the streamed path's own region runs on the
+// calling thread. bench/gemm_bench measures them per shape
 // (bench/results/gemm_cpu.json).
 constexpr int64_t kFewRows = 64;
 constexpr int64_t kLargeBElements = 1 << 20;

@@ -1,7 +1,8 @@
 // The CPU kernels' GEMM, in float and double under one name: the Gemm op's and the one the attention
-// kernels call on their own tiles (inside an OpenMP region the libraries run it on the calling
-// thread). Float goes to oneDNN's JIT sgemm or to OpenBLAS, whichever is faster for the shape
-// (blas.cc says how it chooses); double to OpenBLAS.
+// kernels call on their own tiles (inside an OpenMP region it runs on the calling thread). Float
+// goes to oneDNN's JIT sgemm, to OpenBLAS or, for a few rows against a large transposed B, to
+// register tile products, whichever is fastest for the shape (blas.cc says how it chooses); double
+// to OpenBLAS.
 #pragma once
 
 #include <cblas.h>

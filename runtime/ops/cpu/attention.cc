@@ -79,7 +79,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
   const int64_t heads_per_kv = std::min(h, group);  // at most, on this rank
   const bool tile_products = heads_per_kv >= kDecodeTileGroup;
   const bool prefetch = kDecodeChunk * hk * (dqk + dv) * int64_t(sizeof(T)) <= kDecodePrefetchBytes;
-  const int64_t padded = (heads_per_kv + kLanes64<T> - 1) / kLanes64<T> * kLanes64<T>;
+  const int64_t padded = RoundUpToVectors<T>(heads_per_kv);
   std::vector<T> q_t(tile_products ? b * hk * dqk * padded : 0, T(0)), zero(padded, T(0));
   for (int64_t bi = 0; tile_products && bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {
@@ -91,7 +91,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
     }
 #pragma omp parallel
   {
-    std::unique_ptr<T[]> tile(new T[h * kDecodeChunk]);  // (H, chunk) scores
+    std::unique_ptr<T[]> tile(new T[tile_products ? 0 : h * kDecodeChunk]);  // (H, chunk) scores
     std::unique_ptr<T[]> tile_t(new T[tile_products ? kDecodeChunk * padded : 0]);  // (chunk, heads of g): scores^T
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t bi = 0; bi < b; ++bi)

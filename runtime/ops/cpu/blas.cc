@@ -62,7 +62,7 @@ void WriteTransposed(const float* ct, int64_t ld_ct, int64_t m, int64_t first, i
 // reads its rows of B in place, once.
 void StreamedTransposedGemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const int64_t padded = (m + kLanes64<float> - 1) / kLanes64<float> * kLanes64<float>;
+  const int64_t padded = RoundUpToVectors<float>(m);
   std::vector<float> at(size_t(k * padded), 0.0f), zero(size_t(padded), 0.0f);  // (k, padded), (padded)
   for (int64_t j = 0; j < k; ++j)
     for (int64_t i = 0; i < m; ++i) at[j * padded + i] = alpha * (ta ? a[j * lda + i] : a[i * lda + j]);

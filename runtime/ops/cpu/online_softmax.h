@@ -43,9 +43,17 @@ void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
 // adds p V_chunk to o.
 // The exponentials a vector at a time (vec64.h's Exp64: glibc's expf, called per score, was a
 // fifth of MQA's decoding attention at batch 16).
+// A row's state moved to its new maximum m_new: l and o rescaled to it, l gaining a chunk's sum.
+template <typename T>
+void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
+  const T rescale = std::exp(m - m_new);
+  l = l * rescale + chunk_sum, m = m_new;
+  for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
+}
+
 template <typename T>
 void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
-  const T m_new = std::max(m, *std::max_element(p, p + keys)), rescale = std::exp(m - m_new);
+  const T m_new = std::max(m, *std::max_element(p, p + keys));
   Vec64<T> sum_v{};
   int64_t j = 0;
   for (; j + kLanes64<T> <= keys; j += kLanes64<T>) {
@@ -55,8 +63,7 @@ void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   }
   T sum = Sum64<T>(sum_v);
   for (; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
-  l = l * rescale + sum, m = m_new;
-  for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
+  MoveToMaximum(m_new, sum, m, l, o, width);
 }
 
 // AddChunk for `rows` query rows at once whose scores are stored by column: p (keys, ld), row i's
@@ -80,11 +87,7 @@ void AddChunkByColumns(T* p, int64_t keys, int64_t ld, int64_t rows, T* m, T* l,
       Store64(p + j * ld + c, e);
       sum += e;
     }
-    for (int64_t i = 0; i < lanes; ++i) {
-      const T rescale = std::exp(m[c + i] - top[i]);
-      l[c + i] = l[c + i] * rescale + sum[i], m[c + i] = top[i];
-      for (int64_t e = 0; e < width; ++e) o[(c + i) * width + e] *= rescale;
-    }
+    for (int64_t i = 0; i < lanes; ++i) MoveToMaximum(top[i], sum[i], m[c + i], l[c + i], o + (c + i) * width, width);
   }
 }
 

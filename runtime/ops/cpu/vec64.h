@@ -17,6 +17,12 @@ template <> struct Vec64Of<double> { using type = DoubleVec64; };
 template <typename T> using Vec64 = typename Vec64Of<T>::type;
 template <typename T> constexpr int64_t kLanes64 = sizeof(Vec64<T>) / sizeof(T);
 
+// n rounded up to whole vectors of T: the width of a tile whose columns are padded to lanes.
+template <typename T>
+constexpr int64_t RoundUpToVectors(int64_t n) {
+  return (n + kLanes64<T> - 1) / kLanes64<T> * kLanes64<T>;
+}
+
 // Unaligned load and store, one vector each.
 template <typename T>
 inline Vec64<T> Load64(const T* p) {

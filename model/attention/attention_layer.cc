@@ -146,7 +146,7 @@ absl::Status AttentionLayer::Decode(const Tensor& x, const std::vector<int64_t>&
     const double scale = 1.0 / std::sqrt(double(d.qk_dim));
     const KeyTransform keys{qk_norm_, eps_, d.rope_dims, rope_theta_};
     if (absorbed && n == 1) {
-      LRKV_TRY(variant_->DecodeAbsorbed(qi, past, keys, scale, oi));
+      LRKV_TRY(variant_->DecodeAbsorbed(qi, past, scale, oi));
       continue;
     }
     LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, d.heads, n}, AccumDType(dt), dev));

@@ -20,8 +20,7 @@ absl::Status AttentionVariant::FinishDecodeValues(const Tensor&, Tensor&) {
   return absl::UnimplementedError("this attention variant decodes with Forward's values");
 }
 
-absl::Status AttentionVariant::DecodeAbsorbed(const Tensor&, const std::vector<Tensor>&, const KeyTransform&, double,
-                                              Tensor&) {
+absl::Status AttentionVariant::DecodeAbsorbed(const Tensor&, const std::vector<Tensor>&, double, Tensor&) {
   return absl::UnimplementedError("this attention variant does not absorb its up-projections when decoding");
 }
 

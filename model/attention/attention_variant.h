@@ -55,13 +55,14 @@ class AttentionVariant {
   virtual absl::Status Backward(const Tensor& x, const VariantSaved* saved, const Tensor& dq, const Tensor& dk,
                                 const Tensor& dv, Tensor& dx) = 0;
   // Values cached per token per layer at inference, whole model (MHA: 2 H d_h; LRKV: 2 (d_h + H r);
-  // MLA: c + d_R).
+  // MLA: c + d_R, plus H key scales under QK-norm).
   virtual int64_t KvCacheValuesPerToken() const = 0;
 
   // Decoding with a KV cache (model/kv_cache.h) splits Forward into what a new token needs and what
   // the cache keeps. Each produces exactly what Forward would for the same positions.
   // The widths of the parts this rank caches per token (MHA: K, V; LRKV: K_shared, V_shared and the
-  // two latents; MLA: the latent and the RoPE key); their sum is this rank's KV cache per token.
+  // two latents; MLA: the latent, under QK-norm its heads' key scales, and the RoPE key); their sum
+  // is this rank's KV cache per token.
   virtual std::vector<int64_t> CacheParts() const = 0;
   // x (B, T, d) -> q (B, T, H, Dqk), allocated by the caller.
   virtual absl::Status Queries(const Tensor& x, Tensor& q) = 0;
@@ -82,18 +83,17 @@ class AttentionVariant {
   virtual bool CachesKeysAndValues() const { return false; }
   // Decoding one token with the up-projections absorbed (DeepSeek-V2): a variant whose keys are a
   // latent (per block) times an up-projection plus one RoPE key shared by every head may answer
-  // true. Its last cache part must end with the RoPE key, which the layer rotates at its position
-  // as it caches it (QK-norm, acting on the whole key, is left to the kernel:
-  // runtime/ops/latent_decode_attention.h). For one token no key or value is rebuilt: the variant
-  // maps the query into the latent space, attends over the cached rows as one KV head per latent
-  // (the values are the same rows) and maps the outputs back out. A prompt's many queries take the
-  // rebuilding path (KeysValues), the RoPE keys already rotated.
+  // true. Its last cache part must be the RoPE key, which the layer rotates at its position as it
+  // caches it. Under QK-norm, which acts on the whole key, the variant also caches each key's
+  // 1 / rms, computed once from the position's key (runtime/ops/latent_decode_attention.h). For one
+  // token no key or value is rebuilt: the variant maps the query into the latent space, attends
+  // over the cached rows as one KV head per latent (the values are the same rows) and maps the
+  // outputs back out. A prompt's many queries take the rebuilding path (KeysValues), the RoPE keys
+  // already rotated.
   virtual bool AbsorbsDecoding() const { return false; }
   // q (1, 1, H, Dqk), normed and rotated, at position len - 1; past: one (1, len, width) per cache
-  // part; o (1, 1, H, Dv) written, as the core would give it. `keys`: the layer's QK-norm (its RoPE
-  // is already applied); `scale`: the softmax scale.
-  virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
-                                      double scale, Tensor& o);
+  // part; o (1, 1, H, Dv) written, as the core would give it. `scale`: the softmax scale.
+  virtual absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o);
 
   // Decoding one token without materialising any key (LRKV, whose keys are a shared key plus
   // per-head low-rank terms): a variant answering true attends over its cache parts directly, the

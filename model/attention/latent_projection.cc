@@ -1,6 +1,7 @@
 #include "model/attention/latent_projection.h"
 
 #include "model/attention/attention_variant.h"
+#include "runtime/ops/cast.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/status.h"
@@ -44,6 +45,15 @@ absl::Status LatentProjection::Backward(const Tensor& x, const LatentSaved& save
   LRKV_TRY_ASSIGN(Tensor draw, Tensor::Empty(saved.raw.shape(), x.dtype(), x.device()));
   LRKV_TRY(RmsNormBackward(dlatent, saved.raw, &norm_->value, saved.rstd, draw, &norm_->grad));
   return LinearBackward(draw, x, down_->value, &dx, down_->grad, kCat, /*accumulate_dx=*/true);
+}
+
+absl::StatusOr<Tensor> KeyScales(Tensor& k, double eps) {
+  LRKV_TRY_ASSIGN(Tensor rstd, Tensor::Empty({k.numel() / k.dim(-1)}, AccumDType(k.dtype()), k.device()));
+  LRKV_TRY(RmsNormForward(k, nullptr, eps, k, rstd));
+  if (rstd.dtype() == k.dtype()) return rstd;
+  LRKV_TRY_ASSIGN(Tensor scales, Tensor::Empty(rstd.shape(), k.dtype(), k.device()));
+  LRKV_TRY(Cast(rstd, scales));
+  return scales;
 }
 
 absl::StatusOr<LatentQuery> LatentQuery::Create(const ModelConfig& c, const std::string& prefix, ParameterSet& params,

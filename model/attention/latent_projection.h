@@ -42,6 +42,11 @@ class LatentProjection {
   double eps_ = 0;
 };
 
+// QK-norm's scale 1 / rms of each key, as the layer's weight-free RMSNorm computes it: what MLA and
+// MLRA cache beside their latents under QK-norm (attention_variant.h, AbsorbsDecoding).
+//   k (N, Hk, Dqk), overwritten with the normed keys -> (N Hk) in k's dtype
+absl::StatusOr<Tensor> KeyScales(Tensor& k, double eps);
+
 class LatentQuery {
  public:
   // Registers wq (d, H Dqk), or wq_down, q_norm.weight and wq_up when q_rank > 0; H = n_heads.

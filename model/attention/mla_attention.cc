@@ -26,6 +26,8 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlaAttention::Create(const Mod
   a->dims_ = {local_heads, local_heads, dn + dr, dv, dr};
   a->kv_rank_ = m.kv_lora_rank();
   a->nope_dim_ = dn;
+  a->qk_norm_ = c.qk_norm();
+  a->norm_eps_ = c.norm_eps();
   LRKV_TRY_ASSIGN(a->query_, LatentQuery::Create(c, prefix, params, dn + dr, m.q_lora_rank()));
   LRKV_TRY_ASSIGN(a->kv_latent_, LatentProjection::Create(params, prefix, "wkv_down", "kv_norm.weight", d,
                                                           a->kv_rank_, c.norm_eps()));
@@ -51,22 +53,35 @@ absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor
   return absl::OkStatus();
 }
 
-// Keys: per head [c W_UK_h; the RoPE key shared by the heads]; values: c W_UV.
-//   latent (N, c), k_rope (N, 1, d_R) -> k (N, H, d_n + d_R), v (N, H, d_v)
-absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v) {
+// Keys: per head [c W_UK_h; the RoPE key shared by the heads].
+//   latent (N, c), k_rope (N, 1, d_R) -> k (N, H, d_n + d_R)
+absl::Status MlaAttention::KeysOf(const Tensor& latent, const Tensor& k_rope, Tensor& k) {
   const int64_t n = latent.numel() / kv_rank_, h = dims_.heads;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, latent.dtype(), latent.device()));
   LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
   LRKV_TRY_ASSIGN(Tensor heads, k.View({n, h, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
   LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
-  LRKV_TRY(CopyToHeadSlice(rope_row, nope_dim_, heads));
+  return CopyToHeadSlice(rope_row, nope_dim_, heads);
+}
+
+// Keys as KeysOf; values c W_UV (N, H, d_v).
+absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v) {
+  LRKV_TRY(KeysOf(latent, k_rope, k));
   return LinearForward(latent, wv_up_->value, v, kCat);
 }
 
-// Cached: two parts, the normed latent and the RoPE key, whole on every rank; the RoPE key is
-// rotated at its position by the layer (AbsorbsDecoding). Decoding reads both in place.
-std::vector<int64_t> MlaAttention::CacheParts() const { return {kv_rank_, dims_.rope_dims}; }
+// Cached: the normed latent, whole on every rank; under QK-norm the rank's heads' key scales; the
+// RoPE key, last, rotated at its position by the layer (AbsorbsDecoding). Decoding reads them in
+// place.
+std::vector<int64_t> MlaAttention::CacheParts() const {
+  if (qk_norm_) return {kv_rank_, dims_.heads, dims_.rope_dims};
+  return {kv_rank_, dims_.rope_dims};
+}
+
+int64_t MlaAttention::KvCacheValuesPerToken() const {
+  return kv_rank_ + (qk_norm_ ? dims_.heads : 0) + dims_.rope_dims;
+}
 
 absl::Status MlaAttention::Queries(const Tensor& x, Tensor& q) {
   LatentSaved unused;
@@ -80,8 +95,16 @@ absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows)
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
   LRKV_TRY_ASSIGN(const Tensor latent, kv.latent.View({x.dim(0), x.dim(1), kv_rank_}));
+  rows = {latent};
+  if (qk_norm_) {  // each head's key, (N, H, d_n + d_R), only for its 1 / rms
+    LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({n, dims_.heads, dims_.qk_dim}, x.dtype(), x.device()));
+    LRKV_TRY(KeysOf(kv.latent, k_rope, k));
+    LRKV_TRY_ASSIGN(Tensor scales, KeyScales(k, norm_eps_));
+    LRKV_TRY_ASSIGN(scales, scales.View({x.dim(0), x.dim(1), dims_.heads}));
+    rows.push_back(scales);
+  }
   LRKV_TRY_ASSIGN(k_rope, k_rope.View({x.dim(0), x.dim(1), dr}));
-  rows = {latent, k_rope};
+  rows.push_back(k_rope);
   return absl::OkStatus();
 }
 
@@ -89,7 +112,7 @@ absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows)
 absl::Status MlaAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
   const int64_t n = parts[0].numel() / kv_rank_;
   LRKV_TRY_ASSIGN(const Tensor latent, parts[0].View({n, kv_rank_}));
-  LRKV_TRY_ASSIGN(const Tensor k_rope, parts[1].View({n, 1, dims_.rope_dims}));
+  LRKV_TRY_ASSIGN(const Tensor k_rope, parts.back().View({n, 1, dims_.rope_dims}));
   return KeysValuesOf(latent, k_rope, k, v);
 }
 
@@ -121,18 +144,20 @@ absl::Status MlaAttention::ExpandOutputs(const Tensor& o_abs, Tensor& o) {
 }
 
 // One KV head of width c + d_R: the cached rows are the keys and, their latents, the values;
-// QK-norm's 1 / rms of each key comes from the latent times W_UK inside the kernel.
-absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
-                                          double scale, Tensor& o) {
+// under QK-norm each score is scaled by its key's cached 1 / rms.
+absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) {
   const int64_t len = past[0].dim(1), h = dims_.heads, width = kv_rank_ + dims_.rope_dims;
   LRKV_TRY_ASSIGN(const Tensor latent, past[0].View({len, kv_rank_}));
-  LRKV_TRY_ASSIGN(const Tensor rope, past[1].View({len, dims_.rope_dims}));
+  LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, dims_.rope_dims}));
+  Tensor scales;  // (len, H) under QK-norm
+  if (qk_norm_) {
+    LRKV_TRY_ASSIGN(scales, past[1].View({len, h}));
+  }
   LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, h, width}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, h, kv_rank_}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, 1}, AccumDType(q.dtype()), q.device()));
   LRKV_TRY(AbsorbQueries(q, q_abs));
-  LRKV_TRY(
-      LatentDecodeAttention(q_abs, latent, rope, wk_up_->value, {keys.qk_norm, keys.eps, 1.0}, scale, o_abs, lse));
+  LRKV_TRY(LatentDecodeAttention(q_abs, latent, rope, qk_norm_ ? &scales : nullptr, 0, scale, o_abs, lse));
   return ExpandOutputs(o_abs, o);
 }
 
@@ -205,9 +230,10 @@ LRKV_ATTENTION_VARIANTS(mla_attention) {
     a.norm_params = kv + q;
     a.qk_dim = dn + dr;
     a.v_dim = dv;
-    a.kv_cache = kv + dr;
+    // The latent and the RoPE key; under QK-norm each head's key scale (attention_variant.h).
+    a.kv_cache = kv + dr + (c.qk_norm() ? h : 0);
     a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;  // down-projections, RoPE key
-    a.kv_cache_per_rank = a.kv_cache;  // the latent serves every head
+    a.kv_cache_per_rank = kv + dr + (c.qk_norm() ? h / tp : 0);  // the latent serves every head
     a.core_heads_per_rank = a.core_kv_heads_per_rank = h / tp;
     // Each latent (KV, and the query's when compressed): before and after its norm, and the rstd.
     a.saved_per_token = 2 * kv + 1 + (q == 0 ? 0 : 2 * q + 1);

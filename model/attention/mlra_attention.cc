@@ -91,6 +91,9 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
   a->dims_ = {slots * a->heads_, slots * a->heads_, dn + dr, dv, dr};
   a->dims_.branches = slots;
   a->kv_rank_ = m.kv_lora_rank();
+  a->qk_norm_ = c.qk_norm();
+  a->norm_eps_ = c.norm_eps();
+  a->kv_values_per_token_ = m.kv_lora_rank() + dr + (c.qk_norm() ? w.blocks * m.heads_per_block_group() : 0);
   a->nope_dim_ = dn;
   a->block_width_ = w.block_width;
   a->k_scale_ = std::sqrt(double(d) / double(w.block_width));
@@ -117,11 +120,15 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
     const int64_t g = b % w.groups;
     const int64_t first = std::max(g * per_group, h0), end = std::min((g + 1) * per_group, h0 + a->heads_);
     a->readers_.push_back({b - first_block, b / w.groups, b / w.groups - first_branch, std::min(first, end) - h0,
-                           end - h0});
+                           end - h0, 0});
   }
   int64_t read = 0;
-  for (const Reader& r : a->readers_) read += r.end - r.first;
+  for (Reader& r : a->readers_) {
+    r.scales = read;
+    read += r.end - r.first;
+  }
   a->every_slot_read_ = read == slots * a->heads_;
+  a->scale_width_ = c.qk_norm() ? read : 0;
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
@@ -152,25 +159,19 @@ absl::Status MlraAttention::QueriesOf(const Tensor& x, Tensor& q, LatentSaved& s
   return CopyToHeadSlice(q_heads, 0, q_branches);
 }
 
-// NoPE keys (N, A, H, d_n) and values (N, A, H, d_v), each block's readers from its latent (N, d_b);
-// keys per (branch, head) [k_nope; the one RoPE key (N, 1, d_R)].
-absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k,
-                                         Tensor& v) {
+// Keys per (branch, head) (N, A, H, d_n + d_R): [k_nope; the one RoPE key (N, 1, d_R)], each block's
+// readers' k_nope from its latent (N, d_b); zero NoPE parts for heads without a block here.
+absl::Status MlraAttention::KeysOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k) {
   const int64_t n = k_rope.numel() / dims_.rope_dims, hl = heads_, nb = dims_.branches, dn = nope_dim_;
-  const int64_t dv = dims_.v_dim, db = block_width_;
+  const int64_t db = block_width_;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, nb * hl, dn}, k.dtype(), k.device()));
-  if (!every_slot_read_) {  // a head without a block here attends to nothing: zero values
-    LRKV_TRY(k_nope.SetZero());
-    LRKV_TRY(v.SetZero());
-  }
+  if (!every_slot_read_) LRKV_TRY(k_nope.SetZero());
   for (const Reader& r : readers_) {
     if (r.first == r.end) continue;
-    const Tensor& c = latents[r.block];
-    const int64_t heads = r.end - r.first;
-    LRKV_TRY(GemmWithin({c, 0, db}, false, {wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn}, false,
-                        {k_nope, (r.slot * hl + r.first) * dn, nb * hl * dn}, n, heads * dn, db, k_scale_, 0.0));
-    LRKV_TRY(GemmWithin({c, 0, db}, false, {wv_up_->value, (r.branch * db * hl + r.first) * dv, hl * dv}, false,
-                        {v, (r.slot * hl + r.first) * dv, nb * hl * dv}, n, heads * dv, db, v_scale_, 0.0));
+    LRKV_TRY(GemmWithin({latents[r.block], 0, db}, false,
+                        {wk_up_->value, (r.branch * db * hl + r.first) * dn, hl * dn}, false,
+                        {k_nope, (r.slot * hl + r.first) * dn, nb * hl * dn}, n, (r.end - r.first) * dn, db,
+                        k_scale_, 0.0));
   }
   LRKV_TRY_ASSIGN(Tensor heads, k.View({n, nb * hl, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
@@ -178,10 +179,29 @@ absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, con
   return CopyToHeadSlice(rope_row, dn, heads);
 }
 
-// Cached: every latent block (normed, before the alpha scale) and the RoPE key, rotated at its
-// position by the layer (AbsorbsDecoding).
+// Keys as KeysOf; values (N, A, H, d_v), zero for a head without a block here (it attends to nothing).
+absl::Status MlraAttention::KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k,
+                                         Tensor& v) {
+  LRKV_TRY(KeysOf(latents, k_rope, k));
+  const int64_t n = k_rope.numel() / dims_.rope_dims, hl = heads_, nb = dims_.branches, dv = dims_.v_dim;
+  const int64_t db = block_width_;
+  if (!every_slot_read_) LRKV_TRY(v.SetZero());
+  for (const Reader& r : readers_) {
+    if (r.first == r.end) continue;
+    LRKV_TRY(GemmWithin({latents[r.block], 0, db}, false,
+                        {wv_up_->value, (r.branch * db * hl + r.first) * dv, hl * dv}, false,
+                        {v, (r.slot * hl + r.first) * dv, nb * hl * dv}, n, (r.end - r.first) * dv, db, v_scale_,
+                        0.0));
+  }
+  return absl::OkStatus();
+}
+
+// Cached: every latent block of this rank (normed, before the alpha scale); under QK-norm one part
+// with every reader's key scales (Reader::scales); the RoPE key, last, rotated at its position by
+// the layer (AbsorbsDecoding).
 std::vector<int64_t> MlraAttention::CacheParts() const {
   std::vector<int64_t> parts(blocks_.size(), block_width_);
+  if (scale_width_ > 0) parts.push_back(scale_width_);
   parts.push_back(dims_.rope_dims);
   return parts;
 }
@@ -201,26 +221,51 @@ absl::Status MlraAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows
   }
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({x.dim(0), x.dim(1), dims_.rope_dims}, x.dtype(), x.device()));
   LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  if (scale_width_ > 0) {
+    LRKV_TRY_ASSIGN(Tensor scales, KeyScalesOf(rows, k_rope));
+    rows.push_back(scales);
+  }
   rows.push_back(k_rope);
   return absl::OkStatus();
 }
 
-absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
-  return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.end() - 1), parts.back(), k, v);
+// Every reader's keys' 1 / rms, gathered from the core's (slot, head) keys into the scales part.
+//   latents: one (B, T, d_b) per block; k_rope (B, T, d_R) -> (B, T, scale_width_)
+absl::StatusOr<Tensor> MlraAttention::KeyScalesOf(const std::vector<Tensor>& latents, const Tensor& k_rope) {
+  const int64_t n = k_rope.numel() / dims_.rope_dims, core = dims_.branches * heads_;
+  LRKV_TRY_ASSIGN(Tensor k, Tensor::Empty({n, core, dims_.qk_dim}, k_rope.dtype(), k_rope.device()));
+  LRKV_TRY(KeysOf(latents, k_rope, k));
+  LRKV_TRY_ASSIGN(Tensor all, KeyScales(k, norm_eps_));
+  LRKV_TRY_ASSIGN(all, all.View({n, 1, core}));  // (N, 1, A H): a head slice is a run of columns
+  LRKV_TRY_ASSIGN(Tensor scales, Tensor::Empty({n, 1, scale_width_}, k_rope.dtype(), k_rope.device()));
+  for (const Reader& r : readers_) {
+    if (r.first == r.end) continue;
+    LRKV_TRY_ASSIGN(Tensor run, Tensor::Empty({n, 1, r.end - r.first}, k_rope.dtype(), k_rope.device()));
+    LRKV_TRY(ReduceFromHeadSlice(all, r.slot * heads_ + r.first, run));  // one source head: a copy
+    LRKV_TRY(CopyToHeadSlice(run, r.scales, scales));
+  }
+  return scales.View({k_rope.dim(0), k_rope.dim(1), scale_width_});
 }
 
-// Per block: its keys [c_b; the rotated RoPE key], read in place from the cache, its readers' queries
-// mapped into the block, the kernel over the block's keys (QK-norm's 1 / rms of each key from the
-// latent times the readers' columns of W_UK inside it), and the outputs mapped back into the
-// readers' branch slot.
-absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
-                                           double scale, Tensor& o) {
+absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor& k, Tensor& v) {
+  return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.begin() + blocks_.size()), parts.back(), k, v);
+}
+
+// Per block: its keys [c_b; the rotated RoPE key], read in place from the cache (with their cached
+// 1 / rms under QK-norm), its readers' queries mapped into the block, the kernel over the block's
+// keys, and the outputs mapped back into the readers' branch slot.
+absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale,
+                                           Tensor& o) {
   const int64_t len = past[0].dim(1), hl = heads_, dq = dims_.qk_dim;
   const int64_t dn = nope_dim_, dr = dims_.rope_dims, dv = dims_.v_dim, db = block_width_, w = db + dr;
   const DType dt = q.dtype();
   const Device dev = q.device();
   if (!every_slot_read_) LRKV_TRY(o.SetZero());  // a head without a block here gets nothing
   LRKV_TRY_ASSIGN(const Tensor rope, past.back().View({len, dr}));  // shared by the blocks, read in place
+  Tensor scales;                                                       // (len, readers' heads) under QK-norm
+  if (scale_width_ > 0) {
+    LRKV_TRY_ASSIGN(scales, past[blocks_.size()].View({len, scale_width_}));
+  }
   for (const Reader& r : readers_) {
     const int64_t heads = r.end - r.first, head0 = r.slot * hl + r.first;  // the reader's core heads
     if (heads == 0) continue;
@@ -236,12 +281,8 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, head0 * dq, {1, heads, dq}));
     LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
     LRKV_TRY(CopyToHeadSlice(q_rope, db, q_abs_heads));
-    // The readers' columns of W_UK[branch] (d_b, heads d_n), for the key norm.
-    LRKV_TRY_ASSIGN(const Tensor up_rows, Part(wk_up_->value, r.branch * db * hl * dn, {db, 1, hl * dn}));
-    LRKV_TRY_ASSIGN(Tensor up, Tensor::Empty({db, 1, heads * dn}, dt, dev));
-    if (keys.qk_norm) LRKV_TRY(ReduceFromHeadSlice(up_rows, r.first * dn, up));  // one head: a copy
-    LRKV_TRY_ASSIGN(up, up.View({db, heads * dn}));
-    LRKV_TRY(LatentDecodeAttention(q_abs, latent, rope, up, {keys.qk_norm, keys.eps, k_scale_}, scale, o_abs, lse));
+    LRKV_TRY(
+        LatentDecodeAttention(q_abs, latent, rope, scale_width_ > 0 ? &scales : nullptr, r.scales, scale, o_abs, lse));
     LRKV_TRY(GemmPerHead(o_abs, 0, db, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o, head0 * dv, dv, heads,
                          dv, db, v_scale_));
   }
@@ -351,12 +392,16 @@ LRKV_ATTENTION_VARIANTS(mlra_attention) {
     a.qk_dim = dn + dr;
     a.v_dim = dv;
     a.branches = w.branches;
-    a.kv_cache = kv + dr;
+    // The blocks and the RoPE key; under QK-norm a key scale per (block, head reading it).
+    const int64_t per_group = m.heads_per_block_group();
+    a.kv_cache = kv + dr + (c.qk_norm() ? w.blocks * per_group : 0);
     a.replicated_matmul_params = (q == 0 ? 0 : d * q) + d * kv + d * dr;
-    // Decoding at a tp that divides the blocks gives each rank blocks / tp of them and the RoPE
-    // key; otherwise every rank caches every block (the training partition, by head).
+    // Decoding at a tp that divides the blocks gives each rank blocks / tp of them (all their
+    // readers) and the RoPE key; otherwise every rank caches every block, for its heads (the
+    // training partition, by head).
     const bool by_block = tp <= w.blocks && w.blocks % tp == 0;
-    a.kv_cache_per_rank = by_block ? kv / tp + dr : a.kv_cache;
+    const int64_t scales = !c.qk_norm() ? 0 : by_block ? w.blocks / tp * per_group : w.branches * (h / tp);
+    a.kv_cache_per_rank = (by_block ? kv / tp : kv) + dr + scales;
     // Training: every rank computes every block (the partition by head).
     const int64_t hl = h / tp;
     a.core_heads_per_rank = a.core_kv_heads_per_rank = w.branches * hl;

@@ -13,7 +13,9 @@
 // wk_rope (d, d_R); wo (H d_v, d) in the layer.
 // The core sees A x H heads, branch-major (AttentionDims::branches): queries repeated per branch,
 // keys and values per (branch, head). Cached at inference: the normed blocks and the RoPE key,
-// c + d_R values per token per layer, which split by block over TP ranks when decoding.
+// c + d_R values per token per layer, which split by block over TP ranks when decoding; under
+// QK-norm also each key's 1 / rms, one per (block, head reading it): blocks x heads_per_block_group
+// values more (MLRA-4: 4 H), split with the blocks.
 // Tensor parallelism in training partitions MLRA as MLA: the query's and every block's
 // down-projection, the norms and wk_rope replicated (gradients summed over TP), wq / wq_up, wk_up
 // and wv_up split by head. A rank computes every block, also those its heads do not read (their
@@ -22,10 +24,10 @@
 // block instead: a rank holds blocks / tp latent blocks (and caches only those and the RoPE key),
 // the whole query, up-projections and wo, computes every head over its blocks, and the layer's
 // all-reduce sums the branches. Such a model is for inference only.
-// Decoding one token absorbs the up-projections per block (attention_variant.h), with or without
-// QK-norm: a block's keys are [c_b; the rotated RoPE key], both read in place from the cache (the
-// blocks share the RoPE key part), its readers' queries alpha q_nope,i W_UK[a]_i^T, their outputs
-// (alpha / sqrt A) o W_UV[a]_i.
+// Decoding one token absorbs the up-projections per block (attention_variant.h): a block's keys
+// are [c_b; the rotated RoPE key], both read in place from the cache (the blocks share the RoPE key
+// part), scaled by their cached 1 / rms under QK-norm, its readers' queries
+// alpha q_nope,i W_UK[a]_i^T, their outputs (alpha / sqrt A) o W_UV[a]_i.
 #pragma once
 
 #include <vector>
@@ -45,24 +47,31 @@ class MlraAttention final : public AttentionVariant {
   static absl::StatusOr<std::unique_ptr<AttentionVariant>> Create(const ModelConfig& config, const std::string& prefix,
                                                                   ParameterSet& params);
   LRKV_ATTENTION_VARIANT_OVERRIDES
-  int64_t KvCacheValuesPerToken() const override { return kv_rank_ + dims_.rope_dims; }
+  int64_t KvCacheValuesPerToken() const override { return kv_values_per_token_; }
   bool AbsorbsDecoding() const override { return true; }
-  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, const KeyTransform& keys,
-                              double scale, Tensor& o) override;
+  absl::Status DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale, Tensor& o) override;
 
  private:
   absl::Status QueriesOf(const Tensor& x, Tensor& q, LatentSaved& saved);
+  absl::Status KeysOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k);
+  absl::StatusOr<Tensor> KeyScalesOf(const std::vector<Tensor>& latents, const Tensor& k_rope);
   absl::Status KeysValuesOf(const std::vector<Tensor>& latents, const Tensor& k_rope, Tensor& k, Tensor& v);
 
   // This rank's heads [first, end) that read its latent block `block` (an index into blocks_) as
   // their branch `branch` (an index into wk_up, wv_up), computed in the core's branch slot `slot`.
+  // Block `block` of this rank is branch `branch` (core slot `slot`) of local heads [first, end);
+  // under QK-norm their key scales are at columns [scales, scales + end - first) of the scales part.
   struct Reader {
-    int64_t block, branch, slot, first, end;
+    int64_t block, branch, slot, first, end, scales;
   };
 
   AttentionDims dims_{};
   int64_t heads_ = 0;  // this rank's output heads
   int64_t kv_rank_ = 0, nope_dim_ = 0, block_width_ = 0;
+  int64_t kv_values_per_token_ = 0;  // whole model
+  bool qk_norm_ = false;             // the layer's QK-norm: the cache then holds the key scales
+  double norm_eps_ = 0;
+  int64_t scale_width_ = 0;          // key scales cached per token on this rank (the readers' heads)
   double k_scale_ = 0, v_scale_ = 0;  // alpha, alpha / sqrt(A)
   LatentQuery query_;
   std::vector<LatentProjection> blocks_;

@@ -15,7 +15,6 @@
 #include "runtime/ops/attention.h"      // KvGroups
 #include "runtime/ops/factored_decode_attention.h"  // KeyTransform
 #include "runtime/ops/gemm.h"           // GemmArgs
-#include "runtime/ops/latent_decode_attention.h"  // LatentKeyNorm
 #include "runtime/ops/optimizer_ops.h"  // AdamWStep
 #include "runtime/tensor.h"
 
@@ -67,7 +66,7 @@
     const KeyTransform& keys, double scale, Tensor& o, Tensor& lse))                                         \
   /* latent_decode_attention.h */                                                                            \
   X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const Tensor& latent, const Tensor& rope, \
-    const Tensor& w_up, const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse))                     \
+    const Tensor* key_scales, int64_t first, double scale, Tensor& o, Tensor& lse))                          \
   /* optimizer_ops.h */                                                                                      \
   X(sum_squares, SumSquares, (const Tensor& x, double* out))                                                             \
   X(scale, Scale, (Tensor& x, double factor))                                                                       \

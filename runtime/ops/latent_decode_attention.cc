@@ -7,8 +7,8 @@
 
 namespace lrkv {
 
-absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
-                                   const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
+absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor* key_scales,
+                                   int64_t first, double scale, Tensor& o, Tensor& lse) {
   constexpr const char* op = "LatentDecodeAttention";
   LRKV_REQUIRE(q.rank() == 4 && q.dim(0) == 1 && q.dim(1) == 1, op, ": q must be (1, 1, H, c + d_R), got ",
                q.DebugString());
@@ -21,19 +21,19 @@ absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const 
   LRKV_TRY(CheckShape(op, "o", o, {1, 1, h, c}));
   LRKV_TRY(CheckShape(op, "lse", lse, {1, h, 1}));
   LRKV_TRY(CheckDType(op, "lse", lse, AccumDType(q.dtype())));
-  int64_t dn = 0;
-  if (norm.on) {
-    LRKV_REQUIRE(w_up.rank() == 2 && w_up.dim(0) == c && w_up.dim(1) % h == 0 && w_up.dim(1) > 0, op,
-                 ": with the key norm, w_up must be (c, H d_n) = (", c, ", ", h, " d_n), got ", w_up.DebugString());
-    dn = w_up.dim(1) / h;
-    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &latent, &rope, &w_up, &o}));
+  if (key_scales != nullptr) {
+    const Tensor& g = *key_scales;
+    LRKV_REQUIRE(g.rank() == 2 && g.dim(0) == s && first >= 0 && first + h <= g.dim(1), op,
+                 ": the key scales must be (S, W) = (", s, ", W) with columns [", first, ", ", first + h,
+                 ") inside W, got ", g.DebugString());
+    LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &latent, &rope, &g, &o}));
   } else {
     LRKV_TRY(CheckSameDeviceAndDType(op, {&q, &latent, &rope, &o}));
   }
   LRKV_REQUIRE(lse.device() == q.device(), op, ": lse must be on the inputs' device");
   CountFlops(FlopCategory::kAttentionCore, 2 * s * h * (width + c));
-  CountFlops(FlopCategory::kAttentionProjection, 2 * s * h * c * dn);
-  return LRKV_RUN_KERNEL(q.device(), latent_decode_attention, q, latent, rope, w_up, norm, scale, o, lse);
+  return LRKV_RUN_KERNEL(q.device(), latent_decode_attention, q, latent, rope, key_scales, first, scale, o,
+                         lse);
 }
 
 }  // namespace lrkv

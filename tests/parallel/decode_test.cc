@@ -1,5 +1,5 @@
 // Decoding under tensor parallelism, run under mpirun (-np 2, and -np 4): for every PyTorch
-// reference case (tests/testing/model_testing.h), the world is one TP group; each rank builds its
+// reference case (tests/testing/model_testing.h), as written and with its QK-norm flipped, the world is one TP group; each rank builds its
 // blocks of the model and, alone, the whole model from the same seed (initialisation is keyed by
 // global element index, so the two are the same model). Prefill + one token at a time over the TP
 // group must give the whole model's full-forward logits at every position, and each rank's cache
@@ -25,10 +25,10 @@ MpiCommunicator& World() {
   return world;
 }
 
-class TensorParallelDecoding : public ::testing::TestWithParam<std::string> {};
+class TensorParallelDecoding : public ::testing::TestWithParam<testing::DecodingCase> {};
 
 TEST_P(TensorParallelDecoding, EqualsTheWholeModelsForward) {
-  absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam());
+  absl::StatusOr<RunConfig> c = testing::LoadDecodingCase(GetParam());
   ASSERT_TRUE(c.ok()) << c.status();
   ModelConfig m = c->model();
   const int tp = World().size();
@@ -69,8 +69,8 @@ TEST_P(TensorParallelDecoding, EqualsTheWholeModelsForward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceCases, TensorParallelDecoding, ::testing::ValuesIn(testing::ReferenceCases()),
-                         testing::CaseName);
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, TensorParallelDecoding, ::testing::ValuesIn(testing::DecodingCases()),
+                         testing::DecodingCaseName);
 
 }  // namespace
 }  // namespace lrkv

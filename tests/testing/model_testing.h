@@ -46,6 +46,30 @@ inline absl::StatusOr<RunConfig> LoadReferenceCase(const std::string& name) {
   if (c.ok()) FillDefaults(*c);
   return c;
 }
+
+// The decoding tests run every case as written and with its QK-norm flipped: what MLA and MLRA
+// cache depends on it (their keys' scales).
+struct DecodingCase {
+  std::string name;
+  bool flip_qk_norm = false;
+};
+
+inline std::vector<DecodingCase> DecodingCases() {
+  std::vector<DecodingCase> cases;
+  for (const std::string& name : ReferenceCases())
+    for (const bool flip : {false, true}) cases.push_back({name, flip});
+  return cases;
+}
+
+inline std::string DecodingCaseName(const ::testing::TestParamInfo<DecodingCase>& info) {
+  return info.param.name + (info.param.flip_qk_norm ? "_qk_norm_flipped" : "");
+}
+
+inline absl::StatusOr<RunConfig> LoadDecodingCase(const DecodingCase& d) {
+  absl::StatusOr<RunConfig> c = LoadReferenceCase(d.name);
+  if (c.ok() && d.flip_qk_norm) c->mutable_model()->set_qk_norm(!c->model().qk_norm());
+  return c;
+}
 #endif
 
 }  // namespace lrkv::testing

@@ -287,15 +287,14 @@ TEST_P(BackendOps, FactoredDecodeAttention) {
 // with and without the key norm). CPU only so far, like the factored one.
 TEST_P(BackendOps, LatentDecodeAttention) {
   if (on().device == Device::kCuda) GTEST_SKIP() << "decoding runs on the CPU only so far (no CUDA kernel)";
-  const int64_t s = 1300, h = 3, c = 12, dn = 8, dr = 4;
-  Arg q = Input({1, 1, h, c + dr}, 1, on()), latent = Input({s, c}, 2, on()), up = Input({c, h * dn}, 3, on());
+  const int64_t s = 1300, h = 3, c = 12, dr = 4;
+  Arg q = Input({1, 1, h, c + dr}, 1, on()), latent = Input({s, c}, 2, on()), scales = Input({s, h + 1}, 3, on());
   Arg rope = Input({s, dr}, 4, on());
   for (const bool norm : {false, true}) {
     Arg o = Output({1, 1, h, c}, on()), lse = Output({1, h, 1}, Accum(on()));
-    const LatentKeyNorm key_norm{norm, 1e-5, 1.5};
-    RUN_BOTH(LatentDecodeAttention(q.cpu, latent.cpu, rope.cpu, up.cpu, key_norm, 0.25, o.cpu, lse.cpu),
-             LatentDecodeAttention(q.dev, latent.dev, rope.dev, up.dev, key_norm, 0.25, o.dev, lse.dev));
-    const std::string what = norm ? "latent decode attention, key norm" : "latent decode attention";
+    RUN_BOTH(LatentDecodeAttention(q.cpu, latent.cpu, rope.cpu, norm ? &scales.cpu : nullptr, 1, 0.25, o.cpu, lse.cpu),
+             LatentDecodeAttention(q.dev, latent.dev, rope.dev, norm ? &scales.dev : nullptr, 1, 0.25, o.dev, lse.dev));
+    const std::string what = norm ? "latent decode attention, key scales" : "latent decode attention";
     ExpectClose(o, dt(), what);
     ExpectClose(lse, dt(), what + " log-sum-exp");
   }

@@ -147,5 +147,23 @@ TEST(AnalyzeLayout, MlraCacheSplitsByBlockMlaDoesNot) {
   EXPECT_EQ(AnalyzeLayout(mla, 4, 1)[0].kv_cache_values_per_token_per_layer, 576);
 }
 
+// Under QK-norm MLA and MLRA also cache each key's 1 / rms: MLA one per head (its rank's heads),
+// MLRA one per (block, head reading it), split with the blocks when decoding partitions by block,
+// else by head.
+TEST(AnalyzeLayout, QkNormAddsTheKeyScalesToMlaAndMlraCaches) {  // 4 heads
+  const ModelConfig mla = Config("qk_norm: true attention: MLA mla { kv_lora_rank: 512 rope_dim: 64 }");
+  const ModelConfig mlra4 = Config("qk_norm: true attention: MLRA mlra { blocks: 4 kv_lora_rank: 512 rope_dim: 64 }");
+  const ModelConfig mlra2 = Config(
+      "qk_norm: true attention: MLRA mlra { blocks: 4 kv_lora_rank: 512 rope_dim: 64 heads_per_block_group: 2 }");
+  const ModelConfig two = Config("qk_norm: true attention: MLRA mlra { blocks: 2 kv_lora_rank: 512 rope_dim: 64 }");
+  EXPECT_EQ(AnalyzeModel(mla).kv_cache_values_per_token_per_layer, 576 + 4);
+  EXPECT_EQ(AnalyzeLayout(mla, 4, 1)[0].kv_cache_values_per_token_per_layer, 576 + 1);
+  EXPECT_EQ(AnalyzeModel(mlra4).kv_cache_values_per_token_per_layer, 576 + 4 * 4);
+  EXPECT_EQ(AnalyzeLayout(mlra4, 4, 1)[0].kv_cache_values_per_token_per_layer, 128 + 64 + 4);
+  EXPECT_EQ(AnalyzeModel(mlra2).kv_cache_values_per_token_per_layer, 576 + 4 * 2);
+  EXPECT_EQ(AnalyzeLayout(mlra2, 2, 1)[0].kv_cache_values_per_token_per_layer, 256 + 64 + 2 * 2);
+  EXPECT_EQ(AnalyzeLayout(two, 4, 1)[0].kv_cache_values_per_token_per_layer, 512 + 64 + 2 * 1);  // by head
+}
+
 }  // namespace
 }  // namespace lrkv

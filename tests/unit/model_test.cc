@@ -267,14 +267,15 @@ TEST(TensorParallelInit, SplitDimensionMustDivide) {
 namespace lrkv {
 namespace {
 
-// Decoding with the KV cache against the full forward pass, per reference case: three sequences of
-// different lengths, prefilled with prompts of different lengths, then extended one token at a
-// time in batches; every position's logits equal the full forward's, and the cache holds exactly
-// the variant's KV values per token (model/flop_model.h) at every layer.
-class Decoding : public ::testing::TestWithParam<std::string> {};
+// Decoding with the KV cache against the full forward pass, per reference case (as written and with
+// its QK-norm flipped): three sequences of different lengths, prefilled with prompts of different
+// lengths, then extended one token at a time in batches; every position's logits equal the full
+// forward's, and the cache holds exactly the variant's KV values per token (model/flop_model.h) at
+// every layer.
+class Decoding : public ::testing::TestWithParam<testing::DecodingCase> {};
 
 TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
-  const absl::StatusOr<RunConfig> c = testing::LoadReferenceCase(GetParam());
+  const absl::StatusOr<RunConfig> c = testing::LoadDecodingCase(GetParam());
   ASSERT_TRUE(c.ok()) << c.status();
   const ModelConfig& m = c->model();
   auto model = Build(*c, DType::kF64, 5);
@@ -322,8 +323,8 @@ TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
   EXPECT_FALSE(model->Extend(*cache, {2}, one).ok());  // full
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::ReferenceCases()),
-                         testing::CaseName);
+INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::DecodingCases()),
+                         testing::DecodingCaseName);
 
 }  // namespace
 }  // namespace lrkv

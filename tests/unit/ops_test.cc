@@ -418,10 +418,16 @@ TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
       for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(rope, t * dr + j));
       for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(latent, t * c + a));
     }
+  // With the norm, each key's 1 / rms as the variants cache it: here at columns [2, 2 + H) of a
+  // wider part, as MLRA's blocks share one.
+  Tensor scales = Random({s, h + 3}, 7, dt);
   if (p.norm) {
     Tensor rstd = New({s * h}, dt);
     ASSERT_TRUE(RmsNormForward(k, nullptr, eps, k, rstd).ok());
+    for (int64_t t = 0; t < s; ++t)
+      for (int64_t hi = 0; hi < h; ++hi) testing::Set(scales, t * (h + 3) + 2 + hi, At(rstd, t * h + hi));
   }
+  const Tensor* keys = p.norm ? &scales : nullptr;
   Tensor want = New({1, 1, h, c}, dt), want_lse = New({1, h, 1}, dt);
   ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, want, want_lse).ok());
 
@@ -438,19 +444,20 @@ TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
   FlopCounter counter;
   {
     const CountFlopsInto counting(&counter);
-    const absl::Status st = LatentDecodeAttention(q_abs, latent, rope, up, {p.norm, eps, alpha}, scale, got, got_lse);
+    const absl::Status st = LatentDecodeAttention(q_abs, latent, rope, keys, 2, scale, got, got_lse);
     ASSERT_TRUE(st.ok()) << st;
   }
   EXPECT_LT(testing::RelativeError(got, want), p.tolerance);
   EXPECT_LT(testing::RelativeError(got_lse, want_lse), p.tolerance);
   EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * s * h * (w + c));
-  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), p.norm ? 2 * s * h * c * dn : 0);
-  const Tensor narrow = Random({c, h * dn - 1}, 4, dt);  // W not (c, H d_n)
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), 0);
   if (p.norm) {
-    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, narrow, {true, eps, alpha}, scale, got, got_lse).ok());
+    const Tensor few = Random({s - 1, h + 3}, 4, dt);  // fewer scales than latents
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, &few, 2, scale, got, got_lse).ok());
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, &scales, 4, scale, got, got_lse).ok());  // past W
   }
   const Tensor short_rope = Random({s - 1, dr}, 6, dt);  // fewer RoPE keys than latents
-  EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, short_rope, up, {p.norm, eps, alpha}, scale, got, got_lse).ok());
+  EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, short_rope, keys, 2, scale, got, got_lse).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,

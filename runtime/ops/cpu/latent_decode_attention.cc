@@ -1,12 +1,10 @@
 // CPU kernel of latent_decode_attention.h (MLA's and MLRA's absorbed decoding): flash-decoding's
 // scheme (online_softmax.h). A task takes a range of the cached positions and walks it kChunk rows
 // at a time: every head reads the same rows c_t and rope_t, so the chunk's scores and its share of
-// the outputs are small GEMMs over all heads at once. With the key norm, the chunk's
-// latents times W (one (rows, c) x (c, H d_n) GEMM, alpha folded in) land in a tile that stays in
-// L2; each (row, head)'s sum of squares there, plus the row's RoPE key's, gives its 1 / rms. Every
-// cached byte is read once per step; the ranges' partial results are merged per head at the end.
+// the outputs are small GEMMs over all heads at once; with QK-norm each score is then scaled by its
+// key's cached 1 / rms. Every cached byte is read once per step; the ranges' partial results are
+// merged per head at the end.
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -18,32 +16,24 @@
 namespace lrkv::cpu {
 namespace {
 
-constexpr int64_t kChunk = 64;      // positions per chunk: the norm's tile, kChunk x H d_n, stays in L2
+constexpr int64_t kChunk = 64;      // positions per chunk: its rows stay in L2 between the two GEMMs
 constexpr int64_t kMinRange = 512;  // positions per task at least
 
 template <typename T>
-T Dot(const T* a, const T* b, int64_t n) {
-  T dot = 0;
-#pragma omp simd reduction(+ : dot)
-  for (int64_t e = 0; e < n; ++e) dot += a[e] * b[e];
-  return dot;
-}
-
-template <typename T>
-absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
-                    const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
+absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor* key_scales,
+                    int64_t first, double scale, Tensor& o, Tensor& lse) {
   const int64_t h = q.dim(2), width = q.dim(3), c = o.dim(3), dr = width - c, n = latent.dim(0);
-  const int64_t hdn = norm.on ? w_up.dim(1) : 0, dn = hdn / h;
-  const T *qs = q.data<T>(), *lat = latent.data<T>(), *rs = rope.data<T>(), *ws = norm.on ? w_up.data<T>() : nullptr;
-  const T sc = static_cast<T>(scale), eps = static_cast<T>(norm.eps), alpha = static_cast<T>(norm.alpha);
-  const T inv_d = T(1) / T(dn + dr);
+  const T *qs = q.data<T>(), *lat = latent.data<T>(), *rs = rope.data<T>();
+  // g_h(t) at gs[t * ldg + h], with QK-norm
+  const T* gs = key_scales != nullptr ? key_scales->data<T>() + first : nullptr;
+  const int64_t ldg = key_scales != nullptr ? key_scales->dim(1) : 0;
+  const T sc = static_cast<T>(scale);
   const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
   // Per (range, head): the range's maximum, sum and output (c wide).
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * c);
 #pragma omp parallel
   {
-    // (H, chunk) probabilities; (chunk, H d_n) the norm's tile
-    std::unique_ptr<T[]> probs(new T[h * kChunk]), tile(new T[norm.on ? kChunk * hdn : 0]);
+    std::unique_ptr<T[]> probs(new T[h * kChunk]);  // (H, chunk) probabilities
 #pragma omp for schedule(dynamic, 1)
     for (int64_t sp = 0; sp < splits; ++sp) {
       T *m = part_m.data() + sp * h, *l = part_l.data() + sp * h, *out = part_o.data() + sp * h * c;
@@ -56,16 +46,10 @@ absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, c
         // P (H, rows) = scale [Q_c Q_R] [chunk rope_chunk]^T: every head reads the same rows; GEMMs reuse them.
         Gemm(false, true, h, rows, c, sc, qs, width, chunk, c, T(0), p, kChunk);
         if (dr > 0) Gemm(false, true, h, rows, dr, sc, qs + c, width, rope_chunk, dr, T(1), p, kChunk);
-        if (norm.on) {
-          T* t = tile.get();
-          Gemm(false, false, rows, hdn, c, alpha, chunk, c, ws, hdn, T(0), t, hdn);
+        if (gs != nullptr) {
           for (int64_t j = 0; j < rows; ++j) {
-            const T* rope_row = rope_chunk + j * dr;
-            const T rope_ss = Dot(rope_row, rope_row, dr);
-            for (int64_t hi = 0; hi < h; ++hi) {
-              const T* key = t + j * hdn + hi * dn;
-              p[hi * kChunk + j] /= std::sqrt((Dot(key, key, dn) + rope_ss) * inv_d + eps);
-            }
+            const T* g = gs + (c0 + j) * ldg;
+            for (int64_t hi = 0; hi < h; ++hi) p[hi * kChunk + j] *= g[hi];
           }
         }
         for (int64_t hi = 0; hi < h; ++hi) AddChunk(p + hi * kChunk, rows, m[hi], l[hi], out + hi * c, c);
@@ -82,9 +66,9 @@ absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, c
 
 }  // namespace
 
-absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor& w_up,
-                                   const LatentKeyNorm& norm, double scale, Tensor& o, Tensor& lse) {
-  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, latent, rope, w_up, norm, scale, o, lse);
+absl::Status LatentDecodeAttention(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor* key_scales,
+                                   int64_t first, double scale, Tensor& o, Tensor& lse) {
+  LRKV_CPU_FLOAT_DISPATCH(q.dtype(), Kernel, q, latent, rope, key_scales, first, scale, o, lse);
 }
 
 }  // namespace lrkv::cpu

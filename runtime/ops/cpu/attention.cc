@@ -52,7 +52,6 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
 // 15, three alternating runs). GQA's groups of 3 keep the row loop, which reads at the machine's
 // bandwidth there (36 GB/s), against 23 as tile products.
 constexpr int64_t kDecodeChunk = 64;       // positions per chunk of a task's online softmax
-constexpr int64_t kDecodeMinRange = 1024;  // positions per task at least
 constexpr int64_t kDecodeTileGroup = 4;    // query heads per KV head from which chunks are tile products
 // A chunk's keys and values up to this size are prefetched while the chunk before computes (MQA's
 // 64 KiB: 59.6 against 68.9 ms a step at batch 16 and 16k, medians of 7 alternating runs). GQA's
@@ -69,7 +68,7 @@ template <typename T>
 void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, int64_t b, int64_t h, int64_t hk,
                      int64_t tk, int64_t dqk, int64_t dv, KvGroups groups) {
   const int64_t group = groups.group, offset = groups.q_head_offset;
-  const int64_t splits = DecodeSplits(b, tk, kDecodeMinRange), range = (tk + splits - 1) / splits;
+  const int64_t splits = DecodeSplits(b, tk), range = (tk + splits - 1) / splits;
   std::vector<int64_t> kv_head(h);  // query head -> the KV head it reads
   for (int64_t i = 0; i < h; ++i) kv_head[i] = (i + offset) / group;
   // Per (sequence, range, query head): the range's maximum, sum and output.

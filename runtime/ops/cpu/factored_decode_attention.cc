@@ -26,7 +26,6 @@ namespace lrkv::cpu {
 namespace {
 
 constexpr int64_t kChunk = 64;      // positions per chunk: one head's key tile is kChunk x D
-constexpr int64_t kMinRange = 512;  // positions per task at least
 
 // scale * N(k) . RoPE_t(q)^-1 for one rebuilt key row k (D) at angles cos c, sin s (half each): the
 // first `first` entries pass through RoPE, the rest pair i with i + half. A vector of lanes at a
@@ -73,7 +72,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_lat
   for (int64_t hi = 0; hi < h; ++hi)
     for (int64_t e = 0; e < d; ++e)
       for (int64_t j = 0; j < r; ++j) bt[(hi * r + j) * d + e] = bks[(hi * d + e) * r + j];
-  const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
+  const int64_t splits = DecodeSplits(1, n), range = (n + splits - 1) / splits;
   // Per (range, head): the range's maximum, sum and output (w wide).
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * w);
 #pragma omp parallel

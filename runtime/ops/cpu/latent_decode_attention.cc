@@ -22,7 +22,6 @@ namespace lrkv::cpu {
 namespace {
 
 constexpr int64_t kChunk = 64;      // positions per chunk: its rows stay in L1/L2 between the two products
-constexpr int64_t kMinRange = 512;  // positions per task at least
 
 template <typename T>
 absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, const Tensor* key_scales,
@@ -38,7 +37,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, c
   std::vector<T> q_t(width * padded, T(0)), zero(padded, T(0));
   for (int64_t i = 0; i < h; ++i)
     for (int64_t e = 0; e < width; ++e) q_t[e * padded + i] = sc * qs[i * width + e];
-  const int64_t splits = DecodeSplits(1, n, kMinRange), range = (n + splits - 1) / splits;
+  const int64_t splits = DecodeSplits(1, n), range = (n + splits - 1) / splits;
   // Per (range, head): the range's maximum, sum and output (c wide).
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * c);
 #pragma omp parallel

@@ -15,11 +15,18 @@
 
 namespace lrkv::cpu {
 
+// Cached positions per task at least. The decoder calls a kernel per sequence, so a sequence of 512
+// positions must split too: with 1024 (MHA's kernel) or 512 (the others), one of this machine's two
+// cores sat idle in each such call. At batch 16, 512 and 2048 (bound/time, three alternating runs):
+// MHA 0.65 to 0.69 against 0.60 to 0.66, and 0.71 to 0.78 against 0.69 to 0.72; LRKV at 512 0.40 to
+// 0.49 against 0.25 to 0.41; MLA at 2048 0.51 to 0.58 against 0.41 to 0.53.
+constexpr int64_t kDecodeMinRange = 128;
+
 // How many ranges to split `keys` cached keys into when `units` (sequence, KV head) pairs run in
-// parallel: enough for two tasks per thread, none shorter than `min_range`.
-inline int64_t DecodeSplits(int64_t units, int64_t keys, int64_t min_range) {
+// parallel: enough for two tasks per thread, none shorter than kDecodeMinRange.
+inline int64_t DecodeSplits(int64_t units, int64_t keys) {
   const int64_t want = (2 * omp_get_max_threads() + units - 1) / units;
-  return std::max<int64_t>(1, std::min(want, keys / min_range));
+  return std::max<int64_t>(1, std::min(want, keys / kDecodeMinRange));
 }
 
 // Asks for n values from p into the cache, the next chunk's while this one computes: with the

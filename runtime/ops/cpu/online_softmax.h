@@ -1,7 +1,8 @@
 // Flash-decoding's online softmax, shared by the CPU decoding kernels (attention.cc's one-query path,
-// factored_decode_attention.cc). The cached keys are split into ranges, one task each; a task walks
-// its range a chunk at a time keeping, per query row, the running maximum m of its scores, the sum
-// l of exp(score - m) and the output o = sum exp(score - m) v; the ranges' states are merged at the end.
+// factored_decode_attention.cc, latent_decode_attention.cc). The cached keys are split into ranges,
+// one task each; a task walks its range a chunk at a time keeping, per query row, the running maximum
+// m of its scores, the sum l of exp(score - m) and the output o = sum exp(score - m) v; the ranges'
+// states are merged at the end.
 #pragma once
 
 #include <omp.h>

@@ -1,8 +1,9 @@
 // The KV cache of a batch of sequences being decoded, on this rank: for every layer, one
 // (B, S_max, width) tensor per part its attention variant caches (AttentionVariant::CacheParts:
 // MHA's K and V, LRKV's shared K/V and latents, MLA's latent and RoPE key, MLRA's latent blocks and
-// RoPE key), and per sequence how many positions are filled. Nothing else survives between tokens,
-// so its bytes are the variant's KV cache, per TP rank.
+// RoPE key, and under QK-norm MLA's and MLRA's key scales), and per sequence how many positions are
+// filled. Nothing else survives between tokens, so its bytes are the variant's KV cache, per TP
+// rank.
 #pragma once
 
 #include <cstdint>

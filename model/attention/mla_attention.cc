@@ -202,7 +202,8 @@ namespace lrkv {
 
 // The query (one W_Q, or down + norm + up with q_lora_rank), the KV down-projection to the latent
 // c (kv_lora_rank) with its norm, per-head up-projections to NoPE keys and values, one RoPE key
-// shared by the heads. Cached: the latent and the RoPE key, c + d_R, whole on every TP rank.
+// shared by the heads. Cached: the latent and the RoPE key, c + d_R, whole on every TP rank; under
+// QK-norm also each of the rank's heads' key scales.
 LRKV_ATTENTION_VARIANTS(mla_attention) {
   AttentionVariantInfo v;
   v.kind = MLA, v.name = "mla", v.own_fields = {"mla"};

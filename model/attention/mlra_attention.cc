@@ -354,7 +354,8 @@ absl::Status MlraAttention::Backward(const Tensor& x, const VariantSaved* saved,
 
 // The query as MLA's; the KV down-projection in `blocks` blocks, each normed on its own; per-block
 // up-projections; one RoPE key for every head and branch. Cached: the blocks and the RoPE key,
-// c + d_R; decoding splits the blocks over TP ranks (c / tp + d_R each, at most `blocks` ways).
+// c + d_R, and under QK-norm a key scale per (block, head reading it); decoding splits the blocks
+// over TP ranks (c / tp + d_R each, at most `blocks` ways) and their key scales with them.
 LRKV_ATTENTION_VARIANTS(mlra_attention) {
   AttentionVariantInfo v;
   v.kind = MLRA, v.name = "mlra", v.own_fields = {"mlra"};

@@ -1,6 +1,6 @@
 #!/bin/bash
-# lrkv generate and lrkv eval end to end on small trained checkpoints (LRKV, and MLRA whose decoding
-# partition at tp4 is by latent block):
+# lrkv generate and lrkv eval end to end on small trained checkpoints (LRKV, and MLRA with QK-norm,
+# whose decoding partition at tp4 is by latent block and caches each block's key scales):
 #  - greedy text identical in one process, under mpirun at tp2 (and tp4 for MLRA), and from the
 #    exported safetensors file; stdout holds only the text; a seed fixes sampled text;
 #  - eval with the trainer's eval_batches gives the trainer's val_loss exactly; the whole split
@@ -11,8 +11,8 @@
 setup generate_eval "$@"
 prompt="The jury said"
 
-train() {  # NAME CONFIG: 20 steps, checkpoint at the end
-  "$bin/lrkv" train "${small_train[@]}" --config="$src/configs/$2" --steps=20 --out_dir="$w/$1" \
+train() {  # NAME CONFIG [OVERRIDES...]: 20 steps, checkpoint at the end
+  "$bin/lrkv" train "${small_train[@]}" --config="$src/configs/$2" "${@:3}" --steps=20 --out_dir="$w/$1" \
     --checkpoint_dir="$w/$1/ck" --save_every=20 >"$w/$1.log" 2>&1 || { fail "train $1"; tail -5 "$w/$1.log"; }
 }
 greedy() {  # OUT NP ARGS...: greedy text on stdout, diagnostics kept apart
@@ -23,7 +23,7 @@ greedy() {  # OUT NP ARGS...: greedy text on stdout, diagnostics kept apart
 }
 
 train lrkv brown-tiny-lrkv.textproto
-train mlra brown-tiny-mlra.textproto
+train mlra brown-tiny-mlra.textproto --model.qk_norm=true
 for v in lrkv mlra; do
   greedy "$w/$v.tp1" 1 --checkpoint="$w/$v/ck"
   if [ "$(head -c ${#prompt} "$w/$v.tp1")" = "$prompt" ] && [ "$(wc -l <"$w/$v.tp1")" -eq 1 ] && \

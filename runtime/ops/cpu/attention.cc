@@ -13,8 +13,8 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cpu/blas.h"
 #include "runtime/ops/cpu/kernels.h"
+#include "runtime/ops/cpu/one_kv_head_chunk.h"
 #include "runtime/ops/cpu/online_softmax.h"
-#include "runtime/ops/cpu/register_tile_gemm.h"
 
 namespace lrkv::cpu {
 namespace {
@@ -41,12 +41,10 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
 // query head that shares its KV head with others finds that key row still in L1. Each head keeps
 // an online softmax over the chunks; the ranges' partial results are then merged per head. When
 // many query heads share a KV head (MQA's 12 here), a chunk is instead two register-blocked tile
-// products per KV head over its query heads (register_tile_gemm.h), which reuse each key and value
-// row from registers: scores^T (keys, heads) = K_chunk (scale Q_g)^T, the heads padded to whole
-// vectors; the online softmax down that tile's columns, a vector of heads at a time; then O (heads,
-// Dv) += P V_chunk reading P from the same tile's columns. The next chunk is asked for in pieces,
-// one before each kTileRows score rows: asked for at once, its 1024 cache lines queued up behind
-// one another and the computation behind them. These three (no transpose of the scores, the
+// products per KV head over its query heads (one_kv_head_chunk.h), which reuse each key and value
+// row from registers: scores^T (keys, heads) = K_chunk (scale Q_g)^T; the online softmax down that
+// tile's columns; then O (heads, Dv) += P V_chunk reading P from the same tile's columns, the next
+// chunk asked for in pieces between the score rows. These three (no transpose of the scores, the
 // softmax by columns, prefetching in pieces) and the 12-row blocks of the outputs' product took
 // MQA's 32 one-query attentions at 16k (a decoding step at batch 16) from 25.7 to 21.3 ms (best of
 // 15, three alternating runs). GQA's groups of 3 keep the row loop, which reads at the machine's
@@ -83,10 +81,8 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
   for (int64_t bi = 0; tile_products && bi < b; ++bi)
     for (int64_t g = 0; g < hk; ++g) {
       const auto [first, last] = QueryHeadsOf(g, groups, h);
-      for (int64_t i = first; i < last; ++i)
-        for (int64_t e = 0; e < dqk; ++e) {
-          q_t[((bi * hk + g) * dqk + e) * padded + i - first] = sc * qs[(bi * h + i) * dqk + e];
-        }
+      ScaledTransposeInto(qs + (bi * h + first) * dqk, last - first, dqk, dqk, 1, sc, padded,
+                          q_t.data() + (bi * hk + g) * dqk * padded);
     }
 #pragma omp parallel
   {
@@ -111,21 +107,12 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
               const auto [first, last] = QueryHeadsOf(g, groups, h);
               if (first == last) continue;
               T* st = tile_t.get();  // S^T (keys, heads of g) = K_g (scale Q_g)^T
-              for (int64_t j = 0; j < keys; j += kTileRows) {
-                const int64_t asked = std::clamp<int64_t>(next - j, 0, kTileRows);
-                if (asked > 0) {
-                  Prefetch(kc + (keys + j) * hk * dqk, asked * hk * dqk);
-                  Prefetch(vc + (keys + j) * hk * dv, asked * hk * dv);
-                }
-                TileProduct(std::min<int64_t>(kTileRows, keys - j),
-                            Tile<T>{kc + j * hk * dqk + g * dqk, hk * dqk, q_t.data() + (bi * hk + g) * dqk * padded,
-                                    padded, zero.data(), 0, st + j * padded, padded, padded, dqk});
-              }
+              const KeyColumns<T> key{kc + g * dqk, hk * dqk, dqk, q_t.data() + (bi * hk + g) * dqk * padded};
+              ScoresTransposed({key}, keys, padded, zero.data(), st,
+                               {{kc + keys * hk * dqk, hk * dqk}, {vc + keys * hk * dv, hk * dv}}, next);
               next = 0;
-              AddChunkByColumns(st, keys, padded, last - first, m + first, l + first, o + first * dv, dv);
-              // O (heads of g, Dv) += P V_g, P read from S^T's columns
-              TileProduct(last - first, Tile<T>{st, 1, vc + g * dv, hk * dv, o + first * dv, dv, o + first * dv, dv,
-                                                dv, keys, padded});
+              AttendTransposed(st, keys, padded, last - first, vc + g * dv, hk * dv, dv, m + first, l + first,
+                               o + first * dv);
             }
             continue;
           }

@@ -64,8 +64,7 @@ void StreamedTransposedGemm(bool ta, int64_t m, int64_t n, int64_t k, float alph
                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const int64_t padded = RoundUpToVectors<float>(m);
   std::vector<float> at(size_t(k * padded), 0.0f), zero(size_t(padded), 0.0f);  // (k, padded), (padded)
-  for (int64_t j = 0; j < k; ++j)
-    for (int64_t i = 0; i < m; ++i) at[j * padded + i] = alpha * (ta ? a[j * lda + i] : a[i * lda + j]);
+  ScaledTransposeInto(a, m, k, ta ? 1 : lda, ta ? lda : 1, alpha, padded, at.data());
 #pragma omp parallel
   {
     std::vector<float> ct(size_t(kStreamedChunk * padded));  // (chunk, padded): C^T's rows

@@ -1,12 +1,10 @@
 // CPU kernel of latent_decode_attention.h (MLA's and MLRA's absorbed decoding): flash-decoding's
-// scheme (online_softmax.h), and the one-query MQA kernel's tile products (attention.cc), since
-// this is one KV head read by every query head. A task takes a range of the cached positions and
-// walks it kChunk rows at a time. Per chunk, two register-blocked products (register_tile_gemm.h)
-// reuse each cached row from registers for all heads: the scores' transpose S^T (rows, heads) =
-// [latents rope] (scale Q)^T, the heads padded to whole vectors, each then scaled by its key's
-// cached 1 / rms under QK-norm; the online softmax down S^T's columns; then O (heads, c) += P
-// latents, P read from S^T's columns. The next chunk is asked for in pieces between the score
-// rows. Every cached byte is read once per step; the ranges' partial results are merged per head at
+// scheme (online_softmax.h), with the one-query MQA kernel's tile products (one_kv_head_chunk.h),
+// since this is one KV head read by every query head. A task takes a range of the cached positions
+// and walks it kChunk rows at a time: S^T (rows, heads) = [latents rope] (scale Q)^T, each score
+// then scaled by its key's cached 1 / rms under QK-norm; the online softmax down S^T's columns;
+// O (heads, c) += P latents. The next chunk is asked for in pieces between the score rows. Every
+// cached byte is read once per step; the ranges' partial results are merged per head at
 // the end. Library GEMMs for these small tiles spent most of their time in per-call overhead: 12
 // heads over 16k positions of MLRA-4's 64-wide blocks took 0.70 to 0.83 ms a call that way against
 // 0.46 to 0.55 ms now (MLA's 256-wide latent: the same within noise).
@@ -15,8 +13,8 @@
 #include <vector>
 
 #include "runtime/ops/cpu/kernels.h"
+#include "runtime/ops/cpu/one_kv_head_chunk.h"
 #include "runtime/ops/cpu/online_softmax.h"
-#include "runtime/ops/cpu/register_tile_gemm.h"
 #include "runtime/ops/latent_decode_attention.h"
 
 namespace lrkv::cpu {
@@ -36,8 +34,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, c
   // scale Q^T (c + d_R, heads padded to whole vectors)
   const int64_t padded = RoundUpToVectors<T>(h);
   std::vector<T> q_t(width * padded, T(0)), zero(padded, T(0));
-  for (int64_t i = 0; i < h; ++i)
-    for (int64_t e = 0; e < width; ++e) q_t[e * padded + i] = sc * qs[i * width + e];
+  ScaledTransposeInto(qs, h, width, width, 1, sc, padded, q_t.data());
   const int64_t splits = DecodeSplits(1, n), range = (n + splits - 1) / splits;
   // Per (range, head): the range's maximum, sum and output (c wide).
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * c);
@@ -53,28 +50,19 @@ absl::Status Kernel(const Tensor& q, const Tensor& latent, const Tensor& rope, c
       for (int64_t c0 = sp * range; c0 < end; c0 += kChunk) {
         const int64_t rows = std::min(kChunk, end - c0), next = std::min(kChunk, end - c0 - rows);
         const T *chunk = lat + c0 * c, *rope_chunk = rs + c0 * dr;  // (rows, c), (rows, d_R)
-        for (int64_t j = 0; j < rows; j += kTileRows) {
-          const int64_t block = std::min<int64_t>(kTileRows, rows - j), asked = std::clamp<int64_t>(next - j, 0, kTileRows);
-          if (asked > 0) {  // the next chunk's rows j.. (rows = kChunk whenever there is a next chunk)
-            Prefetch(chunk + (rows + j) * c, asked * c), Prefetch(rope_chunk + (rows + j) * dr, asked * dr);
-            if (gs != nullptr) Prefetch(gs + (c0 + rows + j) * ldg, asked * ldg);
-          }
-          T* sj = st + j * padded;
-          TileProduct(block, Tile<T>{chunk + j * c, c, q_t.data(), padded, zero.data(), 0, sj, padded, padded, c});
-          if (dr > 0) {
-            TileProduct(block, Tile<T>{rope_chunk + j * dr, dr, q_t.data() + c * padded, padded, sj, padded, sj,
-                                       padded, padded, dr});
-          }
-        }
-        for (int64_t j = 0; gs != nullptr && j < rows; ++j) {
-          const T* g = gs + (c0 + j) * ldg;
-          T* sj = st + j * padded;
+        const KeyColumns<T> nope{chunk, c, c, q_t.data()}, rot{rope_chunk, dr, dr, q_t.data() + c * padded};
+        const NextRows<T> scales_ahead{gs != nullptr ? gs + (c0 + rows) * ldg : nullptr, gs != nullptr ? ldg : 0};
+        ScoresTransposed({nope, rot}, rows, padded, zero.data(), st,
+                         {{chunk + rows * c, c}, {rope_chunk + rows * dr, dr}, scales_ahead}, next);
+        if (gs != nullptr) {
+          for (int64_t j = 0; j < rows; ++j) {
+            const T* g = gs + (c0 + j) * ldg;
+            T* sj = st + j * padded;
 #pragma omp simd
-          for (int64_t i = 0; i < h; ++i) sj[i] *= g[i];
+            for (int64_t i = 0; i < h; ++i) sj[i] *= g[i];
+          }
         }
-        AddChunkByColumns(st, rows, padded, h, m, l, out, c);
-        // O (H, c) += P latents, P read from S^T's columns
-        TileProduct(h, Tile<T>{st, 1, chunk, c, out, c, out, c, c, rows, padded});
+        AttendTransposed(st, rows, padded, h, chunk, c, c, m, l, out);
       }
     }
   }

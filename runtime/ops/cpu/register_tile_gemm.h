@@ -111,4 +111,15 @@ void AddTileProduct(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, co
   TileProduct(m, Tile<T>{a, lda, b, ldb, c, ldc, c, ldc, n, k});
 }
 
+// out (k, padded) = alpha A^T with A (m, k) at a[i * row_stride + j * col_stride]; the columns past
+// m stay as they are (zero in a fresh buffer): A^T as the B of a tile product whose columns are A's
+// rows padded to whole vectors (the queries of a decoding chunk's scores, one_kv_head_chunk.h; a
+// few-row GEMM's A, blas.cc).
+template <typename T>
+void ScaledTransposeInto(const T* a, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, T alpha,
+                         int64_t padded, T* out) {
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t i = 0; i < m; ++i) out[j * padded + i] = alpha * a[i * row_stride + j * col_stride];
+}
+
 }  // namespace lrkv::cpu

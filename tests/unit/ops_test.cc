@@ -15,7 +15,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/backend.h"
 #include "runtime/ops/cast.h"
-#include "runtime/ops/cpu/vec64.h"
+#include "runtime/ops/cpu/simd_vec.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/factored_decode_attention.h"
@@ -296,7 +296,7 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
 // (not 0 or a denormal: an absolute error under 1e-37 in float); exp(0) exactly 1.
 template <typename T>
 void CheckVectorExp(double lowest_normal) {
-  constexpr int64_t kLanes = cpu::kLanes64<T>;
+  constexpr int64_t kLanes = cpu::kSimdLanes<T>;
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> uniform(-2 * lowest_normal, 0.0);
   double worst = 0;
@@ -304,7 +304,7 @@ void CheckVectorExp(double lowest_normal) {
     T x[kLanes];
     for (T& xi : x) xi = T(trial < 10000 ? uniform(rng) / 64 : uniform(rng));  // half of them near 0
     if (trial == 0) x[0] = 0, x[1] = -std::numeric_limits<T>::infinity(), x[2] = T(-1e-30);
-    const cpu::Vec64<T> e = cpu::Exp64<T>(cpu::Load64(x));
+    const cpu::SimdVec<T> e = cpu::ExpVec<T>(cpu::LoadVec(x));
     for (int64_t i = 0; i < kLanes; ++i) {
       const T want = std::exp(x[i]);
       if (x[i] < -lowest_normal) {

@@ -19,7 +19,7 @@
 #include "runtime/ops/cpu/online_softmax.h"
 #include "runtime/ops/cpu/register_tile_gemm.h"
 #include "runtime/ops/cpu/rope_angles.h"
-#include "runtime/ops/cpu/vec64.h"
+#include "runtime/ops/cpu/simd_vec.h"
 #include "runtime/ops/factored_decode_attention.h"
 
 namespace lrkv::cpu {
@@ -29,31 +29,31 @@ constexpr int64_t kChunk = 64;      // positions per chunk: one head's key tile 
 
 // scale * N(k) . RoPE_t(q)^-1 for one rebuilt key row k (D) at angles cos c, sin s (half each): the
 // first `first` entries pass through RoPE, the rest pair i with i + half. A vector of lanes at a
-// time (vec64.h), then the entries left over one by one: 3.4x faster than the `omp simd` loop.
+// time (simd_vec.h), then the entries left over one by one: 3.4x faster than the `omp simd` loop.
 template <typename T>
 T Score(const T* q, const T* k, const T* c, const T* s, int64_t d, int64_t first, int64_t half, bool norm, T eps,
         T scale) {
-  constexpr int64_t kLanes = kLanes64<T>;
-  Vec64<T> ss_v{}, dot_v{};
+  constexpr int64_t kLanes = kSimdLanes<T>;
+  SimdVec<T> ss_v{}, dot_v{};
   int64_t j = 0;
   for (; j + kLanes <= first; j += kLanes) {
-    const Vec64<T> kj = Load64(k + j);
-    ss_v += kj * kj, dot_v += kj * Load64(q + j);
+    const SimdVec<T> kj = LoadVec(k + j);
+    ss_v += kj * kj, dot_v += kj * LoadVec(q + j);
   }
   T ss = 0, dot = 0;
   for (; j < first; ++j) ss += k[j] * k[j], dot += q[j] * k[j];
   const T *q1 = q + first, *q2 = q1 + half, *k1 = k + first, *k2 = k1 + half;
   int64_t i = 0;
   for (; i + kLanes <= half; i += kLanes) {
-    const Vec64<T> a = Load64(k1 + i), b = Load64(k2 + i), qa = Load64(q1 + i), qb = Load64(q2 + i);
-    const Vec64<T> ci = Load64(c + i), si = Load64(s + i);
+    const SimdVec<T> a = LoadVec(k1 + i), b = LoadVec(k2 + i), qa = LoadVec(q1 + i), qb = LoadVec(q2 + i);
+    const SimdVec<T> ci = LoadVec(c + i), si = LoadVec(s + i);
     ss_v += a * a + b * b, dot_v += a * (qa * ci + qb * si) + b * (qb * ci - qa * si);
   }
   for (; i < half; ++i) {
     ss += k1[i] * k1[i] + k2[i] * k2[i];
     dot += k1[i] * (q1[i] * c[i] + q2[i] * s[i]) + k2[i] * (q2[i] * c[i] - q1[i] * s[i]);
   }
-  ss += Sum64<T>(ss_v), dot += Sum64<T>(dot_v);
+  ss += SumVec<T>(ss_v), dot += SumVec<T>(dot_v);
   const T rstd = norm ? T(1) / std::sqrt(ss / T(d) + eps) : T(1);
   return scale * rstd * dot;
 }

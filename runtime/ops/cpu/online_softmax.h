@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "runtime/ops/cpu/vec64.h"
+#include "runtime/ops/cpu/simd_vec.h"
 
 namespace lrkv::cpu {
 
@@ -49,7 +49,7 @@ void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
 // One row's scores p over a new chunk of `keys`: the row's maximum grows to cover them, p becomes
 // exp(p - m), l and o are rescaled to the new maximum and l gains the chunk's sum. The caller then
 // adds p V_chunk to o.
-// The exponentials a vector at a time (vec64.h's Exp64: glibc's expf, called per score, was a
+// The exponentials a vector at a time (simd_vec.h's ExpVec: glibc's expf, called per score, was a
 // fifth of MQA's decoding attention at batch 16).
 // A row's state moved to its new maximum m_new: l and o rescaled to it, l gaining a chunk's sum.
 template <typename T>
@@ -62,14 +62,14 @@ void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
 template <typename T>
 void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   const T m_new = std::max(m, *std::max_element(p, p + keys));
-  Vec64<T> sum_v{};
+  SimdVec<T> sum_v{};
   int64_t j = 0;
-  for (; j + kLanes64<T> <= keys; j += kLanes64<T>) {
-    const Vec64<T> e = Exp64<T>(Load64(p + j) - m_new);
-    Store64(p + j, e);
+  for (; j + kSimdLanes<T> <= keys; j += kSimdLanes<T>) {
+    const SimdVec<T> e = ExpVec<T>(LoadVec(p + j) - m_new);
+    StoreVec(p + j, e);
     sum_v += e;
   }
-  T sum = Sum64<T>(sum_v);
+  T sum = SumVec<T>(sum_v);
   for (; j < keys; ++j) sum += (p[j] = std::exp(p[j] - m_new));
   MoveToMaximum(m_new, sum, m, l, o, width);
 }
@@ -80,19 +80,19 @@ void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
 // product wrote this way needs no transposing (attention.cc's MQA path).
 template <typename T>
 void AddChunkByColumns(T* p, int64_t keys, int64_t ld, int64_t rows, T* m, T* l, T* o, int64_t width) {
-  constexpr int64_t kLanes = kLanes64<T>;
+  constexpr int64_t kLanes = kSimdLanes<T>;
   for (int64_t c = 0; c < rows; c += kLanes) {
-    Vec64<T> top = Load64(p + c);  // per column, the chunk's maximum, then the row's new one
+    SimdVec<T> top = LoadVec(p + c);  // per column, the chunk's maximum, then the row's new one
     for (int64_t j = 1; j < keys; ++j) {
-      const Vec64<T> x = Load64(p + j * ld + c);
+      const SimdVec<T> x = LoadVec(p + j * ld + c);
       top = top > x ? top : x;
     }
     const int64_t lanes = std::min(kLanes, rows - c);
     for (int64_t i = 0; i < lanes; ++i) top[i] = std::max(top[i], m[c + i]);
-    Vec64<T> sum{};
+    SimdVec<T> sum{};
     for (int64_t j = 0; j < keys; ++j) {
-      const Vec64<T> e = Exp64<T>(Load64(p + j * ld + c) - top);
-      Store64(p + j * ld + c, e);
+      const SimdVec<T> e = ExpVec<T>(LoadVec(p + j * ld + c) - top);
+      StoreVec(p + j * ld + c, e);
       sum += e;
     }
     for (int64_t i = 0; i < lanes; ++i) MoveToMaximum(top[i], sum[i], m[c + i], l[c + i], o + (c + i) * width, width);

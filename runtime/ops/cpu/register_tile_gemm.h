@@ -4,22 +4,31 @@
 // columns stay in registers for the whole inner dimension: each row of B is loaded once per block
 // and used by every row in it, each entry of A is broadcast once. A may be stored transposed
 // (Tile::a_step), as a tile of scores with a column per query head is read by the product after
-// it. On one core of this Zen 5 machine the LRKV key rebuild's shape (M 64, N 128, K 51) ran at
-// about 240 GFLOP/s this way, against about 180 for oneDNN's sgemm (copy of C included) and the
-// core's large-SGEMM rate of about 235. Columns past the last whole vector are summed one at a
+// it. On one Zen 5 core (AVX-512) the LRKV key rebuild's shape (M 64, N 128, K 51) ran at about 240
+// GFLOP/s this way, against about 180 for oneDNN's sgemm (copy of C included) and the core's
+// large-SGEMM rate of about 235. Columns past the last whole vector are summed one at a
 // time: callers pad B to whole vectors where that matters.
 #pragma once
 
 #include <cstdint>
 
-#include "runtime/ops/cpu/vec64.h"
+#include "runtime/ops/cpu/simd_vec.h"
 
 namespace lrkv::cpu {
 
-constexpr int kTileRows = 8;  // rows of C per register block: 8 x 2 accumulators of the 32 registers
-// When they divide m: 12 x 2 accumulators, 14 loads per 24 FMAs (MQA's 12 heads: 240 against 165
-// GFLOP/s on one core as a block of 8 and one of 4).
+// Rows of C per register block, by the target's vector registers (simd_vec.h): blocks of R rows by
+// two vectors keep 2R accumulators, two rows of B and a broadcast in registers.
+#if defined(__AVX512F__)
+// 32 registers: 8 x 2 accumulators; 12 x 2 where 12 divides m, 14 loads per 24 FMAs (MQA's 12
+// heads: 240 against 165 GFLOP/s on one Zen 5 core as a block of 8 and one of 4).
+constexpr int kTileRows = 8;
 constexpr int kTileRowsWide = 12;
+#else
+// 16 registers: 6 x 2 accumulators. On one Zen 3 core (AVX2), M 48, N 128, K 51: 93 GFLOP/s, against
+// 47 for 4 rows (too few accumulators to cover the FMAs' latency) and 59 for 8 (spilled).
+constexpr int kTileRows = 6;
+constexpr int kTileRowsWide = 6;
+#endif
 
 // C = C0 + A B, row-major with row strides; C0 may be C itself. The decoding kernels' operands.
 template <typename T>
@@ -46,13 +55,13 @@ namespace register_tile {
 // The Tile is passed by value: through a reference the loop ran 10% slower.
 template <typename T, int R, int C>
 inline void Block(const Tile<T> t, int64_t e) {
-  constexpr int64_t kLanes = kLanes64<T>;
-  Vec64<T> acc[R][C];
+  constexpr int64_t kLanes = kSimdLanes<T>;
+  SimdVec<T> acc[R][C];
   for (int i = 0; i < R; ++i)
-    for (int v = 0; v < C; ++v) acc[i][v] = Load64(t.c0 + i * t.ldc0 + e + v * kLanes);
+    for (int v = 0; v < C; ++v) acc[i][v] = LoadVec(t.c0 + i * t.ldc0 + e + v * kLanes);
   for (int64_t j = 0; j < t.k; ++j) {
-    Vec64<T> row[C];
-    for (int v = 0; v < C; ++v) row[v] = Load64(t.b + j * t.ldb + e + v * kLanes);
+    SimdVec<T> row[C];
+    for (int v = 0; v < C; ++v) row[v] = LoadVec(t.b + j * t.ldb + e + v * kLanes);
     const T* aj = t.a + j * t.a_step;  // A's column j
     for (int i = 0; i < R; ++i) {
       const T x = aj[i * t.lda];
@@ -60,13 +69,13 @@ inline void Block(const Tile<T> t, int64_t e) {
     }
   }
   for (int i = 0; i < R; ++i)
-    for (int v = 0; v < C; ++v) Store64(t.c + i * t.ldc + e + v * kLanes, acc[i][v]);
+    for (int v = 0; v < C; ++v) StoreVec(t.c + i * t.ldc + e + v * kLanes, acc[i][v]);
 }
 
 // R rows of C, every column.
 template <typename T, int R>
 void Rows(const Tile<T> t) {
-  constexpr int64_t kLanes = kLanes64<T>;
+  constexpr int64_t kLanes = kSimdLanes<T>;
   int64_t e = 0;
   for (; e + 2 * kLanes <= t.n; e += 2 * kLanes) Block<T, R, 2>(t, e);
   if (e + kLanes <= t.n) Block<T, R, 1>(t, e), e += kLanes;
@@ -101,7 +110,7 @@ void TileProduct(int64_t m, const Tile<T>& t) {
     case 1: Rows<T, 1>(last); break;
     default: break;
   }
-  static_assert(kTileRows == 8, "the switch above covers kTileRows - 1 leftover rows");
+  static_assert(kTileRows <= 8, "the switch above covers up to 7 leftover rows");
 }
 
 // C (m, n; row stride ldc) += A (m, k; lda) B (k, n; ldb).

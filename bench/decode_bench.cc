@@ -102,6 +102,8 @@ absl::Status Run() {
                peak / 1e9, omp_get_max_threads());
   nlohmann::ordered_json report;
   report["threads"] = omp_get_max_threads();
+  report["cpu"] = bench::ThisCpu().model;
+  report["simd_bytes"] = bench::ThisCpu().simd_bytes;
   report["layers"] = absl::GetFlag(FLAGS_layers);
   report["steps_timed"] = absl::GetFlag(FLAGS_steps);
   nlohmann::ordered_json cases = nlohmann::json::array();
@@ -180,6 +182,9 @@ absl::Status Run() {
                readings.size(), median / 1e9, low / 1e9, high / 1e9, peak / 1e9);
   report["read_bandwidth_bytes_per_s"] = {{"median", median}, {"min", low}, {"max", high}, {"passes", readings}};
   report["sgemm_flops_per_s"] = peak;
+  std::printf("%s, %d-byte vectors, %d threads; read bandwidth median %.1f GB/s; SGEMM %.1f GFLOP/s\n\n",
+              report["cpu"].get<std::string>().c_str(), report["simd_bytes"].get<int>(), omp_get_max_threads(),
+              median / 1e9, peak / 1e9);
   std::printf("| config | batch | context | ms per step | ms per token | KV MB read per step | read GB/s | "
               "memory bound (ms) | bound / time | GFLOP per step | compute bound (ms) | roofline / time |\n"
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -34,7 +34,8 @@ def main(src, out):
     ax.set_yscale("log")
     ax.set_xlabel("cached positions per sequence")
     ax.set_ylabel("ms per generated token")
-    ax.set_title(f"decode, {data['layers']} layers of each 1.2B config (dotted: memory bound)")
+    cpu = f"{data['cpu']}, {data['simd_bytes']}-byte vectors" if "cpu" in data else "CPU not recorded"
+    ax.set_title(f"decode, {data['layers']} layers of each 1.2B config (dotted: memory bound)\n{cpu}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     bx.set_xscale("log", base=2)

@@ -378,16 +378,6 @@ absl::StatusOr<VariantResult> RunVariant(const Variant& v, int warmup, int steps
 
 // ---- machine and report -----------------------------------------------------------------------
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      return std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
-    }
-  }
-  return "unknown";
-}
-
 // Load when the run starts: anything above ~0.5 means another job shared the cores.
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
@@ -429,7 +419,8 @@ std::string Json(const Report& rep) {
   j["benchmark"] = "train_step_cpu";
   j["date"] = UtcNow();
   j["machine"] = {{"nproc", sysconf(_SC_NPROCESSORS_ONLN)},
-                  {"cpu_model", CpuModel()},
+                  {"cpu_model", bench::ThisCpu().model},
+                  {"simd_bytes", bench::ThisCpu().simd_bytes},
                   {"loadavg_1m_at_start", std::strtod(rep.load_at_start.c_str(), nullptr)},
                   {"omp_max_threads", omp_get_max_threads()},
                   {"OMP_NUM_THREADS", env_threads ? Json(env_threads) : Json(nullptr)},

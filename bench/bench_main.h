@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/cpu_target.h"
 #include "runtime/ops/cpu/simd_vec.h"
 
 namespace lrkv::bench {
@@ -67,8 +68,11 @@ inline absl::Status WriteReport(const std::filesystem::path& path, const std::st
 }
 
 inline int Main(int argc, char** argv, const char* name, absl::Status (*run)()) {
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = run();
+  absl::Status status = CheckCpuRunsThisBuild();
+  if (status.ok()) {
+    absl::ParseCommandLine(argc, argv);
+    status = run();
+  }
   if (status.ok()) return 0;
   std::fprintf(stderr, "%s: %s\n", name, status.ToString().c_str());
   return 1;

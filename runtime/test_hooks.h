@@ -8,6 +8,8 @@
 //                                    step K on): the non-finite-step handling (launch/)
 //   LRKV_TEST_MEMORY_AVAILABLE=BYTES the memory the start-up check sees as available on the node
 //                                    (launch/train/memory_check.h), whatever the machine has
+//   LRKV_TEST_CPU_LACKS=FEATURE|all  the start-up CPU check (cpu_target.h) sees the CPU without that
+//                                    feature of the build's (e.g. avx2), or without any
 #pragma once
 
 #include <cstdint>

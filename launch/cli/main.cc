@@ -13,6 +13,7 @@
 #include "launch/cli/commands.h"
 #include "launch/cli/launch_env.h"
 #include "parallel/agreement.h"
+#include "runtime/cpu_target.h"
 
 namespace {
 
@@ -93,6 +94,12 @@ int RunUnderMpi(const char* command, const std::function<absl::Status(lrkv::MpiC
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: a binary built for another CPU would otherwise die of SIGILL somewhere in
+  // its first vectorized loop, each rank on its own, naming nothing.
+  if (const absl::Status cpu = lrkv::CheckCpuRunsThisBuild(); !cpu.ok()) {
+    std::fprintf(stderr, "lrkv: error: %s\n", std::string(cpu.message()).c_str());
+    return 1;
+  }
   absl::SetProgramUsageMessage(kUsage);
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "%s\n", kUsage);

@@ -3,9 +3,10 @@
 # binary linked against another MPI than its mpirun, or srun without PMIx on an MPI that then falls
 # back to a world of one, looks like from inside): refused at once, with one message naming both
 # numbers and the fix, and a non-zero exit. tests/slurm/slurm_train.sh does it on a real cluster.
-#   world_mismatch.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR
+# Then a binary built for a CPU with more than this one has.
+#   world_mismatch.sh BUILD_BIN_DIR SOURCE_DIR WORK_DIR MPIRUN...
 set -uo pipefail
-bin="$1"; src="$2"; work="$3"
+bin="$1"; src="$2"; work="$3"; shift 3; mpirun=("$@")
 . "$src/tests/integration/lib.sh"
 prepare_brown
 expect() {  # expect MESSAGE FIX ENV...
@@ -27,4 +28,18 @@ expect "launch check: MPI world has 1 rank but srun started 4 (SLURM_STEP_NUM_TA
   SLURM_JOB_ID=77 SLURM_STEP_ID=0 SLURM_NTASKS=4 SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=3 SLURM_LOCALID=1
 expect "launch check: MPI world has 1 rank but the Slurm allocation has 2 tasks (SLURM_NTASKS=2)" "not by srun or mpirun" \
   SLURM_JOB_ID=77 SLURM_NTASKS=2 SLURM_PROCID=0
+# A binary built for a CPU with more than this one has (a test hook hides the build's features):
+# refused before MPI starts, naming what is missing and the rebuild, on one process and under mpirun.
+if [ "$(uname -m)" = x86_64 ]; then
+  expect "but $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') lacks sse2" "cmake -DLRKV_MARCH=" \
+    LRKV_TEST_HOOKS=1 LRKV_TEST_CPU_LACKS=sse2
+  out="$(LRKV_TEST_HOOKS=1 LRKV_TEST_CPU_LACKS=all timeout 60 "${mpirun[@]}" -np 2 "$bin/lrkv" train \
+         --config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --dp=2 --steps=2 \
+         --out_dir="$work/cpu_lacks" 2>&1)"; status=$?
+  if [ $status -ne 0 ] && [ $status -ne 124 ] && [ "$(grep -c "lrkv: error: this build of lrkv was compiled for" <<<"$out")" -eq 2 ]; then
+    echo "ok (mpirun -np 2, no CPU feature): both ranks refused, exit $status"
+  else
+    echo "FAIL (mpirun -np 2, no CPU feature): exit $status"; echo "$out" | tail -5; failures=$((failures + 1))
+  fi
+fi
 [ $failures -eq 0 ] && echo "world_mismatch: all passed" || { echo "world_mismatch: $failures failed"; exit 1; }

@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "launch/cli/launch_env.h"
+#include "runtime/cpu_target.h"
 
 namespace lrkv {
 namespace {
@@ -104,6 +105,27 @@ TEST(LaunchEnv, DescribeListsTheRanksOfEachNode) {
             "launch: 5 ranks on 2 nodes (2-3 per node), started by srun\n"
             "  node 0 a: ranks 0-1,4\n"
             "  node 1 b: ranks 2-3\n");
+}
+
+// The start-up CPU check (runtime/cpu_target.h): this machine runs its own build; a CPU without
+// one of the build's features is refused naming it, the build's target and the fix.
+TEST(CpuTarget, ThisMachineRunsItsBuild) { EXPECT_TRUE(CheckCpuRunsThisBuild().ok()); }
+
+TEST(CpuTarget, MissingFeaturesAreNamed) {
+  const std::vector<std::string> built = BuildCpuFeatures();
+  if (built.empty()) GTEST_SKIP() << "built for no CPU features this check knows (not x86-64)";
+  EXPECT_TRUE(CheckCpuRunsThisBuild([](std::string_view) { return true; }).ok());
+  const std::string last = built.back();
+  const absl::Status st = CheckCpuRunsThisBuild([&](std::string_view f) { return f != last; });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  const std::string message(st.message());
+  EXPECT_NE(message.find("lacks " + last + ":"), std::string::npos) << message;
+  EXPECT_NE(message.find("compiled for -march="), std::string::npos) << message;
+  EXPECT_NE(message.find("-DLRKV_MARCH="), std::string::npos) << message;
+  const absl::Status none = CheckCpuRunsThisBuild([](std::string_view) { return false; });
+  ASSERT_FALSE(none.ok());
+  for (const std::string& f : built) EXPECT_NE(std::string(none.message()).find(f), std::string::npos) << f;
 }
 
 }  // namespace

@@ -388,7 +388,13 @@ INSTANTIATE_TEST_SUITE_P(Cases, FactoredDecoding,
                                            // (AVX-512) or 32-byte vectors (AVX2) alike
                                            FactoredCase{1100, 3, 32, 5, 16, true, DType::kF64, 1e-13},
                                            FactoredCase{700, 2, 48, 7, 48, true, DType::kF32, 1e-5},
-                                           FactoredCase{700, 2, 28, 7, 28, true, DType::kF32, 1e-5}));
+                                           FactoredCase{700, 2, 28, 7, 28, true, DType::kF32, 1e-5},
+                                           // keys rebuilt and scored in registers (RebuildAndScore):
+                                           // RoPE halves of whole vectors and a part before them of
+                                           // whole vector pairs, at either vector width
+                                           FactoredCase{900, 3, 64, 6, 32, true, DType::kF32, 1e-5},
+                                           FactoredCase{900, 2, 64, 4, 64, false, DType::kF64, 1e-13},
+                                           FactoredCase{1300, 2, 64, 3, 32, true, DType::kF64, 1e-13}));
 
 // MLA's absorbed decoding kernel against the keys it never writes: every position's
 // k_h = [alpha c_t W_h ; rope_t] (QK-normed when on) and values c_t, then the causal core's last

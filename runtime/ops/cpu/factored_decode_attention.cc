@@ -1,11 +1,13 @@
 // CPU kernel of factored_decode_attention.h (LRKV decoding): flash-decoding's scheme
 // (online_softmax.h) with the keys rebuilt a tile at a time. A task takes a range of the cached
 // positions and walks it kChunk positions at a time. For each head it
-//  1. rebuilds the chunk's keys into a (kChunk, D) tile that stays in L1: the k_shared rows plus the
-//     head's latents times B_h^T, a register-blocked tile product (register_tile_gemm.h);
-//  2. scores each row in one pass: its sum of squares (QK-norm's 1 / rms) and its dot with the query
-//     rotated back by the row's angle, since q . RoPE_t(k) = RoPE_-t(q) . k, so the normed and
-//     rotated key is never written;
+//  1. rebuilds the chunk's keys: the k_shared rows plus the head's latents times B_h^T, register-
+//     blocked as in register_tile_gemm.h;
+//  2. scores each key: its sum of squares (QK-norm's 1 / rms) and its dot with the query rotated
+//     back by the row's angle, since q . RoPE_t(k) = RoPE_-t(q) . k, so the normed and rotated key
+//     is never written. Where the RoPE halves are whole vectors (the configs' head sizes) 1 and 2 are
+//     one pass, each key entry scored from the register it was rebuilt in (RebuildAndScore);
+//     otherwise the keys go to a (kChunk, D) tile in L1 and a second pass scores its rows;
 //  3. folds the chunk's scores into the head's online softmax.
 // Then the chunk's values are added for every head at once: v_shared through one (H, chunk) x
 // (chunk, D) tile product, each head's latent through its (1, chunk) x (chunk, r) product. Every
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/ops/cpu/kernels.h"
@@ -58,6 +61,54 @@ T Score(const T* q, const T* k, const T* c, const T* s, int64_t d, int64_t first
   return scale * rstd * dot;
 }
 
+// Steps 1 and 2 fused for R rows (R = kTileRows): each rebuilt key entry is scored while it is
+// still in a register, so the key tile is never written and read back. The columns go two vectors
+// at a time, as RoPE pairs them: (e, e + half) in the rotated part, (e, e + lanes) before it; a
+// pair's R x 2 accumulators start from the k_shared rows and gain the latents times B_h^T as
+// register_tile_gemm.h's blocks do, then add their dot with the query rotated back and their squares
+// into each row's vectors. Needs first a whole number of vector pairs and half of vectors
+// (FusedShape). On one Zen 3 core pass, 12 heads over 16k positions: the separate scoring pass was a
+// third of the kernel's time.
+template <typename T>
+bool FusedShape(int64_t first, int64_t half) {
+  return first % (2 * kSimdLanes<T>) == 0 && half % kSimdLanes<T> == 0;
+}
+
+template <typename T, int R>
+void RebuildAndScore(const T* lat, int64_t lda, const T* bt, const T* ks, int64_t d, int64_t r, const T* q,
+                     const T* c, const T* s, int64_t first, int64_t half, bool norm, T eps, T scale, T* p) {
+  constexpr int64_t kLanes = kSimdLanes<T>;
+  SimdVec<T> dot[R], ss[R];
+  for (int i = 0; i < R; ++i) dot[i] = SimdVec<T>{}, ss[i] = SimdVec<T>{};
+  for (int64_t at = 0; at < first / 2 + half; at += kLanes) {
+    const bool rotated = at >= first / 2;
+    const int64_t e1 = rotated ? first + (at - first / 2) : 2 * at, e2 = rotated ? e1 + half : e1 + kLanes;
+    SimdVec<T> a1[R], a2[R];
+    for (int i = 0; i < R; ++i) a1[i] = LoadVec(ks + i * d + e1), a2[i] = LoadVec(ks + i * d + e2);
+    for (int64_t j = 0; j < r; ++j) {
+      const SimdVec<T> b1 = LoadVec(bt + j * d + e1), b2 = LoadVec(bt + j * d + e2);
+      for (int i = 0; i < R; ++i) {
+        const T x = lat[i * lda + j];
+        a1[i] += x * b1, a2[i] += x * b2;
+      }
+    }
+    const SimdVec<T> q1 = LoadVec(q + e1), q2 = LoadVec(q + e2);
+    for (int i = 0; i < R; ++i) {
+      ss[i] += a1[i] * a1[i] + a2[i] * a2[i];
+      if (!rotated) {
+        dot[i] += a1[i] * q1 + a2[i] * q2;
+        continue;
+      }
+      const SimdVec<T> ci = LoadVec(c + i * half + (e1 - first)), si = LoadVec(s + i * half + (e1 - first));
+      dot[i] += a1[i] * (q1 * ci + q2 * si) + a2[i] * (q2 * ci - q1 * si);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    const T rstd = norm ? T(1) / std::sqrt(SumVec<T>(ss[i]) / T(d) + eps) : T(1);
+    p[i] = scale * rstd * SumVec<T>(dot[i]);
+  }
+}
+
 template <typename T>
 absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_latent, const Tensor& bk,
                     const Tensor& v_shared, const Tensor& v_latent, const KeyTransform& keys, double scale,
@@ -72,6 +123,7 @@ absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_lat
   for (int64_t hi = 0; hi < h; ++hi)
     for (int64_t e = 0; e < d; ++e)
       for (int64_t j = 0; j < r; ++j) bt[(hi * r + j) * d + e] = bks[(hi * d + e) * r + j];
+  const bool fused_shape = FusedShape<T>(first, half);
   const int64_t splits = DecodeSplits(1, n), range = (n + splits - 1) / splits;
   // Per (range, head): the range's maximum, sum and output (w wide).
   std::vector<T> part_m(splits * h), part_l(part_m.size()), part_o(part_m.size() * w);
@@ -87,13 +139,35 @@ absl::Status Kernel(const Tensor& q, const Tensor& k_shared, const Tensor& k_lat
         const int64_t rows = std::min(kChunk, end - c0);
         const T* latents = kls + c0 * hr;  // (rows, H r)
         for (int64_t hi = 0; hi < h; ++hi) {
-          T* kt = tile.get();  // = k_shared rows + the head's latents B_h^T
-          TileProduct(rows, Tile<T>{latents + hi * r, hr, bt.data() + hi * r * d, d, kss + c0 * d, d, kt, d, d, r});
           T* p = probs.get() + hi * kChunk;
-          for (int64_t i = 0; i < rows; ++i) {
-            const int64_t at = (c0 + i) * half;
-            p[i] = Score(qs + hi * d, kt + i * d, angles->cos.data() + at, angles->sin.data() + at, d, first, half,
-                         keys.qk_norm, eps, sc);
+          if (fused_shape) {  // steps 1 and 2 in registers, kTileRows rows at a time, then the last ones
+            const auto score = [&](auto block, int64_t i) {
+              const int64_t at = (c0 + i) * half;
+              RebuildAndScore<T, decltype(block)::value>(latents + i * hr + hi * r, hr, bt.data() + hi * r * d,
+                                                         kss + (c0 + i) * d, d, r, qs + hi * d, angles->cos.data() + at,
+                                                         angles->sin.data() + at, first, half, keys.qk_norm, eps, sc,
+                                                         p + i);
+            };
+            int64_t i = 0;
+            for (; i + kTileRows <= rows; i += kTileRows) score(std::integral_constant<int, kTileRows>{}, i);
+            switch (rows - i) {
+              case 7: score(std::integral_constant<int, 7>{}, i); break;
+              case 6: score(std::integral_constant<int, 6>{}, i); break;
+              case 5: score(std::integral_constant<int, 5>{}, i); break;
+              case 4: score(std::integral_constant<int, 4>{}, i); break;
+              case 3: score(std::integral_constant<int, 3>{}, i); break;
+              case 2: score(std::integral_constant<int, 2>{}, i); break;
+              case 1: score(std::integral_constant<int, 1>{}, i); break;
+              default: break;
+            }
+          } else {  // other shapes: the key tile written, then scored
+            T* kt = tile.get();  // = k_shared rows + the head's latents B_h^T
+            TileProduct(rows, Tile<T>{latents + hi * r, hr, bt.data() + hi * r * d, d, kss + c0 * d, d, kt, d, d, r});
+            for (int64_t i = 0; i < rows; ++i) {
+              const int64_t at = (c0 + i) * half;
+              p[i] = Score(qs + hi * d, kt + i * d, angles->cos.data() + at, angles->sin.data() + at, d, first, half,
+                           keys.qk_norm, eps, sc);
+            }
           }
           AddChunk(p, rows, m[hi], l[hi], out + hi * w, w);
         }

@@ -7,12 +7,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string>
 
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/cpu_target.h"
 #include "runtime/ops/cpu/simd_vec.h"
@@ -31,28 +29,6 @@ double BestGflops(double flops, int repeats, Call call) {
     best = std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
   }
   return best;
-}
-
-// The CPU as /proc/cpuinfo names it, with its family and model ("AMD EPYC" alone is a Zen 3 as well
-// as a Zen 5), and the vector width this build's kernels use: timings from different machines are
-// not comparable, and a report must say which it came from.
-struct CpuInfo {
-  std::string model;
-  int simd_bytes = cpu::kSimdBytes;
-};
-inline CpuInfo ThisCpu() {
-  std::map<std::string, std::string> fields;
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line) && !line.empty();) {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    fields.emplace(std::string(absl::StripAsciiWhitespace(line.substr(0, colon))),
-                   std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
-  }
-  CpuInfo info;
-  info.model = fields.count("model name") ? fields["model name"] : "unknown";
-  if (fields.count("cpu family")) info.model += absl::StrCat(" (family ", fields["cpu family"], ", model ", fields["model"], ")");
-  return info;
 }
 
 // `text` to `path`, its directory created; an error names the file.

@@ -102,8 +102,8 @@ absl::Status Run() {
                peak / 1e9, omp_get_max_threads());
   nlohmann::ordered_json report;
   report["threads"] = omp_get_max_threads();
-  report["cpu"] = bench::ThisCpu().model;
-  report["simd_bytes"] = bench::ThisCpu().simd_bytes;
+  report["cpu"] = CpuDescription();
+  report["simd_bytes"] = cpu::kSimdBytes;
   report["layers"] = absl::GetFlag(FLAGS_layers);
   report["steps_timed"] = absl::GetFlag(FLAGS_steps);
   nlohmann::ordered_json cases = nlohmann::json::array();

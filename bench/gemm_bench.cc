@@ -98,8 +98,8 @@ absl::Status Run() {
   }
   const nlohmann::json report = {{"benchmark", "gemm_cpu"},
                                  {"threads", omp_get_max_threads()},
-                                 {"cpu", bench::ThisCpu().model},
-                                 {"simd_bytes", bench::ThisCpu().simd_bytes},
+                                 {"cpu", CpuDescription()},
+                                 {"simd_bytes", cpu::kSimdBytes},
                                  {"cpu_gemm", CpuGemmLibraries()},
                                  {"repeats", repeats},
                                  {"shapes", rows}};

@@ -419,8 +419,8 @@ std::string Json(const Report& rep) {
   j["benchmark"] = "train_step_cpu";
   j["date"] = UtcNow();
   j["machine"] = {{"nproc", sysconf(_SC_NPROCESSORS_ONLN)},
-                  {"cpu_model", bench::ThisCpu().model},
-                  {"simd_bytes", bench::ThisCpu().simd_bytes},
+                  {"cpu_model", CpuDescription()},
+                  {"simd_bytes", cpu::kSimdBytes},
                   {"loadavg_1m_at_start", std::strtod(rep.load_at_start.c_str(), nullptr)},
                   {"omp_max_threads", omp_get_max_threads()},
                   {"OMP_NUM_THREADS", env_threads ? Json(env_threads) : Json(nullptr)},

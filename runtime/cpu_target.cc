@@ -1,6 +1,7 @@
 #include "runtime/cpu_target.h"
 
 #include <fstream>
+#include <map>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -58,15 +59,21 @@ std::vector<std::pair<const char*, Probe>> BuildFeatureProbes() {
   return f;
 }
 
-std::string CpuModelName() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) return std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
-  }
-  return "this CPU";
-}
-
 }  // namespace
+
+std::string CpuDescription() {
+  std::map<std::string, std::string> fields;  // of the first processor
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line) && !line.empty();) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    fields.emplace(std::string(absl::StripAsciiWhitespace(line.substr(0, colon))),
+                   std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+  }
+  std::string cpu = fields.count("model name") ? fields["model name"] : "this CPU";
+  if (fields.count("cpu family")) absl::StrAppend(&cpu, " (family ", fields["cpu family"], ", model ", fields["model"], ")");
+  return cpu;
+}
 
 std::vector<std::string> BuildCpuFeatures() {
   std::vector<std::string> names;
@@ -84,7 +91,7 @@ absl::Status CheckCpuRunsThisBuild(const std::function<bool(std::string_view)>& 
   if (missing.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "this build of lrkv was compiled for -march=", LRKV_MARCH, " (", absl::StrJoin(BuildCpuFeatures(), " "),
-      "), but ", CpuModelName(), " lacks ", absl::StrJoin(missing, ", "),
+      "), but ", CpuDescription(), " lacks ", absl::StrJoin(missing, ", "),
       ": rebuild on this machine, or for every machine of the job with cmake -DLRKV_MARCH=TARGET (e.g. x86-64-v3 "
       "for AVX2, x86-64-v4 for AVX-512)"));
 }

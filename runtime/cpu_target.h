@@ -12,6 +12,10 @@
 
 namespace lrkv {
 
+// This CPU as /proc/cpuinfo names it, with its family and model ("AMD EPYC" alone is a Zen 3 as
+// well as a Zen 5): what the benchmarks' reports and a run's summary.json name the machine by.
+std::string CpuDescription();
+
 // The CPU features (GCC's names: "avx2", "avx512f", ...) the compiler was allowed to use.
 std::vector<std::string> BuildCpuFeatures();
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
 #include "launch/train/checkpointing.h"
@@ -37,8 +38,10 @@
 #include "parallel/mesh.h"
 #include "parallel/pipeline_schedule.h"
 #include "runtime/allocator.h"
+#include "runtime/cpu_target.h"
 #include "runtime/directory_lock.h"
 #include "runtime/flop_counter.h"
+#include "runtime/ops/gemm.h"
 #include "runtime/status.h"
 #include "runtime/test_hooks.h"
 
@@ -451,6 +454,10 @@ absl::Status Trainer::Finish() {
   s.Add("layout", mesh_->layout().ToString()).Add("steps", summary_.steps).Add("tokens", summary_.tokens);
   s.Add("final_loss", summary_.final_loss).Add("final_val_loss", summary_.final_val_loss);
   s.Add("seconds", summary_.seconds).Add("flops_cumulative", flops_cumulative_);
+  // The machine, since its speed is what seconds measure: lead rank's CPU, the instruction sets the
+  // build targets and the CPU GEMM libraries.
+  s.Add("cpu", CpuDescription()).Add("cpu_build_features", absl::StrJoin(BuildCpuFeatures(), " "));
+  s.Add("cpu_gemm", CpuGemmLibraries());
   LRKV_TRY(WriteJsonFile(t_.out_dir() + "/summary.json", s));
   std::printf("done: %lld steps, %lld tokens in %s | final loss %.4f | val_loss %.4f | summary -> %s/summary.json\n",
               static_cast<long long>(summary_.steps), static_cast<long long>(summary_.tokens),

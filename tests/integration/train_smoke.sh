@@ -29,5 +29,9 @@ assert all(0 < r["mfu"] < 4 for r in rows), [r["mfu"] for r in rows]
 assert rows[-1]["flops_cumulative"] == sum(r["flops_step"] for r in rows)
 summary = json.load(open(f"{out}/summary.json"))
 assert summary["steps"] == 30 and summary["final_val_loss"] == evals[-1]["val_loss"]
+# The machine its seconds were measured on: the CPU as /proc/cpuinfo names it, the build's features.
+model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+assert summary["cpu"].startswith(model), summary["cpu"]
+assert summary["cpu_build_features"] and summary["cpu_gemm"], summary
 print(f"train_smoke: loss {first:.3f} -> {last:.3f}, val {evals[-1]['val_loss']:.3f}")
 PY

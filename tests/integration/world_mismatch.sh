@@ -31,7 +31,8 @@ expect "launch check: MPI world has 1 rank but the Slurm allocation has 2 tasks 
 # A binary built for a CPU with more than this one has (a test hook hides the build's features):
 # refused before MPI starts, naming what is missing and the rebuild, on one process and under mpirun.
 if [ "$(uname -m)" = x86_64 ]; then
-  expect "but $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') lacks sse2" "cmake -DLRKV_MARCH=" \
+  expect "but $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" \
+    "lacks sse2: rebuild on this machine, or for every machine of the job with cmake -DLRKV_MARCH=" \
     LRKV_TEST_HOOKS=1 LRKV_TEST_CPU_LACKS=sse2
   out="$(LRKV_TEST_HOOKS=1 LRKV_TEST_CPU_LACKS=all timeout 60 "${mpirun[@]}" -np 2 "$bin/lrkv" train \
          --config="$src/configs/brown-tiny-lrkv.textproto" --data_dir="$data" --dp=2 --steps=2 \

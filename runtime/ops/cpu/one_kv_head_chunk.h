@@ -28,7 +28,8 @@ struct KeyColumns {
   const T* q_t;
 };
 
-// Rows of the next chunk to ask for: `count` of them from p, per_row values each.
+// Rows of the next chunk to ask for from p, per_row values each (how many: ScoresTransposed's
+// ahead_rows).
 template <typename T>
 struct NextRows {
   const T* p;

@@ -46,11 +46,6 @@ void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
   std::fill_n(o, rows * width, T(0));
 }
 
-// One row's scores p over a new chunk of `keys`: the row's maximum grows to cover them, p becomes
-// exp(p - m), l and o are rescaled to the new maximum and l gains the chunk's sum. The caller then
-// adds p V_chunk to o.
-// The exponentials a vector at a time (simd_vec.h's ExpVec: glibc's expf, called per score, was a
-// fifth of MQA's decoding attention at batch 16).
 // A row's state moved to its new maximum m_new: l and o rescaled to it, l gaining a chunk's sum.
 template <typename T>
 void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
@@ -59,6 +54,10 @@ void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
   for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
 }
 
+// One row's scores p over a new chunk of `keys`: the row's maximum grows to cover them, p becomes
+// exp(p - m), l and o are rescaled to the new maximum and l gains the chunk's sum. The caller then
+// adds p V_chunk to o. The exponentials a vector at a time (simd_vec.h's ExpVec: glibc's expf,
+// called per score, was a fifth of MQA's decoding attention at batch 16).
 template <typename T>
 void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   const T m_new = std::max(m, *std::max_element(p, p + keys));

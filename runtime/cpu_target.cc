@@ -82,7 +82,8 @@ std::vector<std::string> BuildCpuFeatures() {
 }
 
 absl::Status CheckCpuRunsThisBuild(const std::function<bool(std::string_view)>& has) {
-  const std::string lacks = TestHook("LRKV_TEST_CPU_LACKS") ? TestHook("LRKV_TEST_CPU_LACKS") : "";
+  const char* hook = TestHook("LRKV_TEST_CPU_LACKS");
+  const std::string lacks = hook != nullptr ? hook : "";
   std::vector<std::string> missing;
   for (const auto& [name, probe] : BuildFeatureProbes()) {
     const bool hidden = lacks == "all" || lacks == name;

@@ -224,8 +224,7 @@ absl::StatusOr<Tensor> Decoder::Extend(KvCache& cache, const std::vector<int64_t
   LRKV_TRY(final_norm_.Forward(last, normed, unused));
   const int64_t v_local = head_->value.dim(0), tp = params_.tp().size;
   LRKV_TRY_ASSIGN(Tensor local, Tensor::Empty({rows, v_local}, dt, dev));
-  LRKV_TRY(Gemm(normed, head_->value, local, GemmArgs::Dense(rows, v_local, d, false, /*trans_b=*/true),
-                FlopCategory::kLmHead));
+  LRKV_TRY(LinearForwardTransposed(normed, *head_, local, FlopCategory::kLmHead));
   if (tp == 1) return local.View({count, n, v_local});
   // Every rank's vocabulary block (tp, rows, V / tp), then rows of the whole vocabulary.
   LRKV_TRY_ASSIGN(Tensor blocks, Tensor::Empty({tp, rows, v_local}, dt, dev));

@@ -35,15 +35,15 @@ absl::Status Mlp::Forward(const Tensor& x, Tensor& y, MlpActivations& a) const {
   a.x = x;
   LRKV_TRY_ASSIGN(a.h, Tensor::Empty({n, ff}, x.dtype(), x.device()));
   LRKV_TRY_ASSIGN(a.a, Tensor::Empty({n, ff}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, w_in_->value, a.h, kCat));
+  LRKV_TRY(LinearForward(x, *w_in_, a.h, kCat));
   if (activation_ == SWIGLU) {
     LRKV_TRY_ASSIGN(a.gate, Tensor::Empty({n, ff}, x.dtype(), x.device()));
-    LRKV_TRY(LinearForward(x, w_gate_->value, a.gate, kCat));
+    LRKV_TRY(LinearForward(x, *w_gate_, a.gate, kCat));
     LRKV_TRY(SwiGluForward(a.gate, a.h, a.a));
   } else {
     LRKV_TRY(ActivationForward(Pointwise(activation_), a.h, a.a));
   }
-  LRKV_TRY(LinearForward(a.a, w_out_->value, y, kCat));
+  LRKV_TRY(LinearForward(a.a, *w_out_, y, kCat));
   return AllReduceOverTp(tp_, y);
 }
 

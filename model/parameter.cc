@@ -6,6 +6,9 @@
 
 #include "runtime/hash.h"
 #include "runtime/ops/cast.h"
+#include "runtime/ops/gemm.h"
+#include "runtime/ops/linear.h"
+#include "runtime/ops/packed_linear.h"
 #include "runtime/status.h"
 
 namespace lrkv {
@@ -77,6 +80,7 @@ absl::StatusOr<Parameter*> ParameterSet::Add(ParameterSpec spec) {
     LRKV_TRY_ASSIGN(p->value, Tensor::Empty(p->block.shape, dtype_, device_));
   }
   LRKV_TRY_ASSIGN(p->grad, Tensor::Zeros(p->block.shape, master_dtype(), device_));
+  p->packs = pack_weights_;
   p->spec = std::move(spec);
   params_.push_back(std::move(p));
   return params_.back().get();
@@ -103,6 +107,7 @@ absl::Status ParameterSet::ShardMasters(const std::vector<MasterRange>& ranges) 
 }
 
 absl::Status ParameterSet::Initialize(uint64_t seed) {
+  for (auto& p : params_) p->packed = Tensor();  // of the old values
   for (auto& p : params_) {
     // Whole host masters (fp32 or fp64) are written in place; device or sharded ones through a
     // host copy of the whole block, fp64 for a device (whose blocks the caller's allocators may
@@ -151,7 +156,13 @@ absl::Status ParameterSet::Initialize(uint64_t seed) {
   return masters_sharded_ ? absl::OkStatus() : RefreshValues();
 }
 
+void ParameterSet::set_pack_weights(bool pack) {
+  pack_weights_ = pack;
+  for (auto& p : params_) p->packs = pack, p->packed = Tensor();
+}
+
 absl::Status ParameterSet::RefreshValues() {
+  for (auto& p : params_) p->packed = Tensor();  // of the old values
   if (!mixed_precision()) return absl::OkStatus();
   for (auto& p : params_) {  // the values of the range each master holds: all of it unless sharded
     if (p->master_begin == p->master_end) continue;
@@ -178,6 +189,34 @@ int64_t ParameterSet::NumElements() const {
   int64_t n = 0;
   for (const auto& p : params_) n += p->value.numel();
   return n;
+}
+
+namespace {
+// Whether x times w (stored (in, out), or transposed (out, in)) goes through w's packed copy, which
+// it then makes if w has none yet.
+absl::StatusOr<bool> UsePacked(const Tensor& x, Parameter& w, bool transposed) {
+  const int64_t in = w.value.rank() == 2 ? w.value.dim(transposed ? 1 : 0) : 0;
+  const int64_t rows = in > 0 ? x.numel() / in : 0;
+  if (!w.packs || !PackedLinearSuits(w.value.device(), w.value.dtype(), rows)) return false;
+  if (!w.packed.defined()) {
+    LRKV_TRY_ASSIGN(w.packed, PackLinearWeight(w.value, transposed));
+  }
+  return true;
+}
+}  // namespace
+
+absl::Status LinearForward(const Tensor& x, Parameter& w, Tensor& y, FlopCategory category) {
+  LRKV_TRY_ASSIGN(const bool packed, UsePacked(x, w, /*transposed=*/false));
+  return packed ? PackedLinearForward(x, w.packed, y, category) : LinearForward(x, w.value, y, category);
+}
+
+absl::Status LinearForwardTransposed(const Tensor& x, Parameter& w, Tensor& y, FlopCategory category) {
+  LRKV_TRY_ASSIGN(const bool packed, UsePacked(x, w, /*transposed=*/true));
+  if (packed) return PackedLinearForward(x, w.packed, y, category);
+  LRKV_REQUIRE(w.value.rank() == 2 && x.numel() % w.value.dim(1) == 0, "LinearForwardTransposed: input ",
+               x.DebugString(), " does not match weight (out, in) ", w.value.DebugString());
+  const int64_t out = w.value.dim(0), in = w.value.dim(1);
+  return Gemm(x, w.value, y, GemmArgs::Dense(x.numel() / in, out, in, false, /*trans_b=*/true), category);
 }
 
 }  // namespace lrkv

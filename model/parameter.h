@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/flop_counter.h"
 #include "runtime/tensor.h"
 
 namespace lrkv {
@@ -70,7 +71,19 @@ struct Parameter {
   Tensor master;
   int64_t master_begin = 0, master_end = 0;  // the flat range `master` holds: all of it unless sharded
   Tensor grad;    // (block.shape) in AccumDType, accumulated by backward passes, zeroed by the optimizer step
+  // Where the set packs (ParameterSet::set_pack_weights, for decoding batches of sequences):
+  // `value` repacked for few-row products (runtime/ops/packed_linear.h), made by the first such
+  // product (LinearForward below) and dropped whenever the values change (RefreshValues). A linear
+  // weight's memory twice over, for 1.3-2x faster products (README, "Decoding benchmark").
+  bool packs = false;
+  Tensor packed;
 };
+
+// y = x W for a linear weight w (in, out): through its packed copy where w packs and the rows suit
+// it (PackedLinearSuits), else as runtime/ops/linear.h's LinearForward.
+absl::Status LinearForward(const Tensor& x, Parameter& w, Tensor& y, FlopCategory category);
+// y = x W^T for a weight stored (out, in), as the LM head is, the same way.
+absl::Status LinearForwardTransposed(const Tensor& x, Parameter& w, Tensor& y, FlopCategory category);
 
 // Elements [begin, end) (flat) of a parameter's master, as a flat view; the range must lie in the
 // one this rank holds.
@@ -99,11 +112,15 @@ class ParameterSet {
   };
   absl::Status ShardMasters(const std::vector<MasterRange>& ranges);
   bool masters_sharded() const { return masters_sharded_; }
+  // Whether the linear weights are packed for few-row products (Parameter::packed): off by default.
+  // Worth its memory when decoding batches of sequences; one sequence's tokens are single rows.
+  void set_pack_weights(bool pack);
   // Fills the masters, then the values (whole, also where the masters are sharded).
   absl::Status Initialize(uint64_t seed);
   // After the masters changed (an optimizer step, a checkpoint load): the values from the masters,
-  // rounded to the compute dtype. Nothing to do when they are one tensor. With sharded masters
-  // only the ranges held are refreshed; the caller gathers the rest from the other ranks.
+  // rounded to the compute dtype; in every dtype the packed copies are dropped (made again on
+  // use). With sharded masters only the ranges held are refreshed; the caller gathers the rest
+  // from the other ranks.
   absl::Status RefreshValues();
   absl::Status ZeroGrads();
 
@@ -121,6 +138,7 @@ class ParameterSet {
   Device device_;
   TpRank tp_;
   bool masters_sharded_ = false;
+  bool pack_weights_ = false;
   std::vector<std::unique_ptr<Parameter>> params_;
 };
 

@@ -67,7 +67,7 @@ absl::Status AttentionLayer::Forward(const Tensor& x, Tensor& y, AttentionActiva
 // over the ranks' heads.
 absl::Status AttentionLayer::OutputProjection(const Tensor& o, Tensor& y, Tensor& o_heads) {
   LRKV_TRY_ASSIGN(const Tensor heads, SumBranches(o, o_heads));
-  LRKV_TRY(LinearForward(heads, wo_->value, y, FlopCategory::kAttentionProjection));
+  LRKV_TRY(LinearForward(heads, *wo_, y, FlopCategory::kAttentionProjection));
   return AllReduceOverTp(tp_, y);  // sum of the ranks' heads
 }
 

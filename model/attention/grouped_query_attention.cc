@@ -33,9 +33,9 @@ absl::Status GroupedQueryAttention::Forward(const Tensor& x, Tensor& q, Tensor& 
                                             std::unique_ptr<VariantSaved>& saved) {
   saved.reset();
   constexpr FlopCategory kCat = FlopCategory::kAttentionProjection;
-  LRKV_TRY(LinearForward(x, wq_->value, q, kCat));  // (B, T, H d_h)
-  LRKV_TRY(LinearForward(x, wk_->value, k, kCat));  // (B, T, Hk d_h)
-  return LinearForward(x, wv_->value, v, kCat);     // (B, T, Hk d_h)
+  LRKV_TRY(LinearForward(x, *wq_, q, kCat));  // (B, T, H d_h)
+  LRKV_TRY(LinearForward(x, *wk_, k, kCat));  // (B, T, Hk d_h)
+  return LinearForward(x, *wv_, v, kCat);     // (B, T, Hk d_h)
 }
 
 // Cached: K and V of this rank's KV heads (the decoder stores K rotated, ready for the core).
@@ -44,7 +44,7 @@ std::vector<int64_t> GroupedQueryAttention::CacheParts() const {
 }
 
 absl::Status GroupedQueryAttention::Queries(const Tensor& x, Tensor& q) {
-  return LinearForward(x, wq_->value, q, FlopCategory::kAttentionProjection);
+  return LinearForward(x, *wq_, q, FlopCategory::kAttentionProjection);
 }
 
 absl::Status GroupedQueryAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
@@ -52,7 +52,7 @@ absl::Status GroupedQueryAttention::CacheRows(const Tensor& x, std::vector<Tenso
   rows.clear();
   for (auto [w, width] : {std::pair{wk_, widths[0]}, std::pair{wv_, widths[1]}}) {
     LRKV_TRY_ASSIGN(Tensor r, Tensor::Empty({x.dim(0), x.dim(1), width}, x.dtype(), x.device()));
-    LRKV_TRY(LinearForward(x, w->value, r, FlopCategory::kAttentionProjection));
+    LRKV_TRY(LinearForward(x, *w, r, FlopCategory::kAttentionProjection));
     rows.push_back(r);
   }
   return absl::OkStatus();

@@ -36,7 +36,7 @@ absl::Status LatentProjection::Forward(const Tensor& x, LatentSaved& saved) cons
   LRKV_TRY_ASSIGN(saved.raw, Tensor::Empty({n, width()}, x.dtype(), x.device()));
   LRKV_TRY_ASSIGN(saved.rstd, Tensor::Empty({n}, AccumDType(x.dtype()), x.device()));
   LRKV_TRY_ASSIGN(saved.latent, Tensor::Empty({n, width()}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, down_->value, saved.raw, kCat));
+  LRKV_TRY(LinearForward(x, *down_, saved.raw, kCat));
   return RmsNormForward(saved.raw, &norm_->value, eps_, saved.latent, saved.rstd);
 }
 
@@ -75,9 +75,9 @@ absl::StatusOr<LatentQuery> LatentQuery::Create(const ModelConfig& c, const std:
 }
 
 absl::Status LatentQuery::Forward(const Tensor& x, Tensor& q, LatentSaved& saved) const {
-  if (wq_ != nullptr) return LinearForward(x, wq_->value, q, kCat);
+  if (wq_ != nullptr) return LinearForward(x, *wq_, q, kCat);
   LRKV_TRY(latent_.Forward(x, saved));
-  return LinearForward(saved.latent, wq_up_->value, q, kCat);
+  return LinearForward(saved.latent, *wq_up_, q, kCat);
 }
 
 absl::Status LatentQuery::Backward(const Tensor& x, const LatentSaved& saved, const Tensor& dq, Tensor& dx) const {

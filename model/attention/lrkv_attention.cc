@@ -57,8 +57,8 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> LrkvAttention::Create(const Mo
 
 // What decoding caches of one factored projection: shared (N, 1, d_h) = x W_shared, latent (N, H r) = x U.
 absl::Status LrkvAttention::FactoredRows(const Factored& f, const Tensor& x, Tensor& shared, Tensor& latent) {
-  LRKV_TRY(LinearForward(x, f.shared->value, shared, kCat));
-  return LinearForward(x, f.u->value, latent, kCat);
+  LRKV_TRY(LinearForward(x, *f.shared, shared, kCat));
+  return LinearForward(x, *f.u, latent, kCat);
 }
 
 // out (N, H, d_h) = broadcast(shared (N, 1, d_h)) + per head latent_h B_h^T, latent (N, H r).
@@ -101,7 +101,7 @@ absl::Status LrkvAttention::BackwardFactored(const Factored& f, const Tensor& x,
 absl::Status LrkvAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor& v,
                                     std::unique_ptr<VariantSaved>& saved) {
   const int64_t n = x.numel() / x.dim(-1), h = dims_.heads;
-  LRKV_TRY(LinearForward(x, wq_->value, q, kCat));
+  LRKV_TRY(LinearForward(x, *wq_, q, kCat));
   auto s = std::make_unique<LrkvSaved>();
   LRKV_TRY_ASSIGN(s->k_latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
   LRKV_TRY_ASSIGN(s->v_latent, Tensor::Empty({n, h * rank_}, x.dtype(), x.device()));
@@ -117,7 +117,7 @@ std::vector<int64_t> LrkvAttention::CacheParts() const {
   return {dh, dh, hr, hr};
 }
 
-absl::Status LrkvAttention::Queries(const Tensor& x, Tensor& q) { return LinearForward(x, wq_->value, q, kCat); }
+absl::Status LrkvAttention::Queries(const Tensor& x, Tensor& q) { return LinearForward(x, *wq_, q, kCat); }
 
 absl::Status LrkvAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows) {
   rows.clear();

@@ -47,7 +47,7 @@ absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor
   LRKV_TRY(query_.Forward(x, q, s->q));
   LRKV_TRY(kv_latent_.Forward(x, s->kv));
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY(LinearForward(x, *wk_rope_, k_rope, kCat));
   LRKV_TRY(KeysValuesOf(s->kv.latent, k_rope, k, v));
   saved = std::move(s);
   return absl::OkStatus();
@@ -58,7 +58,7 @@ absl::Status MlaAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tensor
 absl::Status MlaAttention::KeysOf(const Tensor& latent, const Tensor& k_rope, Tensor& k) {
   const int64_t n = latent.numel() / kv_rank_, h = dims_.heads;
   LRKV_TRY_ASSIGN(Tensor k_nope, Tensor::Empty({n, h, nope_dim_}, latent.dtype(), latent.device()));
-  LRKV_TRY(LinearForward(latent, wk_up_->value, k_nope, kCat));
+  LRKV_TRY(LinearForward(latent, *wk_up_, k_nope, kCat));
   LRKV_TRY_ASSIGN(Tensor heads, k.View({n, h, dims_.qk_dim}));
   LRKV_TRY_ASSIGN(const Tensor rope_row, k_rope.View({n, 1, dims_.rope_dims}));
   LRKV_TRY(CopyToHeadSlice(k_nope, 0, heads));
@@ -68,7 +68,7 @@ absl::Status MlaAttention::KeysOf(const Tensor& latent, const Tensor& k_rope, Te
 // Keys as KeysOf; values c W_UV (N, H, d_v).
 absl::Status MlaAttention::KeysValuesOf(const Tensor& latent, const Tensor& k_rope, Tensor& k, Tensor& v) {
   LRKV_TRY(KeysOf(latent, k_rope, k));
-  return LinearForward(latent, wv_up_->value, v, kCat);
+  return LinearForward(latent, *wv_up_, v, kCat);
 }
 
 // Cached: the normed latent, whole on every rank; under QK-norm the rank's heads' key scales; the
@@ -93,7 +93,7 @@ absl::Status MlaAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows)
   LatentSaved kv;
   LRKV_TRY(kv_latent_.Forward(x, kv));
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dr}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY(LinearForward(x, *wk_rope_, k_rope, kCat));
   LRKV_TRY_ASSIGN(const Tensor latent, kv.latent.View({x.dim(0), x.dim(1), kv_rank_}));
   rows = {latent};
   if (qk_norm_) {  // each head's key, (N, H, d_n + d_R), only for its 1 / rms

@@ -144,7 +144,7 @@ absl::Status MlraAttention::Forward(const Tensor& x, Tensor& q, Tensor& k, Tenso
     latents.push_back(s->blocks[b].latent);
   }
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({n, 1, dims_.rope_dims}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY(LinearForward(x, *wk_rope_, k_rope, kCat));
   LRKV_TRY(KeysValuesOf(latents, k_rope, k, v));
   saved = std::move(s);
   return absl::OkStatus();
@@ -220,7 +220,7 @@ absl::Status MlraAttention::CacheRows(const Tensor& x, std::vector<Tensor>& rows
     rows.push_back(latent);
   }
   LRKV_TRY_ASSIGN(Tensor k_rope, Tensor::Empty({x.dim(0), x.dim(1), dims_.rope_dims}, x.dtype(), x.device()));
-  LRKV_TRY(LinearForward(x, wk_rope_->value, k_rope, kCat));
+  LRKV_TRY(LinearForward(x, *wk_rope_, k_rope, kCat));
   if (scale_width_ > 0) {
     LRKV_TRY_ASSIGN(Tensor scales, KeyScalesOf(rows, k_rope));
     rows.push_back(scales);

@@ -75,7 +75,10 @@
   X(copy_to_head_slice, CopyToHeadSlice, (const Tensor& src, int64_t offset, Tensor& dst))                                    \
   X(reduce_from_head_slice, ReduceFromHeadSlice, (const Tensor& ddst, int64_t offset, Tensor& dsrc))            \
   /* cast.h */                                                                                               \
-  X(cast, Cast, (const Tensor& src, Tensor& dst))
+  X(cast, Cast, (const Tensor& src, Tensor& dst))                                                            \
+  /* packed_linear.h; packed allocated by the launcher */                                                   \
+  X(pack_linear_weight, PackLinearWeight, (const Tensor& w, bool transposed, Tensor& packed))                 \
+  X(packed_linear_forward, PackedLinearForward, (const Tensor& x, const Tensor& packed, Tensor& y))
 
 namespace lrkv {
 

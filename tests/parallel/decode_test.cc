@@ -3,7 +3,8 @@
 // blocks of the model and, alone, the whole model from the same seed (initialisation is keyed by
 // global element index, so the two are the same model). Prefill + one token at a time over the TP
 // group must give the whole model's full-forward logits at every position, and each rank's cache
-// must hold exactly the per-rank KV values of `lrkv flops --layout` (AnalyzeLayout).
+// must hold exactly the per-rank KV values of `lrkv flops --layout` (AnalyzeLayout). Each rank packs
+// its blocks of the weights (model/parameter.h set_pack_weights), which the prefill's rows use.
 #include <mpi.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@ TEST_P(TensorParallelDecoding, EqualsTheWholeModelsForward) {
   place.tp_rank = {World().rank(), tp, /*decoding=*/true};
   place.tp = &World();
   auto mine = Decoder::Create(m, place, DType::kF64).value();
+  mine->params().set_pack_weights(true);  // the prefill's 6 rows through the packed blocks of each rank
   ASSERT_TRUE(mine->params().Initialize(9).ok());
 
   const int64_t len = 6, prompt = 3;

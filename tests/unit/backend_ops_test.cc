@@ -30,6 +30,7 @@
 #include "runtime/ops/latent_decode_attention.h"
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/optimizer_ops.h"
+#include "runtime/ops/packed_linear.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/rope.h"
 #include "tests/testing/tensor_testing.h"
@@ -297,6 +298,23 @@ TEST_P(BackendOps, LatentDecodeAttention) {
     const std::string what = norm ? "latent decode attention, key scales" : "latent decode attention";
     ExpectClose(o, dt(), what);
     ExpectClose(lse, dt(), what + " log-sum-exp");
+  }
+}
+
+// Decoding's packed linear weights (packed_linear.h), stored either way round. The layout is the CPU
+// kernels': the CUDA backend answers Unimplemented.
+TEST_P(BackendOps, PackedLinear) {
+  if (on().device == Device::kCuda) GTEST_SKIP() << "the packed layout is the CPU kernels' (no CUDA kernel)";
+  const int64_t rows = 16, in = 40, out = 3 * kPackedPanelColumns + 1;
+  Arg x = Input({rows, in}, 1, on());
+  for (const bool transposed : {false, true}) {
+    Arg w = Input(transposed ? Shape{out, in} : Shape{in, out}, 2, on()), y = Output({rows, out}, on());
+    const Tensor packed_cpu = PackLinearWeight(w.cpu, transposed).value();
+    absl::StatusOr<Tensor> packed_dev = PackLinearWeight(w.dev, transposed);
+    ASSERT_TRUE(packed_dev.ok()) << packed_dev.status();
+    RUN_BOTH(PackedLinearForward(x.cpu, packed_cpu, y.cpu, FlopCategory::kMlp),
+             PackedLinearForward(x.dev, *packed_dev, y.dev, FlopCategory::kMlp));
+    ExpectClose(y, dt(), transposed ? "packed linear, weight stored (out, in)" : "packed linear");
   }
 }
 

@@ -323,6 +323,51 @@ TEST_P(Decoding, PrefillThenTokensEqualsTheFullForward) {
   EXPECT_FALSE(model->Extend(*cache, {2}, one).ok());  // full
 }
 
+// A model built for decoding, packing its weights, packs the linear weights and the LM head on their
+// first few-row product (model/parameter.h Parameter::packed): four sequences, prefilled two tokens each (8 rows), then
+// extended a token at a time (4 rows), give the logits of the same model built for training, which
+// never packs; the packed copies are dropped when the values change and not made when packing is
+// off.
+TEST_P(Decoding, PackedWeightsGiveTheSameLogits) {
+  const absl::StatusOr<RunConfig> c = testing::LoadDecodingCase(GetParam());
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ModelConfig& m = c->model();
+  auto plain = Build(*c, DType::kF64, 5);
+  ModelPlacement place;
+  place.tp_rank.decoding = true;
+  auto decoding = Decoder::Create(m, place, DType::kF64).value();
+  decoding->params().set_pack_weights(true);
+  ASSERT_TRUE(decoding->params().Initialize(5).ok());
+  auto packed_count = [](Decoder& d) {
+    int n = 0;
+    for (const auto& p : d.params().all()) n += p->packed.defined();
+    return n;
+  };
+  const int64_t count = 4, len = 4;
+  KvCache a = plain->NewCache(count, len).value(), b = decoding->NewCache(count, len).value();
+  const std::vector<int64_t> seqs = {0, 1, 2, 3};
+  for (int64_t pos = 0; pos < len;) {
+    const int64_t n = pos == 0 ? 2 : 1;
+    const Tensor next = testing::Tokens({count, n}, m.vocab_size(), 40 + pos);
+    absl::StatusOr<Tensor> want = plain->Extend(a, seqs, next), got = decoding->Extend(b, seqs, next);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LE(testing::RelativeError(*got, *want), 1e-12) << "position " << pos;
+    pos += n;
+  }
+  EXPECT_EQ(packed_count(*plain), 0);
+  const char* head = m.tie_embeddings() ? "embed.weight" : "lm_head.weight";
+  ASSERT_NE(decoding->params().Find(head), nullptr);
+  EXPECT_TRUE(decoding->params().Find(head)->packed.defined()) << head;
+  EXPECT_TRUE(decoding->params().Find("layers.0.mlp.w_out")->packed.defined());
+  ASSERT_TRUE(decoding->params().RefreshValues().ok());
+  EXPECT_EQ(packed_count(*decoding), 0) << "packed copies of old values kept";
+  decoding->params().set_pack_weights(false);
+  KvCache again = decoding->NewCache(count, len).value();
+  ASSERT_TRUE(decoding->Extend(again, seqs, testing::Tokens({count, 2}, m.vocab_size(), 40)).ok());
+  EXPECT_EQ(packed_count(*decoding), 0) << "packed with packing off";
+}
+
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, Decoding, ::testing::ValuesIn(testing::DecodingCases()),
                          testing::DecodingCaseName);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "parallel/vocab_parallel_cross_entropy.h"
 #include "runtime/flop_counter.h"
@@ -25,6 +26,7 @@
 #include "runtime/ops/layernorm.h"
 #include "runtime/ops/linear.h"
 #include "runtime/ops/optimizer_ops.h"
+#include "runtime/ops/packed_linear.h"
 #include "runtime/ops/rmsnorm.h"
 #include "runtime/ops/rope.h"
 #include "runtime/status.h"
@@ -645,6 +647,69 @@ TEST(OpsForward, FloatGemmMatchesDoubleOnEveryPath) {
           else EXPECT_EQ(At(out, at), At(before, at)) << at;
         }
   }
+}
+
+// Decoding's packed linear weights (packed_linear.h): x W through the packed copy equals it through
+// the GEMM, stored either way round, for row counts around whole vectors and panels cut short
+// (`out` not a multiple of the panel's columns), in f32 and f64; each entry exactly once, counted
+// as the same FLOPs.
+TEST(OpsForward, PackedLinearEqualsLinear) {
+  for (const DType dt : {DType::kF32, DType::kF64}) {
+    const double tol = dt == DType::kF32 ? 1e-5 : 1e-13;
+    for (const int64_t rows : {1, 4, 5, 8, 16, 17, 64})
+      for (const int64_t in : {7, 33})
+        for (const int64_t out : {int64_t{1}, kPackedPanelColumns - 1, kPackedPanelColumns, 2 * kPackedPanelColumns + 1, int64_t{50}})
+          for (const bool transposed : {false, true}) {
+            const std::string what = absl::StrCat(DTypeName(dt), " rows ", rows, " in ", in, " out ", out,
+                                                  transposed ? " transposed" : "");
+            Tensor x = Random({rows, in}, 1, dt), w = Random({in, out}, 2, dt), want = New({rows, out}, dt);
+            ASSERT_TRUE(LinearForward(x, w, want, FlopCategory::kMlp).ok());
+            Tensor stored = w;
+            if (transposed) {  // the same W kept (out, in)
+              stored = New({out, in}, dt);
+              for (int64_t k = 0; k < in; ++k)
+                for (int64_t j = 0; j < out; ++j) testing::Set(stored, j * in + k, At(w, k * out + j));
+            }
+            absl::StatusOr<Tensor> packed = PackLinearWeight(stored, transposed);
+            ASSERT_TRUE(packed.ok()) << what << ": " << packed.status();
+            EXPECT_EQ(packed->shape(), Shape({(out + kPackedPanelColumns - 1) / kPackedPanelColumns, in,
+                                              kPackedPanelColumns})) << what;
+            Tensor got = Random({rows, out}, 3, dt);  // every element must be written
+            for (int64_t i = 0; i < got.numel(); ++i) testing::Set(got, i, std::nan(""));
+            FlopCounter counter;
+            {
+              CountFlopsInto counting(&counter);
+              ASSERT_TRUE(PackedLinearForward(x, *packed, got, FlopCategory::kMlp).ok()) << what;
+            }
+            EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kMlp), 2 * rows * in * out) << what;
+            for (int64_t i = 0; i < got.numel(); ++i) ASSERT_FALSE(std::isnan(At(got, i))) << what << " element " << i;
+            EXPECT_LE(testing::RelativeError(got, want), tol) << what;
+          }
+  }
+}
+
+TEST(OpsForward, PackedLinearSuitsFewRowsOnTheCpu) {
+  EXPECT_TRUE(PackedLinearSuits(Device::kCpu, DType::kF32, kPackedMinRows));
+  EXPECT_TRUE(PackedLinearSuits(Device::kCpu, DType::kF64, kPackedMaxRows));
+  EXPECT_FALSE(PackedLinearSuits(Device::kCpu, DType::kF32, kPackedMinRows - 1));
+  EXPECT_FALSE(PackedLinearSuits(Device::kCpu, DType::kF32, kPackedMaxRows + 1));
+  EXPECT_FALSE(PackedLinearSuits(Device::kCpu, DType::kBF16, 16));  // staged through fp32 on every call
+  EXPECT_FALSE(PackedLinearSuits(Device::kCuda, DType::kF32, 16));
+}
+
+TEST(OpsErrors, PackedLinearNamesMismatchedShapes) {
+  Tensor w = New({6, 20}), x = New({4, 6});
+  const Tensor packed = PackLinearWeight(w).value();
+  Tensor wide = New({4, 20 + kPackedPanelColumns});  // more columns than the panels hold
+  absl::Status s = PackedLinearForward(x, packed, wide, FlopCategory::kMlp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("PackedLinearForward"), std::string::npos) << s;
+  Tensor other = New({4, 7}), y = New({4, 20});  // 7 inputs against 6
+  s = PackedLinearForward(other, packed, y, FlopCategory::kMlp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("does not match"), std::string::npos) << s;
+  EXPECT_FALSE(PackedLinearForward(x, w, y, FlopCategory::kMlp).ok());  // not a packed weight
+  EXPECT_FALSE(PackLinearWeight(New({2, 3, 4})).ok());
 }
 
 TEST(OpsForward, AdamWMatchesFormula) {

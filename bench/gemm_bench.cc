@@ -1,7 +1,8 @@
 // CPU SGEMM per library: OpenBLAS's cblas_sgemm, oneDNN's dnnl_sgemm, and the runtime's Gemm op,
 // which picks between them by shape (runtime/ops/cpu/blas.cc). The shapes are the models' own: the
 // training benchmark's GPT-2-small GEMMs at 256 rows (forward, dX and dW forms) and the decode
-// benchmark's 1.2B-width projections, MLP and LM head at 1 and 16 rows.
+// benchmark's 1.2B-width projections, MLP and LM head at 1 and 16 rows, where a packed copy of B, as
+// decoding batches make (runtime/ops/packed_linear.h), is timed too.
 //   gemm_bench [--repeats=10] [--out=bench/results/gemm_cpu.json]
 // Prints a Markdown table; writes the same figures as JSON. Best of --repeats per shape and library.
 #include <cblas.h>
@@ -20,6 +21,7 @@
 #include "bench/bench_main.h"
 #include "nlohmann/json.hpp"
 #include "runtime/ops/gemm.h"
+#include "runtime/ops/packed_linear.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
 
@@ -43,7 +45,7 @@ std::vector<Shape> Shapes() {
       {"gpt2-small lm_head fwd", 256, 50304, 768, false, true},
       {"gpt2-small lm_head dW", 50304, 768, 256, true, false},
   };
-  for (int64_t rows : {1, 16}) {
+  for (int64_t rows : {1, 4, 16}) {
     const std::string at = " (" + std::to_string(rows) + " rows)";
     s.push_back({"1.2b qkv/out proj" + at, rows, 1536, 1536, false, false});
     s.push_back({"1.2b mlp_in" + at, rows, 6144, 1536, false, false});
@@ -58,8 +60,8 @@ absl::Status Run() {
   LRKV_REQUIRE(repeats >= 1, "--repeats must be at least 1, got ", repeats);
   nlohmann::json rows = nlohmann::json::array();
   std::printf("CPU SGEMM, %d threads, %s\n\n", omp_get_max_threads(), CpuGemmLibraries().c_str());
-  std::printf("| shape | m | n | k | op | OpenBLAS GFLOP/s | oneDNN GFLOP/s | runtime Gemm GFLOP/s |\n");
-  std::printf("|---|---:|---:|---:|---|---:|---:|---:|\n");
+  std::printf("| shape | m | n | k | op | OpenBLAS GFLOP/s | oneDNN GFLOP/s | runtime Gemm GFLOP/s | packed B GFLOP/s |\n");
+  std::printf("|---|---:|---:|---:|---|---:|---:|---:|---:|\n");
   for (const Shape& s : Shapes()) {
     std::fprintf(stderr, "gemm_bench: %s\n", s.name.c_str());
     const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
@@ -87,14 +89,24 @@ absl::Status Run() {
       status.Update(Gemm(a, b, c, GemmArgs::Dense(s.m, s.n, s.k, s.ta, s.tb), FlopCategory::kMlp));
     });
     LRKV_TRY(status);
+    double packed = 0;  // B packed once (not timed), as a decoding model's weights are
+    if (!s.ta && PackedLinearSuits(Device::kCpu, DType::kF32, s.m)) {
+      LRKV_TRY_ASSIGN(const Tensor b2, b.View({s.tb ? s.n : s.k, s.tb ? s.k : s.n}));
+      LRKV_TRY_ASSIGN(const Tensor pb_packed, PackLinearWeight(b2, /*transposed=*/s.tb));
+      packed = bench::BestGflops(flops, repeats, [&] {
+        status.Update(PackedLinearForward(a, pb_packed, c, FlopCategory::kMlp));
+      });
+      LRKV_TRY(status);
+    }
     const std::string op = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N");
-    std::printf("| %s | %lld | %lld | %lld | %s | %.1f | %s | %.1f |\n", s.name.c_str(), (long long)s.m,
+    std::printf("| %s | %lld | %lld | %lld | %s | %.1f | %s | %.1f | %s |\n", s.name.c_str(), (long long)s.m,
                 (long long)s.n, (long long)s.k, op.c_str(), openblas,
-                onednn > 0 ? absl::StrFormat("%.1f", onednn).c_str() : "-",
-                runtime);
+                onednn > 0 ? absl::StrFormat("%.1f", onednn).c_str() : "-", runtime,
+                packed > 0 ? absl::StrFormat("%.1f", packed).c_str() : "-");
     rows.push_back({{"shape", s.name}, {"m", s.m}, {"n", s.n}, {"k", s.k}, {"op", op},
                     {"openblas_gflops", openblas}, {"onednn_gflops", onednn > 0 ? nlohmann::json(onednn) : nullptr},
-                    {"runtime_gemm_gflops", runtime}});
+                    {"runtime_gemm_gflops", runtime},
+                    {"packed_b_gflops", packed > 0 ? nlohmann::json(packed) : nullptr}});
   }
   const nlohmann::json report = {{"benchmark", "gemm_cpu"},
                                  {"threads", omp_get_max_threads()},

@@ -3,6 +3,7 @@
 # whose decoding partition at tp4 is by latent block and caches each block's key scales):
 #  - greedy text identical in one process, under mpirun at tp2 (and tp4 for MLRA), and from the
 #    exported safetensors file; stdout holds only the text; a seed fixes sampled text;
+#  - a batch of prompts from --prompts_file (packed weights) gives each prompt's text alone;
 #  - eval with the trainer's eval_batches gives the trainer's val_loss exactly; the whole split
 #    gives loss, perplexity = exp(loss) and tokens; dp2 agrees;
 #  - bad arguments fail with messages that name them.
@@ -44,6 +45,38 @@ for v in lrkv mlra; do
     || fail "$v safetensors: '$(cat "$w/$v.st1")' / '$(cat "$w/$v.st2")'"
 done
 
+# A batch from --prompts_file: 5 prompts of different lengths (so the weights are packed), blank lines
+# skipped; each line's text is what --prompt gives for it alone, in one process and at tp2.
+printf '%s\n' "$prompt" "It" "" "The Fulton County Grand Jury said Friday" "He said" "In the" >"$w/prompts.txt"
+for np in 1 2; do
+  if [ "$np" = 1 ]; then "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompts_file="$w/prompts.txt" \
+      --max_new_tokens=12 --temperature=0 >"$w/batch$np.jsonl" 2>"$w/batch$np.err"
+  else "${mpirun[@]}" -np 2 "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompts_file="$w/prompts.txt" \
+      --max_new_tokens=12 --temperature=0 >"$w/batch$np.jsonl" 2>"$w/batch$np.err"; fi || { fail "batch generate np $np"; tail -3 "$w/batch$np.err"; }
+done
+i=0
+while IFS= read -r p; do
+  [ -n "$p" ] || continue
+  i=$((i + 1))
+  "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompt="$p" --max_new_tokens=12 --temperature=0 >"$w/alone$i.txt" 2>/dev/null \
+    || fail "generate prompt $i alone"
+done <"$w/prompts.txt"
+if /usr/bin/python3 - "$w" <<'PY'
+import json, sys
+w = sys.argv[1]
+prompts = [l.rstrip("\n") for l in open(f"{w}/prompts.txt") if l.strip()]
+for np in (1, 2):
+    lines = [json.loads(l) for l in open(f"{w}/batch{np}.jsonl")]
+    assert [l["prompt"] for l in lines] == prompts, (np, lines)
+    for i, l in enumerate(lines):
+        alone = open(f"{w}/alone{i + 1}.txt").read().rstrip("\n")
+        assert l["text"] == alone and l["new_tokens"] == 12, (np, i, l, alone)
+print(f"{len(prompts)} prompts, e.g. {lines[3]['text']!r}")
+PY
+then ok "batch from --prompts_file: each text is --prompt's alone, at tp1 and tp2"; else fail "batch generate"; fi
+grep -q "5 prompts, 12 tokens each.*weights packed" "$w/batch1.err" && ok "batch: weights packed ($(tail -1 "$w/batch1.err" | cut -d: -f2-))" \
+  || fail "batch stderr: $(tail -1 "$w/batch1.err")"
+
 sample() { "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompt="$prompt" --max_new_tokens=16 --temperature=1 \
              --top_k=40 --top_p=0.95 --seed="$1" 2>/dev/null; }
 a="$(sample 5)"; b="$(sample 5)"
@@ -68,6 +101,13 @@ PY
 then ok "eval matches the trainer and covers the split"; else fail "eval"; fi
 
 expect_error "no prompt" "non-empty --prompt" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck"
+expect_error "prompt and file" "not both" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompt=x \
+  --prompts_file="$w/prompts.txt"
+expect_error "no prompts file" "cannot be read" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" \
+  --prompts_file="$w/nowhere.txt"
+printf '\n\n' >"$w/blank.txt"
+expect_error "blank prompts file" "holds no prompt" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" \
+  --prompts_file="$w/blank.txt"
 expect_error "both sources" "exactly one of --checkpoint" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" \
   --safetensors="$w/lrkv.safetensors" --prompt=x
 expect_error "bad temperature" "--temperature must be >= 0" -- "$bin/lrkv" generate --checkpoint="$w/lrkv/ck" --prompt=x \

@@ -193,7 +193,8 @@ int64_t ParameterSet::NumElements() const {
 
 namespace {
 // Whether x times w (stored (in, out), or transposed (out, in)) goes through w's packed copy, which
-// it then makes if w has none yet.
+// it then makes if w has none yet. A parameter is multiplied one way round only (the LM head
+// transposed, every other weight as stored), so its one copy is of that orientation.
 absl::StatusOr<bool> UsePacked(const Tensor& x, Parameter& w, bool transposed) {
   const int64_t in = w.value.rank() == 2 ? w.value.dim(transposed ? 1 : 0) : 0;
   const int64_t rows = in > 0 ? x.numel() / in : 0;

@@ -19,8 +19,8 @@
 
 namespace lrkv {
 
-// Columns per panel: the CPU register tile's rows (register_tile_gemm.h kTileRowsWide, checked
-// there). One pass of 6 rows on AVX2 ran 15% faster than two over panels of 12.
+// Columns per panel: the CPU register tile's rows (register_tile_gemm.h kTileRowsWide; the CPU
+// kernel checks they agree). One pass of 6 rows on AVX2 ran 15% faster than two over panels of 12.
 #if defined(__AVX512F__)
 constexpr int64_t kPackedPanelColumns = 12;
 #else

@@ -8,7 +8,7 @@
 // lengths in one cache, each step one token for every sequence; from 4 prompts on (decoding's
 // few-row products, runtime/ops/packed_linear.h) the weights are packed for it. It prints one JSON
 // line per prompt when all are done, in the file's order: {"prompt", "text" (the prompt and its
-// continuation, as --prompt prints them), "new_tokens"}.
+// continuation, as --prompt prints them), "new_tokens"}; progress goes to stderr.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -190,11 +190,21 @@ absl::Status GenerateBatch(const GenerateArgs& g, MpiCommunicator& world, Infere
   }
   std::vector<int64_t> seqs(count);
   for (int64_t s = 0; s < count; ++s) seqs[s] = s;
+  const auto decoding = std::chrono::steady_clock::now();
+  // Progress on stderr, every 32 steps and at the last: step, the batch's tokens/s, ETA.
+  auto progress = [&](int64_t done) {
+    if (world.rank() != 0 || (done % 32 != 0 && done != g.max_new_tokens)) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - decoding).count();
+    std::fprintf(stderr, "lrkv generate: step %lld/%lld | %.1f tokens/s | ETA %.0fs\n", static_cast<long long>(done),
+                 static_cast<long long>(g.max_new_tokens), count * done / std::max(s, 1e-9),
+                 s / done * (g.max_new_tokens - done));
+  };
   for (int64_t i = 0; i < g.max_new_tokens; ++i) {
     LRKV_TRY_ASSIGN(Tensor next, Tensor::Empty({count, 1}, DType::kI32));
     for (int64_t s = 0; s < count; ++s) next.data<int32_t>()[s] = SampleToken(rows[s], g.sampling, uniform(rng));
     LRKV_TRY(world.Broadcast(next, 0));
     for (int64_t s = 0; s < count; ++s) ids[s].push_back(next.data<int32_t>()[s]);
+    progress(i + 1);
     if (i + 1 == g.max_new_tokens) break;
     LRKV_TRY_ASSIGN(const Tensor logits, m.model->Extend(cache, seqs, next));  // (count, 1, V)
     LRKV_TRY_ASSIGN(const Tensor host, logits.To(Device::kCpu, DType::kF64));

@@ -74,6 +74,8 @@ for np in (1, 2):
 print(f"{len(prompts)} prompts, e.g. {lines[3]['text']!r}")
 PY
 then ok "batch from --prompts_file: each text is --prompt's alone, at tp1 and tp2"; else fail "batch generate"; fi
+grep -q "step 12/12 | .* tokens/s | ETA 0s" "$w/batch1.err" && ok "batch: progress on stderr ($(grep 'step 12/12' "$w/batch1.err" | cut -d: -f2-))" \
+  || fail "batch progress: $(cat "$w/batch1.err")"
 grep -q "5 prompts, 12 tokens each.*weights packed" "$w/batch1.err" && ok "batch: weights packed ($(tail -1 "$w/batch1.err" | cut -d: -f2-))" \
   || fail "batch stderr: $(tail -1 "$w/batch1.err")"
 

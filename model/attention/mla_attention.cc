@@ -157,7 +157,7 @@ absl::Status MlaAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Ten
   LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, h, kv_rank_}, q.dtype(), q.device()));
   LRKV_TRY_ASSIGN(Tensor lse, Tensor::Empty({1, h, 1}, AccumDType(q.dtype()), q.device()));
   LRKV_TRY(AbsorbQueries(q, q_abs));
-  LRKV_TRY(LatentDecodeAttention(q_abs, latent, rope, qk_norm_ ? &scales : nullptr, 0, scale, o_abs, lse));
+  LRKV_TRY(LatentDecodeAttention(q_abs, {latent}, rope, qk_norm_ ? &scales : nullptr, {0}, scale, o_abs, lse));
   return ExpandOutputs(o_abs, o);
 }
 

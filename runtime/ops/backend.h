@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -65,8 +66,9 @@
     const Tensor& k_latent, const Tensor& bk, const Tensor& v_shared, const Tensor& v_latent,                \
     const KeyTransform& keys, double scale, Tensor& o, Tensor& lse))                                         \
   /* latent_decode_attention.h */                                                                            \
-  X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const Tensor& latent, const Tensor& rope, \
-    const Tensor* key_scales, int64_t first, double scale, Tensor& o, Tensor& lse))                          \
+  X(latent_decode_attention, LatentDecodeAttention, (const Tensor& q, const std::vector<Tensor>& latents,      \
+    const Tensor& rope, const Tensor* key_scales, const std::vector<int64_t>& firsts, double scale, Tensor& o, \
+    Tensor& lse))                                                                                            \
   /* optimizer_ops.h */                                                                                      \
   X(sum_squares, SumSquares, (const Tensor& x, double* out))                                                             \
   X(scale, Scale, (Tensor& x, double factor))                                                                       \

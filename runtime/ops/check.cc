@@ -13,7 +13,7 @@ absl::Status CheckShape(const char* op, const char* name, const Tensor& t, const
   return absl::OkStatus();
 }
 
-absl::Status CheckSameDeviceAndDType(const char* op, std::initializer_list<const Tensor*> tensors) {
+absl::Status CheckSameDeviceAndDType(const char* op, absl::Span<const Tensor* const> tensors) {
   const Tensor* first = *tensors.begin();
   for (const Tensor* t : tensors) {
     if (t == nullptr) continue;

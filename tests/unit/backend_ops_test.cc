@@ -285,19 +285,26 @@ TEST_P(BackendOps, FactoredDecodeAttention) {
 }
 
 // MLA's and MLRA's absorbed decoding kernel: one query per head over latent rows (several ranges,
-// with and without the key norm). CPU only so far, like the factored one.
+// with and without the key norm), for one block (MLA) and for two sharing the RoPE key (MLRA). CPU
+// only so far, like the factored one.
 TEST_P(BackendOps, LatentDecodeAttention) {
   if (on().device == Device::kCuda) GTEST_SKIP() << "decoding runs on the CPU only so far (no CUDA kernel)";
   const int64_t s = 1300, h = 3, c = 12, dr = 4;
-  Arg q = Input({1, 1, h, c + dr}, 1, on()), latent = Input({s, c}, 2, on()), scales = Input({s, h + 1}, 3, on());
+  Arg latent = Input({s, c}, 2, on()), latent2 = Input({s, c}, 5, on()), scales = Input({s, 2 * h + 1}, 3, on());
   Arg rope = Input({s, dr}, 4, on());
-  for (const bool norm : {false, true}) {
-    Arg o = Output({1, 1, h, c}, on()), lse = Output({1, h, 1}, Accum(on()));
-    RUN_BOTH(LatentDecodeAttention(q.cpu, latent.cpu, rope.cpu, norm ? &scales.cpu : nullptr, 1, 0.25, o.cpu, lse.cpu),
-             LatentDecodeAttention(q.dev, latent.dev, rope.dev, norm ? &scales.dev : nullptr, 1, 0.25, o.dev, lse.dev));
-    const std::string what = norm ? "latent decode attention, key scales" : "latent decode attention";
-    ExpectClose(o, dt(), what);
-    ExpectClose(lse, dt(), what + " log-sum-exp");
+  for (const int64_t blocks : {1, 2}) {
+    Arg q = Input({1, 1, h, blocks * c + dr}, 1, on());
+    std::vector<Tensor> cpu = {latent.cpu}, dev = {latent.dev};
+    std::vector<int64_t> firsts = {1};  // each block's key scale columns, the second block's first
+    if (blocks == 2) cpu.push_back(latent2.cpu), dev.push_back(latent2.dev), firsts = {h + 1, 0};
+    for (const bool norm : {false, true}) {
+      Arg o = Output({1, 1, h, blocks * c}, on()), lse = Output({1, h, blocks}, Accum(on()));
+      RUN_BOTH(LatentDecodeAttention(q.cpu, cpu, rope.cpu, norm ? &scales.cpu : nullptr, firsts, 0.25, o.cpu, lse.cpu),
+               LatentDecodeAttention(q.dev, dev, rope.dev, norm ? &scales.dev : nullptr, firsts, 0.25, o.dev, lse.dev));
+      const std::string what = absl::StrCat("latent decode attention, ", blocks, " block(s)", norm ? ", key scales" : "");
+      ExpectClose(o, dt(), what);
+      ExpectClose(lse, dt(), what + " log-sum-exp");
+    }
   }
 }
 

@@ -407,67 +407,88 @@ struct LatentCase {
   bool norm;
   DType dtype;
   double tolerance;
+  int64_t blocks = 1;  // MLRA's latent blocks in one call (MLA: 1)
 };
 class LatentDecoding : public ::testing::TestWithParam<LatentCase> {};
 
+// Each block's keys [alpha c_b,t W_b ; rope_t] and values c_b,t materialised, normed (with the
+// norm) and attended by the same queries, block by block, against one call over all the blocks.
 TEST_P(LatentDecoding, EqualsMaterialisedKeysNormAttend) {
   const LatentCase p = GetParam();
-  const int64_t s = p.s, h = p.h, c = p.c, dn = p.dn, dr = p.dr, dk = dn + dr, w = c + dr;
+  const int64_t s = p.s, h = p.h, c = p.c, dn = p.dn, dr = p.dr, dk = dn + dr, nb = p.blocks, w = nb * c + dr;
   const DType dt = p.dtype;
   const double alpha = 1.7, eps = 1e-5, scale = 0.3;
-  const Tensor q = Random({1, 1, h, dk}, 1, dt), latent = Random({s, c}, 2, dt), up = Random({c, h * dn}, 3, dt);
-  const Tensor rope = Random({s, dr}, 5, dt);
-  Tensor k = New({1, s, h, dk}, dt), v = New({1, s, h, c}, dt);
-  for (int64_t t = 0; t < s; ++t)
-    for (int64_t hi = 0; hi < h; ++hi) {
-      for (int64_t j = 0; j < dn; ++j) {
-        double sum = 0;
-        for (int64_t a = 0; a < c; ++a) sum += At(latent, t * c + a) * At(up, a * h * dn + hi * dn + j);
-        testing::Set(k, (t * h + hi) * dk + j, alpha * sum);
-      }
-      for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(rope, t * dr + j));
-      for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(latent, t * c + a));
-    }
-  // With the norm, each key's 1 / rms as the variants cache it: here at columns [2, 2 + H) of a
-  // wider part, as MLRA's blocks share one.
-  Tensor scales = Random({s, h + 3}, 7, dt);
-  if (p.norm) {
-    Tensor rstd = New({s * h}, dt);
-    ASSERT_TRUE(RmsNormForward(k, nullptr, eps, k, rstd).ok());
+  const Tensor q = Random({1, 1, h, dk}, 1, dt), rope = Random({s, dr}, 5, dt);
+  // With the norm, each key's 1 / rms as the variants cache it: block b's at columns
+  // [2 + b (h + 1), 2 + b (h + 1) + H) of a wider part, as MLRA's blocks share one.
+  const int64_t ldg = nb * (h + 1) + 2;
+  Tensor scales = Random({s, ldg}, 7, dt);
+  std::vector<Tensor> latents;
+  std::vector<int64_t> firsts;
+  Tensor want = New({1, 1, h, nb * c}, dt), want_lse = New({1, h, nb}, dt), q_abs = New({1, 1, h, w}, dt);
+  for (int64_t b = 0; b < nb; ++b) {
+    const Tensor latent = Random({s, c}, 2 + 10 * b, dt), up = Random({c, h * dn}, 3 + 10 * b, dt);
+    latents.push_back(latent);
+    firsts.push_back(2 + b * (h + 1));
+    Tensor k = New({1, s, h, dk}, dt), v = New({1, s, h, c}, dt);
     for (int64_t t = 0; t < s; ++t)
-      for (int64_t hi = 0; hi < h; ++hi) testing::Set(scales, t * (h + 3) + 2 + hi, At(rstd, t * h + hi));
-  }
-  const Tensor* keys = p.norm ? &scales : nullptr;
-  Tensor want = New({1, 1, h, c}, dt), want_lse = New({1, h, 1}, dt);
-  ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, want, want_lse).ok());
-
-  Tensor q_abs = New({1, 1, h, w}, dt);
-  for (int64_t hi = 0; hi < h; ++hi) {
-    for (int64_t a = 0; a < c; ++a) {
-      double sum = 0;
-      for (int64_t j = 0; j < dn; ++j) sum += At(q, hi * dk + j) * At(up, a * h * dn + hi * dn + j);
-      testing::Set(q_abs, hi * w + a, alpha * sum);
+      for (int64_t hi = 0; hi < h; ++hi) {
+        for (int64_t j = 0; j < dn; ++j) {
+          double sum = 0;
+          for (int64_t a = 0; a < c; ++a) sum += At(latent, t * c + a) * At(up, a * h * dn + hi * dn + j);
+          testing::Set(k, (t * h + hi) * dk + j, alpha * sum);
+        }
+        for (int64_t j = 0; j < dr; ++j) testing::Set(k, (t * h + hi) * dk + dn + j, At(rope, t * dr + j));
+        for (int64_t a = 0; a < c; ++a) testing::Set(v, (t * h + hi) * c + a, At(latent, t * c + a));
+      }
+    if (p.norm) {
+      Tensor rstd = New({s * h}, dt);
+      ASSERT_TRUE(RmsNormForward(k, nullptr, eps, k, rstd).ok());
+      for (int64_t t = 0; t < s; ++t)
+        for (int64_t hi = 0; hi < h; ++hi) testing::Set(scales, t * ldg + firsts[b] + hi, At(rstd, t * h + hi));
     }
-    for (int64_t j = 0; j < dr; ++j) testing::Set(q_abs, hi * w + c + j, At(q, hi * dk + dn + j));
+    Tensor o = New({1, 1, h, c}, dt), lse = New({1, h, 1}, dt);
+    ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, o, lse).ok());
+    for (int64_t hi = 0; hi < h; ++hi) {
+      for (int64_t a = 0; a < c; ++a) testing::Set(want, (hi * nb + b) * c + a, At(o, hi * c + a));
+      testing::Set(want_lse, hi * nb + b, At(lse, hi));
+      for (int64_t a = 0; a < c; ++a) {  // the head's NoPE query mapped into block b
+        double sum = 0;
+        for (int64_t j = 0; j < dn; ++j) sum += At(q, hi * dk + j) * At(up, a * h * dn + hi * dn + j);
+        testing::Set(q_abs, hi * w + b * c + a, alpha * sum);
+      }
+    }
   }
-  Tensor got = New({1, 1, h, c}, dt), got_lse = New({1, h, 1}, dt);
+  for (int64_t hi = 0; hi < h; ++hi)
+    for (int64_t j = 0; j < dr; ++j) testing::Set(q_abs, hi * w + nb * c + j, At(q, hi * dk + dn + j));
+  const Tensor* keys = p.norm ? &scales : nullptr;
+  Tensor got = New({1, 1, h, nb * c}, dt), got_lse = New({1, h, nb}, dt);
   FlopCounter counter;
   {
     const CountFlopsInto counting(&counter);
-    const absl::Status st = LatentDecodeAttention(q_abs, latent, rope, keys, 2, scale, got, got_lse);
+    const absl::Status st = LatentDecodeAttention(q_abs, latents, rope, keys, firsts, scale, got, got_lse);
     ASSERT_TRUE(st.ok()) << st;
   }
   EXPECT_LT(testing::RelativeError(got, want), p.tolerance);
   EXPECT_LT(testing::RelativeError(got_lse, want_lse), p.tolerance);
-  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * s * h * (w + c));
+  // The RoPE part scored once for all the blocks
+  EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionCore), 2 * s * h * (nb * 2 * c + dr));
   EXPECT_EQ(counter.Get(Pass::kForward, FlopCategory::kAttentionProjection), 0);
   if (p.norm) {
-    const Tensor few = Random({s - 1, h + 3}, 4, dt);  // fewer scales than latents
-    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, &few, 2, scale, got, got_lse).ok());
-    EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, rope, &scales, 4, scale, got, got_lse).ok());  // past W
+    const Tensor few = Random({s - 1, ldg}, 4, dt);  // fewer scales than latents
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latents, rope, &few, firsts, scale, got, got_lse).ok());
+    std::vector<int64_t> past_w = firsts;
+    past_w.back() = ldg - h + 1;
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latents, rope, &scales, past_w, scale, got, got_lse).ok());
+    const std::vector<int64_t> one_short(firsts.begin() + 1, firsts.end());  // a column for each block but one
+    EXPECT_FALSE(LatentDecodeAttention(q_abs, latents, rope, &scales, one_short, scale, got, got_lse).ok());
   }
   const Tensor short_rope = Random({s - 1, dr}, 6, dt);  // fewer RoPE keys than latents
-  EXPECT_FALSE(LatentDecodeAttention(q_abs, latent, short_rope, keys, 2, scale, got, got_lse).ok());
+  EXPECT_FALSE(LatentDecodeAttention(q_abs, latents, short_rope, keys, firsts, scale, got, got_lse).ok());
+  std::vector<Tensor> uneven = latents;
+  uneven.back() = Random({s - 1, c}, 8, dt);  // a block with fewer rows than the others
+  EXPECT_FALSE(LatentDecodeAttention(q_abs, uneven, rope, keys, firsts, scale, got, got_lse).ok());
+  EXPECT_FALSE(LatentDecodeAttention(q_abs, {}, rope, keys, firsts, scale, got, got_lse).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
@@ -477,7 +498,18 @@ INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
                                            LatentCase{1100, 4, 16, 8, 4, true, DType::kF32, 1e-5},
                                            // 12 heads, as the decode benchmark's configs
                                            LatentCase{600, 12, 20, 8, 6, true, DType::kF64, 1e-13},
-                                           LatentCase{700, 12, 48, 32, 16, true, DType::kF32, 1e-5}));
+                                           LatentCase{700, 12, 48, 32, 16, true, DType::kF32, 1e-5},
+                                           // MLRA's blocks: 4 (MLRA-4) and 2 (MLRA-2's groups), and
+                                           // a block without a RoPE part
+                                           LatentCase{900, 12, 16, 8, 6, true, DType::kF64, 1e-13, 4},
+                                           LatentCase{500, 5, 9, 4, 4, false, DType::kF64, 1e-13, 2},
+                                           LatentCase{1300, 12, 32, 16, 8, true, DType::kF32, 1e-5, 4},
+                                           LatentCase{70, 3, 8, 4, 0, true, DType::kF64, 1e-13, 3}),
+                         [](const ::testing::TestParamInfo<LatentCase>& info) {  // a stable name per case
+                           const LatentCase& p = info.param;
+                           return absl::StrCat("s", p.s, "_h", p.h, "_c", p.c, "_dn", p.dn, "_dr", p.dr,
+                                               p.norm ? "_norm_" : "_", DTypeName(p.dtype), "_blocks", p.blocks);
+                         });
 
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;

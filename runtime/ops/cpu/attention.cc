@@ -108,7 +108,7 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
               if (first == last) continue;
               T* st = tile_t.get();  // S^T (keys, heads of g) = K_g (scale Q_g)^T
               const KeyColumns<T> key{kc + g * dqk, hk * dqk, dqk, q_t.data() + (bi * hk + g) * dqk * padded};
-              ScoresTransposed({key}, keys, padded, zero.data(), st,
+              ScoresTransposed({key}, keys, padded, zero.data(), 0, st,
                                {{kc + keys * hk * dqk, hk * dqk}, {vc + keys * hk * dv, hk * dv}}, next);
               next = 0;
               AttendTransposed(st, keys, padded, last - first, vc + g * dv, hk * dv, dv, m + first, l + first,

@@ -44,6 +44,9 @@ class Bf16Staging {
   void Stage(Tensor& t) { Add(&t, &t); }
   void Stage(const Tensor* t) { Add(t, nullptr); }
   void Stage(Tensor* t) { Add(t, t); }
+  void Stage(const std::vector<Tensor>& ts) {  // inputs (MLRA's latent blocks)
+    for (const Tensor& t : ts) Add(&t, nullptr);
+  }
   template <typename U> void Stage(const U&) {}
   // Then: the staging copies of the noted tensors, filled.
   absl::Status Allocate();
@@ -53,6 +56,11 @@ class Bf16Staging {
   Tensor& Arg(Tensor& t) const { return *Staged(&t); }
   const Tensor* Arg(const Tensor* t) const { return Staged(t); }
   Tensor* Arg(Tensor* t) const { return Staged(t); }
+  std::vector<Tensor> Arg(const std::vector<Tensor>& ts) const {
+    std::vector<Tensor> staged;
+    for (const Tensor& t : ts) staged.push_back(*Staged(&t));
+    return staged;
+  }
   template <typename U> U&& Arg(U&& u) const { return std::forward<U>(u); }
 
   // After the kernel: rounds each staged output back into its bf16 tensor.

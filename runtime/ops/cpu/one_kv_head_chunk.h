@@ -36,18 +36,19 @@ struct NextRows {
   int64_t per_row;
 };
 
-// Step 1: st (keys, padded) = the sum over `parts` of rows x q_t, kTileRows rows at a time, each
-// piece of rows preceded by the same piece of the next chunk's rows in `ahead` (the first
-// `ahead_rows` of them). zero: `padded` zeros.
+// Step 1: st (keys, padded) = start + the sum over `parts` of rows x q_t, kTileRows rows at a time,
+// each piece of rows preceded by the same piece of the next chunk's rows in `ahead` (the first
+// `ahead_rows` of them). start: (keys, padded) at row stride ld_start, which may be st itself; with
+// ld_start 0 one row for every key (`padded` zeros for a plain product).
 template <typename T>
-void ScoresTransposed(std::initializer_list<KeyColumns<T>> parts, int64_t keys, int64_t padded, const T* zero, T* st,
-                      std::initializer_list<NextRows<T>> ahead, int64_t ahead_rows) {
+void ScoresTransposed(std::initializer_list<KeyColumns<T>> parts, int64_t keys, int64_t padded, const T* start,
+                      int64_t ld_start, T* st, std::initializer_list<NextRows<T>> ahead, int64_t ahead_rows) {
   for (int64_t j = 0; j < keys; j += kTileRows) {
     const int64_t n = std::min<int64_t>(kTileRows, keys - j), asked = std::clamp<int64_t>(ahead_rows - j, 0, n);
     for (const NextRows<T>& a : ahead) Prefetch(a.p + j * a.per_row, asked * a.per_row);
     T* sj = st + j * padded;
-    const T* c0 = zero;  // the first part starts from zero, the others add
-    int64_t ldc0 = 0;
+    const T* c0 = start + j * ld_start;  // the first part starts from `start`, the others add
+    int64_t ldc0 = ld_start;
     for (const KeyColumns<T>& p : parts) {
       if (p.width == 0) continue;
       TileProduct(n, Tile<T>{p.rows + j * p.ld, p.ld, p.q_t, padded, c0, ldc0, sj, padded, padded, p.width});

@@ -6,8 +6,8 @@
 
 namespace lrkv::cuda {
 
-absl::Status LatentDecodeAttention(const Tensor&, const Tensor&, const Tensor&, const Tensor*, int64_t, double,
-                                   Tensor&, Tensor&) {
+absl::Status LatentDecodeAttention(const Tensor&, const std::vector<Tensor>&, const Tensor&, const Tensor*,
+                                   const std::vector<int64_t>&, double, Tensor&, Tensor&) {
   return absl::UnimplementedError("LatentDecodeAttention: decoding runs on the CPU only so far (no CUDA kernel)");
 }
 

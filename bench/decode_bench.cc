@@ -10,7 +10,7 @@
 // larger of the two. Each case's time is the fastest of --steps tokens. Writes --out (JSON) and a
 // Markdown table on stdout, once every case has run; progress on stderr.
 //   decode_bench [--configs=configs/paper/1.2b-{mha,...}.textproto ...] [--layers=2]
-//                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=4] [--steps=5]
+//                [--contexts=512,2048,8192,16384] [--batches=1,16] [--max_cached_gib=8] [--steps=5]
 //                [--set=model.FIELD=VALUE,...] [--pack_weights=true] [--out=bench/results/decode_cpu.json]
 // The cache is filled directly (its values do not change the time), so no prefill is timed.
 #include <cblas.h>
@@ -39,7 +39,7 @@ ABSL_FLAG(std::string, source_dir, ".", "the repository, for the default configs
 ABSL_FLAG(int, layers, 2, "layers of each config kept (the widths are the config's)");
 ABSL_FLAG(std::string, contexts, "512,2048,8192,16384", "cached positions per sequence");
 ABSL_FLAG(std::string, batches, "1,16", "sequences decoded together");
-ABSL_FLAG(double, max_cached_gib, 4.0, "skip a (batch, context) whose cache would exceed this");
+ABSL_FLAG(double, max_cached_gib, 8.0, "skip a (batch, context) whose cache would exceed this");
 ABSL_FLAG(int, steps, 5, "timed tokens per case (after one warm-up token); the fastest is reported");
 ABSL_FLAG(std::string, out, "bench/results/decode_cpu.json", "JSON report");
 ABSL_FLAG(bool, pack_weights, true,

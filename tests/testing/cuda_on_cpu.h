@@ -36,6 +36,12 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) alignas(n)
+// A kernel's static shared memory (`__shared__ float partial[32];` in a device function): one copy
+// for every thread, which is what a block's threads share, since the blocks of a launch run one
+// after another. (Dynamic shared memory comes as Launch()'s pointer instead.)
+#define __shared__ static
 
 struct dim3 {
   unsigned x, y, z;
@@ -184,6 +190,23 @@ template <typename T>
 T __shfl_xor_sync(unsigned, T v, int mask) {
   return ::cuda_on_cpu::Exchange(v, [mask](int lane) { return lane ^ mask; });
 }
+
+// CUDA's min and max for the kernels' namespace (device code calls them unqualified); on floating
+// types they are fminf / fmaxf, which return the other argument for a NaN.
+namespace lrkv::cuda {
+template <typename A, typename B>
+inline std::common_type_t<A, B> min(A a, B b) {
+  using C = std::common_type_t<A, B>;
+  if constexpr (std::is_floating_point_v<C>) return std::fmin(C(a), C(b));
+  return std::min<C>(a, b);
+}
+template <typename A, typename B>
+inline std::common_type_t<A, B> max(A a, B b) {
+  using C = std::common_type_t<A, B>;
+  if constexpr (std::is_floating_point_v<C>) return std::fmax(C(a), C(b));
+  return std::max<C>(a, b);
+}
+}  // namespace lrkv::cuda
 
 // bf16: the upper 16 bits of a float, rounded to nearest even.
 struct __nv_bfloat16 {

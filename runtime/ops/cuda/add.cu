@@ -1,5 +1,6 @@
 // Residual add on CUDA; out may alias a or b (each element is read before it is written).
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/add.cuh"
 #include "runtime/ops/add.h"
 #include "runtime/ops/cuda/kernels.h"
 
@@ -7,15 +8,10 @@ namespace lrkv::cuda {
 namespace {
 
 template <typename T>
-__global__ void AddKernel(const T* a, const T* b, T* out, int64_t n) {
-  LRKV_GRID_STRIDE(i, n) out[i] = FromAcc<T>(ToAcc(a[i]) + ToAcc(b[i]));
-}
-
-template <typename T>
 absl::Status Kernel(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return absl::OkStatus();
-  AddKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(a.data<T>(), b.data<T>(), out.data<T>(), n);
+  add::AddKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(a.data<T>(), b.data<T>(), out.data<T>(), n);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }

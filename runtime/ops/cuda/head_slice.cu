@@ -1,6 +1,7 @@
 // Head-slice copy and its reduction on CUDA: one thread per destination (or source) element; the
 // reduction sums over the heads in a loop, so no atomics and a deterministic order.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/head_slice.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/head_slice.h"
 
@@ -8,34 +9,10 @@ namespace lrkv::cuda {
 namespace {
 
 template <typename T>
-__global__ void CopyKernel(const T* __restrict__ s, T* __restrict__ d, int64_t n, int64_t h, int64_t dd, int64_t hs,
-                           int64_t ds, int64_t offset) {
-  LRKV_GRID_STRIDE(idx, n * h * ds) {
-    const int64_t j = idx % ds, hi = idx / ds % h, i = idx / (ds * h);
-    d[(i * h + hi) * dd + offset + j] = s[(i * hs + (hs == 1 ? 0 : hi)) * ds + j];
-  }
-}
-
-template <typename T>
-__global__ void ReduceKernel(const T* __restrict__ g, T* __restrict__ out, int64_t n, int64_t h, int64_t dd, int64_t hs,
-                             int64_t ds, int64_t offset) {
-  LRKV_GRID_STRIDE(idx, n * hs * ds) {
-    const int64_t j = idx % ds, si = idx / ds % hs, i = idx / (ds * hs);
-    Acc<T> acc = 0;
-    if (hs == 1) {
-      for (int64_t hi = 0; hi < h; ++hi) acc += ToAcc(g[(i * h + hi) * dd + offset + j]);
-    } else {
-      acc = ToAcc(g[(i * h + si) * dd + offset + j]);
-    }
-    out[idx] = FromAcc<T>(acc);
-  }
-}
-
-template <typename T>
 absl::Status Copy(const Tensor& src, int64_t offset, Tensor& dst) {
   const int64_t n = dst.dim(0), h = dst.dim(1), dd = dst.dim(2), hs = src.dim(1), ds = src.dim(2);
   if (n * h * ds == 0) return absl::OkStatus();
-  CopyKernel<<<GridFor(n * h * ds), kThreads, 0, CurrentStream()>>>(src.data<T>(), dst.data<T>(), n, h, dd, hs, ds,
+  head_slice::CopyKernel<<<GridFor(n * h * ds), kThreads, 0, CurrentStream()>>>(src.data<T>(), dst.data<T>(), n, h, dd, hs, ds,
                                                                     offset);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
@@ -45,7 +22,7 @@ template <typename T>
 absl::Status Reduce(const Tensor& ddst, int64_t offset, Tensor& dsrc) {
   const int64_t n = ddst.dim(0), h = ddst.dim(1), dd = ddst.dim(2), hs = dsrc.dim(1), ds = dsrc.dim(2);
   if (n * hs * ds == 0) return absl::OkStatus();
-  ReduceKernel<<<GridFor(n * hs * ds), kThreads, 0, CurrentStream()>>>(ddst.data<T>(), dsrc.data<T>(), n, h, dd, hs,
+  head_slice::ReduceKernel<<<GridFor(n * hs * ds), kThreads, 0, CurrentStream()>>>(ddst.data<T>(), dsrc.data<T>(), n, h, dd, hs,
                                                                        ds, offset);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();

@@ -5,52 +5,12 @@
 #include <cmath>
 
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/optimizer_ops.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/optimizer_ops.h"
 
 namespace lrkv::cuda {
 namespace {
-
-constexpr int kSumBlocks = 1024;
-
-template <typename T>
-__global__ void PartialSumSquares(const T* __restrict__ x, int64_t n, double* __restrict__ partial) {
-  double s = 0;
-  LRKV_GRID_STRIDE(i, n) {
-    const double v = static_cast<double>(ToAcc(x[i]));
-    s += v * v;
-  }
-  s = BlockSum(s);
-  if (threadIdx.x == 0) partial[blockIdx.x] = s;
-}
-
-__global__ void SumPartials(const double* __restrict__ partial, int count, double* __restrict__ out) {
-  double s = 0;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) s += partial[i];
-  s = BlockSum(s);
-  if (threadIdx.x == 0) *out = s;
-}
-
-template <typename T>
-__global__ void ScaleKernel(T* x, int64_t n, double factor) {
-  const Acc<T> f = static_cast<Acc<T>>(factor);
-  LRKV_GRID_STRIDE(i, n) x[i] = FromAcc<T>(ToAcc(x[i]) * f);
-}
-
-template <typename T>
-__global__ void AdamKernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int64_t n,
-                           Acc<T> b1, Acc<T> b2, Acc<T> lr, Acc<T> wd, Acc<T> eps, Acc<T> c1, Acc<T> c2) {
-  using A = Acc<T>;
-  LRKV_GRID_STRIDE(i, n) {
-    const A gi = ToAcc(g[i]);
-    const A mi = b1 * ToAcc(m[i]) + (A(1) - b1) * gi;
-    const A vi = b2 * ToAcc(v[i]) + (A(1) - b2) * gi * gi;
-    const A pi = ToAcc(p[i]);
-    m[i] = FromAcc<T>(mi);
-    v[i] = FromAcc<T>(vi);
-    p[i] = FromAcc<T>(pi - lr * (mi * c1 / (Sqrt(vi * c2) + eps) + wd * pi));
-  }
-}
 
 template <typename T>
 absl::Status SumSq(const Tensor& x, double* out) {
@@ -59,12 +19,12 @@ absl::Status SumSq(const Tensor& x, double* out) {
     *out = 0;
     return absl::OkStatus();
   }
-  const int blocks = static_cast<int>(std::min<int64_t>(kSumBlocks, GridFor(n)));
+  const int blocks = static_cast<int>(std::min<int64_t>(optimizer::kSumBlocks, GridFor(n)));
   LRKV_TRY_ASSIGN(Tensor partial, Tensor::Empty({blocks + 1}, DType::kF64, Device::kCuda));
   double* ps = partial.data<double>();
-  PartialSumSquares<<<blocks, kThreads, 0, CurrentStream()>>>(x.data<T>(), n, ps);
+  optimizer::PartialSumSquares<<<blocks, kThreads, 0, CurrentStream()>>>(x.data<T>(), n, ps);
   LRKV_CUDA_TRY_LAUNCH();
-  SumPartials<<<1, kThreads, 0, CurrentStream()>>>(ps, blocks, ps + blocks);
+  optimizer::SumPartials<<<1, kThreads, 0, CurrentStream()>>>(ps, blocks, ps + blocks);
   LRKV_CUDA_TRY_LAUNCH();
   LRKV_CUDA_TRY(cudaMemcpyAsync(out, ps + blocks, sizeof(double), cudaMemcpyDeviceToHost, CurrentStream()));
   LRKV_CUDA_TRY(cudaStreamSynchronize(CurrentStream()));
@@ -75,7 +35,7 @@ template <typename T>
 absl::Status ScaleLauncher(Tensor& x, double factor) {
   const int64_t n = x.numel();
   if (n == 0) return absl::OkStatus();
-  ScaleKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(x.data<T>(), n, factor);
+  optimizer::ScaleKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(x.data<T>(), n, factor);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -87,7 +47,7 @@ absl::Status Adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   if (n == 0) return absl::OkStatus();
   const A c1 = A(1.0 / (1.0 - std::pow(s.beta1, double(s.step))));
   const A c2 = A(1.0 / (1.0 - std::pow(s.beta2, double(s.step))));
-  AdamKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), n,
+  optimizer::AdamKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), n,
                                                            A(s.beta1), A(s.beta2), A(s.lr), A(s.weight_decay), A(s.eps),
                                                            c1, c2);
   LRKV_CUDA_TRY_LAUNCH();

@@ -2,6 +2,7 @@
 // computed in double (as on the CPU) and the rotation in Acc<T>. y may alias x: each pair is read
 // and written by the same thread.
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/rope.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/rope.h"
 
@@ -9,34 +10,12 @@ namespace lrkv::cuda {
 namespace {
 
 template <typename T>
-__global__ void RopeKernel(const T* x, T* y, int64_t rows, int64_t t, int64_t h, int64_t d, int64_t rope_dims,
-                           double theta, double direction, int64_t first_position) {
-  using A = Acc<T>;
-  const int64_t half = rope_dims / 2, first = d - rope_dims, per_row = first + half;
-  LRKV_GRID_STRIDE(idx, rows * per_row) {
-    const int64_t row = idx / per_row, i = idx % per_row;
-    const T* xv = x + row * d;
-    T* yv = y + row * d;
-    if (i < first) {
-      yv[i] = xv[i];
-    } else {
-      const int64_t pair = i - first, p = first_position + row / h % t;
-      const double angle = double(p) * pow(theta, -2.0 * double(pair) / double(rope_dims));
-      const A c = static_cast<A>(cos(angle)), s = static_cast<A>(direction * sin(angle));
-      const A a = ToAcc(xv[first + pair]), b = ToAcc(xv[first + half + pair]);
-      yv[first + pair] = FromAcc<T>(a * c - b * s);
-      yv[first + half + pair] = FromAcc<T>(a * s + b * c);
-    }
-  }
-}
-
-template <typename T>
 absl::Status Kernel(const Tensor& x, int64_t rope_dims, double theta, double direction, int64_t first_position,
                     Tensor& y) {
   const int64_t b = x.dim(0), t = x.dim(1), h = x.dim(2), d = x.dim(3);
   const int64_t rows = b * t * h, work = rows * (d - rope_dims / 2);
   if (work == 0) return absl::OkStatus();
-  RopeKernel<<<GridFor(work), kThreads, 0, CurrentStream()>>>(x.data<T>(), y.data<T>(), rows, t, h, d, rope_dims, theta,
+  rope::RopeKernel<<<GridFor(work), kThreads, 0, CurrentStream()>>>(x.data<T>(), y.data<T>(), rows, t, h, d, rope_dims, theta,
                                                               direction, first_position);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();

@@ -1,0 +1,309 @@
+// The CUDA backend's kernels (runtime/ops/cuda/*.cuh) run on the CPU under
+// tests/testing/cuda_on_cpu.h, each against the CPU backend's op on the same inputs: in float64 to
+// 1e-12, and in bf16 (fp32 arithmetic, bf16 storage) to the cross-backend test's 1e-2. On a GPU the
+// cross-backend op test (backend_ops_test) checks these kernels through the CUDA backend; this test
+// runs their own code in every build, GPU or not: indexing, grid-stride loops over several blocks,
+// block and warp reductions and their synchronisation. Each launch uses the grid and block sizes
+// its .cu launcher computes, through the same helpers (RowThreads, GridFor, RowsPerChunk), or a
+// smaller grid where a grid-stride loop should run more than once.
+#include "tests/testing/cuda_on_cpu.h"
+// (The kernels' headers after the emulation, which they then use instead of CUDA's headers.)
+#include "runtime/ops/cuda/activation.cuh"
+#include "runtime/ops/cuda/add.cuh"
+#include "runtime/ops/cuda/cast.cuh"
+#include "runtime/ops/cuda/cross_entropy.cuh"
+#include "runtime/ops/cuda/embedding.cuh"
+#include "runtime/ops/cuda/head_slice.cuh"
+#include "runtime/ops/cuda/layernorm.cuh"
+#include "runtime/ops/cuda/optimizer_ops.cuh"
+#include "runtime/ops/cuda/rmsnorm.cuh"
+#include "runtime/ops/cuda/rope.cuh"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/ops/activation.h"
+#include "runtime/ops/add.h"
+#include "runtime/ops/cast.h"
+#include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/embedding.h"
+#include "runtime/ops/head_slice.h"
+#include "runtime/ops/layernorm.h"
+#include "runtime/ops/optimizer_ops.h"
+#include "runtime/ops/rmsnorm.h"
+#include "runtime/ops/rope.h"
+#include "tests/testing/tensor_testing.h"
+
+namespace lrkv {
+namespace {
+
+using cuda::Acc;
+using testing::At;
+using testing::Random;
+
+// Runs f() as every thread of a grid x block launch.
+template <typename F>
+void OnCpu(dim3 grid, dim3 block, F f) {
+  cuda_on_cpu::Launch(grid, block, 0, [&f](unsigned char*) { f(); });
+}
+
+Tensor New(const Shape& shape, DType dtype = DType::kF64) { return Tensor::Zeros(shape, dtype).value(); }
+
+double Error(const Tensor& got, const Tensor& want) { return testing::RelativeError(got, want); }
+
+TEST(CudaKernelsOnCpu, RmsNorm) {
+  const int64_t n = 5, c = 300;  // 300 columns: RowThreads gives 256 threads, some with two columns
+  const double eps = 1e-5;
+  const Tensor x = Random({n, c}, 1), w = Random({c}, 2), dy = Random({n, c}, 3);
+  Tensor y = New({n, c}), rstd = New({n}), dx = New({n, c}), dw = Random({c}, 4);
+  ASSERT_TRUE(RmsNormForward(x, &w, eps, y, rstd).ok());
+  ASSERT_TRUE(RmsNormBackward(dy, x, &w, rstd, dx, &dw).ok());
+
+  Tensor y_dev = New({n, c}), rstd_dev = New({n}), dx_dev = New({n, c}), dw_dev = Random({c}, 4);
+  const double *xs = x.data<double>(), *ws = w.data<double>(), *dys = dy.data<double>();
+  OnCpu(dim3(n), dim3(cuda::RowThreads(c)),
+      [&] { cuda::rmsnorm::ForwardKernel<double>(xs, ws, eps, y_dev.data<double>(), rstd_dev.data<double>(), c); });
+  EXPECT_LT(Error(y_dev, y), 1e-12);
+  EXPECT_LT(Error(rstd_dev, rstd), 1e-12);
+  OnCpu(dim3(n), dim3(cuda::RowThreads(c)), [&] {
+    cuda::rmsnorm::BackwardDxKernel<double>(dys, xs, ws, rstd.data<double>(), dx_dev.data<double>(), c);
+  });
+  EXPECT_LT(Error(dx_dev, dx), 1e-12);
+  // dw in two stages, with chunks of 2 rows (the launcher's RowsPerChunk is 128 and more) so that
+  // the second stage sums several, and a grid of 1 block over the 300 columns for its stride loop
+  const int64_t per = 2, chunks = (n + per - 1) / per;
+  Tensor partial = New({chunks, c});
+  OnCpu(dim3(unsigned((c + cuda::kThreads - 1) / cuda::kThreads), unsigned(chunks)), dim3(cuda::kThreads), [&] {
+    cuda::rmsnorm::DwPartials<double>(dys, xs, rstd.data<double>(), n, c, per, partial.data<double>());
+  });
+  OnCpu(dim3(1), dim3(cuda::kThreads),
+      [&] { cuda::FinishColumnSums<double, double>(partial.data<double>(), chunks, c, dw_dev.data<double>()); });
+  EXPECT_LT(Error(dw_dev, dw), 1e-12);
+}
+
+TEST(CudaKernelsOnCpu, LayerNorm) {
+  const int64_t n = 5, c = 40;  // 40 columns: a block of 64 threads, 24 of them idle
+  const double eps = 1e-5;
+  const Tensor x = Random({n, c}, 1), w = Random({c}, 2), b = Random({c}, 3), dy = Random({n, c}, 4);
+  Tensor y = New({n, c}), mean = New({n}), rstd = New({n}), dx = New({n, c}), dw = Random({c}, 5), db = Random({c}, 6);
+  ASSERT_TRUE(LayerNormForward(x, w, b, eps, y, mean, rstd).ok());
+  ASSERT_TRUE(LayerNormBackward(dy, x, w, mean, rstd, dx, dw, db).ok());
+
+  Tensor y_dev = New({n, c}), mean_dev = New({n}), rstd_dev = New({n}), dx_dev = New({n, c});
+  Tensor dw_dev = Random({c}, 5), db_dev = Random({c}, 6);
+  const double *xs = x.data<double>(), *ws = w.data<double>(), *dys = dy.data<double>();
+  OnCpu(dim3(n), dim3(cuda::RowThreads(c)), [&] {
+    cuda::layernorm::ForwardKernel<double>(xs, ws, b.data<double>(), eps, y_dev.data<double>(),
+                                           mean_dev.data<double>(), rstd_dev.data<double>(), c);
+  });
+  EXPECT_LT(Error(y_dev, y), 1e-12);
+  EXPECT_LT(Error(mean_dev, mean), 1e-12);
+  EXPECT_LT(Error(rstd_dev, rstd), 1e-12);
+  OnCpu(dim3(n), dim3(cuda::RowThreads(c)), [&] {
+    cuda::layernorm::BackwardDxKernel<double>(dys, xs, ws, mean.data<double>(), rstd.data<double>(),
+                                              dx_dev.data<double>(), c);
+  });
+  EXPECT_LT(Error(dx_dev, dx), 1e-12);
+  const int64_t per = cuda::RowsPerChunk(n), chunks = (n + per - 1) / per;
+  Tensor pw = New({chunks, c}), pb = New({chunks, c});
+  OnCpu(dim3(unsigned((c + cuda::kThreads - 1) / cuda::kThreads), unsigned(chunks)), dim3(cuda::kThreads), [&] {
+    cuda::layernorm::ParamPartials<double>(dys, xs, mean.data<double>(), rstd.data<double>(), n, c, per,
+                                           pw.data<double>(), pb.data<double>());
+  });
+  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads), [&] {
+    cuda::FinishColumnSums<double, double>(pw.data<double>(), chunks, c, dw_dev.data<double>());
+  });
+  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads), [&] {
+    cuda::FinishColumnSums<double, double>(pb.data<double>(), chunks, c, db_dev.data<double>());
+  });
+  EXPECT_LT(Error(dw_dev, dw), 1e-12);
+  EXPECT_LT(Error(db_dev, db), 1e-12);
+}
+
+// The vocabulary-parallel pieces on a rank holding columns [3, 3 + v) of every row: targets inside
+// that range, before it and after it.
+TEST(CudaKernelsOnCpu, CrossEntropy) {
+  const int64_t n = 4, v = 70, col_begin = 3;
+  const Tensor z = Random({n, v}, 1);
+  Tensor targets = Tensor::Zeros({n}, DType::kI32).value();
+  const int32_t ids[n] = {3, 50, 1, 200};
+  std::copy(ids, ids + n, targets.data<int32_t>());
+  Tensor mx = New({n}), sums = New({n, 2}), lse = Random({n}, 2), dz = New({n, v});
+  ASSERT_TRUE(LogitRowMax(z, mx).ok());
+  ASSERT_TRUE(CrossEntropyPartialSums(z, targets, col_begin, mx, sums).ok());
+  ASSERT_TRUE(CrossEntropyBackward(z, targets, col_begin, lse, 0.25, dz).ok());
+
+  Tensor mx_dev = New({n}), sums_dev = New({n, 2}), dz_dev = New({n, v});
+  const double* zs = z.data<double>();
+  const int32_t* ts = targets.data<int32_t>();
+  OnCpu(dim3(n), dim3(cuda::RowThreads(v)),
+        [&] { cuda::cross_entropy::RowMaxKernel<double>(zs, mx_dev.data<double>(), v); });
+  EXPECT_LT(Error(mx_dev, mx), 1e-12);
+  OnCpu(dim3(n), dim3(cuda::RowThreads(v)), [&] {
+    cuda::cross_entropy::PartialSumsKernel<double>(zs, ts, col_begin, mx.data<double>(), sums_dev.data<double>(), v);
+  });
+  EXPECT_LT(Error(sums_dev, sums), 1e-12);
+  OnCpu(dim3(2), dim3(cuda::kThreads), [&] {  // 2 blocks over 280 logits: the stride loop runs twice
+    cuda::cross_entropy::BackwardKernel<double>(zs, ts, col_begin, lse.data<double>(), 0.25, dz_dev.data<double>(),
+                                                n, v);
+  });
+  EXPECT_LT(Error(dz_dev, dz), 1e-12);
+}
+
+// A vocabulary block [2, 2 + rows) of the table, tokens inside and outside it, one repeated: the
+// backward's segments (GroupByRow) sum a row's positions in order.
+TEST(CudaKernelsOnCpu, Embedding) {
+  const int64_t n = 6, rows = 5, d = 33, row_begin = 2, vocab = 9;
+  Tensor tokens = Tensor::Zeros({n}, DType::kI32).value();
+  const int32_t ids[n] = {2, 6, 0, 4, 2, 8};
+  std::copy(ids, ids + n, tokens.data<int32_t>());
+  const Tensor table = Random({rows, d}, 1), dout = Random({n, d}, 2);
+  Tensor out = New({n, d}), dtable = Random({rows, d}, 3);
+  ASSERT_TRUE(EmbeddingForward(tokens, table, out, row_begin, vocab).ok());
+  ASSERT_TRUE(EmbeddingBackward(tokens, dout, dtable, row_begin).ok());
+
+  Tensor out_dev = Random({n, d}, 4), dtable_dev = Random({rows, d}, 3);
+  const int32_t* tok = tokens.data<int32_t>();
+  OnCpu(dim3(1), dim3(cuda::kThreads), [&] {
+    cuda::embedding::ForwardKernel<double>(tok, table.data<double>(), out_dev.data<double>(), n, rows, d, row_begin);
+  });
+  EXPECT_LT(Error(out_dev, out), 1e-12);
+  const cuda::embedding::Segments seg = cuda::embedding::GroupByRow(tok, n, rows, row_begin);
+  ASSERT_EQ(seg.rows.size(), 3u);  // rows 0 (twice), 2 and 4 of the block
+  const int64_t segments = int64_t(seg.rows.size());
+  OnCpu(dim3(cuda::GridFor(segments * d)), dim3(cuda::kThreads), [&] {
+    cuda::embedding::BackwardKernel<double, double>(seg.order.data(), seg.begin.data(), seg.rows.data(),
+                                                    dout.data<double>(), dtable_dev.data<double>(), segments, d);
+  });
+  EXPECT_LT(Error(dtable_dev, dtable), 1e-12);
+}
+
+// Forward from position 5 and backward, with a pass-through part (rope_dims < D, MLA's layout).
+TEST(CudaKernelsOnCpu, Rope) {
+  const int64_t b = 2, t = 3, h = 2, d = 12, rope_dims = 8, first = 5;
+  const double theta = 10000;
+  const Tensor x = Random({b, t, h, d}, 1);
+  Tensor y = New({b, t, h, d}), dx = New({b, t, h, d});
+  ASSERT_TRUE(RopeForward(x, rope_dims, theta, y, first).ok());
+  ASSERT_TRUE(RopeBackward(x, rope_dims, theta, dx).ok());
+  const int64_t rows = b * t * h, work = rows * (d - rope_dims / 2);
+  for (const double direction : {+1.0, -1.0}) {
+    Tensor got = New({b, t, h, d});
+    OnCpu(dim3(cuda::GridFor(work)), dim3(cuda::kThreads), [&] {
+      cuda::rope::RopeKernel<double>(x.data<double>(), got.data<double>(), rows, t, h, d, rope_dims, theta, direction,
+                                     direction > 0 ? first : 0);
+    });
+    EXPECT_LT(Error(got, direction > 0 ? y : dx), 1e-12) << "direction " << direction;
+  }
+}
+
+TEST(CudaKernelsOnCpu, HeadSlices) {
+  const int64_t n = 3, h = 4, dd = 10, ds = 3, offset = 6;
+  for (const int64_t hs : {int64_t(1), h}) {  // one source row broadcast to every head, or one per head
+    const Tensor src = Random({n, hs, ds}, 1), ddst = Random({n, h, dd}, 2);
+    Tensor dst = Random({n, h, dd}, 3), dsrc = New({n, hs, ds});
+    ASSERT_TRUE(CopyToHeadSlice(src, offset, dst).ok());
+    ASSERT_TRUE(ReduceFromHeadSlice(ddst, offset, dsrc).ok());
+    Tensor dst_dev = Random({n, h, dd}, 3), dsrc_dev = New({n, hs, ds});
+    OnCpu(dim3(cuda::GridFor(n * h * ds)), dim3(cuda::kThreads), [&] {
+      cuda::head_slice::CopyKernel<double>(src.data<double>(), dst_dev.data<double>(), n, h, dd, hs, ds, offset);
+    });
+    EXPECT_LT(Error(dst_dev, dst), 1e-12) << "source heads " << hs;
+    OnCpu(dim3(cuda::GridFor(n * hs * ds)), dim3(cuda::kThreads), [&] {
+      cuda::head_slice::ReduceKernel<double>(ddst.data<double>(), dsrc_dev.data<double>(), n, h, dd, hs, ds, offset);
+    });
+    EXPECT_LT(Error(dsrc_dev, dsrc), 1e-12) << "source heads " << hs;
+  }
+}
+
+TEST(CudaKernelsOnCpu, Activations) {
+  const int64_t n = 300;
+  const Tensor x = Random({n}, 1), up = Random({n}, 2), dy = Random({n}, 3);
+  const double *xs = x.data<double>(), *ups = up.data<double>(), *dys = dy.data<double>();
+  for (const Activation act : {Activation::kGelu, Activation::kReluSquared}) {
+    Tensor y = New({n}), dx = New({n}), y_dev = New({n}), dx_dev = New({n});
+    ASSERT_TRUE(ActivationForward(act, x, y).ok());
+    ASSERT_TRUE(ActivationBackward(act, dy, x, dx).ok());
+    const bool gelu = act == Activation::kGelu;
+    OnCpu(dim3(1), dim3(cuda::kThreads),
+          [&] { cuda::activation::ForwardKernel<double>(gelu, xs, y_dev.data<double>(), n); });
+    OnCpu(dim3(1), dim3(cuda::kThreads),
+          [&] { cuda::activation::BackwardKernel<double>(gelu, dys, xs, dx_dev.data<double>(), n); });
+    EXPECT_LT(Error(y_dev, y), 1e-12) << (gelu ? "GELU" : "ReLU^2");
+    EXPECT_LT(Error(dx_dev, dx), 1e-12) << (gelu ? "GELU" : "ReLU^2");
+  }
+  Tensor y = New({n}), dgate = New({n}), dup = New({n});
+  ASSERT_TRUE(SwiGluForward(x, up, y).ok());
+  ASSERT_TRUE(SwiGluBackward(dy, x, up, dgate, dup).ok());
+  Tensor y_dev = New({n}), dgate_dev = New({n}), dup_dev = New({n});
+  OnCpu(dim3(cuda::GridFor(n)), dim3(cuda::kThreads),
+        [&] { cuda::activation::GluForwardKernel<double>(xs, ups, y_dev.data<double>(), n); });
+  OnCpu(dim3(cuda::GridFor(n)), dim3(cuda::kThreads), [&] {
+    cuda::activation::GluBackwardKernel<double>(dys, xs, ups, dgate_dev.data<double>(), dup_dev.data<double>(), n);
+  });
+  EXPECT_LT(Error(y_dev, y), 1e-12);
+  EXPECT_LT(Error(dgate_dev, dgate), 1e-12);
+  EXPECT_LT(Error(dup_dev, dup), 1e-12);
+}
+
+TEST(CudaKernelsOnCpu, AddAndCast) {
+  const int64_t n = 300;
+  const Tensor a = Random({n}, 1), b = Random({n}, 2);
+  Tensor sum = New({n}), sum_dev = New({n});
+  ASSERT_TRUE(Add(a, b, sum).ok());
+  OnCpu(dim3(1), dim3(cuda::kThreads),
+        [&] { cuda::add::AddKernel<double>(a.data<double>(), b.data<double>(), sum_dev.data<double>(), n); });
+  EXPECT_LT(Error(sum_dev, sum), 1e-12);
+  // To bf16 (rounded to nearest even, as the CPU's Cast) and back to f64.
+  Tensor narrow = New({n}, DType::kBF16), wide = New({n}), wide_dev = New({n});
+  ASSERT_TRUE(Cast(a, narrow).ok());
+  ASSERT_TRUE(Cast(narrow, wide).ok());
+  std::vector<cuda::bf16> bits(n);
+  OnCpu(dim3(cuda::GridFor(n)), dim3(cuda::kThreads),
+        [&] { cuda::cast::CastKernel<double, cuda::bf16>(a.data<double>(), bits.data(), n); });
+  OnCpu(dim3(cuda::GridFor(n)), dim3(cuda::kThreads),
+        [&] { cuda::cast::CastKernel<cuda::bf16, double>(bits.data(), wide_dev.data<double>(), n); });
+  EXPECT_EQ(Error(wide_dev, wide), 0);
+}
+
+TEST(CudaKernelsOnCpu, OptimizerOps) {
+  const int64_t n = 1000;
+  const Tensor x = Random({n}, 1);
+  double want = 0;
+  ASSERT_TRUE(SumSquares(x, &want).ok());
+  // The sum of squares in two stages: 3 blocks (the launcher's is min(kSumBlocks, GridFor(n))), so
+  // each block's stride loop runs twice, then one block over the partial sums.
+  const int blocks = 3;
+  std::vector<double> partial(blocks + 1, NAN);
+  OnCpu(dim3(blocks), dim3(cuda::kThreads),
+        [&] { cuda::optimizer::PartialSumSquares<double>(x.data<double>(), n, partial.data()); });
+  OnCpu(dim3(1), dim3(cuda::kThreads),
+        [&] { cuda::optimizer::SumPartials(partial.data(), blocks, partial.data() + blocks); });
+  EXPECT_NEAR(partial[blocks], want, 1e-12 * want);
+
+  Tensor scaled = Random({n}, 1), scaled_dev = Random({n}, 1);
+  ASSERT_TRUE(Scale(scaled, 0.3).ok());
+  OnCpu(dim3(2), dim3(cuda::kThreads), [&] { cuda::optimizer::ScaleKernel<double>(scaled_dev.data<double>(), n, 0.3); });
+  EXPECT_LT(Error(scaled_dev, scaled), 1e-12);
+
+  const AdamWStep s{1e-2, 0.9, 0.95, 1e-8, 0.1, 3};
+  const Tensor g = Random({n}, 2);
+  Tensor p = Random({n}, 3), m = Random({n}, 4), v = Random({n}, 5);
+  for (int64_t i = 0; i < n; ++i) testing::Set(v, i, std::abs(At(v, i)));  // second moments are not negative
+  Tensor p_dev = p.To(Device::kCpu, DType::kF64).value(), m_dev = m.To(Device::kCpu, DType::kF64).value();
+  Tensor v_dev = v.To(Device::kCpu, DType::kF64).value();
+  ASSERT_TRUE(AdamWUpdate(p, g, m, v, s).ok());
+  const double c1 = 1 / (1 - std::pow(s.beta1, double(s.step))), c2 = 1 / (1 - std::pow(s.beta2, double(s.step)));
+  OnCpu(dim3(cuda::GridFor(n)), dim3(cuda::kThreads), [&] {
+    cuda::optimizer::AdamKernel<double>(p_dev.data<double>(), g.data<double>(), m_dev.data<double>(),
+                                        v_dev.data<double>(), n, s.beta1, s.beta2, s.lr, s.weight_decay, s.eps, c1, c2);
+  });
+  EXPECT_LT(Error(p_dev, p), 1e-12);
+  EXPECT_LT(Error(m_dev, m), 1e-12);
+  EXPECT_LT(Error(v_dev, v), 1e-12);
+}
+
+}  // namespace
+}  // namespace lrkv

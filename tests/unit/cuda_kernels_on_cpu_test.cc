@@ -18,14 +18,17 @@
 #include "runtime/ops/cuda/optimizer_ops.cuh"
 #include "runtime/ops/cuda/rmsnorm.cuh"
 #include "runtime/ops/cuda/rope.cuh"
+#include "runtime/ops/cuda/simt_attention.cuh"
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/ops/activation.h"
 #include "runtime/ops/add.h"
+#include "runtime/ops/attention.h"
 #include "runtime/ops/cast.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
@@ -47,6 +50,12 @@ using testing::Random;
 template <typename F>
 void OnCpu(dim3 grid, dim3 block, F f) {
   cuda_on_cpu::Launch(grid, block, 0, [&f](unsigned char*) { f(); });
+}
+
+// The same with `bytes` of dynamic shared memory (NaN-filled), which f(unsigned char*) takes.
+template <typename F>
+void OnCpuShared(dim3 grid, dim3 block, size_t bytes, F f) {
+  cuda_on_cpu::Launch(grid, block, bytes, [&f](unsigned char* smem) { f(smem); });
 }
 
 Tensor New(const Shape& shape, DType dtype = DType::kF64) { return Tensor::Zeros(shape, dtype).value(); }
@@ -303,6 +312,58 @@ TEST(CudaKernelsOnCpu, OptimizerOps) {
   EXPECT_LT(Error(p_dev, p), 1e-12);
   EXPECT_LT(Error(m_dev, m), 1e-12);
   EXPECT_LT(Error(v_dev, v), 1e-12);
+}
+
+// The SIMT attention (f32, f64, and bf16 heads the tensor-core kernels do not take): forward, the
+// queries' backward (with the log-sum-exp stored, as the launcher passes it, and recomputed) and the
+// keys' backward, against the CPU's attention. Partial query and key tiles (T 37 against blocks of
+// 16 and tiles of 32), two sequences, GQA groups of 2, and a TP rank's head offset.
+TEST(CudaKernelsOnCpu, SimtAttention) {
+  struct Case {
+    int64_t b, t, h, hk, dqk, dv;
+    KvGroups groups;
+  };
+  const double scale = 0.3;
+  for (const Case& c : {Case{2, 37, 4, 2, 8, 6, {2, 0}}, Case{1, 20, 2, 2, 5, 7, {2, 1}}}) {
+    const std::string what = absl::StrCat("T ", c.t, ", H ", c.h, ", Hk ", c.hk, ", offset ", c.groups.q_head_offset);
+    const Tensor q = Random({c.b, c.t, c.h, c.dqk}, 1), k = Random({c.b, c.t, c.hk, c.dqk}, 2);
+    const Tensor v = Random({c.b, c.t, c.hk, c.dv}, 3), dout = Random({c.b, c.t, c.h, c.dv}, 4);
+    Tensor o = New({c.b, c.t, c.h, c.dv}), lse = New({c.b, c.h, c.t});
+    Tensor dq = New({c.b, c.t, c.h, c.dqk}), dk = New({c.b, c.t, c.hk, c.dqk}), dv = New({c.b, c.t, c.hk, c.dv});
+    ASSERT_TRUE(CausalAttentionForward(q, k, v, scale, o, lse, c.groups).ok());
+    ASSERT_TRUE(CausalAttentionBackward(dout, q, k, v, lse, scale, dq, dk, dv, c.groups).ok());
+
+    const cuda::flash::Dims d{c.b, c.t, c.h, c.hk, c.dqk, c.dv, c.groups.group, c.groups.q_head_offset, float(scale)};
+    const dim3 query_blocks(unsigned((c.t + cuda::simt::kBQ - 1) / cuda::simt::kBQ), unsigned(c.h), unsigned(c.b));
+    const dim3 key_blocks(query_blocks.x, unsigned(c.hk), unsigned(c.b));
+    const dim3 threads(cuda::simt::kBlockThreads);
+    const double *qs = q.data<double>(), *ks = k.data<double>(), *vs = v.data<double>(), *dos = dout.data<double>();
+    Tensor o_dev = New({c.b, c.t, c.h, c.dv}), lse_dev = New({c.b, c.h, c.t});
+    OnCpuShared(query_blocks, threads, cuda::simt::ForwardBytes<double>(d), [&](unsigned char* smem) {
+      cuda::simt::Forward<double>(smem, qs, ks, vs, o_dev.data<double>(), lse_dev.data<double>(), d, scale);
+    });
+    EXPECT_LT(Error(o_dev, o), 1e-12) << what;
+    EXPECT_LT(Error(lse_dev, lse), 1e-12) << what;
+    Tensor dsum = New({c.b, c.h, c.t});
+    for (const bool lse_known : {true, false}) {
+      Tensor dq_dev = New({c.b, c.t, c.h, c.dqk}), lse_in = lse_known ? lse : Random({c.b, c.h, c.t}, 5);
+      OnCpuShared(query_blocks, threads, cuda::simt::BackwardQueriesBytes<double>(d), [&](unsigned char* smem) {
+        cuda::simt::BackwardQueries<double>(smem, dos, qs, ks, vs, lse_in.data<double>(), lse_known,
+                                            dsum.data<double>(), dq_dev.data<double>(), d, scale);
+      });
+      EXPECT_LT(Error(dq_dev, dq), 1e-12) << what << (lse_known ? "" : ", log-sum-exp recomputed");
+      if (!lse_known) {
+        EXPECT_LT(Error(lse_in, lse), 1e-12) << what;
+      }
+    }
+    Tensor dk_dev = New({c.b, c.t, c.hk, c.dqk}), dv_dev = New({c.b, c.t, c.hk, c.dv});
+    OnCpuShared(key_blocks, threads, cuda::simt::BackwardKeysBytes<double>(d), [&](unsigned char* smem) {
+      cuda::simt::BackwardKeys<double>(smem, dos, qs, ks, vs, lse.data<double>(), dsum.data<double>(),
+                                       dk_dev.data<double>(), dv_dev.data<double>(), d, scale);
+    });
+    EXPECT_LT(Error(dk_dev, dk), 1e-12) << what;
+    EXPECT_LT(Error(dv_dev, dv), 1e-12) << what;
+  }
 }
 
 }  // namespace

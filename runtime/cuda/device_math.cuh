@@ -21,16 +21,29 @@ namespace lrkv::cuda {
 
 using bf16 = __nv_bfloat16;
 
-template <typename T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-template <typename T> using Acc = typename AccOf<T>::type;
+template <typename T>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+template <typename T>
+using Acc = typename AccOf<T>::type;
 
 __device__ __forceinline__ float ToAcc(float x) { return x; }
 __device__ __forceinline__ double ToAcc(double x) { return x; }
 __device__ __forceinline__ float ToAcc(bf16 x) { return __bfloat162float(x); }
 
-template <typename T> __device__ __forceinline__ T FromAcc(Acc<T> x) { return static_cast<T>(x); }
-template <> __device__ __forceinline__ bf16 FromAcc<bf16>(float x) { return __float2bfloat16_rn(x); }
+template <typename T>
+__device__ __forceinline__ T FromAcc(Acc<T> x) {
+  return static_cast<T>(x);
+}
+template <>
+__device__ __forceinline__ bf16 FromAcc<bf16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 // exp/log/tanh/sqrt in the accumulation type.
 __device__ __forceinline__ float Exp(float x) { return expf(x); }
@@ -42,17 +55,20 @@ __device__ __forceinline__ double Tanh(double x) { return tanh(x); }
 __device__ __forceinline__ float Sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double Sqrt(double x) { return sqrt(x); }
 
-template <typename A> __device__ __forceinline__ A WarpSum(A v) {
+template <typename A>
+__device__ __forceinline__ A WarpSum(A v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
-template <typename A> __device__ __forceinline__ A WarpMax(A v) {
+template <typename A>
+__device__ __forceinline__ A WarpMax(A v) {
   for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-template <typename A> __device__ A BlockSum(A v) {
+template <typename A>
+__device__ A BlockSum(A v) {
   __shared__ A partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = WarpSum(v);
@@ -62,7 +78,8 @@ template <typename A> __device__ A BlockSum(A v) {
   v = lane < warps ? partial[lane] : A(0);
   return WarpSum(v);
 }
-template <typename A> __device__ A BlockMax(A v) {
+template <typename A>
+__device__ A BlockMax(A v) {
   __shared__ A partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = WarpMax(v);
@@ -102,7 +119,8 @@ __global__ void FinishColumnSums(const A* __restrict__ partial, int64_t chunks, 
 // Rows per chunk: kRowChunk, or more so that the chunks fit in a grid's y dimension.
 inline int64_t RowsPerChunk(int64_t n) { return std::max<int64_t>(kRowChunk, (n + 65534) / 65535); }
 // Threads for a one-block-per-row kernel over c columns: a multiple of 32, at most kThreads.
-inline int RowThreads(int64_t c) { return static_cast<int>(std::min<int64_t>(kThreads, std::max<int64_t>(32, (c + 31) / 32 * 32))); }
-
+inline int RowThreads(int64_t c) {
+  return static_cast<int>(std::min<int64_t>(kThreads, std::max<int64_t>(32, (c + 31) / 32 * 32)));
+}
 
 }  // namespace lrkv::cuda

@@ -1,24 +1,13 @@
 // The CUDA backend's kernels (runtime/ops/cuda/*.cuh) run on the CPU under
 // tests/testing/cuda_on_cpu.h, each against the CPU backend's op on the same inputs: in float64 to
-// 1e-12, and in bf16 (fp32 arithmetic, bf16 storage) to the cross-backend test's 1e-2. On a GPU the
-// cross-backend op test (backend_ops_test) checks these kernels through the CUDA backend; this test
-// runs their own code in every build, GPU or not: indexing, grid-stride loops over several blocks,
-// block and warp reductions and their synchronisation. Each launch uses the grid and block sizes
-// its .cu launcher computes, through the same helpers (RowThreads, GridFor, RowsPerChunk), or a
-// smaller grid where a grid-stride loop should run more than once.
+// 1e-12, and the bf16 cast bit for bit. On a GPU the cross-backend op test (backend_ops_test)
+// checks these kernels through the CUDA backend; this test runs their own code in every build, GPU
+// or not: indexing, grid-stride loops over several blocks, block and warp reductions and their
+// synchronisation. Each launch uses the grid and block sizes its .cu launcher computes, through the
+// same helpers (RowThreads, GridFor, RowsPerChunk, the attention's shared-memory sizes), or a smaller
+// grid where a grid-stride loop should run more than once. cuda_on_cpu.h comes first: the kernels'
+// headers then use it instead of CUDA's.
 #include "tests/testing/cuda_on_cpu.h"
-// (The kernels' headers after the emulation, which they then use instead of CUDA's headers.)
-#include "runtime/ops/cuda/activation.cuh"
-#include "runtime/ops/cuda/add.cuh"
-#include "runtime/ops/cuda/cast.cuh"
-#include "runtime/ops/cuda/cross_entropy.cuh"
-#include "runtime/ops/cuda/embedding.cuh"
-#include "runtime/ops/cuda/head_slice.cuh"
-#include "runtime/ops/cuda/layernorm.cuh"
-#include "runtime/ops/cuda/optimizer_ops.cuh"
-#include "runtime/ops/cuda/rmsnorm.cuh"
-#include "runtime/ops/cuda/rope.cuh"
-#include "runtime/ops/cuda/simt_attention.cuh"
 
 #include <cmath>
 #include <string>
@@ -31,6 +20,17 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cast.h"
 #include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/cuda/activation.cuh"
+#include "runtime/ops/cuda/add.cuh"
+#include "runtime/ops/cuda/cast.cuh"
+#include "runtime/ops/cuda/cross_entropy.cuh"
+#include "runtime/ops/cuda/embedding.cuh"
+#include "runtime/ops/cuda/head_slice.cuh"
+#include "runtime/ops/cuda/layernorm.cuh"
+#include "runtime/ops/cuda/optimizer_ops.cuh"
+#include "runtime/ops/cuda/rmsnorm.cuh"
+#include "runtime/ops/cuda/rope.cuh"
+#include "runtime/ops/cuda/simt_attention.cuh"
 #include "runtime/ops/embedding.h"
 #include "runtime/ops/head_slice.h"
 #include "runtime/ops/layernorm.h"
@@ -73,22 +73,20 @@ TEST(CudaKernelsOnCpu, RmsNorm) {
   Tensor y_dev = New({n, c}), rstd_dev = New({n}), dx_dev = New({n, c}), dw_dev = Random({c}, 4);
   const double *xs = x.data<double>(), *ws = w.data<double>(), *dys = dy.data<double>();
   OnCpu(dim3(n), dim3(cuda::RowThreads(c)),
-      [&] { cuda::rmsnorm::ForwardKernel<double>(xs, ws, eps, y_dev.data<double>(), rstd_dev.data<double>(), c); });
+        [&] { cuda::rmsnorm::ForwardKernel<double>(xs, ws, eps, y_dev.data<double>(), rstd_dev.data<double>(), c); });
   EXPECT_LT(Error(y_dev, y), 1e-12);
   EXPECT_LT(Error(rstd_dev, rstd), 1e-12);
-  OnCpu(dim3(n), dim3(cuda::RowThreads(c)), [&] {
-    cuda::rmsnorm::BackwardDxKernel<double>(dys, xs, ws, rstd.data<double>(), dx_dev.data<double>(), c);
-  });
+  OnCpu(dim3(n), dim3(cuda::RowThreads(c)),
+        [&] { cuda::rmsnorm::BackwardDxKernel<double>(dys, xs, ws, rstd.data<double>(), dx_dev.data<double>(), c); });
   EXPECT_LT(Error(dx_dev, dx), 1e-12);
   // dw in two stages, with chunks of 2 rows (the launcher's RowsPerChunk is 128 and more) so that
   // the second stage sums several, and a grid of 1 block over the 300 columns for its stride loop
   const int64_t per = 2, chunks = (n + per - 1) / per;
   Tensor partial = New({chunks, c});
-  OnCpu(dim3(unsigned((c + cuda::kThreads - 1) / cuda::kThreads), unsigned(chunks)), dim3(cuda::kThreads), [&] {
-    cuda::rmsnorm::DwPartials<double>(dys, xs, rstd.data<double>(), n, c, per, partial.data<double>());
-  });
+  OnCpu(dim3(unsigned((c + cuda::kThreads - 1) / cuda::kThreads), unsigned(chunks)), dim3(cuda::kThreads),
+        [&] { cuda::rmsnorm::DwPartials<double>(dys, xs, rstd.data<double>(), n, c, per, partial.data<double>()); });
   OnCpu(dim3(1), dim3(cuda::kThreads),
-      [&] { cuda::FinishColumnSums<double, double>(partial.data<double>(), chunks, c, dw_dev.data<double>()); });
+        [&] { cuda::FinishColumnSums<double, double>(partial.data<double>(), chunks, c, dw_dev.data<double>()); });
   EXPECT_LT(Error(dw_dev, dw), 1e-12);
 }
 
@@ -104,8 +102,8 @@ TEST(CudaKernelsOnCpu, LayerNorm) {
   Tensor dw_dev = Random({c}, 5), db_dev = Random({c}, 6);
   const double *xs = x.data<double>(), *ws = w.data<double>(), *dys = dy.data<double>();
   OnCpu(dim3(n), dim3(cuda::RowThreads(c)), [&] {
-    cuda::layernorm::ForwardKernel<double>(xs, ws, b.data<double>(), eps, y_dev.data<double>(),
-                                           mean_dev.data<double>(), rstd_dev.data<double>(), c);
+    cuda::layernorm::ForwardKernel<double>(xs, ws, b.data<double>(), eps, y_dev.data<double>(), mean_dev.data<double>(),
+                                           rstd_dev.data<double>(), c);
   });
   EXPECT_LT(Error(y_dev, y), 1e-12);
   EXPECT_LT(Error(mean_dev, mean), 1e-12);
@@ -121,12 +119,10 @@ TEST(CudaKernelsOnCpu, LayerNorm) {
     cuda::layernorm::ParamPartials<double>(dys, xs, mean.data<double>(), rstd.data<double>(), n, c, per,
                                            pw.data<double>(), pb.data<double>());
   });
-  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads), [&] {
-    cuda::FinishColumnSums<double, double>(pw.data<double>(), chunks, c, dw_dev.data<double>());
-  });
-  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads), [&] {
-    cuda::FinishColumnSums<double, double>(pb.data<double>(), chunks, c, db_dev.data<double>());
-  });
+  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads),
+        [&] { cuda::FinishColumnSums<double, double>(pw.data<double>(), chunks, c, dw_dev.data<double>()); });
+  OnCpu(dim3(cuda::GridFor(c)), dim3(cuda::kThreads),
+        [&] { cuda::FinishColumnSums<double, double>(pb.data<double>(), chunks, c, db_dev.data<double>()); });
   EXPECT_LT(Error(dw_dev, dw), 1e-12);
   EXPECT_LT(Error(db_dev, db), 1e-12);
 }
@@ -155,8 +151,8 @@ TEST(CudaKernelsOnCpu, CrossEntropy) {
   });
   EXPECT_LT(Error(sums_dev, sums), 1e-12);
   OnCpu(dim3(2), dim3(cuda::kThreads), [&] {  // 2 blocks over 280 logits: the stride loop runs twice
-    cuda::cross_entropy::BackwardKernel<double>(zs, ts, col_begin, lse.data<double>(), 0.25, dz_dev.data<double>(),
-                                                n, v);
+    cuda::cross_entropy::BackwardKernel<double>(zs, ts, col_begin, lse.data<double>(), 0.25, dz_dev.data<double>(), n,
+                                                v);
   });
   EXPECT_LT(Error(dz_dev, dz), 1e-12);
 }
@@ -294,7 +290,8 @@ TEST(CudaKernelsOnCpu, OptimizerOps) {
 
   Tensor scaled = Random({n}, 1), scaled_dev = Random({n}, 1);
   ASSERT_TRUE(Scale(scaled, 0.3).ok());
-  OnCpu(dim3(2), dim3(cuda::kThreads), [&] { cuda::optimizer::ScaleKernel<double>(scaled_dev.data<double>(), n, 0.3); });
+  OnCpu(dim3(2), dim3(cuda::kThreads),
+        [&] { cuda::optimizer::ScaleKernel<double>(scaled_dev.data<double>(), n, 0.3); });
   EXPECT_LT(Error(scaled_dev, scaled), 1e-12);
 
   const AdamWStep s{1e-2, 0.9, 0.95, 1e-8, 0.1, 3};

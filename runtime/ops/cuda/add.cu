@@ -1,7 +1,7 @@
 // Residual add on CUDA; out may alias a or b (each element is read before it is written).
 #include "runtime/cuda/kernel_utils.cuh"
-#include "runtime/ops/cuda/add.cuh"
 #include "runtime/ops/add.h"
+#include "runtime/ops/cuda/add.cuh"
 #include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
@@ -18,6 +18,8 @@ absl::Status Kernel(const Tensor& a, const Tensor& b, Tensor& out) {
 
 }  // namespace
 
-absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out) { LRKV_CUDA_FLOAT_DISPATCH(out.dtype(), Kernel, a, b, out); }
+absl::Status Add(const Tensor& a, const Tensor& b, Tensor& out) {
+  LRKV_CUDA_FLOAT_DISPATCH(out.dtype(), Kernel, a, b, out);
+}
 
 }  // namespace lrkv::cuda

@@ -36,12 +36,12 @@ namespace lrkv::cuda {
 namespace {
 
 using Dims = flash::Dims;
-using simt::kBQ;
 using simt::kBlockThreads;
+using simt::kBQ;
 
 Dims GetDims(const Tensor& q, const Tensor& v, const KvGroups& g, double scale) {
-  return Dims{q.dim(0), q.dim(1), q.dim(2), v.dim(2), q.dim(3), v.dim(3), g.group, g.q_head_offset,
-              static_cast<float>(scale)};
+  return Dims{
+      q.dim(0), q.dim(1), q.dim(2), v.dim(2), q.dim(3), v.dim(3), g.group, g.q_head_offset, static_cast<float>(scale)};
 }
 
 // The SIMT kernels (simt_attention.cuh) behind __global__ entry points, each handing over its
@@ -165,8 +165,7 @@ absl::Status FlashBackward(const Tensor& dout, const Tensor& q, const Tensor& k,
     const size_t bytes = flash::QueryGradTiles(nullptr, d).arena.bytes();
     LRKV_TRY(PrepareSharedMemory(FlashBackwardQueriesKernel, bytes, "backward (queries, tensor cores)", d));
     FlashBackwardQueriesKernel<<<Grid(d, d.h, flash::kBlockRows), flash::kThreads, bytes, CurrentStream()>>>(
-        dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dq.data<bf16>(),
-        d);
+        dout.data<bf16>(), q.data<bf16>(), k.data<bf16>(), v.data<bf16>(), lse.data<float>(), dsum, dq.data<bf16>(), d);
     LRKV_CUDA_TRY_LAUNCH();
   }
   const size_t bytes = flash::KeyGradTiles(nullptr, d).arena.bytes();
@@ -190,7 +189,7 @@ absl::Status Forward(const Tensor& q, const Tensor& k, const Tensor& v, double s
   LRKV_TRY(PrepareSharedMemory(ForwardKernel<T>, bytes, "forward", d));
   A* lse = lse_out.data<A>();
   ForwardKernel<T><<<Grid(d, d.h, kBQ), kBlockThreads, bytes, CurrentStream()>>>(q.data<T>(), k.data<T>(), v.data<T>(),
-                                                                            o.data<T>(), lse, d, A(scale));
+                                                                                 o.data<T>(), lse, d, A(scale));
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }

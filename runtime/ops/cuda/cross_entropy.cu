@@ -3,8 +3,8 @@
 // host or a device tensor. logits, dlogits (N, V): T; max, lse (N): Acc<T>, so a bf16 row's
 // statistics keep fp32; sums (N, 2): double.
 #include "runtime/cuda/kernel_utils.cuh"
-#include "runtime/ops/cuda/cross_entropy.cuh"
 #include "runtime/ops/cross_entropy.h"
+#include "runtime/ops/cuda/cross_entropy.cuh"
 #include "runtime/ops/cuda/kernels.h"
 
 namespace lrkv::cuda {
@@ -15,7 +15,7 @@ absl::Status RowMax(const Tensor& logits, Tensor& max) {
   const int64_t n = logits.dim(0), v = logits.dim(1);
   if (n == 0) return absl::OkStatus();
   cross_entropy::RowMaxKernel<<<static_cast<unsigned>(n), RowThreads(v), 0, CurrentStream()>>>(logits.data<T>(),
-                                                                                 max.data<Acc<T>>(), v);
+                                                                                               max.data<Acc<T>>(), v);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -39,8 +39,8 @@ absl::Status Backward(const Tensor& logits, const Tensor& targets, int64_t col_b
   const int64_t n = logits.dim(0), v = logits.dim(1);
   if (n * v == 0) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor tgt, OnDevice(targets));
-  cross_entropy::BackwardKernel<<<GridFor(n * v), kThreads, 0, CurrentStream()>>>(logits.data<T>(), tgt.data<int32_t>(), col_begin,
-                                                                   lse.data<Acc<T>>(), scale, dlogits.data<T>(), n, v);
+  cross_entropy::BackwardKernel<<<GridFor(n * v), kThreads, 0, CurrentStream()>>>(
+      logits.data<T>(), tgt.data<int32_t>(), col_begin, lse.data<Acc<T>>(), scale, dlogits.data<T>(), n, v);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -50,8 +50,8 @@ absl::Status Backward(const Tensor& logits, const Tensor& targets, int64_t col_b
 absl::Status LogitRowMax(const Tensor& logits, Tensor& max) {
   LRKV_CUDA_FLOAT_DISPATCH(logits.dtype(), RowMax, logits, max);
 }
-absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin,
-                                     const Tensor& max, Tensor& sums) {
+absl::Status CrossEntropyPartialSums(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& max,
+                                     Tensor& sums) {
   LRKV_CUDA_FLOAT_DISPATCH(logits.dtype(), PartialSums, logits, targets, col_begin, max, sums);
 }
 absl::Status CrossEntropyBackward(const Tensor& logits, const Tensor& targets, int64_t col_begin, const Tensor& lse,

@@ -39,8 +39,7 @@ __global__ void PartialSumsKernel(const T* __restrict__ z, const int32_t* __rest
 
 template <typename T>
 __global__ void BackwardKernel(const T* __restrict__ z, const int32_t* __restrict__ tgt, int64_t col_begin,
-                               const Acc<T>* __restrict__ lse, double scale, T* __restrict__ dz, int64_t n,
-                               int64_t v) {
+                               const Acc<T>* __restrict__ lse, double scale, T* __restrict__ dz, int64_t n, int64_t v) {
   using A = Acc<T>;
   const A s = static_cast<A>(scale);
   LRKV_GRID_STRIDE(idx, n * v) {

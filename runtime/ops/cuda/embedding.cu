@@ -26,8 +26,8 @@ absl::Status Forward(const Tensor& tokens, const Tensor& table, Tensor& out, int
   const int64_t n = tokens.numel(), rows = table.dim(0), d = table.dim(1);
   if (n * d == 0) return absl::OkStatus();
   LRKV_TRY_ASSIGN(Tensor tok, OnDevice(tokens));
-  embedding::ForwardKernel<<<GridFor(n * d), kThreads, 0, CurrentStream()>>>(tok.data<int32_t>(), table.data<T>(), out.data<T>(), n,
-                                                                  rows, d, row_begin);
+  embedding::ForwardKernel<<<GridFor(n * d), kThreads, 0, CurrentStream()>>>(tok.data<int32_t>(), table.data<T>(),
+                                                                             out.data<T>(), n, rows, d, row_begin);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -48,11 +48,11 @@ absl::Status Backward(const Tensor& tokens, const Tensor& dout, Tensor& dtable, 
   LRKV_TRY_ASSIGN(const Tensor touched, Upload(seg.rows));
   const int32_t *o = order.data<int32_t>(), *b = begin.data<int32_t>(), *r = touched.data<int32_t>();
   if (dtable.dtype() == DTypeOf<Acc<T>>::value) {
-    embedding::BackwardKernel<<<GridFor(segments * d), kThreads, 0, CurrentStream()>>>(o, b, r, dout.data<T>(),
-                                                                            dtable.data<Acc<T>>(), segments, d);
+    embedding::BackwardKernel<<<GridFor(segments * d), kThreads, 0, CurrentStream()>>>(
+        o, b, r, dout.data<T>(), dtable.data<Acc<T>>(), segments, d);
   } else {
     embedding::BackwardKernel<<<GridFor(segments * d), kThreads, 0, CurrentStream()>>>(o, b, r, dout.data<T>(),
-                                                                            dtable.data<T>(), segments, d);
+                                                                                       dtable.data<T>(), segments, d);
   }
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();

@@ -12,8 +12,8 @@ template <typename T>
 absl::Status Copy(const Tensor& src, int64_t offset, Tensor& dst) {
   const int64_t n = dst.dim(0), h = dst.dim(1), dd = dst.dim(2), hs = src.dim(1), ds = src.dim(2);
   if (n * h * ds == 0) return absl::OkStatus();
-  head_slice::CopyKernel<<<GridFor(n * h * ds), kThreads, 0, CurrentStream()>>>(src.data<T>(), dst.data<T>(), n, h, dd, hs, ds,
-                                                                    offset);
+  head_slice::CopyKernel<<<GridFor(n * h * ds), kThreads, 0, CurrentStream()>>>(src.data<T>(), dst.data<T>(), n, h, dd,
+                                                                                hs, ds, offset);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }
@@ -22,8 +22,8 @@ template <typename T>
 absl::Status Reduce(const Tensor& ddst, int64_t offset, Tensor& dsrc) {
   const int64_t n = ddst.dim(0), h = ddst.dim(1), dd = ddst.dim(2), hs = dsrc.dim(1), ds = dsrc.dim(2);
   if (n * hs * ds == 0) return absl::OkStatus();
-  head_slice::ReduceKernel<<<GridFor(n * hs * ds), kThreads, 0, CurrentStream()>>>(ddst.data<T>(), dsrc.data<T>(), n, h, dd, hs,
-                                                                       ds, offset);
+  head_slice::ReduceKernel<<<GridFor(n * hs * ds), kThreads, 0, CurrentStream()>>>(ddst.data<T>(), dsrc.data<T>(), n, h,
+                                                                                   dd, hs, ds, offset);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }

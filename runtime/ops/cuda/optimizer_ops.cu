@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "runtime/cuda/kernel_utils.cuh"
-#include "runtime/ops/cuda/optimizer_ops.cuh"
 #include "runtime/ops/cuda/kernels.h"
+#include "runtime/ops/cuda/optimizer_ops.cuh"
 #include "runtime/ops/optimizer_ops.h"
 
 namespace lrkv::cuda {
@@ -47,9 +47,9 @@ absl::Status Adam(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   if (n == 0) return absl::OkStatus();
   const A c1 = A(1.0 / (1.0 - std::pow(s.beta1, double(s.step))));
   const A c2 = A(1.0 / (1.0 - std::pow(s.beta2, double(s.step))));
-  optimizer::AdamKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), n,
-                                                           A(s.beta1), A(s.beta2), A(s.lr), A(s.weight_decay), A(s.eps),
-                                                           c1, c2);
+  optimizer::AdamKernel<<<GridFor(n), kThreads, 0, CurrentStream()>>>(param.data<T>(), grad.data<T>(), m.data<T>(),
+                                                                      v.data<T>(), n, A(s.beta1), A(s.beta2), A(s.lr),
+                                                                      A(s.weight_decay), A(s.eps), c1, c2);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();
 }

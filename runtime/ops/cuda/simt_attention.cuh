@@ -39,8 +39,17 @@ size_t BackwardQueriesBytes(const Dims& d) {
 }
 template <typename A>
 size_t BackwardKeysBytes(const Dims& d) {
-  return sizeof(A) * (2 * kBQ * d.dqk + 2 * kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) + 2 * kBK +
-                      2 * kWarps * kBK);
+  return sizeof(A) *
+         (2 * kBQ * d.dqk + 2 * kBQ * d.dv + kBK * Padded(d.dqk) + kBK * Padded(d.dv) + 2 * kBK + 2 * kWarps * kBK);
+}
+
+// A query-side block's rows [q0, q_last] of head hi (reading KV head g) of sequence bi.
+struct QueryBlock {
+  int64_t q0, hi, bi, g, q_last;
+};
+__device__ inline QueryBlock ThisQueryBlock(const Dims& d) {
+  const int64_t q0 = int64_t(blockIdx.x) * kBQ, hi = blockIdx.y;
+  return {q0, hi, int64_t(blockIdx.z), (hi + d.offset) / d.group, min(d.t, q0 + kBQ) - 1};
 }
 
 // Loads rows [row0, row0 + rows) of a (B, T, heads, D) tensor's head `head` into tile[rows][stride]
@@ -65,8 +74,8 @@ __device__ __forceinline__ A Dot(const A* a, const A* b, int64_t n) {
 // Forward. Shared: Qs[kBQ][dqk] (pre-scaled), Ks[kBK][Padded(dqk)], Vs[kBK][dv], Os[kBQ][dv],
 // Ps[kWarps][kBK].
 template <typename T>
-__device__ void Forward(unsigned char* smem_raw, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ o,
-                  Acc<T>* __restrict__ lse, Dims d, Acc<T> scale) {
+__device__ void Forward(unsigned char* smem_raw, const T* __restrict__ q, const T* __restrict__ k,
+                        const T* __restrict__ v, T* __restrict__ o, Acc<T>* __restrict__ lse, Dims d, Acc<T> scale) {
   using A = Acc<T>;
   A* smem = reinterpret_cast<A*>(smem_raw);
   const int64_t ks = Padded(d.dqk);
@@ -76,14 +85,13 @@ __device__ void Forward(unsigned char* smem_raw, const T* __restrict__ q, const 
   A* Os = Vs + kBK * d.dv;
   A* Ps = Os + kBQ * d.dv;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t q0 = int64_t(blockIdx.x) * kBQ, hi = blockIdx.y, bi = blockIdx.z;
-  const int64_t g = (hi + d.offset) / d.group;
-  const int64_t q_last = min(d.t, q0 + kBQ) - 1;
+  const QueryBlock blk = ThisQueryBlock(d);
+  const int64_t q0 = blk.q0, hi = blk.hi, bi = blk.bi, g = blk.g, q_last = blk.q_last;
 
   LoadTile(Qs, d.dqk, q, d, bi, d.h, hi, d.dqk, q0, kBQ, scale);
   for (int64_t idx = threadIdx.x; idx < kBQ * d.dv; idx += blockDim.x) Os[idx] = A(0);
   A m[kRowsPerWarp], l[kRowsPerWarp];
-LRKV_UNROLL
+  LRKV_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) m[rr] = -INFINITY, l[rr] = 0;
 
   for (int64_t k0 = 0; k0 <= q_last; k0 += kBK) {
@@ -91,7 +99,7 @@ LRKV_UNROLL
     LoadTile(Ks, ks, k, d, bi, d.hk, g, d.dqk, k0, kBK, A(1));
     LoadTile(Vs, d.dv, v, d, bi, d.hk, g, d.dv, k0, kBK, A(1));
     __syncthreads();
-LRKV_UNROLL
+    LRKV_UNROLL
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp + rr * kWarps;
       const int64_t i = q0 + r, j = k0 + lane;
@@ -113,7 +121,7 @@ LRKV_UNROLL
       __syncwarp();
     }
   }
-LRKV_UNROLL
+  LRKV_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int r = warp + rr * kWarps;
     const int64_t i = q0 + r;
@@ -129,9 +137,9 @@ LRKV_UNROLL
 // Backward, query side: [lse when not stored], D_i, dq_i. Shared: Qs[kBQ][dqk] (pre-scaled),
 // dOs[kBQ][dv], Ks[kBK][Padded(dqk)], Vs[kBK][Padded(dv)], dQs[kBQ][dqk], Ps[kWarps][kBK].
 template <typename T>
-__device__ void BackwardQueries(unsigned char* smem_raw, const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k,
-                        const T* __restrict__ v, Acc<T>* __restrict__ lse, bool lse_known, Acc<T>* __restrict__ dsum,
-                        T* __restrict__ dq, Dims d, Acc<T> scale) {
+__device__ void BackwardQueries(unsigned char* smem_raw, const T* __restrict__ dout, const T* __restrict__ q,
+                                const T* __restrict__ k, const T* __restrict__ v, Acc<T>* __restrict__ lse,
+                                bool lse_known, Acc<T>* __restrict__ dsum, T* __restrict__ dq, Dims d, Acc<T> scale) {
   using A = Acc<T>;
   A* smem = reinterpret_cast<A*>(smem_raw);
   const int64_t ks = Padded(d.dqk), vs = Padded(d.dv);
@@ -142,15 +150,14 @@ __device__ void BackwardQueries(unsigned char* smem_raw, const T* __restrict__ d
   A* dQs = Vs + kBK * vs;
   A* Ps = dQs + kBQ * d.dqk;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t q0 = int64_t(blockIdx.x) * kBQ, hi = blockIdx.y, bi = blockIdx.z;
-  const int64_t g = (hi + d.offset) / d.group;
-  const int64_t q_last = min(d.t, q0 + kBQ) - 1;
+  const QueryBlock blk = ThisQueryBlock(d);
+  const int64_t q0 = blk.q0, hi = blk.hi, bi = blk.bi, g = blk.g, q_last = blk.q_last;
 
   LoadTile(Qs, d.dqk, q, d, bi, d.h, hi, d.dqk, q0, kBQ, scale);
   LoadTile(dOs, d.dv, dout, d, bi, d.h, hi, d.dv, q0, kBQ, A(1));
   for (int64_t idx = threadIdx.x; idx < kBQ * d.dqk; idx += blockDim.x) dQs[idx] = A(0);
   A row_lse[kRowsPerWarp], row_d[kRowsPerWarp];
-LRKV_UNROLL
+  LRKV_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int64_t i = q0 + warp + rr * kWarps;
     row_lse[rr] = lse_known && i < d.t ? lse[(bi * d.h + hi) * d.t + i] : A(0);
@@ -160,14 +167,14 @@ LRKV_UNROLL
   // pass 0: the log-sum-exp, when the forward could not store it; pass 1: D; pass 2: dq.
   for (int pass = lse_known ? 1 : 0; pass < 3; ++pass) {
     A m[kRowsPerWarp], l[kRowsPerWarp];
-LRKV_UNROLL
+    LRKV_UNROLL
     for (int rr = 0; rr < kRowsPerWarp; ++rr) m[rr] = -INFINITY, l[rr] = 0;
     for (int64_t k0 = 0; k0 <= q_last; k0 += kBK) {
       __syncthreads();
       LoadTile(Ks, ks, k, d, bi, d.hk, g, d.dqk, k0, kBK, A(1));
       if (pass > 0) LoadTile(Vs, vs, v, d, bi, d.hk, g, d.dv, k0, kBK, A(1));
       __syncthreads();
-LRKV_UNROLL
+      LRKV_UNROLL
       for (int rr = 0; rr < kRowsPerWarp; ++rr) {
         const int r = warp + rr * kWarps;
         const int64_t i = q0 + r, j = k0 + lane;
@@ -197,11 +204,11 @@ LRKV_UNROLL
       }
     }
     if (pass == 0) {
-LRKV_UNROLL
+      LRKV_UNROLL
       for (int rr = 0; rr < kRowsPerWarp; ++rr) row_lse[rr] = m[rr] + Log(l[rr]);
     }
   }
-LRKV_UNROLL
+  LRKV_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int r = warp + rr * kWarps;
     const int64_t i = q0 + r;
@@ -220,9 +227,10 @@ LRKV_UNROLL
 // heads of the group. Shared: Ks[kBQ][dqk], Vs[kBQ][dv], dKs[kBQ][dqk], dVs[kBQ][dv],
 // Qs[kBK][Padded(dqk)], dOs[kBK][Padded(dv)], Ls[kBK], Ds[kBK], Ps[kWarps][kBK], Ss[kWarps][kBK].
 template <typename T>
-__device__ void BackwardKeys(unsigned char* smem_raw, const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k,
-                      const T* __restrict__ v, const Acc<T>* __restrict__ lse, const Acc<T>* __restrict__ dsum,
-                      T* __restrict__ dk, T* __restrict__ dv, Dims d, Acc<T> scale) {
+__device__ void BackwardKeys(unsigned char* smem_raw, const T* __restrict__ dout, const T* __restrict__ q,
+                             const T* __restrict__ k, const T* __restrict__ v, const Acc<T>* __restrict__ lse,
+                             const Acc<T>* __restrict__ dsum, T* __restrict__ dk, T* __restrict__ dv, Dims d,
+                             Acc<T> scale) {
   using A = Acc<T>;
   A* smem = reinterpret_cast<A*>(smem_raw);
   const int64_t qs = Padded(d.dqk), os = Padded(d.dv);
@@ -256,7 +264,7 @@ __device__ void BackwardKeys(unsigned char* smem_raw, const T* __restrict__ dout
         Ds[threadIdx.x] = i < d.t ? dsum[(bi * d.h + hi) * d.t + i] : A(0);
       }
       __syncthreads();
-LRKV_UNROLL
+      LRKV_UNROLL
       for (int rr = 0; rr < kRowsPerWarp; ++rr) {
         const int r = warp + rr * kWarps;
         const int64_t j = j0 + r, i = i0 + lane;

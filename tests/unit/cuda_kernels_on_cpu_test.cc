@@ -25,6 +25,7 @@
 #include "runtime/ops/cuda/cast.cuh"
 #include "runtime/ops/cuda/cross_entropy.cuh"
 #include "runtime/ops/cuda/embedding.cuh"
+#include "runtime/ops/cuda/gemm.cuh"
 #include "runtime/ops/cuda/head_slice.cuh"
 #include "runtime/ops/cuda/layernorm.cuh"
 #include "runtime/ops/cuda/optimizer_ops.cuh"
@@ -360,6 +361,25 @@ TEST(CudaKernelsOnCpu, SimtAttention) {
     });
     EXPECT_LT(Error(dk_dev, dk), 1e-12) << what;
     EXPECT_LT(Error(dv_dev, dv), 1e-12) << what;
+  }
+}
+
+// gemm.cu's one kernel, for k = 0 (an LRKV rank of zero), where cuBLASLt is not called: C = beta C
+// over a batch of 2 matrices of 3 x 4 in rows of 5, the fifth column untouched; beta 0 writes
+// zeros over NaNs.
+TEST(CudaKernelsOnCpu, GemmWithNoInnerDimension) {
+  const int64_t batch = 2, m = 3, n = 4, ldc = 5, stride_c = m * ldc;
+  for (const double beta : {0.5, 0.0}) {
+    Tensor c = Random({batch * stride_c}, 1);
+    if (beta == 0) testing::Set(c, 7, NAN);
+    const Tensor before = c.To(Device::kCpu, DType::kF64).value();
+    OnCpu(dim3(1), dim3(cuda::kThreads),
+          [&] { cuda::gemm::ScaleOnly<double>(c.data<double>(), m, n, ldc, stride_c, batch, beta); });
+    for (int64_t i = 0; i < batch * stride_c; ++i) {
+      const bool in_c = i % ldc < n;
+      const double want = !in_c ? At(before, i) : beta == 0 ? 0.0 : beta * At(before, i);
+      EXPECT_EQ(At(c, i), want) << "element " << i << ", beta " << beta;
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "runtime/cuda/kernel_utils.cuh"
+#include "runtime/ops/cuda/gemm.cuh"
 #include "runtime/ops/cuda/kernels.h"
 #include "runtime/ops/gemm.h"
 
@@ -131,19 +132,9 @@ absl::Status MakePlan(Lt& lt, const GemmArgs& g, cudaDataType_t c_type, uint32_t
   return absl::OkStatus();
 }
 
-// k == 0 (an LRKV rank of zero): C = beta * C, in C's own element type (T or Acc<T>).
-template <typename C>
-__global__ void ScaleOnly(C* c, int64_t m, int64_t n, int64_t ldc, int64_t stride_c, int64_t batch, double beta) {
-  LRKV_GRID_STRIDE(idx, batch * m * n) {
-    const int64_t b = idx / (m * n), i = idx / n % m, j = idx % n;
-    C& x = c[b * stride_c + i * ldc + j];
-    x = beta == 0.0 ? FromAcc<C>(Acc<C>(0)) : FromAcc<C>(static_cast<Acc<C>>(beta) * ToAcc(x));
-  }
-}
-
 template <typename C>
 absl::Status ScaleC(Tensor& c, const GemmArgs& g) {
-  ScaleOnly<<<GridFor(g.batch * g.m * g.n), kThreads, 0, CurrentStream()>>>(c.data<C>(), g.m, g.n, g.ldc, g.stride_c,
+  gemm::ScaleOnly<<<GridFor(g.batch * g.m * g.n), kThreads, 0, CurrentStream()>>>(c.data<C>(), g.m, g.n, g.ldc, g.stride_c,
                                                                            g.batch, g.beta);
   LRKV_CUDA_TRY_LAUNCH();
   return absl::OkStatus();

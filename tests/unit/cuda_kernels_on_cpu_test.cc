@@ -1,13 +1,15 @@
 // The CUDA backend's kernels (runtime/ops/cuda/*.cuh) run on the CPU under
 // tests/testing/cuda_on_cpu.h, each against the CPU backend's op on the same inputs: in float64 to
-// 1e-12, and the bf16 cast bit for bit. On a GPU the cross-backend op test (backend_ops_test)
+// 1e-12, the bf16 cast bit for bit, and the bf16 instantiations with their own dtype paths to 1e-2. On a GPU the cross-backend op test (backend_ops_test)
 // checks these kernels through the CUDA backend; this test runs their own code in every build, GPU
 // or not: indexing, grid-stride loops over several blocks, block and warp reductions and their
 // synchronisation. Each launch uses the grid and block sizes its .cu launcher computes, through the
 // same helpers (RowThreads, GridFor, RowsPerChunk, the attention's shared-memory sizes), or a smaller
 // grid where a grid-stride loop should run more than once. cuda_on_cpu.h comes first: the kernels'
 // headers then use it instead of CUDA's.
+// clang-format off
 #include "tests/testing/cuda_on_cpu.h"
+// clang-format on
 
 #include <cmath>
 #include <string>
@@ -43,7 +45,6 @@
 namespace lrkv {
 namespace {
 
-using cuda::Acc;
 using testing::At;
 using testing::Random;
 
@@ -62,6 +63,20 @@ void OnCpuShared(dim3 grid, dim3 block, size_t bytes, F f) {
 Tensor New(const Shape& shape, DType dtype = DType::kF64) { return Tensor::Zeros(shape, dtype).value(); }
 
 double Error(const Tensor& got, const Tensor& want) { return testing::RelativeError(got, want); }
+
+// A float64 tensor rounded to bf16: the bf16 copy whose bits a kernel reads (CPU bf16 storage and
+// the emulation's bf16 are the same 16 bits) and the rounded values back in float64, the reference's.
+struct Bf16 {
+  Tensor bits, f64;
+  const cuda::bf16* data() const { return static_cast<const cuda::bf16*>(bits.raw()); }
+  cuda::bf16* data() { return static_cast<cuda::bf16*>(bits.raw()); }
+};
+Bf16 ToBf16(const Tensor& t) {
+  Bf16 b{t.To(Device::kCpu, DType::kBF16).value(), {}};
+  b.f64 = b.bits.To(Device::kCpu, DType::kF64).value();
+  return b;
+}
+Tensor AsF64(const Tensor& bf16) { return bf16.To(Device::kCpu, DType::kF64).value(); }
 
 TEST(CudaKernelsOnCpu, RmsNorm) {
   const int64_t n = 5, c = 300;  // 300 columns: RowThreads gives 256 threads, some with two columns
@@ -380,6 +395,92 @@ TEST(CudaKernelsOnCpu, GemmWithNoInnerDimension) {
       const double want = !in_c ? At(before, i) : beta == 0 ? 0.0 : beta * At(before, i);
       EXPECT_EQ(At(c, i), want) << "element " << i << ", beta " << beta;
     }
+  }
+}
+
+// The bf16 instantiations (bf16 storage, fp32 arithmetic and statistics), against the CPU in float64
+// on the same rounded inputs, to the cross-backend test's 1e-2: RMSNorm with an fp32 weight
+// gradient (the mixed-precision master's), the cross-entropy backward, the embedding backward into an
+// fp32 table gradient, and the SIMT attention (bf16 heads the tensor-core kernels do not take).
+TEST(CudaKernelsOnCpu, Bf16) {
+  const double tolerance = 1e-2;
+  {
+    const int64_t n = 3, c = 70;
+    Bf16 x = ToBf16(Random({n, c}, 1)), w = ToBf16(Random({c}, 2)), dy = ToBf16(Random({n, c}, 3));
+    Tensor y = New({n, c}), rstd = New({n}), dx = New({n, c}), dw = New({c});
+    ASSERT_TRUE(RmsNormForward(x.f64, &w.f64, 1e-5, y, rstd).ok());
+    ASSERT_TRUE(RmsNormBackward(dy.f64, x.f64, &w.f64, rstd, dx, &dw).ok());
+    Tensor y_dev = New({n, c}, DType::kBF16), rstd_dev = New({n}, DType::kF32), dx_dev = New({n, c}, DType::kBF16);
+    Tensor partial = New({1, c}, DType::kF32), dw_dev = New({c}, DType::kF32);
+    const dim3 rows(n), threads(cuda::RowThreads(c));
+    OnCpu(rows, threads, [&] {
+      cuda::rmsnorm::ForwardKernel<cuda::bf16>(x.data(), w.data(), 1e-5, static_cast<cuda::bf16*>(y_dev.raw()),
+                                               rstd_dev.data<float>(), c);
+    });
+    OnCpu(rows, threads, [&] {
+      cuda::rmsnorm::BackwardDxKernel<cuda::bf16>(dy.data(), x.data(), w.data(), rstd_dev.data<float>(),
+                                                  static_cast<cuda::bf16*>(dx_dev.raw()), c);
+    });
+    OnCpu(dim3(1, 1), dim3(cuda::kThreads), [&] {
+      cuda::rmsnorm::DwPartials<cuda::bf16>(dy.data(), x.data(), rstd_dev.data<float>(), n, c, n,
+                                            partial.data<float>());
+    });
+    OnCpu(dim3(1), dim3(cuda::kThreads),
+          [&] { cuda::FinishColumnSums<float, float>(partial.data<float>(), 1, c, dw_dev.data<float>()); });
+    EXPECT_LT(Error(AsF64(y_dev), y), tolerance);
+    EXPECT_LT(Error(AsF64(rstd_dev), rstd), tolerance);
+    EXPECT_LT(Error(AsF64(dx_dev), dx), tolerance);
+    EXPECT_LT(Error(AsF64(dw_dev), dw), tolerance);
+  }
+  {
+    const int64_t n = 3, v = 50;
+    Bf16 z = ToBf16(Random({n, v}, 4));
+    Tensor targets = Tensor::Zeros({n}, DType::kI32).value(), lse = Random({n}, 5), dz = New({n, v});
+    const int32_t ids[n] = {0, 49, 7};
+    std::copy(ids, ids + n, targets.data<int32_t>());
+    ASSERT_TRUE(CrossEntropyBackward(z.f64, targets, 0, lse, 0.5, dz).ok());
+    Tensor lse_f32 = lse.To(Device::kCpu, DType::kF32).value(), dz_dev = New({n, v}, DType::kBF16);
+    OnCpu(dim3(1), dim3(cuda::kThreads), [&] {
+      cuda::cross_entropy::BackwardKernel<cuda::bf16>(z.data(), targets.data<int32_t>(), 0, lse_f32.data<float>(), 0.5,
+                                                      static_cast<cuda::bf16*>(dz_dev.raw()), n, v);
+    });
+    EXPECT_LT(Error(AsF64(dz_dev), dz), tolerance);
+  }
+  {
+    const int64_t n = 4, rows = 3, d = 40;
+    Tensor tokens = Tensor::Zeros({n}, DType::kI32).value();
+    const int32_t ids[n] = {1, 2, 1, 0};
+    std::copy(ids, ids + n, tokens.data<int32_t>());
+    Bf16 dout = ToBf16(Random({n, d}, 6));
+    Tensor dtable = New({rows, d});
+    ASSERT_TRUE(EmbeddingBackward(tokens, dout.f64, dtable).ok());
+    Tensor dtable_dev = New({rows, d}, DType::kF32);
+    const cuda::embedding::Segments seg = cuda::embedding::GroupByRow(tokens.data<int32_t>(), n, rows, 0);
+    const int64_t segments = int64_t(seg.rows.size());
+    OnCpu(dim3(cuda::GridFor(segments * d)), dim3(cuda::kThreads), [&] {
+      cuda::embedding::BackwardKernel<cuda::bf16, float>(seg.order.data(), seg.begin.data(), seg.rows.data(),
+                                                         dout.data(), dtable_dev.data<float>(), segments, d);
+    });
+    EXPECT_LT(Error(AsF64(dtable_dev), dtable), tolerance);
+  }
+  {
+    const int64_t b = 1, t = 20, h = 2, hk = 1, dqk = 12, dv = 8;  // widths not multiples of 16: SIMT
+    const double scale = 0.3;
+    const KvGroups groups{2, 0};
+    Bf16 q = ToBf16(Random({b, t, h, dqk}, 7)), k = ToBf16(Random({b, t, hk, dqk}, 8));
+    Bf16 v = ToBf16(Random({b, t, hk, dv}, 9));
+    Tensor o = New({b, t, h, dv}), lse = New({b, h, t});
+    ASSERT_TRUE(CausalAttentionForward(q.f64, k.f64, v.f64, scale, o, lse, groups).ok());
+    const cuda::flash::Dims dims{b, t, h, hk, dqk, dv, groups.group, groups.q_head_offset, float(scale)};
+    Tensor o_dev = New({b, t, h, dv}, DType::kBF16), lse_dev = New({b, h, t}, DType::kF32);
+    const dim3 blocks(unsigned((t + cuda::simt::kBQ - 1) / cuda::simt::kBQ), unsigned(h), unsigned(b));
+    OnCpuShared(
+        blocks, dim3(cuda::simt::kBlockThreads), cuda::simt::ForwardBytes<float>(dims), [&](unsigned char* smem) {
+          cuda::simt::Forward<cuda::bf16>(smem, q.data(), k.data(), v.data(), static_cast<cuda::bf16*>(o_dev.raw()),
+                                          lse_dev.data<float>(), dims, float(scale));
+        });
+    EXPECT_LT(Error(AsF64(o_dev), o), tolerance);
+    EXPECT_LT(Error(AsF64(lse_dev), lse), tolerance);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,11 @@ inline std::vector<DecodingCase> DecodingCases() {
 
 inline std::string DecodingCaseName(const ::testing::TestParamInfo<DecodingCase>& info) {
   return info.param.name + (info.param.flip_qk_norm ? "_qk_norm_flipped" : "");
+}
+// gtest prints a parameter in the test's listing (and CTest names the test after it): the name,
+// not the struct's bytes, which hold pointers and padding that change from run to run.
+inline void PrintTo(const DecodingCase& c, std::ostream* os) {
+  *os << c.name << (c.flip_qk_norm ? " with QK-norm flipped" : "");
 }
 
 inline absl::StatusOr<RunConfig> LoadDecodingCase(const DecodingCase& d) {

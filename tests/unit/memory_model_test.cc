@@ -4,6 +4,8 @@
 // them, equal model/memory_model.h's prediction (to the allocator's 64-byte rounding), and in BF16
 // the CPU's staging buffer too.
 #include <cmath>
+#include <ostream>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "model/config.h"
@@ -33,6 +35,11 @@ std::vector<Case> Cases() {
   }
   return cases;
 }
+
+std::string CaseName(const Case& c) {
+  return c.name + "_" + Recompute_Name(c.mode) + "_" + Precision_Name(c.precision);
+}
+void PrintTo(const Case& c, std::ostream* os) { *os << CaseName(c); }  // not the struct's bytes
 
 class MemoryModel : public ::testing::TestWithParam<Case> {};
 
@@ -138,10 +145,7 @@ TEST(MemoryModelZero1, Bf16MastersAreTheRanksShard) { CheckZero1Masters(Device::
 TEST(MemoryModelZero1, OnADeviceBf16MastersAreTheRanksShard) { CheckZero1Masters(Device::kEmulated); }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceCases, MemoryModel, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.name + "_" + Recompute_Name(info.param.mode) + "_" +
-                                  Precision_Name(info.param.precision);
-                         });
+                         [](const ::testing::TestParamInfo<Case>& info) { return CaseName(info.param); });
 
 }  // namespace
 }  // namespace lrkv

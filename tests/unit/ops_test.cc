@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 #include <cmath>
+#include <ostream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -255,6 +256,11 @@ struct OneQueryCase {
   int64_t dqk = 6, dv = 4;
   DType dtype = DType::kF64;  // float: within 1e-5 of the full forward, which computes differently
 };
+// Printed as its fields, not its bytes (gtest's listing and CTest's test names show it).
+void PrintTo(const OneQueryCase& c, std::ostream* os) {
+  *os << "Tk " << c.tk << ", H " << c.h << ", Hk " << c.hk << ", group " << c.groups.group << ", offset "
+      << c.groups.q_head_offset << ", Dqk " << c.dqk << ", Dv " << c.dv << ", " << DTypeName(c.dtype);
+}
 class OneQueryDecoding : public ::testing::TestWithParam<OneQueryCase> {};
 
 TEST_P(OneQueryDecoding, EqualsTheFullForwardsLastRow) {
@@ -336,6 +342,10 @@ struct FactoredCase {
   DType dtype;
   double tolerance;
 };
+void PrintTo(const FactoredCase& c, std::ostream* os) {
+  *os << "S " << c.s << ", H " << c.h << ", D " << c.d << ", r " << c.r << ", RoPE " << c.rope_dims
+      << (c.qk_norm ? ", QK-norm, " : ", ") << DTypeName(c.dtype);
+}
 class FactoredDecoding : public ::testing::TestWithParam<FactoredCase> {};
 
 TEST_P(FactoredDecoding, EqualsRebuildNormRotateAttend) {
@@ -409,6 +419,11 @@ struct LatentCase {
   double tolerance;
   int64_t blocks = 1;  // MLRA's latent blocks in one call (MLA: 1)
 };
+std::string LatentCaseName(const LatentCase& p) {
+  return absl::StrCat("s", p.s, "_h", p.h, "_c", p.c, "_dn", p.dn, "_dr", p.dr, p.norm ? "_norm_" : "_",
+                      DTypeName(p.dtype), "_blocks", p.blocks);
+}
+void PrintTo(const LatentCase& c, std::ostream* os) { *os << LatentCaseName(c); }
 class LatentDecoding : public ::testing::TestWithParam<LatentCase> {};
 
 // Each block's keys [alpha c_b,t W_b ; rope_t] and values c_b,t materialised, normed (with the
@@ -505,11 +520,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, LatentDecoding,
                                            LatentCase{500, 5, 9, 4, 4, false, DType::kF64, 1e-13, 2},
                                            LatentCase{1300, 12, 32, 16, 8, true, DType::kF32, 1e-5, 4},
                                            LatentCase{70, 3, 8, 4, 0, true, DType::kF64, 1e-13, 3}),
-                         [](const ::testing::TestParamInfo<LatentCase>& info) {  // a stable name per case
-                           const LatentCase& p = info.param;
-                           return absl::StrCat("s", p.s, "_h", p.h, "_c", p.c, "_dn", p.dn, "_dr", p.dr,
-                                               p.norm ? "_norm_" : "_", DTypeName(p.dtype), "_blocks", p.blocks);
-                         });
+                         [](const ::testing::TestParamInfo<LatentCase>& info) { return LatentCaseName(info.param); });
 
 TEST(OpsForward, AttentionIsCausalAndMatchesDirectSoftmax) {
   const int64_t t = 3, d = 2;

@@ -297,7 +297,14 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            OneQueryCase{2100, 12, 1, {12, 0}, 40, 24},
                                            OneQueryCase{4500, 8, 2, {4, 0}, 32, 40},
                                            OneQueryCase{2100, 12, 1, {12, 0}, 40, 24, DType::kF32},
-                                           OneQueryCase{4500, 20, 1, {20, 0}, 32, 40, DType::kF32}));
+                                           OneQueryCase{4500, 20, 1, {20, 0}, 32, 40, DType::kF32},
+                                           // the row loop (fewer than 4 query heads per KV head) with
+                                           // heads wide enough for its vector loops and their tails:
+                                           // GQA's groups of 3 (one cut by a TP offset), 2, and MHA
+                                           OneQueryCase{2100, 6, 2, {3, 0}, 42, 38},
+                                           OneQueryCase{2100, 5, 2, {3, 1}, 42, 38},
+                                           OneQueryCase{2100, 4, 2, {2, 0}, 42, 38, DType::kF32},
+                                           OneQueryCase{2100, 4, 4, {1, 0}, 42, 38, DType::kF32}));
 
 // The decoding kernels' vector exp (simd_vec.h, used by online_softmax.h) against std::exp over a softmax's inputs
 // (x <= 0): within 2 ulp down to the smallest normal result, that result below it, -inf included

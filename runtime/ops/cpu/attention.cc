@@ -12,6 +12,7 @@
 
 #include "runtime/ops/attention.h"
 #include "runtime/ops/cpu/blas.h"
+#include "runtime/ops/cpu/decode_rows.h"
 #include "runtime/ops/cpu/kernels.h"
 #include "runtime/ops/cpu/one_kv_head_chunk.h"
 #include "runtime/ops/cpu/online_softmax.h"
@@ -47,8 +48,8 @@ T SoftmaxRow(T* p, int64_t seen, int64_t keys) {
 // chunk asked for in pieces between the score rows. These three (no transpose of the scores, the
 // softmax by columns, prefetching in pieces) and the 12-row blocks of the outputs' product took
 // MQA's 32 one-query attentions at 16k (a decoding step at batch 16) from 25.7 to 21.3 ms (best of
-// 15, three alternating runs). GQA's groups of 3 keep the row loop, which reads at the machine's
-// bandwidth there (36 GB/s), against 23 as tile products.
+// 15, three alternating runs). GQA's groups of 3 keep the row loop (decode_rows.h), which reads at
+// the machine's bandwidth there (36 GB/s), against 23 as tile products.
 constexpr int64_t kDecodeChunk = 64;       // positions per chunk of a task's online softmax
 constexpr int64_t kDecodeTileGroup = 4;    // query heads per KV head from which chunks are tile products
 // A chunk's keys and values up to this size are prefetched while the chunk before computes (MQA's
@@ -120,18 +121,23 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
             const int64_t next = std::min(kDecodeChunk, k_end - c0 - keys);
             Prefetch(kc + keys * hk * dqk, next * hk * dqk), Prefetch(vc + keys * hk * dv, next * hk * dv);
           }
-          for (int64_t j = 0; j < keys; ++j) {  // row by row: scores, online softmax, outputs
+          // row by row (decode_rows.h): scores, online softmax, outputs
+          for (int64_t j = 0; j < keys; ++j) {
             const T* krow = kc + j * hk * dqk;  // (Hk, Dqk)
-            for (int64_t i = 0; i < h; ++i) {
-              const T *qi = q + i * dqk, *ki = krow + kv_head[i] * dqk;
-              T dot = 0;
-#pragma omp simd reduction(+ : dot)
-              for (int64_t e = 0; e < dqk; ++e) dot += qi[e] * ki[e];
-              s[i * kDecodeChunk + j] = sc * dot;
+            for (int64_t g = 0; g < hk; ++g) {
+              const auto [first, last] = QueryHeadsOf(g, groups, h);
+              ScoresOfKeyRow(krow + g * dqk, q, first, last, dqk, sc, s + j, kDecodeChunk);
             }
           }
           for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
-          for (int64_t j = 0; j < keys; ++j) {
+          int64_t j = 0;
+          for (; j + kValueRows <= keys; j += kValueRows) {
+            const T* vrows = vc + j * hk * dv;  // (kValueRows, Hk, Dv)
+            for (int64_t i = 0; i < h; ++i) {
+              AddValueRows(s + i * kDecodeChunk + j, vrows + kv_head[i] * dv, hk * dv, dv, o + i * dv);
+            }
+          }
+          for (; j < keys; ++j) {
             const T* vrow = vc + j * hk * dv;  // (Hk, Dv)
             for (int64_t i = 0; i < h; ++i) {
               const T p = s[i * kDecodeChunk + j], *vi = vrow + kv_head[i] * dv;

@@ -129,6 +129,18 @@ absl::StatusOr<std::unique_ptr<AttentionVariant>> MlraAttention::Create(const Mo
   }
   a->every_slot_read_ = read == slots * a->heads_;
   a->scale_width_ = c.qk_norm() ? read : 0;
+  // Decoding's kernel calls: the readers of the same heads together, in block order.
+  for (const Reader& r : a->readers_) {
+    if (r.first == r.end) continue;
+    auto same = std::find_if(a->reader_groups_.begin(), a->reader_groups_.end(), [&](const std::vector<Reader>& g) {
+      return g[0].first == r.first && g[0].end == r.end;
+    });
+    if (same == a->reader_groups_.end()) {
+      a->reader_groups_.push_back({r});
+    } else {
+      same->push_back(r);
+    }
+  }
   return std::unique_ptr<AttentionVariant>(std::move(a));
 }
 
@@ -251,8 +263,8 @@ absl::Status MlraAttention::KeysValues(const std::vector<Tensor>& parts, Tensor&
   return KeysValuesOf(std::vector<Tensor>(parts.begin(), parts.begin() + blocks_.size()), parts.back(), k, v);
 }
 
-// The blocks read by the same heads in one kernel call, which scores their shared RoPE key once
-// (MLRA-4: every block; MLRA-2: two calls of two). Per block: its keys [c_b; the rotated RoPE key],
+// The blocks read by the same heads in one kernel call (reader_groups_), which scores their shared
+// RoPE key once (MLRA-4: every block; MLRA-2: two calls of two). Per block: its keys [c_b; the rotated RoPE key],
 // read in place from the cache (with their cached 1 / rms under QK-norm), its readers' queries
 // mapped into the block, and the outputs mapped back into the readers' branch slot.
 absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Tensor>& past, double scale,
@@ -267,16 +279,8 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
   if (scale_width_ > 0) {
     LRKV_TRY_ASSIGN(scales, past[blocks_.size()].View({len, scale_width_}));
   }
-  std::vector<bool> done(readers_.size(), false);
-  for (size_t i = 0; i < readers_.size(); ++i) {
-    const int64_t first = readers_[i].first, heads = readers_[i].end - first;
-    if (done[i] || heads == 0) continue;
-    std::vector<const Reader*> group;  // the readers of heads [first, end), in block order
-    for (size_t j = i; j < readers_.size(); ++j) {
-      if (readers_[j].first != first || readers_[j].end != readers_[i].end) continue;
-      group.push_back(&readers_[j]);
-      done[j] = true;
-    }
+  for (const std::vector<Reader>& group : reader_groups_) {
+    const int64_t first = group[0].first, heads = group[0].end - first;
     const int64_t nb = static_cast<int64_t>(group.size()), w = nb * db + dr;
     LRKV_TRY_ASSIGN(Tensor q_abs, Tensor::Empty({1, 1, heads, w}, dt, dev));
     LRKV_TRY_ASSIGN(Tensor o_abs, Tensor::Empty({1, 1, heads, nb * db}, dt, dev));
@@ -284,7 +288,7 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     std::vector<Tensor> latents;
     std::vector<int64_t> scale_columns;
     for (int64_t b = 0; b < nb; ++b) {
-      const Reader& r = *group[b];
+      const Reader& r = group[b];
       const int64_t head0 = r.slot * hl + first, up_k = (r.branch * db * hl + first) * dn;
       LRKV_TRY(GemmPerHead(q, head0 * dq, dq, wk_up_->value, up_k, hl * dn, dn, /*trans_b=*/true, q_abs, b * db, w,
                            heads, db, dn, k_scale_));
@@ -294,14 +298,14 @@ absl::Status MlraAttention::DecodeAbsorbed(const Tensor& q, const std::vector<Te
     }
     // The RoPE query, the same in every branch slot (queries are repeated per branch): the first's.
     LRKV_TRY_ASSIGN(Tensor q_rope, Tensor::Empty({1, heads, dr}, dt, dev));
-    LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, (group[0]->slot * hl + first) * dq, {1, heads, dq}));
+    LRKV_TRY_ASSIGN(const Tensor q_heads, Part(q, (group[0].slot * hl + first) * dq, {1, heads, dq}));
     LRKV_TRY(ReduceFromHeadSlice(q_heads, dn, q_rope));  // one source head per head: a copy
     LRKV_TRY_ASSIGN(Tensor q_abs_heads, q_abs.View({1, heads, w}));
     LRKV_TRY(CopyToHeadSlice(q_rope, nb * db, q_abs_heads));
     LRKV_TRY(LatentDecodeAttention(q_abs, latents, rope, scale_width_ > 0 ? &scales : nullptr, scale_columns, scale,
                                    o_abs, lse));
     for (int64_t b = 0; b < nb; ++b) {
-      const Reader& r = *group[b];
+      const Reader& r = group[b];
       const int64_t up_v = (r.branch * db * hl + first) * dv;
       LRKV_TRY(GemmPerHead(o_abs, b * db, nb * db, wv_up_->value, up_v, hl * dv, dv, /*trans_b=*/false, o,
                            (r.slot * hl + first) * dv, dv, heads, dv, db, v_scale_));

@@ -76,6 +76,7 @@ class MlraAttention final : public AttentionVariant {
   LatentQuery query_;
   std::vector<LatentProjection> blocks_;
   std::vector<Reader> readers_;  // one per block of this rank
+  std::vector<std::vector<Reader>> reader_groups_;  // the readers of each head range, for decoding
   bool every_slot_read_ = true;  // false: some (branch slot, head) pairs have no block here (zero)
   Parameter *wk_up_ = nullptr, *wv_up_ = nullptr, *wk_rope_ = nullptr;
 };

@@ -9,7 +9,7 @@ namespace lrkv {
 
 // `t` is defined and has exactly `shape`.
 absl::Status CheckShape(const char* op, const char* name, const Tensor& t, const Shape& shape);
-// All tensors are defined (a null entry is skipped), share the device, and (for `same_dtype`) the dtype of the first.
+// All tensors are defined (a null entry is skipped) and share the first one's device and dtype.
 absl::Status CheckSameDeviceAndDType(const char* op, absl::Span<const Tensor* const> tensors);
 absl::Status CheckDType(const char* op, const char* name, const Tensor& t, DType dtype);
 // `t`, an output accumulated beside tensors of dtype `compute` (a parameter gradient, a GEMM's C),

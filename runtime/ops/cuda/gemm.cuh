@@ -1,8 +1,5 @@
-// The CUDA kernels of gemm.cu, which launches them. Compiled by nvcc (through gemm.cu) and,
-// for tests on a machine without a GPU, by the host compiler under tests/testing/cuda_on_cpu.h
-// (tests/unit/cuda_kernels_on_cpu_test.cc): they use only what runtime/cuda/device_math.cuh
-// and that header provide. Internal linkage (the unnamed namespace), so that a test's host
-// copies and the .cu's launch stubs, which share their names, never meet at link time.
+// The CUDA kernels of gemm.cu, which launches them; compiled also by the host compiler for the tests
+// (runtime/README.md, "CUDA backend": why the kernels live in headers, in an unnamed namespace).
 #pragma once
 
 #include <cstdint>

@@ -12,7 +12,10 @@
 // (ncclGroupStart/End), so that two stages that each send and then receive never wait on each
 // other; WaitSends (and any other call on this group) issues the deferred sends first.
 //
-// UNVERIFIED: compiled only; no GPU was available when this was written.
+// Never run with NCCL itself (no machine with several GPUs has been available): it runs in CI under
+// mpirun against NCCL's and the CUDA runtime's calls carried out on the CPU over MPI
+// (tests/parallel/nccl_on_cpu_test.cc), which checks its calls' arguments, groups, accounting,
+// timeouts and error reports against NCCL's documented semantics, not NCCL's behaviour.
 #pragma once
 
 #include <mpi.h>

@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 #include <cmath>
+#include <limits>
 #include <ostream>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "runtime/ops/attention.h"
 #include "runtime/ops/backend.h"
 #include "runtime/ops/cast.h"
+#include "runtime/ops/cpu/online_softmax.h"
 #include "runtime/ops/cpu/simd_vec.h"
 #include "runtime/ops/cross_entropy.h"
 #include "runtime/ops/embedding.h"
@@ -302,6 +304,7 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            // heads wide enough for its vector loops and their tails:
                                            // GQA's groups of 3 (one cut by a TP offset), 2, and MHA
                                            OneQueryCase{2100, 6, 2, {3, 0}, 42, 38},
+                                           OneQueryCase{2100, 6, 2, {3, 0}, 42, 38, DType::kF32},
                                            OneQueryCase{2100, 5, 2, {3, 1}, 42, 38},
                                            OneQueryCase{2100, 4, 2, {2, 0}, 42, 38, DType::kF32},
                                            OneQueryCase{2100, 4, 4, {1, 0}, 42, 38, DType::kF32}));
@@ -338,6 +341,41 @@ void CheckVectorExp(double lowest_normal) {
 }
 TEST(CpuVectorExp, FloatWithinTwoUlpOfStdExp) { CheckVectorExp<float>(87.0); }
 TEST(CpuVectorExp, DoubleWithinTwoUlpOfStdExp) { CheckVectorExp<double>(708.0); }
+
+// The online softmax's step over a chunk of scores (online_softmax.h, every decoding kernel's): the
+// running maximum covers every score, in whole vectors and in the tail past them (a score of 500
+// overflows exp in float unless it is the maximum), l sums exp(score - m); a later chunk whose
+// maximum is no higher adds to l and leaves o as it is, and one with a higher maximum rescales both.
+TEST(OnlineSoftmax, TheMaximumCoversEveryScoreAndRescalesTheState) {
+  for (int64_t keys : {5, 13, 64}) {
+    for (int64_t at = 0; at < keys; ++at) {
+      std::vector<float> p(keys);
+      for (int64_t j = 0; j < keys; ++j) p[j] = 0.01f * float(j);
+      p[at] = 500;
+      float m = -std::numeric_limits<float>::infinity(), l = 0;
+      std::vector<float> o = {0, 0, 0};
+      cpu::AddChunk(p.data(), keys, m, l, o.data(), 3);
+      ASSERT_EQ(m, 500.0f) << keys << " keys, the largest at " << at;
+      double want = 0;
+      for (int64_t j = 0; j < keys; ++j) want += std::exp((j == at ? 500.0 : 0.01 * j) - 500.0);
+      EXPECT_NEAR(l, want, 1e-6) << keys << " keys, the largest at " << at;
+    }
+  }
+  std::vector<float> o = {2, 4};
+  float m = 1, l = 3;
+  std::vector<float> lower = {0.5f, 1.0f, -2.0f};  // no higher than m: o stays, l gains the chunk's sum
+  cpu::AddChunk(lower.data(), 3, m, l, o.data(), 2);
+  EXPECT_EQ(m, 1.0f);
+  EXPECT_NEAR(l, 3 + std::exp(-0.5) + 1 + std::exp(-3.0), 1e-6);
+  EXPECT_EQ(o[0], 2.0f);
+  const float l_before = l;
+  std::vector<float> higher = {3.0f};  // a new maximum: l and o scaled by exp(1 - 3), then l + 1
+  cpu::AddChunk(higher.data(), 1, m, l, o.data(), 2);
+  EXPECT_EQ(m, 3.0f);
+  EXPECT_NEAR(l, l_before * std::exp(-2.0) + 1, 1e-6);
+  EXPECT_NEAR(o[0], 2 * std::exp(-2.0), 1e-6);
+  EXPECT_NEAR(o[1], 4 * std::exp(-2.0), 1e-6);
+}
 
 // LRKV's decoding kernel against the ops it fuses: every position's K_h rebuilt (k_shared +
 // latent_h B_h^T), QK-normed, rotated, then the causal core's last query over them, with the wide

@@ -121,8 +121,16 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
             const int64_t next = std::min(kDecodeChunk, k_end - c0 - keys);
             Prefetch(kc + keys * hk * dqk, next * hk * dqk), Prefetch(vc + keys * hk * dv, next * hk * dv);
           }
-          // row by row (decode_rows.h): scores, online softmax, outputs
-          for (int64_t j = 0; j < keys; ++j) {
+          // scores four key rows at a time (decode_rows.h), online softmax, outputs per KV head
+          int64_t j = 0;
+          for (; j + 4 <= keys; j += 4) {
+            const T* krows = kc + j * hk * dqk;  // (4, Hk, Dqk)
+            for (int64_t g = 0; g < hk; ++g) {
+              const auto [first, last] = QueryHeadsOf(g, groups, h);
+              ScoresOfFourKeyRows(krows + g * dqk, hk * dqk, q, first, last, dqk, sc, s + j, kDecodeChunk);
+            }
+          }
+          for (; j < keys; ++j) {
             const T* krow = kc + j * hk * dqk;  // (Hk, Dqk)
             for (int64_t g = 0; g < hk; ++g) {
               const auto [first, last] = QueryHeadsOf(g, groups, h);
@@ -130,11 +138,12 @@ void ForwardOneQuery(const T* qs, const T* ks, const T* vs, T sc, T* os, T* ls, 
             }
           }
           for (int64_t i = 0; i < h; ++i) AddChunk(s + i * kDecodeChunk, keys, m[i], l[i], o + i * dv, dv);
-          int64_t j = 0;
-          for (; j + kValueRows <= keys; j += kValueRows) {
-            const T* vrows = vc + j * hk * dv;  // (kValueRows, Hk, Dv)
-            for (int64_t i = 0; i < h; ++i) {
-              AddValueRows(s + i * kDecodeChunk + j, vrows + kv_head[i] * dv, hk * dv, dv, o + i * dv);
+          j = 0;
+          for (; j + 4 <= keys; j += 4) {
+            const T* vrows = vc + j * hk * dv;  // (4, Hk, Dv)
+            for (int64_t g = 0; g < hk; ++g) {
+              const auto [first, last] = QueryHeadsOf(g, groups, h);
+              AddFourValueRowsToHeads(s + j, kDecodeChunk, vrows + g * dv, hk * dv, first, last, dv, o);
             }
           }
           for (; j < keys; ++j) {

@@ -49,6 +49,10 @@ void StartRows(T* m, T* l, T* o, int64_t rows, int64_t width) {
 // A row's state moved to its new maximum m_new: l and o rescaled to it, l gaining a chunk's sum.
 template <typename T>
 void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
+  if (m_new == m) {  // most chunks after the first few: nothing to rescale
+    l += chunk_sum;
+    return;
+  }
   const T rescale = std::exp(m - m_new);
   l = l * rescale + chunk_sum, m = m_new;
   for (int64_t e = 0; e < width; ++e) o[e] *= rescale;
@@ -60,9 +64,17 @@ void MoveToMaximum(T m_new, T chunk_sum, T& m, T& l, T* o, int64_t width) {
 // called per score, was a fifth of MQA's decoding attention at batch 16).
 template <typename T>
 void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
-  const T m_new = std::max(m, *std::max_element(p, p + keys));
-  SimdVec<T> sum_v{};
+  SimdVec<T> top = SimdVec<T>{} + m;  // the chunk's maximum a vector at a time, then across lanes
   int64_t j = 0;
+  for (; j + kSimdLanes<T> <= keys; j += kSimdLanes<T>) {
+    const SimdVec<T> x = LoadVec(p + j);
+    top = top > x ? top : x;
+  }
+  T m_new = m;
+  for (int64_t i = 0; i < kSimdLanes<T>; ++i) m_new = std::max(m_new, top[i]);
+  for (; j < keys; ++j) m_new = std::max(m_new, p[j]);
+  SimdVec<T> sum_v{};
+  j = 0;
   for (; j + kSimdLanes<T> <= keys; j += kSimdLanes<T>) {
     const SimdVec<T> e = ExpVec<T>(LoadVec(p + j) - m_new);
     StoreVec(p + j, e);

@@ -117,6 +117,18 @@ void Run(cudaStream_t stream, std::vector<Op> ops) {
   });
 }
 
+// An op that gathers `bytes` from every rank into one buffer (rank r's at r * bytes), then gives it
+// to `then`: the all-reduce, reduce-scatter and all-gather.
+Op GatherThen(ncclComm* comm, const void* send, size_t bytes, std::function<void(const char* all)> then) {
+  auto all = std::make_shared<std::vector<char>>(bytes * comm->size);
+  return Op{comm,
+            [=](std::vector<MPI_Request>& r) {
+              r.emplace_back();
+              MPI_Iallgather(send, int(bytes), MPI_BYTE, all->data(), int(bytes), MPI_BYTE, comm->mpi, &r.back());
+            },
+            [=] { then(all->data()); }};
+}
+
 ncclResult_t Issue(ncclComm* comm, cudaStream_t stream, Op op) {
   if (comm == nullptr || comm->aborted) return ncclInvalidArgument;
   if (group_depth > 0) {
@@ -125,6 +137,20 @@ ncclResult_t Issue(ncclComm* comm, cudaStream_t stream, Op op) {
     Run(stream, {std::move(op)});
   }
   return ncclSuccess;
+}
+
+// A send or a receive of `count` elements with `peer`: post(bytes, request) posts it.
+ncclResult_t PointToPoint(ncclComm* comm, cudaStream_t stream, ncclDataType_t type, size_t count, int peer,
+                          std::function<void(int bytes, MPI_Request* request)> post) {
+  if (!Supported(type) || comm == nullptr || peer < 0 || peer >= comm->size) return ncclInvalidArgument;
+  const int bytes = static_cast<int>(count * ElementBytes(type));
+  return Issue(comm, stream,
+               Op{comm,
+                  [=](std::vector<MPI_Request>& r) {
+                    r.emplace_back();
+                    post(bytes, &r.back());
+                  },
+                  [] {}});
 }
 
 }  // namespace
@@ -260,50 +286,31 @@ ncclResult_t ncclGroupEnd() {
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
   if (!Supported(type) || (op != ncclSum && op != ncclMax)) return ncclInvalidArgument;
-  const size_t bytes = count * ElementBytes(type);
-  auto all = std::make_shared<std::vector<char>>(bytes * comm->size);
-  return Issue(comm, stream,
-               Op{comm,
-                  [=](std::vector<MPI_Request>& r) {
-                    r.emplace_back();
-                    MPI_Iallgather(send, int(bytes), MPI_BYTE, all->data(), int(bytes), MPI_BYTE, comm->mpi, &r.back());
-                  },
-                  [=] { Reduce(all->data(), comm->size, count, type, op, static_cast<char*>(recv)); }});
+  return Issue(comm, stream, GatherThen(comm, send, count * ElementBytes(type), [=](const char* all) {
+                 Reduce(all, comm->size, count, type, op, static_cast<char*>(recv));
+               }));
 }
 
 ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recvcount, ncclDataType_t type, ncclRedOp_t op,
                                ncclComm_t comm, cudaStream_t stream) {
   if (!Supported(type) || (op != ncclSum && op != ncclMax)) return ncclInvalidArgument;
   const size_t part = recvcount * ElementBytes(type), whole = part * comm->size;
-  auto all = std::make_shared<std::vector<char>>(whole * comm->size);  // every rank's whole input
-  return Issue(comm, stream,
-               Op{comm,
-                  [=](std::vector<MPI_Request>& r) {
-                    r.emplace_back();
-                    MPI_Iallgather(send, int(whole), MPI_BYTE, all->data(), int(whole), MPI_BYTE, comm->mpi, &r.back());
-                  },
-                  [=] {
-                    // This rank's part of each rank's input, side by side, then reduced.
-                    std::vector<char> mine(part * comm->size);
-                    for (int q = 0; q < comm->size; ++q) {
-                      std::memcpy(mine.data() + q * part, all->data() + q * whole + comm->rank * part, part);
-                    }
-                    Reduce(mine.data(), comm->size, recvcount, type, op, static_cast<char*>(recv));
-                  }});
+  // Every rank's whole input gathered; this rank's part of each, side by side, then reduced.
+  return Issue(comm, stream, GatherThen(comm, send, whole, [=](const char* all) {
+                 std::vector<char> mine(part * comm->size);
+                 for (int q = 0; q < comm->size; ++q) {
+                   std::memcpy(mine.data() + q * part, all + q * whole + comm->rank * part, part);
+                 }
+                 Reduce(mine.data(), comm->size, recvcount, type, op, static_cast<char*>(recv));
+               }));
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t sendcount, ncclDataType_t type, ncclComm_t comm,
                            cudaStream_t stream) {
   if (!Supported(type)) return ncclInvalidArgument;
   const size_t bytes = sendcount * ElementBytes(type);
-  auto all = std::make_shared<std::vector<char>>(bytes * comm->size);
   return Issue(comm, stream,
-               Op{comm,
-                  [=](std::vector<MPI_Request>& r) {
-                    r.emplace_back();
-                    MPI_Iallgather(send, int(bytes), MPI_BYTE, all->data(), int(bytes), MPI_BYTE, comm->mpi, &r.back());
-                  },
-                  [=] { std::memcpy(recv, all->data(), all->size()); }});
+               GatherThen(comm, send, bytes, [=](const char* all) { std::memcpy(recv, all, bytes * comm->size); }));
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
@@ -323,27 +330,13 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
 
 ncclResult_t ncclSend(const void* send, size_t count, ncclDataType_t type, int peer, ncclComm_t comm,
                       cudaStream_t stream) {
-  if (!Supported(type) || peer < 0 || peer >= comm->size) return ncclInvalidArgument;
-  const size_t bytes = count * ElementBytes(type);
-  return Issue(comm, stream,
-               Op{comm,
-                  [=](std::vector<MPI_Request>& r) {
-                    r.emplace_back();
-                    MPI_Isend(send, int(bytes), MPI_BYTE, peer, kTag, comm->mpi, &r.back());
-                  },
-                  [] {}});
+  return PointToPoint(comm, stream, type, count, peer,
+                      [=](int bytes, MPI_Request* r) { MPI_Isend(send, bytes, MPI_BYTE, peer, kTag, comm->mpi, r); });
 }
 
 ncclResult_t ncclRecv(void* recv, size_t count, ncclDataType_t type, int peer, ncclComm_t comm, cudaStream_t stream) {
-  if (!Supported(type) || peer < 0 || peer >= comm->size) return ncclInvalidArgument;
-  const size_t bytes = count * ElementBytes(type);
-  return Issue(comm, stream,
-               Op{comm,
-                  [=](std::vector<MPI_Request>& r) {
-                    r.emplace_back();
-                    MPI_Irecv(recv, int(bytes), MPI_BYTE, peer, kTag, comm->mpi, &r.back());
-                  },
-                  [] {}});
+  return PointToPoint(comm, stream, type, count, peer,
+                      [=](int bytes, MPI_Request* r) { MPI_Irecv(recv, bytes, MPI_BYTE, peer, kTag, comm->mpi, r); });
 }
 
 }  // extern "C"

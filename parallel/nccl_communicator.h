@@ -14,7 +14,7 @@
 //
 // Never run with NCCL itself (no machine with several GPUs has been available): it runs in CI under
 // mpirun against NCCL's and the CUDA runtime's calls carried out on the CPU over MPI
-// (tests/parallel/nccl_on_cpu_test.cc), which checks its calls' arguments, groups, accounting,
+// (tests/parallel/cuda_host_on_cpu_test.cc), which checks its calls' arguments, groups, accounting,
 // timeouts and error reports against NCCL's documented semantics, not NCCL's behaviour.
 #pragma once
 

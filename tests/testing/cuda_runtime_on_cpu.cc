@@ -1,6 +1,7 @@
 // The CUDA runtime on the CPU (cuda_runtime_on_cpu.h says what it keeps of CUDA's semantics).
 #include "tests/testing/cuda_runtime_on_cpu.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -81,6 +82,7 @@ namespace lrkv::testing::cuda_runtime_on_cpu {
 namespace {
 
 std::mutex mu;
+std::atomic<int> device_count{1}, current_device{0};
 size_t capacity = size_t(1) << 30;
 std::map<void*, size_t> blocks;
 MemoryCounts counts;
@@ -100,6 +102,9 @@ cudaError_t Error(cudaError_t e) {
 
 void Enqueue(cudaStream_t stream, std::function<void()> work) { Resolve(stream)->Push(std::move(work)); }
 
+void SetDeviceCount(int count) { device_count = count; }
+int CurrentDevice() { return current_device; }
+
 void SetCapacity(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu);
   capacity = bytes;
@@ -117,11 +122,15 @@ using namespace lrkv::testing::cuda_runtime_on_cpu;  // NOLINT: the definitions 
 extern "C" {
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = device_count;
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return Error(device == 0 ? cudaSuccess : cudaErrorInvalidDevice); }
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= device_count) return Error(cudaErrorInvalidDevice);
+  current_device = device;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetLastError(void) { return std::exchange(last_error, cudaSuccess); }
 

@@ -4,7 +4,8 @@
 // executable's symbols come before a shared library's), so that code runs without a GPU, with
 // NCCL's calls on the CPU beside it (nccl_on_cpu.h). No kernel can run: nothing here launches one.
 //
-// What it keeps of CUDA's semantics: one device (0); device memory is host memory, handed out up to
+// What it keeps of CUDA's semantics: a node's devices (1 unless set), of which cudaSetDevice picks
+// one; device memory is host memory, handed out up to
 // a capacity (cudaMalloc fails with cudaErrorMemoryAllocation past it, cudaMemGetInfo reports what
 // is left); a stream is a thread that runs its work in the order it was enqueued, so a copy or an
 // NCCL call returns before it has happened; an event is done once its stream has run everything
@@ -21,6 +22,10 @@ namespace lrkv::testing::cuda_runtime_on_cpu {
 
 // Runs `work` on `stream` (nullptr: the default stream) after everything enqueued there before.
 void Enqueue(cudaStream_t stream, std::function<void()> work);
+
+// The GPUs this node has (cudaGetDeviceCount), and the one cudaSetDevice chose.
+void SetDeviceCount(int count);
+int CurrentDevice();
 
 // The device's memory: cudaMalloc fails once `bytes` are handed out (default 1 GiB).
 void SetCapacity(size_t bytes);

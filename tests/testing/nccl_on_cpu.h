@@ -1,5 +1,5 @@
 // NCCL's calls as parallel/nccl_communicator.cc makes them, carried out on the CPU between MPI
-// processes, for tests/parallel/nccl_on_cpu_test.cc: a test executable linked with nccl_on_cpu.cc
+// processes, for tests/parallel/cuda_host_on_cpu_test.cc: a test executable linked with nccl_on_cpu.cc
 // (and cuda_runtime_on_cpu.cc, whose streams run the work) gets these definitions instead of
 // libnccl's, so the NCCL communicator and a CUDA mesh run under mpirun without GPUs.
 //

@@ -1,15 +1,19 @@
-// The NCCL communicator (parallel/nccl_communicator.cc) and a CUDA mesh run under mpirun without
-// GPUs: the test executable carries NCCL's calls (tests/testing/nccl_on_cpu.h, over MPI) and the
-// CUDA runtime's (tests/testing/cuda_runtime_on_cpu.h: streams as threads, host memory as device
-// memory), which it takes before libnccl's and libcudart's. Checked against the MPI communicator on
-// the same ranks and values: every collective of every group of a tp2 x pp2 mesh (in dtypes f32,
-// f64, bf16, i32; sum and max), point-to-point with the deferred sends of the pipeline, and the
-// byte accounting; then a peer that never calls (DeadlineExceeded naming the group within the
-// timeout, the communicator refusing further calls), a peer lost mid-call (NCCL's asynchronous
-// error, named), and the CUDA backend's caching allocator (reuse, and out-of-memory recovery).
+// The CUDA backend's host code run under mpirun without GPUs: the test executable carries NCCL's calls
+// (tests/testing/nccl_on_cpu.h, over MPI) and the CUDA runtime's (tests/testing/cuda_runtime_on_cpu.h:
+// streams as threads, host memory as device memory), which it takes before libnccl's and
+// libcudart's. Checked:
+//   - the training device's set-up (launch/train/training_device.h): a node with fewer GPUs than
+//     ranks refused with the counts; with enough, each rank on the GPU of its node-local rank;
+//   - the NCCL communicator (parallel/nccl_communicator.cc) against the MPI communicator on the same
+//     ranks and values: every collective of every group of a tp2 x pp2 mesh (f32, f64, bf16, i32;
+//     sum and max), point-to-point with the deferred sends of the pipeline, and the byte
+//     accounting; a peer that never calls (DeadlineExceeded naming the group within the timeout,
+//     the communicator refusing further calls), a peer lost mid-call (NCCL's asynchronous error,
+//     named);
+//   - the caching allocator (runtime/cuda/device.cc): reuse, and out-of-memory recovery;
+//   - the start-up memory check on a GPU (launch/train/memory_check.h) against the device's free
+//     memory.
 // Run by CTest as `mpirun -np 4`.
-#include "tests/testing/nccl_on_cpu.h"
-
 #include <mpi.h>
 
 #include <chrono>
@@ -18,12 +22,16 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "launch/train/memory_check.h"
+#include "launch/train/training_device.h"
+#include "model/config.h"
 #include "parallel/mesh.h"
 #include "parallel/mpi_communicator.h"
 #include "parallel/nccl_communicator.h"
 #include "runtime/allocator.h"
 #include "runtime/cuda/device.h"
 #include "tests/testing/cuda_runtime_on_cpu.h"
+#include "tests/testing/nccl_on_cpu.h"
 #include "tests/testing/tensor_testing.h"
 
 namespace lrkv {
@@ -150,7 +158,18 @@ void ExpectSameCollectives(Communicator& cpu, Communicator& dev, uint64_t seed, 
   }
 }
 
-TEST(NcclOnCpu, EveryGroupOfACudaMeshAgreesWithMpi) {
+// First, since it chooses each rank's device before the backend starts.
+TEST(CudaHostOnCpu, TrainingDeviceIsTheGpuOfTheNodeLocalRank) {
+  fake_cuda::SetDeviceCount(2);
+  const absl::Status refused = PrepareTrainingDevice(Device::kCuda, MPI_COMM_WORLD);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("4 ranks on this node but it has 2 GPU(s)"), std::string::npos) << refused;
+  fake_cuda::SetDeviceCount(4);
+  ASSERT_OK(PrepareTrainingDevice(Device::kCuda, MPI_COMM_WORLD));
+  EXPECT_EQ(fake_cuda::CurrentDevice(), World().rank());  // one node: the local rank is the rank
+}
+
+TEST(CudaHostOnCpu, EveryGroupOfACudaMeshAgreesWithMpi) {
   ASSERT_EQ(World().size(), 4) << "run under mpirun -np 4";
   const Layout layout{/*dp=*/1, /*pp=*/2, /*tp=*/2};
   auto cpu = ProcessMesh::Create(World(), layout, Device::kCpu).value();
@@ -163,7 +182,7 @@ TEST(NcclOnCpu, EveryGroupOfACudaMeshAgreesWithMpi) {
 }
 
 // Rank 0 calls an all-reduce that no other rank joins until rank 0 has timed out.
-TEST(NcclOnCpu, APeerThatNeverCallsEndsTheCallWithinTheTimeout) {
+TEST(CudaHostOnCpu, APeerThatNeverCallsEndsTheCallWithinTheTimeout) {
   auto comm = NcclCommunicator::Create(MPI_COMM_WORLD, "hung_peer_group", /*timeout_s=*/0.5).value();
   Tensor t = OnDevice(Values(8, DType::kF32, 1));
   const int r = World().rank();
@@ -188,7 +207,7 @@ TEST(NcclOnCpu, APeerThatNeverCallsEndsTheCallWithinTheTimeout) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
-TEST(NcclOnCpu, ALostPeerIsReportedNamingTheCallAndGroup) {
+TEST(CudaHostOnCpu, ALostPeerIsReportedNamingTheCallAndGroup) {
   auto comm = NcclCommunicator::Create(MPI_COMM_WORLD, "lost_peer_group", /*timeout_s=*/60).value();
   Tensor t = OnDevice(Values(8, DType::kF32, 2));
   testing::nccl_on_cpu::FailNextCall(comm->comm());
@@ -205,7 +224,7 @@ TEST(NcclOnCpu, ALostPeerIsReportedNamingTheCallAndGroup) {
 // The CUDA backend's caching allocator over the CPU's cudaMalloc: a freed block serves the next
 // request of its rounded size; on out-of-memory the cache goes back to the device and the
 // allocation is retried; past that, ResourceExhausted naming cudaMalloc.
-TEST(NcclOnCpu, CachingAllocatorReusesBlocksAndRecoversFromOutOfMemory) {
+TEST(CudaHostOnCpu, CachingAllocatorReusesBlocksAndRecoversFromOutOfMemory) {
   ASSERT_OK(cuda::EnsureInitialized());
   const int64_t mib = int64_t(1) << 20;
   void* first = nullptr;
@@ -233,6 +252,24 @@ TEST(NcclOnCpu, CachingAllocatorReusesBlocksAndRecoversFromOutOfMemory) {
     EXPECT_EQ(d.status().code(), absl::StatusCode::kResourceExhausted) << d.status();
     EXPECT_NE(d.status().message().find("cudaMalloc"), std::string::npos) << d.status();
   }
+  fake_cuda::SetCapacity(size_t(1) << 30);
+}
+
+// The start-up check on a GPU: the stage's predicted peak against the device's free memory.
+TEST(CudaHostOnCpu, MemoryCheckComparesThePredictionWithTheGpusFreeMemory) {
+  RunConfig config = LoadRunConfig(std::string(LRKV_SOURCE_DIR) + "/configs/brown-tiny-lrkv.textproto").value();
+  FillDefaults(config);
+  config.mutable_train()->set_device(CUDA);
+  fake_cuda::SetCapacity(size_t(256) << 20);  // less than the 1 GiB the model assumes for CUDA's own use
+  const absl::Status refused = CheckMemoryFits(config, 0, MPI_COMM_WORLD);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("does not fit on its GPUs: pipeline stage 0 needs"), std::string::npos) << refused;
+  config.mutable_train()->set_ignore_memory_check(true);
+  EXPECT_TRUE(CheckMemoryFits(config, 0, MPI_COMM_WORLD).ok());
+  config.mutable_train()->set_ignore_memory_check(false);
+  fake_cuda::SetCapacity(size_t(64) << 30);
+  const absl::Status fits = CheckMemoryFits(config, 0, MPI_COMM_WORLD);
+  EXPECT_TRUE(fits.ok()) << fits;
   fake_cuda::SetCapacity(size_t(1) << 30);
 }
 

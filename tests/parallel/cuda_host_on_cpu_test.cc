@@ -8,8 +8,7 @@
 //     ranks and values: every collective of every group of a tp2 x pp2 mesh (f32, f64, bf16, i32;
 //     sum and max), point-to-point with the deferred sends of the pipeline, and the byte
 //     accounting; a peer that never calls (DeadlineExceeded naming the group within the timeout,
-//     the communicator refusing further calls), a peer lost mid-call (NCCL's asynchronous error,
-//     named);
+//     the communicator refusing further calls), an error NCCL reports asynchronously (named);
 //   - the caching allocator (runtime/cuda/device.cc): reuse, and out-of-memory recovery;
 //   - the start-up memory check on a GPU (launch/train/memory_check.h) against the device's free
 //     memory.
@@ -207,7 +206,8 @@ TEST(CudaHostOnCpu, APeerThatNeverCallsEndsTheCallWithinTheTimeout) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
-TEST(CudaHostOnCpu, ALostPeerIsReportedNamingTheCallAndGroup) {
+// An error NCCL reports asynchronously (what a lost peer causes), injected on every rank.
+TEST(CudaHostOnCpu, AnAsynchronousNcclErrorIsReportedNamingTheCallAndGroup) {
   auto comm = NcclCommunicator::Create(MPI_COMM_WORLD, "lost_peer_group", /*timeout_s=*/60).value();
   Tensor t = OnDevice(Values(8, DType::kF32, 2));
   testing::nccl_on_cpu::FailNextCall(comm->comm());
@@ -276,11 +276,20 @@ TEST(CudaHostOnCpu, MemoryCheckComparesThePredictionWithTheGpusFreeMemory) {
 }  // namespace
 }  // namespace lrkv
 
+// A failed check ends every rank at once, with the failure printed first: the other ranks would
+// otherwise wait in a collective for this one until CTest's timeout.
+class AbortOnFailure : public ::testing::EmptyTestEventListener {
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (result.failed()) MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+};
+
 // MPI with threads: the fake streams are threads that call MPI.
 int main(int argc, char** argv) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   ::testing::InitGoogleTest(&argc, argv);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new AbortOnFailure);
   int result = provided == MPI_THREAD_MULTIPLE ? RUN_ALL_TESTS() : 1;
   if (provided != MPI_THREAD_MULTIPLE) std::fprintf(stderr, "this MPI does not provide MPI_THREAD_MULTIPLE\n");
   int worst = 0;

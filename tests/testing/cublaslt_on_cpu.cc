@@ -280,11 +280,16 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t op, 
   }
   if (const char* why = Check(p)) return Fail(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmul", why);
   const void* ptrs[4] = {a_ptr, b_ptr, c_ptr, d_ptr};
+  const Layout* described[4] = {&p.a, &p.b, &p.c, &p.d};
   for (int i = 0; i < 4; ++i) {
     if (ptrs[i] == nullptr) return Fail(CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmul", "a null matrix");
-    if (AlignmentOf(ptrs[i]) < algo->data[i]) {
-      return Fail(CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmul",
-                  "a matrix less aligned than its algorithm was chosen for (MIN_ALIGNMENT_*_BYTES)");
+    const size_t bytes = described[i]->type == CUDA_R_64F ? 8 : described[i]->type == CUDA_R_32F ? 4 : 2;
+    for (int64_t bi = 0; bi < described[i]->batch; ++bi) {  // every batch entry, at its stride
+      const char* entry = static_cast<const char*>(ptrs[i]) + bi * described[i]->stride * int64_t(bytes);
+      if (AlignmentOf(entry) < algo->data[i]) {
+        return Fail(CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmul",
+                    "a matrix (or batch entry) less aligned than its algorithm was chosen for (MIN_ALIGNMENT_*_BYTES)");
+      }
     }
   }
   const bool f64 = p.op.scale == CUDA_R_64F;

@@ -8,7 +8,7 @@
 // layouts (element (i, j) at i + j ld, ld >= rows), op(A) (m, k) and op(B) (k, n) into D (m, n),
 // layouts checked against the transposes, strided batches, only the data / compute / scale type
 // combinations the library supports for these types, attribute buffers of the attribute's size,
-// and each pointer aligned as the algorithm was chosen for (the heuristic's minimum alignments;
+// and each pointer, every batch entry's, aligned as the algorithm was chosen for (the heuristic's minimum alignments;
 // on a GPU a misaligned operand is an error or a fault). A call that breaks one returns
 // CUBLAS_STATUS_INVALID_VALUE or CUBLAS_STATUS_NOT_SUPPORTED and says why on stderr. Arithmetic is
 // in double, rounded once into D's type.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -71,11 +72,18 @@ struct CUstream_st {
   std::thread worker;  // last: starts once the rest is built
 };
 
-// An event: the point of its stream's queue where it was recorded, and when the stream got there.
-struct CUevent_st {
-  CUstream_st* stream = nullptr;  // null until recorded: a never-recorded event is done
+// An event: the point of its stream's queue where it was last recorded, and when the stream got
+// there. Each record has its own state, shared with the work that stamps it, so that an event
+// destroyed (or recorded again) while that work is still queued is not written after it is gone,
+// as CUDA allows.
+struct EventRecord {
+  CUstream_st* stream = nullptr;
   uint64_t ticket = 0;
   std::chrono::steady_clock::time_point at;
+};
+struct CUevent_st {
+  std::shared_ptr<EventRecord> record;  // null until recorded: a never-recorded event is done
+  bool timing = true;
 };
 
 namespace lrkv::testing::cuda_runtime_on_cpu {
@@ -146,6 +154,8 @@ const char* cudaGetErrorName(cudaError_t e) {
       return "cudaErrorInvalidDevice";
     case cudaErrorNotReady:
       return "cudaErrorNotReady";
+    case cudaErrorInvalidResourceHandle:
+      return "cudaErrorInvalidResourceHandle";
     default:
       return "cudaErrorUnknown";
   }
@@ -185,7 +195,7 @@ cudaError_t cudaFree(void* ptr) {
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   std::lock_guard<std::mutex> lock(mu);
   *total = capacity;
-  *free_bytes = capacity - counts.in_use;
+  *free_bytes = capacity > counts.in_use ? capacity - counts.in_use : 0;
   return cudaSuccess;
 }
 
@@ -194,10 +204,9 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int /*flags
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete stream;  // runs what is queued first, as CUDA does
-  return cudaSuccess;
-}
+// CUDA returns at once and lets the queued work finish; here the stream's thread runs it and then
+// idles, and the stream is never freed: events recorded on it may still be queried.
+cudaError_t cudaStreamDestroy(cudaStream_t /*stream*/) { return cudaSuccess; }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   CUstream_st* s = Resolve(stream);
@@ -215,8 +224,9 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t str
   return cudaSuccess;
 }
 
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int /*flags*/) {
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   *event = new CUevent_st;
+  (*event)->timing = (flags & cudaEventDisableTiming) == 0;
   return cudaSuccess;
 }
 
@@ -226,28 +236,32 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  CUstream_st* s = Resolve(stream);
-  event->stream = s;
-  event->ticket = s->Push([event] { event->at = std::chrono::steady_clock::now(); });
+  auto record = std::make_shared<EventRecord>();
+  record->stream = Resolve(stream);
+  record->ticket = record->stream->Push([record] { record->at = std::chrono::steady_clock::now(); });
+  event->record = record;
   return cudaSuccess;
 }
 
+// Not ready is returned, not kept as the last error (CUDA's cudaEventQuery does the same).
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  if (event->stream == nullptr || event->stream->Reached(event->ticket)) return cudaSuccess;
-  return Error(cudaErrorNotReady);
+  const std::shared_ptr<EventRecord>& r = event->record;
+  return r == nullptr || r->stream->Reached(r->ticket) ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  if (cudaEventQuery(start) != cudaSuccess || cudaEventQuery(end) != cudaSuccess) return Error(cudaErrorNotReady);
-  *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+  if (!start->timing || !end->timing || start->record == nullptr || end->record == nullptr) {
+    return Error(cudaErrorInvalidResourceHandle);
+  }
+  if (cudaEventQuery(start) != cudaSuccess || cudaEventQuery(end) != cudaSuccess) return cudaErrorNotReady;
+  *ms = std::chrono::duration<float, std::milli>(end->record->at - start->record->at).count();
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int /*flags*/) {
-  if (event->stream == nullptr) return cudaSuccess;
-  CUstream_st* waited = event->stream;
-  const uint64_t ticket = event->ticket;
-  Resolve(stream)->Push([waited, ticket] { waited->WaitFor(ticket); });
+  if (event->record == nullptr) return cudaSuccess;
+  const std::shared_ptr<EventRecord> waited = event->record;
+  Resolve(stream)->Push([waited] { waited->stream->WaitFor(waited->ticket); });
   return cudaSuccess;
 }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -25,6 +27,8 @@ struct ncclComm {
   std::atomic<bool> aborted{false};
   std::atomic<bool> fail_next{false};
   std::atomic<int> state{ncclSuccess};  // ncclResult_t: what ncclCommGetAsyncError reports
+  std::atomic<int> pending{0};          // ops enqueued and not yet finished or abandoned
+  std::atomic<bool> finalizing{false};
   std::string last_error;
 };
 
@@ -85,11 +89,25 @@ void Reduce(const char* in, int ranks, size_t count, ncclDataType_t type, ncclRe
   }
 }
 
+void RunNow(const std::vector<Op>& ops);
+
 // Runs ops on the stream: posts every op's requests, polls them until complete (or a communicator
 // is aborted: then the requests are left behind), then finishes each op. A communicator marked to
 // fail reports ncclRemoteError and its task waits for the abort, as NCCL's kernel would hang.
 void Run(cudaStream_t stream, std::vector<Op> ops) {
-  cuda_runtime_on_cpu::Enqueue(stream, [ops = std::move(ops)] {
+  for (const Op& o : ops) ++o.comm->pending;
+  cuda_runtime_on_cpu::Enqueue(stream, [ops = std::move(ops)] { RunNow(ops); });
+}
+
+// The task itself; the communicators' pending counts fall once it is over, whichever way.
+void RunNow(const std::vector<Op>& ops) {
+  struct Done {
+    const std::vector<Op>& ops;
+    ~Done() {
+      for (const Op& o : ops) --o.comm->pending;
+    }
+  } done{ops};
+  {
     const auto aborted = [&] {
       return std::any_of(ops.begin(), ops.end(), [](const Op& o) { return o.comm->aborted.load(); });
     };
@@ -114,7 +132,7 @@ void Run(cudaStream_t stream, std::vector<Op> ops) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
     for (const Op& o : ops) o.finish();
-  });
+  }
 }
 
 // An op that gathers `bytes` from every rank into one buffer (rank r's at r * bytes), then gives it
@@ -223,11 +241,12 @@ ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t* newc
   return config != nullptr && config->blocking == 0 ? ncclInProgress : ncclSuccess;
 }
 
-// In progress once after a non-blocking call (the work "finishes" as it is polled), then the state.
+// After a non-blocking call: in progress once, and for ncclCommFinalize until every op enqueued
+// on the communicator is over; then the state.
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
   if (comm == nullptr) return ncclInvalidArgument;
   int expected = ncclInProgress;
-  if (comm->state.compare_exchange_strong(expected, ncclSuccess)) {
+  if ((!comm->finalizing || comm->pending == 0) && comm->state.compare_exchange_strong(expected, ncclSuccess)) {
     *state = ncclInProgress;
   } else {
     *state = static_cast<ncclResult_t>(comm->state.load());
@@ -247,12 +266,17 @@ ncclResult_t ncclCommUserRank(const ncclComm_t comm, int* rank) {
 
 ncclResult_t ncclCommFinalize(ncclComm_t comm) {
   if (comm == nullptr || comm->aborted) return ncclInvalidArgument;
+  comm->finalizing = true;
   comm->state = ncclInProgress;
   return ncclInProgress;
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (comm == nullptr || comm->aborted) return ncclInvalidArgument;
+  if (comm->pending != 0) {  // NCCL requires the work finished (ncclCommFinalize) before this
+    std::fprintf(stderr, "nccl_on_cpu: ncclCommDestroy with %d ops not finished\n", comm->pending.load());
+    std::abort();
+  }
   MPI_Comm_free(&comm->mpi);
   delete comm;
   return ncclSuccess;
@@ -272,13 +296,14 @@ ncclResult_t ncclGroupStart() {
 ncclResult_t ncclGroupEnd() {
   if (group_depth == 0) return ncclInvalidUsage;
   if (--group_depth > 0 || grouped.empty()) return ncclSuccess;
+  std::vector<std::pair<cudaStream_t, Op>> calls;
+  calls.swap(grouped);  // the group is over whatever happens below
+  const cudaStream_t stream = calls.front().first;
   std::vector<Op> ops;
-  const cudaStream_t stream = grouped.front().first;
-  for (auto& [s, op] : grouped) {
+  for (auto& [s, op] : calls) {
     if (s != stream) return ncclInvalidUsage;  // the communicator uses one stream
     ops.push_back(std::move(op));
   }
-  grouped.clear();
   Run(stream, std::move(ops));
   return ncclSuccess;
 }

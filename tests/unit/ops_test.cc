@@ -305,6 +305,9 @@ INSTANTIATE_TEST_SUITE_P(Contexts, OneQueryDecoding,
                                            // GQA's groups of 3 (one cut by a TP offset), 2, and MHA
                                            OneQueryCase{2100, 6, 2, {3, 0}, 42, 38},
                                            OneQueryCase{2100, 6, 2, {3, 0}, 42, 38, DType::kF32},
+                                           // one range of 64 + 6 positions: the rows past the last
+                                           // four, whatever the thread count
+                                           OneQueryCase{70, 6, 2, {3, 0}, 42, 38, DType::kF32},
                                            OneQueryCase{2100, 5, 2, {3, 1}, 42, 38},
                                            OneQueryCase{2100, 4, 2, {2, 0}, 42, 38, DType::kF32},
                                            OneQueryCase{2100, 4, 4, {1, 0}, 42, 38, DType::kF32}));

@@ -68,7 +68,7 @@ void AddChunk(T* p, int64_t keys, T& m, T& l, T* o, int64_t width) {
   int64_t j = 0;
   for (; j + kSimdLanes<T> <= keys; j += kSimdLanes<T>) {
     const SimdVec<T> x = LoadVec(p + j);
-    top = top > x ? top : x;
+    top = x > top ? x : top;  // a NaN score never replaces the maximum
   }
   T m_new = m;
   for (int64_t i = 0; i < kSimdLanes<T>; ++i) m_new = std::max(m_new, top[i]);

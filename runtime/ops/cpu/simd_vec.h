@@ -6,11 +6,13 @@
 // register_tile_gemm.h at 2 GFLOP/s, 32-byte ones at 93.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace lrkv::cpu {
 

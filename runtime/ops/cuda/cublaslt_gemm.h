@@ -15,6 +15,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -60,6 +61,15 @@ inline uint32_t Alignment(const void* p) {
   uint32_t a = 256;
   while (a > 1 && u % a != 0) a >>= 1;
   return a;
+}
+
+// What every batch entry of an operand is aligned to: the first entry's address and, with several
+// entries, the stride between them in bytes (entry i is at p + i * stride), so that an algorithm is
+// chosen for the least aligned entry.
+inline uint32_t OperandAlignment(const void* p, int64_t batch, int64_t stride, size_t element_bytes) {
+  const uint32_t first = Alignment(p);
+  if (batch <= 1) return first;
+  return std::min(first, Alignment(reinterpret_cast<const void*>(uintptr_t(stride) * element_bytes)));
 }
 
 // A's and B's data type, the compute type and the scale type, by A's dtype.
@@ -152,7 +162,9 @@ inline absl::Status Matmul(const Context& lt, PlanCache& cache, const Tensor& a,
                            const GemmArgs& g, cudaStream_t stream) {
   LRKV_REQUIRE(g.batch <= INT32_MAX, "Gemm: batch ", g.batch, " too large for cuBLASLt");
   LRKV_TRY_ASSIGN(const Types ty, TypesOf(a.dtype()));
-  const uint32_t align_a = Alignment(a.raw()), align_b = Alignment(b.raw()), align_c = Alignment(c.raw());
+  const uint32_t align_a = OperandAlignment(a.raw(), g.batch, g.stride_a, DTypeSize(a.dtype()));
+  const uint32_t align_b = OperandAlignment(b.raw(), g.batch, g.stride_b, DTypeSize(b.dtype()));
+  const uint32_t align_c = OperandAlignment(c.raw(), g.batch, g.stride_c, DTypeSize(c.dtype()));
   const PlanKey key{static_cast<int>(a.dtype()),
                     static_cast<int>(c.dtype()),
                     g.trans_a,

@@ -17,8 +17,8 @@ absl::StatusOr<const cublaslt::Context*> LtContext() {
   static cublaslt::Context lt;
   std::lock_guard<std::mutex> lock(mu);
   if (lt.handle == nullptr) {
-    LRKV_CUDA_TRY(cudaMalloc(&lt.workspace, kWorkspaceBytes));
-    LRKV_CUDA_TRY(cublasLtCreate(&lt.handle));
+    if (lt.workspace == nullptr) LRKV_CUDA_TRY(cudaMalloc(&lt.workspace, kWorkspaceBytes));
+    LRKV_CUDA_TRY(cublasLtCreate(&lt.handle));  // on failure the workspace stays for the next try
     lt.workspace_bytes = kWorkspaceBytes;
   }
   return &lt;

@@ -275,25 +275,3 @@ TEST(CudaHostOnCpu, MemoryCheckComparesThePredictionWithTheGpusFreeMemory) {
 
 }  // namespace
 }  // namespace lrkv
-
-// A failed check ends every rank at once, with the failure printed first: the other ranks would
-// otherwise wait in a collective for this one until CTest's timeout.
-class AbortOnFailure : public ::testing::EmptyTestEventListener {
-  void OnTestPartResult(const ::testing::TestPartResult& result) override {
-    if (result.failed()) MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-};
-
-// MPI with threads: the fake streams are threads that call MPI.
-int main(int argc, char** argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::UnitTest::GetInstance()->listeners().Append(new AbortOnFailure);
-  int result = provided == MPI_THREAD_MULTIPLE ? RUN_ALL_TESTS() : 1;
-  if (provided != MPI_THREAD_MULTIPLE) std::fprintf(stderr, "this MPI does not provide MPI_THREAD_MULTIPLE\n");
-  int worst = 0;
-  MPI_Allreduce(&result, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return worst;
-}

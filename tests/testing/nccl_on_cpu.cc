@@ -208,6 +208,12 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
 
 // The ranks that share the id are those of MPI_COMM_WORLD (every rank must call).
 ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank, ncclConfig_t* config) {
+  int threads = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&threads);
+  if (threads != MPI_THREAD_MULTIPLE) {  // the streams that run the calls are threads that call MPI
+    std::fprintf(stderr, "nccl_on_cpu: MPI must be initialised with MPI_THREAD_MULTIPLE\n");
+    return ncclSystemError;
+  }
   int color = 0;
   std::memcpy(&color, id.internal, sizeof(color));
   color &= 0x7fffffff;

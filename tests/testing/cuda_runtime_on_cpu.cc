@@ -13,17 +13,10 @@
 #include <thread>
 #include <utility>
 
-// A stream: a thread running the work enqueued on it, in order.
+// A stream: a thread running the work enqueued on it, in order. Never destroyed (cudaStreamDestroy
+// below), so its thread runs for the life of the process.
 struct CUstream_st {
-  CUstream_st() : worker([this] { Run(); }) {}
-  ~CUstream_st() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = true;
-    }
-    cv.notify_all();
-    worker.join();
-  }
+  CUstream_st() { std::thread([this] { Run(); }).detach(); }
   // The ticket of the work: the stream has run it once finished >= ticket.
   uint64_t Push(std::function<void()> work) {
     std::lock_guard<std::mutex> lock(mu);
@@ -50,8 +43,7 @@ struct CUstream_st {
       std::function<void()> work;
       {
         std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return stop || !queue.empty(); });
-        if (queue.empty()) return;  // stopped, and everything run
+        cv.wait(lock, [&] { return !queue.empty(); });
         work = std::move(queue.front());
         queue.pop_front();
       }
@@ -68,8 +60,6 @@ struct CUstream_st {
   std::condition_variable cv;
   std::deque<std::function<void()>> queue;
   uint64_t queued = 0, finished = 0;
-  bool stop = false;
-  std::thread worker;  // last: starts once the rest is built
 };
 
 // An event: the point of its stream's queue where it was last recorded, and when the stream got
